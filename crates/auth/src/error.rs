@@ -1,0 +1,52 @@
+//! What can go wrong in auth, and the HTTP status each becomes.
+
+use mdz_core::FieldError;
+use mdz_core::ApiError;
+use mdz_core::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("the refresh token is invalid, expired or revoked")]
+    InvalidRefreshToken,
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    #[error("too many attempts")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Validation(errors) => ApiError::validation(errors),
+            AuthError::EmailTaken => ApiError::conflict(e.to_string()),
+            AuthError::InvalidCredentials | AuthError::InvalidRefreshToken => {
+                ApiError::unauthorized(e.to_string())
+            }
+            AuthError::WrongCurrentPassword => ApiError::field("current_password", "is wrong"),
+            AuthError::RateLimited { retry_after_secs } => {
+                ApiError::too_many_requests(retry_after_secs)
+            }
+            AuthError::NotFound => ApiError::not_found("no such item in your account"),
+            AuthError::Db(db) => db.into(),
+            AuthError::Internal(cause) => ApiError::internal(&cause),
+        }
+    }
+}

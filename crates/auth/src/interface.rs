@@ -1,0 +1,305 @@
+//! Request and response types of the auth API, and the parsed forms requests become.
+
+use chrono::{DateTime, Utc};
+use mdz_core::FieldError;
+use mdz_core::ids::{SessionId, TokenId, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::password;
+
+// ---- wire types -------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// At least 10 characters, not a common password.
+    #[schema(example = "violet-harbour-42")]
+    pub password: String,
+    #[schema(example = "Ada Lovelace")]
+    pub display_name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// What the token is for, e.g. `VS Code on laptop`.
+    pub name: String,
+    /// Days until it expires (1–3650); never when absent.
+    pub expires_in_days: Option<i64>,
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What register, login and refresh answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: User,
+    /// A JWT (EdDSA) for `Authorization: Bearer`; short-lived.
+    pub access_token: String,
+    /// Opaque, single use: trade it at `POST /auth/refresh` for a new pair.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until `access_token` expires.
+    pub expires_in: u64,
+}
+
+/// A signed-in device.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    pub id: SessionId,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// Is this the session making the request?
+    pub current: bool,
+}
+
+/// A personal access token, without its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub name: String,
+    /// The first characters of the token, to recognise it.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A new personal access token; `token` is shown this once and never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiToken {
+    #[serde(flatten)]
+    pub meta: ApiToken,
+    pub token: String,
+}
+
+// ---- parsed forms -----------------------------------------------------------------------
+
+/// A normalised (trimmed, lower-case) email address of a plausible shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let email = raw.trim().to_lowercase();
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err("is not an email address".into());
+        };
+        let ok = !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && email.len() <= 254
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        if ok {
+            Ok(Self(email))
+        } else {
+            Err("is not an email address".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name: trimmed, 1–100 characters, no control characters.
+#[derive(Debug, Clone)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        let len = name.chars().count();
+        if len == 0 {
+            return Err("must not be empty".into());
+        }
+        if len > 100 {
+            return Err("must be at most 100 characters".into());
+        }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password that satisfies the policy.
+pub struct NewPassword(String);
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(***)")
+    }
+}
+
+impl NewPassword {
+    pub fn parse(raw: &str, email: Option<&str>) -> Result<Self, String> {
+        match password::policy_violation(raw, email) {
+            Some(why) => Err(why),
+            None => Ok(Self(raw.to_owned())),
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A registration whose every field is valid.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub email: Email,
+    pub password: NewPassword,
+    pub display_name: DisplayName,
+}
+
+/// Collects field errors so a request reports all of them at once.
+#[derive(Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    pub fn check<T>(&mut self, field: &str, r: Result<T, String>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.0.push(FieldError {
+                    field: field.to_owned(),
+                    message,
+                });
+                None
+            }
+        }
+    }
+
+    pub fn into_errors(self) -> Vec<FieldError> {
+        self.0
+    }
+}
+
+impl RegisterRequest {
+    pub fn parse(self) -> Result<NewAccount, Vec<FieldError>> {
+        let mut f = Fields::default();
+        let email = f.check("email", Email::parse(&self.email));
+        let password = f.check(
+            "password",
+            NewPassword::parse(&self.password, email.as_ref().map(Email::as_str)),
+        );
+        let display_name = f.check("display_name", DisplayName::parse(&self.display_name));
+        match (email, password, display_name) {
+            (Some(email), Some(password), Some(display_name)) => Ok(NewAccount {
+                email,
+                password,
+                display_name,
+            }),
+            _ => Err(f.into_errors()),
+        }
+    }
+}
+
+/// A valid personal-access-token request.
+#[derive(Debug)]
+pub struct NewApiToken {
+    pub name: String,
+    pub expires_in_days: Option<i64>,
+}
+
+impl CreateTokenRequest {
+    pub fn parse(self) -> Result<NewApiToken, Vec<FieldError>> {
+        let mut f = Fields::default();
+        let name = f.check(
+            "name",
+            DisplayName::parse(&self.name).map(|n| n.as_str().to_owned()),
+        );
+        let days = f.check(
+            "expires_in_days",
+            match self.expires_in_days {
+                Some(d) if !(1..=3650).contains(&d) => {
+                    Err("must be between 1 and 3650".to_owned())
+                }
+                other => Ok(other),
+            },
+        );
+        match (name, days) {
+            (Some(name), Some(expires_in_days)) => Ok(NewApiToken {
+                name,
+                expires_in_days,
+            }),
+            _ => Err(f.into_errors()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_normalised_and_checked() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn register_reports_every_bad_field() {
+        let errs = RegisterRequest {
+            email: "nope".into(),
+            password: "short".into(),
+            display_name: " ".into(),
+        }
+        .parse()
+        .unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "password", "display_name"]);
+    }
+}

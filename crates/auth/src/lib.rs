@@ -1,0 +1,78 @@
+//! mdz-auth: accounts, password hashing, JWT access tokens, rotating refresh sessions and
+//! personal access tokens. Implements the [`mdz_core::ports::TokenVerifier`] port.
+
+pub mod endpoint;
+pub mod error;
+pub mod interface;
+pub mod keys;
+mod password;
+pub mod repo;
+pub mod schema;
+pub mod secrets;
+pub mod service;
+
+use actix_web::web;
+use keys::SigningKey;
+use mdz_core::config::Config;
+use mdz_core::db::DbPool;
+use mdz_core::kv::SharedKv;
+use mdz_core::ports::TokenVerifier;
+use service::{AuthService, AuthSettings};
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub use error::AuthError;
+
+/// The auth domain, built once at start and registered in every worker's app.
+#[derive(Clone)]
+pub struct AuthModule {
+    service: Arc<AuthService>,
+}
+
+impl AuthModule {
+    /// Load (or generate) the signing key and build the service.
+    pub async fn new(config: &Config, pool: DbPool, kv: SharedKv) -> Result<Self, keys::KeyError> {
+        let (key, generated) =
+            SigningKey::load_or_generate(config.jwt_private_key_file.as_deref(), &config.data_dir)?;
+        if generated {
+            tracing::info!(kid = %key.kid, "generated a new token signing key in the data directory");
+        } else {
+            tracing::info!(kid = %key.kid, "loaded the token signing key");
+        }
+        let settings = AuthSettings {
+            access_ttl: Duration::from_secs(config.jwt_access_ttl_secs),
+            refresh_ttl: Duration::from_secs(config.jwt_refresh_ttl_days * 86_400),
+            issuer: config.jwt_issuer.clone(),
+            login_max_failures: config.login_max_failures,
+            register_max_per_ip: config.register_max_per_ip,
+            rate_window: Duration::from_secs(config.rate_limit_window_secs),
+        };
+        let is_memory = kv.backend() == "memory";
+        let service = Arc::new(AuthService::new(pool, kv, key, settings));
+        if is_memory {
+            match service.reseed_revocations().await {
+                Ok(n) => tracing::debug!(sessions = n, "revocation list restored"),
+                Err(e) => tracing::warn!(error = %e, "could not restore the revocation list"),
+            }
+        }
+        Ok(Self { service })
+    }
+
+    /// The bearer-token verifier other domains reach through the `AuthUser` extractor.
+    pub fn token_verifier(&self) -> Arc<dyn TokenVerifier> {
+        self.service.clone()
+    }
+
+    /// Register `/auth/*` under the API scope, with this module's app data.
+    pub fn configure(&self, cfg: &mut ServiceConfig) {
+        cfg.app_data(web::Data::from(self.service.clone()));
+        endpoint::configure(cfg);
+    }
+
+    /// Register `/.well-known/jwks.json` at the root.
+    pub fn configure_well_known(&self, cfg: &mut ServiceConfig) {
+        cfg.app_data(web::Data::from(self.service.clone()));
+        endpoint::configure_well_known(cfg);
+    }
+}

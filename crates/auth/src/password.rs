@@ -1,0 +1,123 @@
+//! Password hashing (argon2id, OWASP parameters) off the async threads, and the password policy.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
+fn hasher() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// Hash on the blocking pool: argon2 takes tens of milliseconds of CPU by design.
+pub async fn hash(password: String) -> Result<String, HashError> {
+    tokio::task::spawn_blocking(move || {
+        hasher()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| HashError(e.to_string()))
+    })
+    .await
+    .map_err(|e| HashError(e.to_string()))?
+}
+
+/// Verify on the blocking pool. With `stored == None` (unknown user) a dummy hash is checked,
+/// so an unknown email costs the same time as a wrong password.
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, HashError> {
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let phc = match stored {
+            Some(phc) => phc,
+            None => dummy_hash()?,
+        };
+        let ok = hasher()
+            .verify_password(password.as_bytes(), phc.as_str())
+            .is_ok();
+        Ok(ok && known)
+    })
+    .await
+    .map_err(|e| HashError(e.to_string()))?
+}
+
+/// An argon2id hash with the same parameters, made once, checked for unknown users.
+fn dummy_hash() -> Result<String, HashError> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(h) = DUMMY.get() {
+        return Ok(h.clone());
+    }
+    let h = hasher()
+        .hash_password(b"mdz-dummy-password-for-unknown-users")
+        .map(|h| h.to_string())
+        .map_err(|e| HashError(e.to_string()))?;
+    Ok(DUMMY.get_or_init(|| h).clone())
+}
+
+pub const MIN_LEN: usize = 10;
+pub const MAX_LEN: usize = 256;
+
+/// Why a new password is refused, or `None` when it is acceptable.
+pub fn policy_violation(password: &str, email: Option<&str>) -> Option<String> {
+    let chars = password.chars().count();
+    if chars < MIN_LEN {
+        return Some(format!("must be at least {MIN_LEN} characters"));
+    }
+    if chars > MAX_LEN {
+        return Some(format!("must be at most {MAX_LEN} characters"));
+    }
+    let lower = password.to_lowercase();
+    if COMMON.iter().any(|c| *c == lower) {
+        return Some("is one of the most common passwords; choose another".into());
+    }
+    if lower.chars().all(|c| c == lower.chars().next().unwrap_or(' ')) {
+        return Some("must not be one character repeated".into());
+    }
+    if let Some(email) = email
+        && (lower == email || email.split('@').next().is_some_and(|local| lower == local))
+    {
+        return Some("must not be your email address".into());
+    }
+    None
+}
+
+/// Common passwords of 10+ characters (from public breach frequency lists).
+const COMMON: &[&str] = &[
+    "1234567890", "12345678910", "123456789a", "0123456789", "9876543210", "1111111111",
+    "0000000000", "1q2w3e4r5t", "1q2w3e4r5t6y", "qwertyuiop", "qwerty1234", "qwerty12345",
+    "qwerty123456", "password12", "password123", "password1234", "password!", "passw0rd123",
+    "p@ssw0rd123", "iloveyou12", "iloveyou123", "princess12", "football12", "football123",
+    "baseball12", "superman12", "abc1234567", "abcd123456", "abcdefghij", "a123456789",
+    "zaq12wsxcde", "zaq1zaq1zaq1", "1qaz2wsx3edc", "qazwsxedcrfv", "asdfghjkl1", "asdfghjkl;",
+    "letmein123", "welcome123", "welcome1234", "changeme123", "administrator", "admin12345",
+    "admin123456", "trustno1trustno1", "monkey1234", "dragon1234", "master1234", "sunshine12",
+    "starwars12", "whatever12", "computer12", "michael123", "jennifer12", "1234qwerty",
+    "q1w2e3r4t5", "q1w2e3r4t5y6", "1a2b3c4d5e", "aaaaaaaaaa", "password1!", "mypassword",
+    "mypassword1", "secret1234", "passwordpassword", "letmeinnow", "qwertyqwerty",
+    "1234512345", "1122334455", "0987654321", "123123123123", "abc123abc123", "iloveyou!!",
+    "football!!", "correcthorsebatterystaple",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy() {
+        assert!(policy_violation("short", None).is_some());
+        assert!(policy_violation("Password123", None).is_some());
+        assert!(policy_violation("zzzzzzzzzzzz", None).is_some());
+        assert!(policy_violation("alice@example.com", Some("alice@example.com")).is_some());
+        assert!(policy_violation("violet-harbour-42", None).is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn hash_then_verify() {
+        let h = hash("violet-harbour-42".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify("violet-harbour-42".into(), Some(h.clone())).await.unwrap());
+        assert!(!verify("violet-harbour-43".into(), Some(h)).await.unwrap());
+        assert!(!verify("anything-at-all".into(), None).await.unwrap());
+    }
+}

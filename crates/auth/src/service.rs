@@ -1,0 +1,616 @@
+//! The auth rules: accounts, login with rate limits, rotating refresh sessions with reuse
+//! detection, immediate revocation, personal access tokens, and bearer-token verification.
+
+use crate::error::AuthError;
+use crate::interface::{
+    ApiToken, AuthResponse, CreatedApiToken, Email, NewAccount, NewApiToken, NewPassword, Session,
+    User,
+};
+use crate::keys::{ALGORITHM, Jwks, SigningKey};
+use crate::repo::{self, ApiTokenRow, RefreshUse, SessionRow, UserRow};
+use crate::{password, secrets};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use jsonwebtoken::{Header, Validation};
+use mdz_core::db::{self, DbPool, is_unique_violation};
+use mdz_core::ids::{SessionId, TokenId, UserId};
+use mdz_core::kv::SharedKv;
+use mdz_core::pagination::{Page, PageRequest};
+use mdz_core::ports::{Credential, Principal, TokenRejection, TokenVerifier};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::instrument;
+use uuid::Uuid;
+
+/// Tunables of the auth service, from the process configuration.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub issuer: String,
+    pub login_max_failures: u64,
+    pub register_max_per_ip: u64,
+    pub rate_window: Duration,
+}
+
+/// Where a request came from, for the session list and rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: Uuid,
+    sid: Uuid,
+    iat: i64,
+    exp: i64,
+}
+
+pub struct AuthService {
+    pool: DbPool,
+    kv: SharedKv,
+    key: SigningKey,
+    settings: AuthSettings,
+    validation: Validation,
+}
+
+fn revoked_key(session: SessionId) -> String {
+    format!("revoked:session:{session}")
+}
+
+impl AuthService {
+    pub fn new(pool: DbPool, kv: SharedKv, key: SigningKey, settings: AuthSettings) -> Self {
+        let mut validation = Validation::new(ALGORITHM);
+        validation.set_issuer(&[settings.issuer.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
+        validation.validate_aud = false;
+        Self {
+            pool,
+            kv,
+            key,
+            settings,
+            validation,
+        }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// The public signing keys.
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: vec![self.key.jwk.clone()],
+        }
+    }
+
+    /// After a restart, an in-process revocation list is empty: refill it from PostgreSQL with
+    /// every session revoked recently enough for its access tokens to still be unexpired.
+    pub async fn reseed_revocations(&self) -> Result<usize, AuthError> {
+        let horizon = self.revocation_ttl();
+        let since = Utc::now() - chrono::Duration::from_std(horizon).unwrap_or_default();
+        let mut conn = db::conn(&self.pool).await?;
+        let ids = repo::revoked_since(&mut conn, since).await?;
+        for id in &ids {
+            self.flag_revoked(*id).await;
+        }
+        Ok(ids.len())
+    }
+
+    fn revocation_ttl(&self) -> Duration {
+        self.settings.access_ttl + Duration::from_secs(60)
+    }
+
+    async fn flag_revoked(&self, session: SessionId) {
+        let key = revoked_key(session);
+        let ttl = self.revocation_ttl();
+        if let Err(e) = self.kv.set_flag(&key, ttl).await {
+            // The database holds the revocation; the flag is the fast path. Retry in the
+            // background so a blip in Redis does not leave the token usable.
+            tracing::warn!(error = %e, %session, "could not flag a revoked session; retrying");
+            let kv = self.kv.clone();
+            tokio::spawn(async move {
+                for attempt in 1..=10u64 {
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                    if kv.set_flag(&key, ttl).await.is_ok() {
+                        return;
+                    }
+                }
+                tracing::error!(%session, "revoked session could not be flagged in the shared store");
+            });
+        }
+    }
+
+    fn access_token(&self, user: UserId, session: SessionId) -> Result<String, AuthError> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            sub: user.0,
+            sid: session.0,
+            iat: now,
+            exp: now + i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(900),
+        };
+        let mut header = Header::new(ALGORITHM);
+        header.kid = Some(self.key.kid.clone());
+        header.typ = Some("at+jwt".into());
+        jsonwebtoken::encode(&header, &claims, &self.key.encoding)
+            .map_err(|e| AuthError::Internal(format!("signing an access token: {e}")))
+    }
+
+    fn refresh_expiry(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::from_std(self.settings.refresh_ttl).unwrap_or_default()
+    }
+
+    /// Open a session for `user` and return its id and first refresh token.
+    async fn open_session(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<(SessionId, String), AuthError> {
+        let now = Utc::now();
+        let session = SessionRow {
+            id: SessionId::new(),
+            user_id: user,
+            user_agent: client.user_agent.clone(),
+            ip: client.ip.clone(),
+            created_at: now,
+            updated_at: now,
+            last_used_at: now,
+            expires_at: self.refresh_expiry(),
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        repo::insert_session(conn, &session).await?;
+        let refresh = new_secret(secrets::REFRESH_PREFIX)?;
+        repo::insert_refresh_token(conn, &secrets::digest(&refresh), session.id).await?;
+        Ok((session.id, refresh))
+    }
+
+    fn auth_response(
+        &self,
+        user: UserRow,
+        session: SessionId,
+        refresh_token: String,
+    ) -> Result<AuthResponse, AuthError> {
+        Ok(AuthResponse {
+            access_token: self.access_token(user.id, session)?,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_ttl.as_secs(),
+            user: user_view(user),
+        })
+    }
+
+    /// Count one attempt against `key`; `Err` when the limit is passed. A shared store that is
+    /// down does not lock everyone out: the attempt is allowed and the outage logged.
+    async fn hit_limit(&self, key: &str, max: u64) -> Result<(), AuthError> {
+        match self.kv.incr(key, self.settings.rate_window).await {
+            Ok(w) if w.count > max => Err(AuthError::RateLimited {
+                retry_after_secs: w.resets_in.as_secs().max(1),
+            }),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter unavailable; allowing the attempt");
+                Ok(())
+            }
+        }
+    }
+
+    /// `Err` when `key` has already reached `max` failures in the current window.
+    async fn check_limit(&self, key: &str, max: u64) -> Result<(), AuthError> {
+        match self.kv.count(key).await {
+            Ok(w) if w.count >= max => Err(AuthError::RateLimited {
+                retry_after_secs: w.resets_in.as_secs().max(1),
+            }),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter unavailable; allowing the attempt");
+                Ok(())
+            }
+        }
+    }
+
+    async fn record_failure(&self, key: &str) {
+        if let Err(e) = self.kv.incr(key, self.settings.rate_window).await {
+            tracing::warn!(error = %e, "rate limiter unavailable; failure not counted");
+        }
+    }
+
+    #[instrument(skip_all)]
+    pub async fn register(
+        &self,
+        account: NewAccount,
+        client: &ClientInfo,
+    ) -> Result<AuthResponse, AuthError> {
+        let ip = client.ip.as_deref().unwrap_or("unknown");
+        self.hit_limit(
+            &format!("rl:register:ip:{ip}"),
+            self.settings.register_max_per_ip,
+        )
+        .await?;
+        let hash = password::hash(account.password.into_inner())
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let now = Utc::now();
+        let row = UserRow {
+            id: UserId::new(),
+            email: account.email.as_str().to_owned(),
+            password_hash: hash,
+            display_name: account.display_name.as_str().to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        let mut conn = db::conn(&self.pool).await?;
+        let (user, session, refresh) = (*conn)
+            .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
+                    let user = repo::insert_user(conn, &row).await.map_err(|e| {
+                        if is_unique_violation(&e) {
+                            AuthError::EmailTaken
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                    let (session, refresh) = self.open_session(conn, user.id, client).await?;
+                    Ok((user, session, refresh))
+                })
+            .await?;
+        tracing::info!(user_id = %user.id, %session, "account registered");
+        self.auth_response(user, session, refresh)
+    }
+
+    #[instrument(skip_all)]
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<AuthResponse, AuthError> {
+        let email = Email::parse(email)
+            .map_err(|m| AuthError::Validation(vec![field("email", m)]))?;
+        let ip_key = format!(
+            "rl:login:ip:{}",
+            client.ip.as_deref().unwrap_or("unknown")
+        );
+        let account_key = format!("rl:login:acct:{}", secrets::label(email.as_str()));
+        let max = self.settings.login_max_failures;
+        self.check_limit(&ip_key, max).await?;
+        self.check_limit(&account_key, max).await?;
+
+        let mut conn = db::conn(&self.pool).await?;
+        let user = repo::user_by_email(&mut conn, email.as_str()).await?;
+        let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let Some(user) = user.filter(|_| ok) else {
+            self.record_failure(&ip_key).await;
+            self.record_failure(&account_key).await;
+            tracing::info!("login failed");
+            return Err(AuthError::InvalidCredentials);
+        };
+        if let Err(e) = self.kv.reset(&account_key).await {
+            tracing::warn!(error = %e, "could not reset the failure counter");
+        }
+        let (session, refresh) = self.open_session(&mut conn, user.id, client).await?;
+        tracing::info!(user_id = %user.id, %session, "logged in");
+        self.auth_response(user, session, refresh)
+    }
+
+    #[instrument(skip_all)]
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+    ) -> Result<AuthResponse, AuthError> {
+        enum Outcome {
+            Rotated(UserRow, SessionId, String),
+            Reused(SessionId, UserId),
+            Invalid,
+        }
+        let hash = secrets::digest(refresh_token);
+        let expires_at = self.refresh_expiry();
+        let mut conn = db::conn(&self.pool).await?;
+        let outcome = (*conn)
+            .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
+                    let session_id = match repo::spend_refresh_token(conn, &hash).await? {
+                        RefreshUse::Unknown => return Ok(Outcome::Invalid),
+                        RefreshUse::Reused(id) => {
+                            let Some(session) = repo::session_by_id(conn, id).await? else {
+                                return Ok(Outcome::Invalid);
+                            };
+                            repo::revoke_session(conn, session.user_id, id, "refresh token reuse")
+                                .await?;
+                            return Ok(Outcome::Reused(id, session.user_id));
+                        }
+                        RefreshUse::Fresh(id) => id,
+                    };
+                    let Some(session) = repo::session_by_id(conn, session_id).await? else {
+                        return Ok(Outcome::Invalid);
+                    };
+                    if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
+                        return Ok(Outcome::Invalid);
+                    }
+                    let Some(user) = repo::user_by_id(conn, session.user_id).await? else {
+                        return Ok(Outcome::Invalid);
+                    };
+                    let refresh = new_secret(secrets::REFRESH_PREFIX)?;
+                    repo::insert_refresh_token(conn, &secrets::digest(&refresh), session.id)
+                        .await?;
+                    repo::touch_session(
+                        conn,
+                        session.id,
+                        expires_at,
+                        client.user_agent.as_deref(),
+                        client.ip.as_deref(),
+                    )
+                    .await?;
+                    Ok(Outcome::Rotated(user, session.id, refresh))
+                })
+            .await?;
+        match outcome {
+            Outcome::Rotated(user, session, refresh) => self.auth_response(user, session, refresh),
+            Outcome::Reused(session, user_id) => {
+                self.flag_revoked(session).await;
+                tracing::warn!(%user_id, %session, "refresh token reuse: session revoked");
+                Err(AuthError::InvalidRefreshToken)
+            }
+            Outcome::Invalid => Err(AuthError::InvalidRefreshToken),
+        }
+    }
+
+    /// End the caller's session; its access tokens stop working on the next request.
+    #[instrument(skip_all, fields(user_id = %principal.user_id))]
+    pub async fn logout(&self, principal: &Principal) -> Result<(), AuthError> {
+        let Some(session) = principal.session_id() else {
+            return Ok(());
+        };
+        let mut conn = db::conn(&self.pool).await?;
+        repo::revoke_session(&mut conn, principal.user_id, session, "logout").await?;
+        self.flag_revoked(session).await;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %user))]
+    pub async fn me(&self, user: UserId) -> Result<User, AuthError> {
+        let mut conn = db::conn(&self.pool).await?;
+        repo::user_by_id(&mut conn, user)
+            .await?
+            .map(user_view)
+            .ok_or(AuthError::NotFound)
+    }
+
+    #[instrument(skip_all, fields(user_id = %user))]
+    pub async fn update_me(
+        &self,
+        user: UserId,
+        display_name: Option<crate::interface::DisplayName>,
+    ) -> Result<User, AuthError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let row = match display_name {
+            Some(name) => repo::set_display_name(&mut conn, user, name.as_str()).await?,
+            None => repo::user_by_id(&mut conn, user).await?,
+        };
+        row.map(user_view).ok_or(AuthError::NotFound)
+    }
+
+    /// Change the password and sign out every other session.
+    #[instrument(skip_all, fields(user_id = %principal.user_id))]
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: String,
+        new: NewPassword,
+    ) -> Result<(), AuthError> {
+        let account_key = format!("rl:password:acct:{}", principal.user_id);
+        self.check_limit(&account_key, self.settings.login_max_failures)
+            .await?;
+        let mut conn = db::conn(&self.pool).await?;
+        let user = repo::user_by_id(&mut conn, principal.user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let ok = password::verify(current, Some(user.password_hash))
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        if !ok {
+            self.record_failure(&account_key).await;
+            return Err(AuthError::WrongCurrentPassword);
+        }
+        let hash = password::hash(new.into_inner())
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let keep = principal.session_id();
+        let revoked = (*conn)
+            .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
+                    repo::set_password_hash(conn, principal.user_id, &hash).await?;
+                    Ok(repo::revoke_sessions_except(
+                        conn,
+                        principal.user_id,
+                        keep,
+                        "password changed",
+                    )
+                    .await?)
+                })
+            .await?;
+        for session in revoked {
+            self.flag_revoked(session).await;
+        }
+        tracing::info!("password changed");
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %principal.user_id))]
+    pub async fn sessions(
+        &self,
+        principal: &Principal,
+        page: PageRequest<SessionId>,
+    ) -> Result<Page<Session>, AuthError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let rows =
+            repo::live_sessions(&mut conn, principal.user_id, page.after, page.limit).await?;
+        let current = principal.session_id();
+        Ok(Page::from_rows(rows, page.limit, |r| r.id).map(|r| Session {
+            current: Some(r.id) == current,
+            id: r.id,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+            user_agent: r.user_agent,
+            ip: r.ip,
+        }))
+    }
+
+    #[instrument(skip_all, fields(user_id = %user, session = %session))]
+    pub async fn revoke_session(&self, user: UserId, session: SessionId) -> Result<(), AuthError> {
+        let mut conn = db::conn(&self.pool).await?;
+        if !repo::revoke_session(&mut conn, user, session, "revoked by user").await? {
+            return Err(AuthError::NotFound);
+        }
+        self.flag_revoked(session).await;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %user))]
+    pub async fn create_token(
+        &self,
+        user: UserId,
+        request: NewApiToken,
+    ) -> Result<CreatedApiToken, AuthError> {
+        let token = new_secret(secrets::PAT_PREFIX)?;
+        let now = Utc::now();
+        let row = ApiTokenRow {
+            id: TokenId::new(),
+            user_id: user,
+            name: request.name,
+            token_hash: secrets::digest(&token),
+            token_prefix: token.chars().take(secrets::PAT_PREFIX.len() + 4).collect(),
+            expires_at: request
+                .expires_in_days
+                .map(|d| now + chrono::Duration::days(d)),
+            last_used_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut conn = db::conn(&self.pool).await?;
+        let row = repo::insert_api_token(&mut conn, &row).await?;
+        Ok(CreatedApiToken {
+            meta: token_view(row),
+            token,
+        })
+    }
+
+    #[instrument(skip_all, fields(user_id = %user))]
+    pub async fn tokens(
+        &self,
+        user: UserId,
+        page: PageRequest<TokenId>,
+    ) -> Result<Page<ApiToken>, AuthError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let rows = repo::api_tokens_of(&mut conn, user, page.after, page.limit).await?;
+        Ok(Page::from_rows(rows, page.limit, |r| r.id).map(token_view))
+    }
+
+    #[instrument(skip_all, fields(user_id = %user, token = %id))]
+    pub async fn delete_token(&self, user: UserId, id: TokenId) -> Result<(), AuthError> {
+        let mut conn = db::conn(&self.pool).await?;
+        if repo::delete_api_token(&mut conn, user, id).await? {
+            Ok(())
+        } else {
+            Err(AuthError::NotFound)
+        }
+    }
+
+    async fn verify_pat(&self, token: &str) -> Result<Principal, TokenRejection> {
+        let unavailable = |e: &dyn std::fmt::Display| TokenRejection::Unavailable(e.to_string());
+        let mut conn = db::conn(&self.pool).await.map_err(|e| unavailable(&e))?;
+        match repo::use_api_token(&mut conn, &secrets::digest(token)).await {
+            Ok(Some((token_id, user_id))) => Ok(Principal {
+                user_id,
+                credential: Credential::PersonalAccessToken { token_id },
+            }),
+            Ok(None) => Err(TokenRejection::Invalid),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn verify_jwt(&self, token: &str) -> Result<Principal, TokenRejection> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenRejection::Expired,
+                _ => TokenRejection::Invalid,
+            })?;
+        let session = SessionId(data.claims.sid);
+        let revoked = match self.kv.has_flag(&revoked_key(session)).await {
+            Ok(flag) => flag,
+            Err(e) => {
+                // The shared store is down: ask the database, which always knows.
+                tracing::warn!(error = %e, "revocation list unavailable; checking the database");
+                let mut conn = db::conn(&self.pool)
+                    .await
+                    .map_err(|e| TokenRejection::Unavailable(e.to_string()))?;
+                repo::session_by_id(&mut conn, session)
+                    .await
+                    .map_err(|e| TokenRejection::Unavailable(e.to_string()))?
+                    .is_none_or(|s| s.revoked_at.is_some())
+            }
+        };
+        if revoked {
+            return Err(TokenRejection::Revoked);
+        }
+        Ok(Principal {
+            user_id: UserId(data.claims.sub),
+            credential: Credential::AccessToken { session_id: session },
+        })
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for AuthService {
+    async fn verify(&self, token: &str) -> Result<Principal, TokenRejection> {
+        if token.starts_with(secrets::PAT_PREFIX) {
+            self.verify_pat(token).await
+        } else {
+            self.verify_jwt(token).await
+        }
+    }
+}
+
+fn new_secret(prefix: &str) -> Result<String, AuthError> {
+    secrets::generate(prefix).map_err(|e| AuthError::Internal(format!("randomness: {e}")))
+}
+
+fn field(name: &str, message: String) -> mdz_core::FieldError {
+    mdz_core::FieldError {
+        field: name.to_owned(),
+        message,
+    }
+}
+
+fn user_view(u: UserRow) -> User {
+    User {
+        id: u.id,
+        email: u.email,
+        display_name: u.display_name,
+        created_at: u.created_at,
+    }
+}
+
+fn token_view(r: ApiTokenRow) -> ApiToken {
+    ApiToken {
+        id: r.id,
+        name: r.name,
+        prefix: r.token_prefix,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        last_used_at: r.last_used_at,
+    }
+}
+
+/// Shared handle to the service, as registered in the app.
+pub type SharedAuthService = Arc<AuthService>;

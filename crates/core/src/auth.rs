@@ -1,0 +1,77 @@
+//! The `AuthUser` extractor every domain uses to learn who is calling.
+//!
+//! It reads `Authorization: Bearer …`, asks the [`TokenVerifier`] port, and answers
+//! 401 problem+json with `WWW-Authenticate: Bearer` when the token is missing or bad.
+
+use crate::ports::{Principal, TokenRejection, TokenVerifier};
+use crate::problem::ApiError;
+use actix_web::dev::Payload;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use std::ops::Deref;
+
+/// The authenticated caller. Add it as a handler argument to require authentication.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser(pub Principal);
+
+impl Deref for AuthUser {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Verify `token` with the verifier registered in the app.
+pub async fn authenticate(req: &HttpRequest, token: Option<&str>) -> Result<Principal, ApiError> {
+    let verifier = req
+        .app_data::<web::Data<dyn TokenVerifier>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(&"no TokenVerifier registered in the app"))?;
+    let token = token.ok_or(TokenRejection::Missing).map_err(rejection)?;
+    verifier.verify(token).await.map_err(rejection)
+}
+
+fn rejection(r: TokenRejection) -> ApiError {
+    match r {
+        TokenRejection::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "token verification unavailable");
+            ApiError::unavailable("authentication is temporarily unavailable")
+        }
+        TokenRejection::Missing => ApiError::unauthorized("send `Authorization: Bearer <token>`"),
+        other => {
+            let desc = other.to_string();
+            let www = format!(
+                "Bearer realm=\"mdz\", error=\"invalid_token\", error_description=\"{desc}\""
+            );
+            let mut e = ApiError::unauthorized(desc);
+            if let Ok(v) = HeaderValue::from_str(&www) {
+                e = e.header(header::WWW_AUTHENTICATE, v);
+            }
+            e
+        }
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let token = bearer_token(&req).map(str::to_owned);
+            authenticate(&req, token.as_deref()).await.map(AuthUser)
+        })
+    }
+}

@@ -1,0 +1,246 @@
+//! Typed, layered configuration: defaults, then an optional `mdz.toml`, then `MDZ_*` env vars.
+//!
+//! Every key is a flat field so that `MDZ_<FIELD>` maps to it one to one. Unknown keys and
+//! bad values are rejected at start with a message that names the key.
+
+use crate::secret::Secret;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The whole configuration of one mdz process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds (`MDZ_LISTEN`).
+    pub listen: String,
+    /// Where mdz keeps its own files: signing keys, the embedded PostgreSQL cluster, local blobs.
+    pub data_dir: PathBuf,
+    /// External PostgreSQL (`DATABASE_URL`); without it mdz runs its own cluster in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Maximum connections in the PostgreSQL pool.
+    pub database_pool_size: usize,
+    /// Seconds to wait for a pooled PostgreSQL connection before answering 503.
+    pub database_timeout_secs: u64,
+    /// Directory holding `initdb`/`pg_ctl` for the embedded cluster; searched for when unset.
+    pub pg_bin_dir: Option<PathBuf>,
+    /// Redis (`REDIS_URL`); without it rate limits and revocations live in this process.
+    pub redis_url: Option<Secret>,
+    /// Prefix for every Redis key, so several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// PKCS#8 PEM file with the Ed25519 key that signs access tokens; generated in `data_dir` when unset.
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// Lifetime of an access token in seconds.
+    pub jwt_access_ttl_secs: u64,
+    /// Lifetime of a refresh session in days since its last use.
+    pub jwt_refresh_ttl_days: u64,
+    /// `iss` of issued tokens.
+    pub jwt_issuer: String,
+    /// `pretty` for people, `json` for log pipelines.
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `mdz=debug,info`.
+    pub log_level: String,
+    /// Comma-separated origins allowed by CORS (`*` for any); empty disables CORS.
+    pub cors_origins: String,
+    /// Largest JSON request body in bytes; larger ones get 413.
+    pub max_json_bytes: usize,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    /// Trust `X-Forwarded-For`/`Forwarded` for the client address (only behind your own proxy).
+    pub trust_proxy: bool,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Failed logins per account and per IP within the window before 429.
+    pub login_max_failures: u64,
+    /// Registrations per IP within the window before 429.
+    pub register_max_per_ip: u64,
+    /// The rate-limit window in seconds.
+    pub rate_limit_window_secs: u64,
+}
+
+/// The defaults, written as the TOML-shaped layer figment starts from.
+#[derive(Serialize)]
+struct Defaults {
+    listen: &'static str,
+    data_dir: &'static str,
+    database_pool_size: usize,
+    database_timeout_secs: u64,
+    redis_prefix: &'static str,
+    jwt_access_ttl_secs: u64,
+    jwt_refresh_ttl_days: u64,
+    jwt_issuer: &'static str,
+    log_format: LogFormat,
+    log_level: &'static str,
+    cors_origins: &'static str,
+    max_json_bytes: usize,
+    trust_proxy: bool,
+    shutdown_timeout_secs: u64,
+    login_max_failures: u64,
+    register_max_per_ip: u64,
+    rate_limit_window_secs: u64,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    listen: "127.0.0.1:8080",
+    data_dir: "./.mdz",
+    database_pool_size: 16,
+    database_timeout_secs: 5,
+    redis_prefix: "mdz:",
+    jwt_access_ttl_secs: 900,
+    jwt_refresh_ttl_days: 30,
+    jwt_issuer: "mdz",
+    log_format: LogFormat::Pretty,
+    log_level: "info",
+    cors_origins: "",
+    max_json_bytes: 1024 * 1024,
+    trust_proxy: false,
+    shutdown_timeout_secs: 30,
+    login_max_failures: 10,
+    register_max_per_ip: 20,
+    rate_limit_window_secs: 900,
+};
+
+/// Why the configuration could not be loaded; the message names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Load defaults → `file` (when it exists, or `mdz.toml` in the working directory) → env.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file_exact("mdz.toml")),
+        }
+        figment = figment
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
+            .merge(Env::prefixed("MDZ_"));
+        Self::from_figment(figment)
+    }
+
+    /// Defaults with the given overrides, for tests and embedding (no file, no env).
+    pub fn with_overrides(overrides: &[(&str, serde_json::Value)]) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
+        for (key, value) in overrides {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| {
+            let keys: Vec<String> = e
+                .clone()
+                .into_iter()
+                .map(|err| {
+                    let key = err.path.join(".");
+                    let source = err
+                        .metadata
+                        .as_ref()
+                        .map(|m| m.name.to_string())
+                        .unwrap_or_default();
+                    format!("key `{key}` ({source}): {}", err.kind)
+                })
+                .collect();
+            ConfigError(keys.join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad("listen", "expected host:port, e.g. 127.0.0.1:8080");
+        }
+        if self.database_pool_size == 0 {
+            return bad("database_pool_size", "must be at least 1");
+        }
+        if self.jwt_access_ttl_secs < 10 {
+            return bad("jwt_access_ttl_secs", "must be at least 10 seconds");
+        }
+        if self.jwt_refresh_ttl_days == 0 {
+            return bad("jwt_refresh_ttl_days", "must be at least 1");
+        }
+        if self.max_json_bytes < 1024 {
+            return bad("max_json_bytes", "must be at least 1024");
+        }
+        if self.workers == Some(0) {
+            return bad("workers", "must be at least 1");
+        }
+        if self.rate_limit_window_secs == 0 {
+            return bad("rate_limit_window_secs", "must be at least 1");
+        }
+        if let Some(url) = &self.database_url
+            && !(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://"))
+        {
+            return bad("database_url", "expected a postgres:// URL");
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
+        {
+            return bad("redis_url", "expected a redis:// URL");
+        }
+        Ok(())
+    }
+
+    /// The CORS origins as a list.
+    pub fn cors_origin_list(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::with_overrides(&[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert!(c.database_url.is_none());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::with_overrides(&[("colour", json!("blue"))]).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = Config::with_overrides(&[("listen", json!("nowhere"))]).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let err = Config::with_overrides(&[("log_format", json!("xml"))]).unwrap_err();
+        assert!(err.to_string().contains("log_format"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let c = Config::with_overrides(&[("database_url", json!("postgres://a:pw123@h/d"))])
+            .unwrap();
+        assert!(!format!("{c:?}").contains("pw123"));
+    }
+}

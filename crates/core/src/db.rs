@@ -1,0 +1,90 @@
+//! PostgreSQL: the connection pool, embedded migrations, and the error a lost database becomes.
+
+use crate::problem::ApiError;
+use deadpool::Runtime;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::time::Duration;
+
+/// Every migration of every domain, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// Why a database call failed: the database is out of reach (503) or a query failed (500).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] PoolError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::unavailable("the database is not reachable; try again shortly")
+            }
+            DbError::Query(cause) => ApiError::internal(&cause),
+        }
+    }
+}
+
+/// Build the pool. Connections are made lazily; a dead database shows as 503, not a crash.
+pub fn build_pool(url: &str, max_size: usize, timeout: Duration) -> Result<DbPool, String> {
+    let mut manager_config = ManagerConfig::default();
+    manager_config.recycling_method = RecyclingMethod::Fast;
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
+    Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Take a connection from the pool.
+pub async fn conn(pool: &DbPool) -> Result<DbConn, DbError> {
+    Ok(pool.get().await?)
+}
+
+/// Run every pending migration; returns how many ran. Needs the multi-thread runtime.
+pub async fn run_migrations(url: &str) -> Result<usize, String> {
+    let conn = AsyncPgConnection::establish(url)
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let ran = tokio::task::block_in_place(|| {
+        harness
+            .run_pending_migrations(MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| format!("migration failed: {e}"))
+    })?;
+    Ok(ran)
+}
+
+/// `SELECT 1` through the pool, for readiness.
+pub async fn ping(pool: &DbPool) -> Result<(), DbError> {
+    let mut conn = conn(pool).await?;
+    diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+    Ok(())
+}
+
+/// Is this a unique-constraint violation (the caller turns it into a 409)?
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _
+        )
+    )
+}

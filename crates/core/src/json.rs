@@ -1,0 +1,83 @@
+//! Extractor configuration that turns malformed JSON, bad paths and bad queries into problem+json.
+
+use crate::problem::{ApiError, FieldError};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+
+/// `JsonConfig` with a body limit and problem+json errors: 413 too large, 415 not JSON,
+/// 400 malformed, 422 wrong shape (with the field serde complained about).
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| json_error(err, limit).into())
+}
+
+fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            )
+            .detail(format!("the JSON body is larger than {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+        )
+        .detail("send the body as application/json"),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            let message = e.to_string();
+            let field = field_from_serde_message(&message);
+            ApiError::validation(vec![FieldError { field, message }])
+        }
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request(format!("the body is not valid JSON: {e}"))
+        }
+        other => ApiError::bad_request(format!("could not read the JSON body: {other}")),
+    }
+}
+
+/// serde's messages name the field as "missing field `x`" or "unknown field `x`".
+fn field_from_serde_message(message: &str) -> String {
+    message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains("field `"))
+        .unwrap_or("body")
+        .to_owned()
+}
+
+/// A path that does not parse (a malformed id) names nothing that exists: 404.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err: PathError, _req: &HttpRequest| {
+        ApiError::not_found(format!("no such resource ({err})")).into()
+    })
+}
+
+/// A bad query string is a validation error on the query.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req: &HttpRequest| {
+        ApiError::field("query", err.to_string()).into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_is_taken_from_serde_messages() {
+        assert_eq!(
+            field_from_serde_message("missing field `email` at line 1 column 2"),
+            "email"
+        );
+        assert_eq!(
+            field_from_serde_message("invalid type: integer `5`, expected a string"),
+            "body"
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! mdz-core: the ground every mdz domain crate stands on.
+//!
+//! Nothing here knows about a particular domain. Domains meet each other only through
+//! the traits in [`ports`], which `mdz-server` wires to their implementations.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod ids;
+pub mod json;
+pub mod kv;
+pub mod metrics;
+pub mod pagination;
+pub mod ports;
+pub mod problem;
+pub mod secret;
+pub mod telemetry;
+
+pub use problem::{ApiError, FieldError, Problem};

@@ -1,0 +1,54 @@
+//! Ports: the small traits through which one domain uses another.
+//!
+//! A port is defined here, implemented by the domain that owns the data, and wired by
+//! `mdz-server` with `app_data`. A domain crate never depends on another domain crate.
+
+use crate::ids::{SessionId, TokenId, UserId};
+use async_trait::async_trait;
+
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A short-lived JWT access token from a login session.
+    AccessToken { session_id: SessionId },
+    /// A long-lived personal access token (CLI, VS Code, MCP clients).
+    PersonalAccessToken { token_id: TokenId },
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub credential: Credential,
+}
+
+impl Principal {
+    /// The login session behind this request, if it came with an access token.
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self.credential {
+            Credential::AccessToken { session_id } => Some(session_id),
+            Credential::PersonalAccessToken { .. } => None,
+        }
+    }
+}
+
+/// Why a bearer token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenRejection {
+    #[error("no bearer token")]
+    Missing,
+    #[error("the token is malformed or its signature is invalid")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token has been revoked")]
+    Revoked,
+    #[error("token verification is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Verifies bearer tokens (implemented by `mdz-auth`).
+#[async_trait]
+pub trait TokenVerifier: Send + Sync + 'static {
+    async fn verify(&self, token: &str) -> Result<Principal, TokenRejection>;
+}
