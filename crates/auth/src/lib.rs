@@ -64,15 +64,13 @@ impl AuthModule {
         self.service.clone()
     }
 
-    /// Register `/auth/*` under the API scope, with this module's app data.
-    pub fn configure(&self, cfg: &mut ServiceConfig) {
+    /// Register this module's app data (its service) in the app.
+    pub fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(web::Data::from(self.service.clone()));
-        endpoint::configure(cfg);
-    }
-
-    /// Register `/.well-known/jwks.json` at the root.
-    pub fn configure_well_known(&self, cfg: &mut ServiceConfig) {
-        cfg.app_data(web::Data::from(self.service.clone()));
-        endpoint::configure_well_known(cfg);
     }
 }
+
+/// `/auth/*` routes, mounted under the API prefix.
+pub use endpoint::configure as routes;
+/// `/.well-known/jwks.json`, mounted at the root.
+pub use endpoint::configure_well_known as well_known_routes;

@@ -115,6 +115,7 @@ const DEFAULTS: Defaults = Defaults {
 pub struct ConfigError(String);
 
 impl Config {
+    /// `MDZ_CONFIG` names the file (read by the CLI) and is not itself a key.
     /// Load defaults → `file` (when it exists, or `mdz.toml` in the working directory) → env.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
@@ -126,11 +127,14 @@ impl Config {
                 )));
             }
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
-            None => figment = figment.merge(Toml::file_exact("mdz.toml")),
+            None if Path::new("mdz.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("mdz.toml"));
+            }
+            None => {}
         }
         figment = figment
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
-            .merge(Env::prefixed("MDZ_"));
+            .merge(Env::prefixed("MDZ_").ignore(&["CONFIG"]));
         Self::from_figment(figment)
     }
 

@@ -1,0 +1,74 @@
+//! The command line: `mdz serve` (the default), `mdz migrate`, `mdz openapi`.
+
+use crate::startup::{Application, Database, stop_on_signal};
+use clap::{Parser, Subcommand};
+use mdz_core::config::Config;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mdz",
+    version,
+    about = "mdz: the backend of an AI-assisted, collaborative Markdown editor",
+    long_about = "mdz: the backend of an AI-assisted, collaborative Markdown editor.\n\n\
+        With no configuration it keeps everything under ./.mdz, including its own PostgreSQL \
+        cluster. Configure with mdz.toml or MDZ_* environment variables (see README)."
+)]
+pub struct Cli {
+    /// A TOML configuration file (default: ./mdz.toml when it exists).
+    #[arg(long, short, global = true, env = "MDZ_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document as JSON and exit.
+    Openapi,
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Openapi)) {
+        let json = serde_json::to_string_pretty(&crate::openapi::document())?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{json}")?;
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    mdz_core::telemetry::init(config.log_format, &config.log_level);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::Openapi => Ok(()),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen.clone();
+    let app = Application::build(config).await?;
+    tracing::info!(
+        address = %listen,
+        port = app.port(),
+        "mdz is listening; API docs at /docs"
+    );
+    tokio::spawn(stop_on_signal(app.handle()));
+    app.run_until_stopped().await?;
+    tracing::info!("mdz stopped");
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config).await?;
+    let result = mdz_core::db::run_migrations(&database.url).await;
+    database.close().await;
+    let ran = result.map_err(anyhow::Error::msg)?;
+    tracing::info!(migrations = ran, "migrations applied");
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! The OpenAPI document, generated from the handlers' annotations, and the `/docs` UI.
+
+use crate::routes;
+use actix_web::App;
+use mdz_core::{FieldError, Problem};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mdz",
+        description = "The backend of an AI-assisted, collaborative Markdown editor. Errors are RFC 9457 \
+                       problem+json; lists are cursor-paginated (`?limit=&cursor=` → `{items, next_cursor}`).",
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Accounts, sessions and tokens"),
+        (name = "ops", description = "Health and metrics"),
+    )
+)]
+struct BaseDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT access token or mdz_pat_ personal access token".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+/// The whole API document; the same route tables the server mounts, so it cannot drift.
+pub fn document() -> OpenApiDoc {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(BaseDoc::openapi())
+        .configure(routes::mount)
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}

@@ -1,0 +1,235 @@
+//! Building and running the server: dependencies first (database, shared store, keys), then
+//! the HTTP server with every domain composed in, then an orderly shutdown.
+
+use crate::embedded_pg::EmbeddedPostgres;
+use crate::middleware;
+use crate::openapi;
+use crate::ops::PoolGauges;
+use crate::routes;
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpResponse, web};
+use anyhow::Context;
+use mdz_auth::AuthModule;
+use mdz_core::client::ClientIpPolicy;
+use mdz_core::config::Config;
+use mdz_core::db::{self, DbPool};
+use mdz_core::kv::{MemoryKv, RedisKv, SharedKv};
+use mdz_core::metrics::{HttpMetrics, new_registry};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Where the database comes from: the configured URL, or a cluster this process owns.
+pub struct Database {
+    pub url: String,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Use `DATABASE_URL`, or start the embedded cluster.
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        match &config.database_url {
+            Some(url) => Ok(Self {
+                url: url.expose().to_owned(),
+                embedded: None,
+            }),
+            None => {
+                tracing::info!(
+                    data_dir = %config.data_dir.display(),
+                    "no DATABASE_URL: starting the embedded PostgreSQL"
+                );
+                let pg = EmbeddedPostgres::start(&config.data_dir, config.pg_bin_dir.as_deref())
+                    .await?;
+                Ok(Self {
+                    url: pg.url().expose().to_owned(),
+                    embedded: Some(pg),
+                })
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        if let Some(pg) = &self.embedded {
+            pg.stop().await;
+        }
+    }
+}
+
+/// A built server bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: DbPool,
+    database: Database,
+}
+
+impl Application {
+    /// Open the database (migrating it), the shared store and the domains, and bind the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let database = Database::open(&config).await?;
+        match Self::build_on(config, &database.url).await {
+            Ok((port, server, pool)) => Ok(Self {
+                port,
+                server,
+                pool,
+                database,
+            }),
+            Err(e) => {
+                database.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn build_on(config: Config, db_url: &str) -> anyhow::Result<(u16, Server, DbPool)> {
+        let ran = db::run_migrations(db_url)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if ran > 0 {
+            tracing::info!(migrations = ran, "database migrated");
+        }
+        let pool = db::build_pool(
+            db_url,
+            config.database_pool_size,
+            Duration::from_secs(config.database_timeout_secs),
+        )
+        .map_err(anyhow::Error::msg)?;
+
+        let kv: SharedKv = match &config.redis_url {
+            Some(url) => {
+                tracing::info!("shared state in Redis: this node can run beside others");
+                Arc::new(RedisKv::new(url.expose(), &config.redis_prefix, Duration::from_secs(2))?)
+            }
+            None => {
+                tracing::info!(
+                    "no REDIS_URL: rate limits and revocations live in this process (single node)"
+                );
+                Arc::new(MemoryKv::new())
+            }
+        };
+
+        let registry = new_registry();
+        let http_metrics = HttpMetrics::register(&registry)?;
+        let pool_gauges = PoolGauges::register(&registry)?;
+        let auth = AuthModule::new(&config, pool.clone(), kv.clone())
+            .await
+            .context("setting up auth")?;
+        let verifier = web::Data::from(auth.token_verifier());
+
+        let listener = TcpListener::bind(&config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let doc = openapi::document();
+        let json_limit = config.max_json_bytes;
+        let cors_origins = config.cors_origin_list();
+        let ip_policy = ClientIpPolicy {
+            trust_proxy: config.trust_proxy,
+        };
+        let shared = (
+            web::Data::new(pool.clone()),
+            web::Data::new(kv),
+            web::Data::new(registry),
+            web::Data::new(http_metrics),
+            web::Data::new(pool_gauges),
+        );
+
+        let server = actix_web::HttpServer::new(move || {
+            let (pool, kv, registry, http_metrics, pool_gauges) = shared.clone();
+            App::new()
+                // The document is served outside the /api/v1 scope's routing, so mount it first.
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", doc.clone()))
+                .route(
+                    "/docs",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("location", "/docs/"))
+                            .finish()
+                    }),
+                )
+                .into_utoipa_app()
+                .app_data(mdz_core::json::json_config(json_limit))
+                .app_data(mdz_core::json::path_config())
+                .app_data(mdz_core::json::query_config())
+                .app_data(web::PayloadConfig::new(json_limit))
+                .app_data(ip_policy)
+                .app_data(pool)
+                .app_data(kv)
+                .app_data(registry)
+                .app_data(http_metrics)
+                .app_data(pool_gauges)
+                .app_data(verifier.clone())
+                .configure(|cfg| auth.app_data(cfg))
+                .configure(routes::mount)
+                .into_app()
+                .default_service(web::to(middleware::not_found))
+                .wrap(cors(&cors_origins))
+                .wrap(actix_web::middleware::from_fn(middleware::observe))
+        })
+        .workers(config.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        }))
+        .shutdown_timeout(config.shutdown_timeout_secs)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        Ok((port, server, pool))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serve until stopped through the handle, then close the pool and the embedded database.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let result = self.server.await;
+        self.pool.close();
+        self.database.close().await;
+        result.context("HTTP server failed")
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    if origins.is_empty() {
+        return Cors::default();
+    }
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers(["authorization", "content-type", "if-match", "x-request-id", "accept"])
+        .expose_headers(["x-request-id", "etag", "retry-after", "location"])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        cors = cors.allow_any_origin();
+    } else {
+        for origin in origins {
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    cors
+}
+
+/// Stop gracefully on SIGTERM or SIGINT: stop accepting, let in-flight requests finish.
+pub async fn stop_on_signal(handle: ServerHandle) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+    handle.stop(true).await;
+}
