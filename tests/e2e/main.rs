@@ -1,1 +1,10 @@
-//! e
+//! End-to-end tests of the whole mdz server on real PostgreSQL and Redis.
+
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod auth_flows;
+mod auth_tokens;
+mod bad_input;
+mod ops;
+mod rate_limits;
+mod redis_outage;

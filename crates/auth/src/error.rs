@@ -1,7 +1,7 @@
 //! What can go wrong in auth, and the HTTP status each becomes.
 
-use mdz_core::FieldError;
 use mdz_core::ApiError;
+use mdz_core::FieldError;
 use mdz_core::db::DbError;
 
 #[derive(Debug, thiserror::Error)]

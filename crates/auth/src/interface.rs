@@ -259,9 +259,7 @@ impl CreateTokenRequest {
         let days = f.check(
             "expires_in_days",
             match self.expires_in_days {
-                Some(d) if !(1..=3650).contains(&d) => {
-                    Err("must be between 1 and 3650".to_owned())
-                }
+                Some(d) if !(1..=3650).contains(&d) => Err("must be between 1 and 3650".to_owned()),
                 other => Ok(other),
             },
         );
@@ -285,7 +283,15 @@ mod tests {
             Email::parse("  Ada@Example.COM ").unwrap().as_str(),
             "ada@example.com"
         );
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@.com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

@@ -71,7 +71,10 @@ pub fn policy_violation(password: &str, email: Option<&str>) -> Option<String> {
     if COMMON.iter().any(|c| *c == lower) {
         return Some("is one of the most common passwords; choose another".into());
     }
-    if lower.chars().all(|c| c == lower.chars().next().unwrap_or(' ')) {
+    if lower
+        .chars()
+        .all(|c| c == lower.chars().next().unwrap_or(' '))
+    {
         return Some("must not be one character repeated".into());
     }
     if let Some(email) = email
@@ -84,19 +87,79 @@ pub fn policy_violation(password: &str, email: Option<&str>) -> Option<String> {
 
 /// Common passwords of 10+ characters (from public breach frequency lists).
 const COMMON: &[&str] = &[
-    "1234567890", "12345678910", "123456789a", "0123456789", "9876543210", "1111111111",
-    "0000000000", "1q2w3e4r5t", "1q2w3e4r5t6y", "qwertyuiop", "qwerty1234", "qwerty12345",
-    "qwerty123456", "password12", "password123", "password1234", "password!", "passw0rd123",
-    "p@ssw0rd123", "iloveyou12", "iloveyou123", "princess12", "football12", "football123",
-    "baseball12", "superman12", "abc1234567", "abcd123456", "abcdefghij", "a123456789",
-    "zaq12wsxcde", "zaq1zaq1zaq1", "1qaz2wsx3edc", "qazwsxedcrfv", "asdfghjkl1", "asdfghjkl;",
-    "letmein123", "welcome123", "welcome1234", "changeme123", "administrator", "admin12345",
-    "admin123456", "trustno1trustno1", "monkey1234", "dragon1234", "master1234", "sunshine12",
-    "starwars12", "whatever12", "computer12", "michael123", "jennifer12", "1234qwerty",
-    "q1w2e3r4t5", "q1w2e3r4t5y6", "1a2b3c4d5e", "aaaaaaaaaa", "password1!", "mypassword",
-    "mypassword1", "secret1234", "passwordpassword", "letmeinnow", "qwertyqwerty",
-    "1234512345", "1122334455", "0987654321", "123123123123", "abc123abc123", "iloveyou!!",
-    "football!!", "correcthorsebatterystaple",
+    "1234567890",
+    "12345678910",
+    "123456789a",
+    "0123456789",
+    "9876543210",
+    "1111111111",
+    "0000000000",
+    "1q2w3e4r5t",
+    "1q2w3e4r5t6y",
+    "qwertyuiop",
+    "qwerty1234",
+    "qwerty12345",
+    "qwerty123456",
+    "password12",
+    "password123",
+    "password1234",
+    "password!",
+    "passw0rd123",
+    "p@ssw0rd123",
+    "iloveyou12",
+    "iloveyou123",
+    "princess12",
+    "football12",
+    "football123",
+    "baseball12",
+    "superman12",
+    "abc1234567",
+    "abcd123456",
+    "abcdefghij",
+    "a123456789",
+    "zaq12wsxcde",
+    "zaq1zaq1zaq1",
+    "1qaz2wsx3edc",
+    "qazwsxedcrfv",
+    "asdfghjkl1",
+    "asdfghjkl;",
+    "letmein123",
+    "welcome123",
+    "welcome1234",
+    "changeme123",
+    "administrator",
+    "admin12345",
+    "admin123456",
+    "trustno1trustno1",
+    "monkey1234",
+    "dragon1234",
+    "master1234",
+    "sunshine12",
+    "starwars12",
+    "whatever12",
+    "computer12",
+    "michael123",
+    "jennifer12",
+    "1234qwerty",
+    "q1w2e3r4t5",
+    "q1w2e3r4t5y6",
+    "1a2b3c4d5e",
+    "aaaaaaaaaa",
+    "password1!",
+    "mypassword",
+    "mypassword1",
+    "secret1234",
+    "passwordpassword",
+    "letmeinnow",
+    "qwertyqwerty",
+    "1234512345",
+    "1122334455",
+    "0987654321",
+    "123123123123",
+    "abc123abc123",
+    "iloveyou!!",
+    "football!!",
+    "correcthorsebatterystaple",
 ];
 
 #[cfg(test)]
@@ -116,7 +179,11 @@ mod tests {
     async fn hash_then_verify() {
         let h = hash("violet-harbour-42".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify("violet-harbour-42".into(), Some(h.clone())).await.unwrap());
+        assert!(
+            verify("violet-harbour-42".into(), Some(h.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!verify("violet-harbour-43".into(), Some(h)).await.unwrap());
         assert!(!verify("anything-at-all".into(), None).await.unwrap());
     }

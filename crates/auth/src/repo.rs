@@ -69,7 +69,10 @@ pub async fn user_by_email(
         .optional()
 }
 
-pub async fn user_by_id(conn: &mut AsyncPgConnection, id: UserId) -> Result<Option<UserRow>, Error> {
+pub async fn user_by_id(
+    conn: &mut AsyncPgConnection,
+    id: UserId,
+) -> Result<Option<UserRow>, Error> {
     users::table
         .find(id)
         .select(UserRow::as_select())
@@ -334,7 +337,11 @@ pub async fn use_api_token(
                 .is_null()
                 .or(api_tokens::expires_at.gt(diesel::dsl::now)),
         )
-        .select((api_tokens::id, api_tokens::user_id, api_tokens::last_used_at))
+        .select((
+            api_tokens::id,
+            api_tokens::user_id,
+            api_tokens::last_used_at,
+        ))
         .first(conn)
         .await
         .optional()?;

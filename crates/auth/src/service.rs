@@ -251,16 +251,16 @@ impl AuthService {
         let mut conn = db::conn(&self.pool).await?;
         let (user, session, refresh) = (*conn)
             .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
-                    let user = repo::insert_user(conn, &row).await.map_err(|e| {
-                        if is_unique_violation(&e) {
-                            AuthError::EmailTaken
-                        } else {
-                            e.into()
-                        }
-                    })?;
-                    let (session, refresh) = self.open_session(conn, user.id, client).await?;
-                    Ok((user, session, refresh))
-                })
+                let user = repo::insert_user(conn, &row).await.map_err(|e| {
+                    if is_unique_violation(&e) {
+                        AuthError::EmailTaken
+                    } else {
+                        e.into()
+                    }
+                })?;
+                let (session, refresh) = self.open_session(conn, user.id, client).await?;
+                Ok((user, session, refresh))
+            })
             .await?;
         tracing::info!(user_id = %user.id, %session, "account registered");
         self.auth_response(user, session, refresh)
@@ -273,12 +273,9 @@ impl AuthService {
         password: String,
         client: &ClientInfo,
     ) -> Result<AuthResponse, AuthError> {
-        let email = Email::parse(email)
-            .map_err(|m| AuthError::Validation(vec![field("email", m)]))?;
-        let ip_key = format!(
-            "rl:login:ip:{}",
-            client.ip.as_deref().unwrap_or("unknown")
-        );
+        let email =
+            Email::parse(email).map_err(|m| AuthError::Validation(vec![field("email", m)]))?;
+        let ip_key = format!("rl:login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
         let account_key = format!("rl:login:acct:{}", secrets::label(email.as_str()));
         let max = self.settings.login_max_failures;
         self.check_limit(&ip_key, max).await?;
@@ -319,40 +316,39 @@ impl AuthService {
         let mut conn = db::conn(&self.pool).await?;
         let outcome = (*conn)
             .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
-                    let session_id = match repo::spend_refresh_token(conn, &hash).await? {
-                        RefreshUse::Unknown => return Ok(Outcome::Invalid),
-                        RefreshUse::Reused(id) => {
-                            let Some(session) = repo::session_by_id(conn, id).await? else {
-                                return Ok(Outcome::Invalid);
-                            };
-                            repo::revoke_session(conn, session.user_id, id, "refresh token reuse")
-                                .await?;
-                            return Ok(Outcome::Reused(id, session.user_id));
-                        }
-                        RefreshUse::Fresh(id) => id,
-                    };
-                    let Some(session) = repo::session_by_id(conn, session_id).await? else {
-                        return Ok(Outcome::Invalid);
-                    };
-                    if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
-                        return Ok(Outcome::Invalid);
+                let session_id = match repo::spend_refresh_token(conn, &hash).await? {
+                    RefreshUse::Unknown => return Ok(Outcome::Invalid),
+                    RefreshUse::Reused(id) => {
+                        let Some(session) = repo::session_by_id(conn, id).await? else {
+                            return Ok(Outcome::Invalid);
+                        };
+                        repo::revoke_session(conn, session.user_id, id, "refresh token reuse")
+                            .await?;
+                        return Ok(Outcome::Reused(id, session.user_id));
                     }
-                    let Some(user) = repo::user_by_id(conn, session.user_id).await? else {
-                        return Ok(Outcome::Invalid);
-                    };
-                    let refresh = new_secret(secrets::REFRESH_PREFIX)?;
-                    repo::insert_refresh_token(conn, &secrets::digest(&refresh), session.id)
-                        .await?;
-                    repo::touch_session(
-                        conn,
-                        session.id,
-                        expires_at,
-                        client.user_agent.as_deref(),
-                        client.ip.as_deref(),
-                    )
-                    .await?;
-                    Ok(Outcome::Rotated(user, session.id, refresh))
-                })
+                    RefreshUse::Fresh(id) => id,
+                };
+                let Some(session) = repo::session_by_id(conn, session_id).await? else {
+                    return Ok(Outcome::Invalid);
+                };
+                if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
+                    return Ok(Outcome::Invalid);
+                }
+                let Some(user) = repo::user_by_id(conn, session.user_id).await? else {
+                    return Ok(Outcome::Invalid);
+                };
+                let refresh = new_secret(secrets::REFRESH_PREFIX)?;
+                repo::insert_refresh_token(conn, &secrets::digest(&refresh), session.id).await?;
+                repo::touch_session(
+                    conn,
+                    session.id,
+                    expires_at,
+                    client.user_agent.as_deref(),
+                    client.ip.as_deref(),
+                )
+                .await?;
+                Ok(Outcome::Rotated(user, session.id, refresh))
+            })
             .await?;
         match outcome {
             Outcome::Rotated(user, session, refresh) => self.auth_response(user, session, refresh),
@@ -428,15 +424,12 @@ impl AuthService {
         let keep = principal.session_id();
         let revoked = (*conn)
             .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
-                    repo::set_password_hash(conn, principal.user_id, &hash).await?;
-                    Ok(repo::revoke_sessions_except(
-                        conn,
-                        principal.user_id,
-                        keep,
-                        "password changed",
-                    )
-                    .await?)
-                })
+                repo::set_password_hash(conn, principal.user_id, &hash).await?;
+                Ok(
+                    repo::revoke_sessions_except(conn, principal.user_id, keep, "password changed")
+                        .await?,
+                )
+            })
             .await?;
         for session in revoked {
             self.flag_revoked(session).await;
@@ -455,15 +448,17 @@ impl AuthService {
         let rows =
             repo::live_sessions(&mut conn, principal.user_id, page.after, page.limit).await?;
         let current = principal.session_id();
-        Ok(Page::from_rows(rows, page.limit, |r| r.id).map(|r| Session {
-            current: Some(r.id) == current,
-            id: r.id,
-            created_at: r.created_at,
-            last_used_at: r.last_used_at,
-            expires_at: r.expires_at,
-            user_agent: r.user_agent,
-            ip: r.ip,
-        }))
+        Ok(
+            Page::from_rows(rows, page.limit, |r| r.id).map(|r| Session {
+                current: Some(r.id) == current,
+                id: r.id,
+                created_at: r.created_at,
+                last_used_at: r.last_used_at,
+                expires_at: r.expires_at,
+                user_agent: r.user_agent,
+                ip: r.ip,
+            }),
+        )
     }
 
     #[instrument(skip_all, fields(user_id = %user, session = %session))]
@@ -565,7 +560,9 @@ impl AuthService {
         }
         Ok(Principal {
             user_id: UserId(data.claims.sub),
-            credential: Credential::AccessToken { session_id: session },
+            credential: Credential::AccessToken {
+                session_id: session,
+            },
         })
     }
 }

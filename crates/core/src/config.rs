@@ -192,7 +192,8 @@ impl Config {
             return bad("rate_limit_window_secs", "must be at least 1");
         }
         if let Some(url) = &self.database_url
-            && !(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://"))
+            && !(url.expose().starts_with("postgres://")
+                || url.expose().starts_with("postgresql://"))
         {
             return bad("database_url", "expected a postgres:// URL");
         }
@@ -243,8 +244,8 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug() {
-        let c = Config::with_overrides(&[("database_url", json!("postgres://a:pw123@h/d"))])
-            .unwrap();
+        let c =
+            Config::with_overrides(&[("database_url", json!("postgres://a:pw123@h/d"))]).unwrap();
         assert!(!format!("{c:?}").contains("pw123"));
     }
 }

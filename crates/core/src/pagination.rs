@@ -70,11 +70,7 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Build a page from rows fetched with `limit + 1`: the extra row only says there is more.
-    pub fn from_rows<K: Serialize>(
-        mut rows: Vec<T>,
-        limit: i64,
-        key: impl Fn(&T) -> K,
-    ) -> Self {
+    pub fn from_rows<K: Serialize>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> K) -> Self {
         let more = rows.len() as i64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next_cursor = if more {

@@ -42,7 +42,10 @@ pub struct EmbeddedPostgres {
 
 impl EmbeddedPostgres {
     /// Initialise (first run) and start the cluster in `data_dir/postgres`.
-    pub async fn start(data_dir: &Path, bin_override: Option<&Path>) -> Result<Self, EmbeddedError> {
+    pub async fn start(
+        data_dir: &Path,
+        bin_override: Option<&Path>,
+    ) -> Result<Self, EmbeddedError> {
         let bin_dir = find_binaries(bin_override).ok_or(EmbeddedError::BinariesMissing)?;
         std::fs::create_dir_all(data_dir).map_err(step("creating the data directory"))?;
         let data_dir = data_dir
@@ -80,16 +83,17 @@ impl EmbeddedPostgres {
         if pg_dir.join("postmaster.pid").exists() {
             let probe = this(password.clone(), 0);
             if probe.pg_ctl(&["status"]).await.is_ok() {
-                tracing::warn!("an embedded PostgreSQL from an earlier run is still up; restarting it");
+                tracing::warn!(
+                    "an embedded PostgreSQL from an earlier run is still up; restarting it"
+                );
                 probe.pg_ctl(&["stop", "-m", "fast", "-w"]).await?;
             }
         }
 
         let port = free_port().map_err(step("finding a free port"))?;
         let pg = this(password, port);
-        let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
-        );
+        let options =
+            format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=");
         let log = pg_dir.join("mdz-postgres.log");
         let log = log.to_string_lossy();
         pg.pg_ctl(&["start", "-w", "-t", "60", "-l", &log, "-o", &options])

@@ -129,12 +129,10 @@ pub async fn observe(
 fn problem_for(status: StatusCode) -> ApiError {
     match status {
         StatusCode::NOT_FOUND => ApiError::not_found("no resource at this path"),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
-            "method-not-allowed",
-            "Method not allowed",
-        )
-        .detail("this path does not accept this method"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(status, "method-not-allowed", "Method not allowed")
+                .detail("this path does not accept this method")
+        }
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(status, "payload-too-large", "Payload too large")
         }

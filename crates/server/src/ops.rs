@@ -67,14 +67,21 @@ async fn ready(pool: web::Data<DbPool>, kv: web::Data<SharedKv>) -> HttpResponse
         tracing::warn!("readiness: PostgreSQL unavailable");
     }
     if !kv_ok {
-        tracing::warn!(backend = kv.backend(), "readiness: shared store unavailable");
+        tracing::warn!(
+            backend = kv.backend(),
+            "readiness: shared store unavailable"
+        );
     }
     let check = |ok: bool, backend| Check {
         status: if ok { "ok" } else { "unavailable" },
         backend,
     };
     let body = Readiness {
-        status: if pg_ok && kv_ok { "ready" } else { "unavailable" },
+        status: if pg_ok && kv_ok {
+            "ready"
+        } else {
+            "unavailable"
+        },
         postgres: check(pg_ok, "postgres"),
         redis: check(kv_ok, kv.backend()),
     };
@@ -104,7 +111,10 @@ impl PoolGauges {
         Ok(Self {
             size: g("mdz_db_pool_connections", "Open PostgreSQL connections")?,
             available: g("mdz_db_pool_idle", "Idle PostgreSQL connections")?,
-            waiting: g("mdz_db_pool_waiting", "Requests waiting for a PostgreSQL connection")?,
+            waiting: g(
+                "mdz_db_pool_waiting",
+                "Requests waiting for a PostgreSQL connection",
+            )?,
             max: g("mdz_db_pool_max", "Maximum PostgreSQL connections")?,
         })
     }

@@ -41,8 +41,8 @@ impl Database {
                     data_dir = %config.data_dir.display(),
                     "no DATABASE_URL: starting the embedded PostgreSQL"
                 );
-                let pg = EmbeddedPostgres::start(&config.data_dir, config.pg_bin_dir.as_deref())
-                    .await?;
+                let pg =
+                    EmbeddedPostgres::start(&config.data_dir, config.pg_bin_dir.as_deref()).await?;
                 Ok(Self {
                     url: pg.url().expose().to_owned(),
                     embedded: Some(pg),
@@ -101,7 +101,11 @@ impl Application {
         let kv: SharedKv = match &config.redis_url {
             Some(url) => {
                 tracing::info!("shared state in Redis: this node can run beside others");
-                Arc::new(RedisKv::new(url.expose(), &config.redis_prefix, Duration::from_secs(2))?)
+                Arc::new(RedisKv::new(
+                    url.expose(),
+                    &config.redis_prefix,
+                    Duration::from_secs(2),
+                )?)
             }
             None => {
                 tracing::info!(
@@ -201,7 +205,13 @@ fn cors(origins: &[String]) -> Cors {
     }
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-        .allowed_headers(["authorization", "content-type", "if-match", "x-request-id", "accept"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "if-match",
+            "x-request-id",
+            "accept",
+        ])
         .expose_headers(["x-request-id", "etag", "retry-after", "location"])
         .max_age(3600);
     if origins.iter().any(|o| o == "*") {

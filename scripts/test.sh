@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite on real services: installs what is missing (Debian), starts a throwaway
+# PostgreSQL cluster and a redis-server on free ports, runs every test with nextest, stops both.
+# Extra arguments go to `cargo nextest run` (e.g. `scripts/test.sh -E 'test(login)'`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_tools
+work=$(mktemp -d /tmp/mdz-test.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  stop_services "$work"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+start_services "$work"
+
+export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
+export REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
+export TEST_REDIS_SERVER="$(command -v redis-server)"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+cargo nextest run --workspace --no-fail-fast "$@"
