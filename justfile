@@ -1,0 +1,26 @@
+# The everyday commands. CI runs `.ci/run`, which runs the same scripts.
+
+# Run mdz on embedded defaults (its own PostgreSQL under ./.mdz) at http://127.0.0.1:8080
+run:
+    cargo run --release
+
+# The whole test suite on real PostgreSQL and Redis (installs what is missing)
+test *ARGS:
+    scripts/test.sh {{ARGS}}
+
+# Formatting and lints, as CI checks them
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks: login and GET /auth/me throughput and latency, idle RSS
+bench:
+    scripts/bench.sh
+
+# What CI runs
+ci:
+    .ci/run
+
+# Print the OpenAPI document
+openapi:
+    cargo run --quiet -- openapi
