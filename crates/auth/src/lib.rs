@@ -1,6 +1,7 @@
 //! mdz-auth: accounts, password hashing, JWT access tokens, rotating refresh sessions and
 //! personal access tokens. Implements the [`mdz_core::ports::TokenVerifier`] port.
 
+mod directory;
 pub mod endpoint;
 pub mod error;
 pub mod interface;
@@ -61,6 +62,11 @@ impl AuthModule {
 
     /// The bearer-token verifier other domains reach through the `AuthUser` extractor.
     pub fn token_verifier(&self) -> Arc<dyn TokenVerifier> {
+        self.service.clone()
+    }
+
+    /// The user lookups other domains reach through the `UserDirectory` port.
+    pub fn user_directory(&self) -> Arc<dyn mdz_core::ports::UserDirectory> {
         self.service.clone()
     }
 

@@ -357,3 +357,14 @@ pub async fn use_api_token(
     }
     Ok(Some((id, user)))
 }
+
+pub async fn users_by_ids(
+    conn: &mut AsyncPgConnection,
+    ids: &[UserId],
+) -> Result<Vec<UserRow>, Error> {
+    users::table
+        .filter(users::id.eq_any(ids))
+        .select(UserRow::as_select())
+        .load(conn)
+        .await
+}

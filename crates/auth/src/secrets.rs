@@ -1,43 +1,8 @@
-//! Opaque secrets (refresh tokens, personal access tokens): random, shown once, stored as SHA-256.
+//! The prefixes of auth's opaque tokens; generation and hashing live in `mdz_core::secrets`.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
+pub use mdz_core::secrets::{digest, generate, label};
 
 /// Prefix of every personal access token, so scanners and people can recognise one.
 pub const PAT_PREFIX: &str = "mdz_pat_";
 /// Prefix of every refresh token.
 pub const REFRESH_PREFIX: &str = "mdz_rt_";
-
-/// 32 random bytes, URL-safe base64, behind `prefix`.
-pub fn generate(prefix: &str) -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
-}
-
-/// The SHA-256 under which a token is stored and looked up.
-pub fn digest(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// A short, non-secret label derived from a value (for rate-limit keys that must not hold PII).
-pub fn label(value: &str) -> String {
-    hex::encode(&Sha256::digest(value.as_bytes())[..12])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_unique_prefixed_and_digest_stably() {
-        let a = generate(PAT_PREFIX).unwrap();
-        let b = generate(PAT_PREFIX).unwrap();
-        assert_ne!(a, b);
-        assert!(a.starts_with(PAT_PREFIX));
-        assert_eq!(a.len(), PAT_PREFIX.len() + 43);
-        assert_eq!(digest(&a), digest(&a));
-        assert_ne!(digest(&a), digest(&b));
-    }
-}

@@ -80,6 +80,10 @@ impl AuthService {
         }
     }
 
+    pub(crate) fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
     pub fn settings(&self) -> &AuthSettings {
         &self.settings
     }

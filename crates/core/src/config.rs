@@ -65,6 +65,12 @@ pub struct Config {
     pub register_max_per_ip: u64,
     /// The rate-limit window in seconds.
     pub rate_limit_window_secs: u64,
+    /// The URL clients reach mdz at (for links in invitations); `http://<listen>` when unset.
+    pub public_url: Option<String>,
+    /// Days a deleted project can be restored before it is purged.
+    pub project_retention_days: u64,
+    /// Seconds between purges of expired deleted data.
+    pub purge_interval_secs: u64,
 }
 
 /// The defaults, written as the TOML-shaped layer figment starts from.
@@ -87,6 +93,8 @@ struct Defaults {
     login_max_failures: u64,
     register_max_per_ip: u64,
     rate_limit_window_secs: u64,
+    project_retention_days: u64,
+    purge_interval_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -107,6 +115,8 @@ const DEFAULTS: Defaults = Defaults {
     login_max_failures: 10,
     register_max_per_ip: 20,
     rate_limit_window_secs: 900,
+    project_retention_days: 30,
+    purge_interval_secs: 3600,
 };
 
 /// Why the configuration could not be loaded; the message names the offending key.
@@ -188,6 +198,14 @@ impl Config {
         if self.workers == Some(0) {
             return bad("workers", "must be at least 1");
         }
+        if self.purge_interval_secs == 0 {
+            return bad("purge_interval_secs", "must be at least 1");
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad("public_url", "expected an http:// or https:// URL");
+        }
         if self.rate_limit_window_secs == 0 {
             return bad("rate_limit_window_secs", "must be at least 1");
         }
@@ -203,6 +221,15 @@ impl Config {
             return bad("redis_url", "expected a redis:// URL");
         }
         Ok(())
+    }
+
+    /// The base URL for links mdz hands out, given the address actually bound.
+    pub fn public_base_url(&self, bound: std::net::SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     /// The CORS origins as a list.

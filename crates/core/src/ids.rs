@@ -95,3 +95,11 @@ typed_id!(
     /// A personal access token.
     TokenId
 );
+typed_id!(
+    /// A project (team workspace).
+    ProjectId
+);
+typed_id!(
+    /// An invitation to a project.
+    InvitationId
+);

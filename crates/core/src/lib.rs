@@ -3,6 +3,7 @@
 //! Nothing here knows about a particular domain. Domains meet each other only through
 //! the traits in [`ports`], which `mdz-server` wires to their implementations.
 
+pub mod access;
 pub mod auth;
 pub mod client;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod pagination;
 pub mod ports;
 pub mod problem;
 pub mod secret;
+pub mod secrets;
 pub mod telemetry;
 
 pub use problem::{ApiError, FieldError, Problem};

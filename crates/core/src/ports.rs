@@ -52,3 +52,20 @@ pub enum TokenRejection {
 pub trait TokenVerifier: Send + Sync + 'static {
     async fn verify(&self, token: &str) -> Result<Principal, TokenRejection>;
 }
+
+/// What other domains may know about a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+}
+
+/// Looks users up (implemented by `mdz-auth`), for members lists, invitations and mentions.
+#[async_trait]
+pub trait UserDirectory: Send + Sync + 'static {
+    /// The user with this (already normalised) email.
+    async fn by_email(&self, email: &str) -> Result<Option<UserSummary>, String>;
+    /// The users with these ids, in any order; unknown ids are left out.
+    async fn by_ids(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, String>;
+}

@@ -19,6 +19,7 @@ use utoipa_actix_web::AppExt;
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts, sessions and tokens"),
+        (name = "projects", description = "Projects, members, roles and invitations"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

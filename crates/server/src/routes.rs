@@ -8,7 +8,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub const API_PREFIX: &str = "/api/v1";
 
 pub fn mount(cfg: &mut ServiceConfig) {
-    cfg.service(scope(API_PREFIX).configure(mdz_auth::routes))
+    cfg.service(
+        scope(API_PREFIX)
+            .configure(mdz_auth::routes)
+            .configure(mdz_projects::routes),
+    )
         .configure(mdz_auth::well_known_routes)
         .configure(ops::configure);
 }

@@ -11,6 +11,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpResponse, web};
 use anyhow::Context;
 use mdz_auth::AuthModule;
+use mdz_projects::ProjectsModule;
 use mdz_core::client::ClientIpPolicy;
 use mdz_core::config::Config;
 use mdz_core::db::{self, DbPool};
@@ -125,7 +126,16 @@ impl Application {
 
         let listener = TcpListener::bind(&config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let port = listener.local_addr()?.port();
+        let bound = listener.local_addr()?;
+        let port = bound.port();
+        let projects = ProjectsModule::new(
+            &config,
+            pool.clone(),
+            auth.user_directory(),
+            config.public_base_url(bound),
+        );
+        let access = web::Data::from(projects.access());
+        projects.spawn_purger(Duration::from_secs(config.purge_interval_secs));
         let doc = openapi::document();
         let json_limit = config.max_json_bytes;
         let cors_origins = config.cors_origin_list();
@@ -165,7 +175,9 @@ impl Application {
                 .app_data(http_metrics)
                 .app_data(pool_gauges)
                 .app_data(verifier.clone())
+                .app_data(access.clone())
                 .configure(|cfg| auth.app_data(cfg))
+                .configure(|cfg| projects.app_data(cfg))
                 .configure(routes::mount)
                 .into_app()
                 .default_service(web::to(middleware::not_found))

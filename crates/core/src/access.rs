@@ -1,0 +1,173 @@
+//! Project roles and the access port: how every domain asks "may this user do this here?".
+//!
+//! A user who is not a member of a project gets 404 for it and everything in it, so its
+//! existence is never revealed; a member below the needed role gets 403 naming that role.
+
+use crate::ids::{ProjectId, UserId};
+use crate::problem::ApiError;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use utoipa::ToSchema;
+
+/// A member's role in a project, highest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Editor,
+    Commenter,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Editor,
+        Role::Commenter,
+        Role::Viewer,
+    ];
+
+    /// Higher is more powerful.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Owner => 5,
+            Role::Admin => 4,
+            Role::Editor => 3,
+            Role::Commenter => 2,
+            Role::Viewer => 1,
+        }
+    }
+
+    pub fn at_least(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Commenter => "commenter",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| "must be one of owner, admin, editor, commenter, viewer".to_owned())
+    }
+}
+
+/// What a request wants to do in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read the project, its files and sessions.
+    Read,
+    /// Comment on files.
+    Comment,
+    /// Create, edit and delete files; chat.
+    Edit,
+    /// Invite, change roles below one's own, remove members below one's own.
+    ManageMembers,
+    /// Rename, change settings.
+    Configure,
+    /// Delete the project, transfer ownership.
+    Administer,
+}
+
+impl Action {
+    /// The lowest role allowed to do this.
+    pub fn min_role(self) -> Role {
+        match self {
+            Action::Read => Role::Viewer,
+            Action::Comment => Role::Commenter,
+            Action::Edit => Role::Editor,
+            Action::ManageMembers | Action::Configure => Role::Admin,
+            Action::Administer => Role::Owner,
+        }
+    }
+}
+
+/// Why access was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// Not a member, or no such project: indistinguishable on purpose.
+    #[error("project not found")]
+    NotFound,
+    #[error("this needs the {needed} role or higher")]
+    Forbidden { needed: Role },
+    #[error("access check unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::NotFound => ApiError::not_found("no such project"),
+            AccessError::Forbidden { needed } => {
+                ApiError::forbidden(format!("this needs the {needed} role or higher"))
+            }
+            AccessError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "access check unavailable");
+                ApiError::unavailable("the access check is temporarily unavailable")
+            }
+        }
+    }
+}
+
+/// The access port (implemented by `mdz-projects`).
+#[async_trait]
+pub trait ProjectAccess: Send + Sync + 'static {
+    /// The user's role in a live (not deleted) project, `None` when not a member.
+    async fn role(&self, user: UserId, project: ProjectId) -> Result<Option<Role>, AccessError>;
+
+    /// The user's role, when it allows `action`.
+    async fn require(
+        &self,
+        user: UserId,
+        project: ProjectId,
+        action: Action,
+    ) -> Result<Role, AccessError> {
+        let role = self
+            .role(user, project)
+            .await?
+            .ok_or(AccessError::NotFound)?;
+        let needed = action.min_role();
+        if role.at_least(needed) {
+            Ok(role)
+        } else {
+            Err(AccessError::Forbidden { needed })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_and_order() {
+        assert_eq!("editor".parse::<Role>().unwrap(), Role::Editor);
+        assert!("Editor".parse::<Role>().is_err());
+        assert!("superuser".parse::<Role>().is_err());
+        assert!(Role::Owner.at_least(Role::Admin));
+        assert!(!Role::Commenter.at_least(Role::Editor));
+        assert_eq!(Action::Comment.min_role(), Role::Commenter);
+        assert_eq!(Action::Administer.min_role(), Role::Owner);
+    }
+}

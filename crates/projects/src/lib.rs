@@ -1,0 +1,72 @@
+//! mdz-projects: projects (team workspaces), members with five roles, invitations, and the
+//! PostgreSQL implementation of the [`mdz_core::access::ProjectAccess`] port.
+
+pub mod endpoint;
+pub mod error;
+pub mod interface;
+pub mod repo;
+pub mod schema;
+pub mod service;
+
+use actix_web::web;
+use mdz_core::access::ProjectAccess;
+use mdz_core::config::Config;
+use mdz_core::db::DbPool;
+use mdz_core::ports::UserDirectory;
+use service::{ProjectSettings, ProjectsService};
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub use endpoint::configure as routes;
+pub use error::ProjectError;
+
+/// The projects domain, built once at start.
+#[derive(Clone)]
+pub struct ProjectsModule {
+    service: Arc<ProjectsService>,
+}
+
+impl ProjectsModule {
+    /// `public_url` is where clients reach this server (for invitation links).
+    pub fn new(
+        config: &Config,
+        pool: DbPool,
+        users: Arc<dyn UserDirectory>,
+        public_url: String,
+    ) -> Self {
+        let settings = ProjectSettings {
+            public_url,
+            retention: Duration::from_secs(config.project_retention_days * 86_400),
+        };
+        Self {
+            service: Arc::new(ProjectsService::new(pool, users, settings)),
+        }
+    }
+
+    /// The access port every other domain uses.
+    pub fn access(&self) -> Arc<dyn ProjectAccess> {
+        self.service.clone()
+    }
+
+    pub fn app_data(&self, cfg: &mut ServiceConfig) {
+        cfg.app_data(web::Data::from(self.service.clone()));
+    }
+
+    /// Purge projects past their retention every `every`, until the process ends.
+    pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let service = self.service.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match service.purge().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(projects = n, "purged deleted projects"),
+                    Err(e) => tracing::warn!(error = %e, "purging deleted projects failed"),
+                }
+            }
+        })
+    }
+}

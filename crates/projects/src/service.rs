@@ -1,0 +1,624 @@
+//! The project rules: who may do what to a project, its members and its invitations.
+
+use crate::error::ProjectError;
+use crate::interface::{
+    CreatedInvitation, Invitation, Member, Membership, NewInvitation, NewProject, Project,
+    ProjectChanges,
+};
+use crate::repo::{self, InvitationRow, MemberRow, ProjectRow};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use mdz_core::access::{AccessError, Action, ProjectAccess, Role};
+use mdz_core::db::{self, DbPool, is_unique_violation};
+use mdz_core::ids::{InvitationId, ProjectId, UserId};
+use mdz_core::pagination::{Page, PageRequest};
+use mdz_core::ports::UserDirectory;
+use mdz_core::secrets;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::instrument;
+
+/// Prefix of invitation tokens.
+pub const INVITATION_PREFIX: &str = "mdz_inv_";
+
+#[derive(Debug, Clone)]
+pub struct ProjectSettings {
+    /// Base URL clients reach mdz at, for invitation links.
+    pub public_url: String,
+    /// How long a deleted project can be restored before it is purged.
+    pub retention: Duration,
+}
+
+pub struct ProjectsService {
+    pool: DbPool,
+    users: Arc<dyn UserDirectory>,
+    settings: ProjectSettings,
+}
+
+fn parse_role(stored: &str) -> Result<Role, ProjectError> {
+    stored
+        .parse()
+        .map_err(|_| ProjectError::Internal(format!("unknown role {stored:?} in the database")))
+}
+
+fn project_view(p: ProjectRow, role: Role) -> Project {
+    Project {
+        id: p.id,
+        name: p.name,
+        description: p.description,
+        role,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+        last_activity_at: p.last_activity_at,
+        created_by: p.created_by,
+        updated_by: p.updated_by,
+        deleted_at: p.deleted_at,
+    }
+}
+
+fn invitation_view(i: InvitationRow) -> Result<Invitation, ProjectError> {
+    Ok(Invitation {
+        role: parse_role(&i.role)?,
+        id: i.id,
+        project_id: i.project_id,
+        email: i.email,
+        expires_at: i.expires_at,
+        created_at: i.created_at,
+        created_by: i.created_by,
+    })
+}
+
+/// May `actor` give someone `role`? Owners may give any role; others only roles below their own.
+fn may_assign(actor: Role, role: Role) -> bool {
+    actor == Role::Owner || actor.rank() > role.rank()
+}
+
+/// May `actor` change or remove a member who has `target`? Owners manage everyone; admins
+/// manage members below them.
+fn may_manage(actor: Role, target: Role) -> bool {
+    actor == Role::Owner || (actor.at_least(Role::Admin) && actor.rank() > target.rank())
+}
+
+fn needs(role: Role) -> ProjectError {
+    ProjectError::Forbidden(format!("this needs the {role} role or higher"))
+}
+
+impl ProjectsService {
+    pub fn new(pool: DbPool, users: Arc<dyn UserDirectory>, settings: ProjectSettings) -> Self {
+        Self {
+            pool,
+            users,
+            settings,
+        }
+    }
+
+    async fn role_in(
+        conn: &mut AsyncPgConnection,
+        user: UserId,
+        project: ProjectId,
+    ) -> Result<Option<Role>, ProjectError> {
+        repo::role_of(conn, user, project, false)
+            .await?
+            .map(|r| parse_role(&r))
+            .transpose()
+    }
+
+    /// The caller's role when it allows `action`: 404 for non-members, 403 below the role.
+    async fn require(
+        conn: &mut AsyncPgConnection,
+        user: UserId,
+        project: ProjectId,
+        action: Action,
+    ) -> Result<Role, ProjectError> {
+        let role = Self::role_in(conn, user, project)
+            .await?
+            .ok_or(AccessError::NotFound)?;
+        let needed = action.min_role();
+        if role.at_least(needed) {
+            Ok(role)
+        } else {
+            Err(AccessError::Forbidden { needed }.into())
+        }
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor))]
+    pub async fn create(&self, actor: UserId, new: NewProject) -> Result<Project, ProjectError> {
+        let now = Utc::now();
+        let row = ProjectRow {
+            id: ProjectId::new(),
+            name: new.name,
+            description: new.description,
+            last_activity_at: now,
+            deleted_at: None,
+            deleted_by: None,
+            created_at: now,
+            updated_at: now,
+            created_by: actor,
+            updated_by: actor,
+        };
+        let mut conn = db::conn(&self.pool).await?;
+        let project = (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                let project = repo::insert_project(conn, &row).await?;
+                repo::insert_member(
+                    conn,
+                    &MemberRow {
+                        project_id: project.id,
+                        user_id: actor,
+                        role: Role::Owner.as_str().to_owned(),
+                        created_at: now,
+                        updated_at: now,
+                        created_by: actor,
+                        updated_by: actor,
+                    },
+                )
+                .await?;
+                Ok(project)
+            })
+            .await?;
+        tracing::info!(project_id = %project.id, "project created");
+        Ok(project_view(project, Role::Owner))
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor))]
+    pub async fn list(
+        &self,
+        actor: UserId,
+        page: PageRequest<(DateTime<Utc>, ProjectId)>,
+    ) -> Result<Page<Project>, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let rows = repo::projects_of(&mut conn, actor, page.after, page.limit).await?;
+        let page = Page::from_rows(rows, page.limit, |(p, _)| (p.last_activity_at, p.id));
+        let mut items = Vec::with_capacity(page.items.len());
+        for (p, role) in page.items {
+            items.push(project_view(p, parse_role(&role)?));
+        }
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
+    pub async fn get(&self, actor: UserId, id: ProjectId) -> Result<Project, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let role = Self::require(&mut conn, actor, id, Action::Read).await?;
+        let project = repo::project_by_id(&mut conn, id)
+            .await?
+            .ok_or(AccessError::NotFound)?;
+        Ok(project_view(project, role))
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
+    pub async fn update(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        changes: ProjectChanges,
+    ) -> Result<Project, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let role = Self::require(&mut conn, actor, id, Action::Configure).await?;
+        let project = repo::update_project(
+            &mut conn,
+            id,
+            actor,
+            changes.name.as_deref(),
+            changes.description.as_deref(),
+        )
+        .await?;
+        Ok(project_view(project, role))
+    }
+
+    /// Soft delete: gone from every list at once, restorable by an owner until purged.
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
+    pub async fn delete(&self, actor: UserId, id: ProjectId) -> Result<(), ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        Self::require(&mut conn, actor, id, Action::Administer).await?;
+        repo::set_deleted(&mut conn, id, actor, true).await?;
+        tracing::info!("project deleted (restorable)");
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
+    pub async fn restore(&self, actor: UserId, id: ProjectId) -> Result<Project, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let role = repo::role_of(&mut conn, actor, id, true)
+            .await?
+            .map(|r| parse_role(&r))
+            .transpose()?
+            .ok_or(AccessError::NotFound)?;
+        if role != Role::Owner {
+            return Err(AccessError::Forbidden { needed: Role::Owner }.into());
+        }
+        let project = repo::project_by_id(&mut conn, id)
+            .await?
+            .ok_or(AccessError::NotFound)?;
+        let retention = chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
+        match project.deleted_at {
+            None => return Err(ProjectError::Conflict("the project is not deleted".into())),
+            Some(at) if at < Utc::now() - retention => return Err(AccessError::NotFound.into()),
+            Some(_) => {}
+        }
+        let project = repo::set_deleted(&mut conn, id, actor, false)
+            .await?
+            .ok_or(AccessError::NotFound)?;
+        tracing::info!("project restored");
+        Ok(project_view(project, role))
+    }
+
+    /// Purge projects deleted longer ago than the retention period.
+    pub async fn purge(&self) -> Result<usize, ProjectError> {
+        let retention = chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
+        let mut conn = db::conn(&self.pool).await?;
+        Ok(repo::purge_deleted_before(&mut conn, Utc::now() - retention).await?)
+    }
+
+    // ---- members ------------------------------------------------------------------------
+
+    async fn member_views(&self, rows: Vec<MemberRow>) -> Result<Vec<Member>, ProjectError> {
+        let ids: Vec<UserId> = rows.iter().map(|m| m.user_id).collect();
+        let users: HashMap<UserId, _> = self
+            .users
+            .by_ids(&ids)
+            .await
+            .map_err(ProjectError::Directory)?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        rows.into_iter()
+            .map(|m| {
+                let user = users.get(&m.user_id);
+                Ok(Member {
+                    role: parse_role(&m.role)?,
+                    user_id: m.user_id,
+                    display_name: user.map(|u| u.display_name.clone()).unwrap_or_default(),
+                    email: user.map(|u| u.email.clone()).unwrap_or_default(),
+                    joined_at: m.created_at,
+                })
+            })
+            .collect()
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
+    pub async fn members(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        page: PageRequest<UserId>,
+    ) -> Result<Page<Member>, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        Self::require(&mut conn, actor, id, Action::Read).await?;
+        let rows = repo::members(&mut conn, id, page.after, page.limit).await?;
+        drop(conn);
+        let page = Page::from_rows(rows, page.limit, |m| m.user_id);
+        Ok(Page {
+            items: self.member_views(page.items).await?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
+    pub async fn add_member(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        email: &str,
+        role: Role,
+    ) -> Result<Member, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let actor_role = Self::require(&mut conn, actor, id, Action::ManageMembers).await?;
+        if !may_assign(actor_role, role) {
+            return Err(needs(Role::Owner));
+        }
+        let user = self
+            .users
+            .by_email(email)
+            .await
+            .map_err(ProjectError::Directory)?
+            .ok_or_else(|| {
+                ProjectError::Validation(vec![mdz_core::FieldError {
+                    field: "email".into(),
+                    message: "no account has this email; send an invitation instead".into(),
+                }])
+            })?;
+        let now = Utc::now();
+        let row = MemberRow {
+            project_id: id,
+            user_id: user.id,
+            role: role.as_str().to_owned(),
+            created_at: now,
+            updated_at: now,
+            created_by: actor,
+            updated_by: actor,
+        };
+        let row = repo::insert_member(&mut conn, &row).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                ProjectError::Conflict("this user is already a member".into())
+            } else {
+                e.into()
+            }
+        })?;
+        repo::touch_project(&mut conn, id).await?;
+        Ok(Member {
+            user_id: row.user_id,
+            display_name: user.display_name,
+            email: user.email,
+            role,
+            joined_at: row.created_at,
+        })
+    }
+
+    /// Change a member's role. Concurrent changes of one member serialise on its row; the
+    /// database refuses to leave a project without an owner.
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id, member = %target))]
+    pub async fn change_role(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        target: UserId,
+        role: Role,
+    ) -> Result<Member, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let row = (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                let actor_role = Self::require(conn, actor, id, Action::Read).await?;
+                let current = repo::member_for_update(conn, id, target)
+                    .await?
+                    .ok_or(ProjectError::NotFound("member"))?;
+                let current_role = parse_role(&current.role)?;
+                if target == actor {
+                    // Anyone may step down; stepping up is someone else's call.
+                    if role.rank() > current_role.rank() {
+                        return Err(ProjectError::Forbidden(
+                            "you cannot raise your own role".into(),
+                        ));
+                    }
+                } else {
+                    if !actor_role.at_least(Role::Admin) {
+                        return Err(AccessError::Forbidden { needed: Role::Admin }.into());
+                    }
+                    if !may_manage(actor_role, current_role) || !may_assign(actor_role, role) {
+                        return Err(needs(Role::Owner));
+                    }
+                }
+                Ok(repo::set_role(conn, id, target, role.as_str(), actor).await?)
+            })
+            .await?;
+        drop(conn);
+        self.member_views(vec![row])
+            .await?
+            .pop()
+            .ok_or(ProjectError::NotFound("member"))
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id, member = %target))]
+    pub async fn remove_member(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        target: UserId,
+    ) -> Result<(), ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                let actor_role = Self::require(conn, actor, id, Action::Read).await?;
+                let current = repo::member_for_update(conn, id, target)
+                    .await?
+                    .ok_or(ProjectError::NotFound("member"))?;
+                if target != actor {
+                    if !actor_role.at_least(Role::Admin) {
+                        return Err(AccessError::Forbidden { needed: Role::Admin }.into());
+                    }
+                    if !may_manage(actor_role, parse_role(&current.role)?) {
+                        return Err(needs(Role::Owner));
+                    }
+                }
+                repo::delete_member(conn, id, target).await?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!("member removed");
+        Ok(())
+    }
+
+    /// Make `target` an owner and the caller an admin.
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id, member = %target))]
+    pub async fn transfer(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        target: UserId,
+    ) -> Result<Project, ProjectError> {
+        if target == actor {
+            return Err(ProjectError::Conflict("you already own this project".into()));
+        }
+        let mut conn = db::conn(&self.pool).await?;
+        (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                Self::require(conn, actor, id, Action::Administer).await?;
+                repo::member_for_update(conn, id, target)
+                    .await?
+                    .ok_or(ProjectError::NotFound("member"))?;
+                repo::set_role(conn, id, target, Role::Owner.as_str(), actor).await?;
+                repo::set_role(conn, id, actor, Role::Admin.as_str(), actor).await?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!("ownership transferred");
+        let project = repo::project_by_id(&mut conn, id)
+            .await?
+            .ok_or(AccessError::NotFound)?;
+        Ok(project_view(project, Role::Admin))
+    }
+
+    // ---- invitations --------------------------------------------------------------------
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
+    pub async fn invite(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        new: NewInvitation,
+    ) -> Result<CreatedInvitation, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let actor_role = Self::require(&mut conn, actor, id, Action::ManageMembers).await?;
+        if !may_assign(actor_role, new.role) {
+            return Err(needs(Role::Owner));
+        }
+        let token = secrets::generate(INVITATION_PREFIX)
+            .map_err(|e| ProjectError::Internal(format!("randomness: {e}")))?;
+        let now = Utc::now();
+        let row = InvitationRow {
+            id: InvitationId::new(),
+            project_id: id,
+            email: new.email,
+            role: new.role.as_str().to_owned(),
+            token_hash: secrets::digest(&token),
+            expires_at: now + chrono::Duration::hours(new.expires_in_hours),
+            accepted_at: None,
+            accepted_by: None,
+            revoked_at: None,
+            created_at: now,
+            updated_at: now,
+            created_by: actor,
+            updated_by: actor,
+        };
+        let row = repo::insert_invitation(&mut conn, &row).await?;
+        let accept_url = format!(
+            "{}/api/v1/invitations/{token}/accept",
+            self.settings.public_url.trim_end_matches('/')
+        );
+        Ok(CreatedInvitation {
+            invitation: invitation_view(row)?,
+            token,
+            accept_url,
+        })
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
+    pub async fn invitations(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        Self::require(&mut conn, actor, id, Action::ManageMembers).await?;
+        let rows = repo::pending_invitations(&mut conn, id, page.after, page.limit).await?;
+        let page = Page::from_rows(rows, page.limit, |i| i.id);
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(invitation_view)
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %id, invitation = %invitation))]
+    pub async fn revoke_invitation(
+        &self,
+        actor: UserId,
+        id: ProjectId,
+        invitation: InvitationId,
+    ) -> Result<(), ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        Self::require(&mut conn, actor, id, Action::ManageMembers).await?;
+        if repo::revoke_invitation(&mut conn, id, invitation, actor).await? {
+            Ok(())
+        } else {
+            Err(ProjectError::NotFound("pending invitation"))
+        }
+    }
+
+    /// Accept an invitation as the signed-in user. Single use: of two concurrent accepts
+    /// exactly one succeeds.
+    #[instrument(skip_all, fields(user_id = %actor))]
+    pub async fn accept(&self, actor: UserId, token: &str) -> Result<Membership, ProjectError> {
+        let hash = secrets::digest(token);
+        let me = self
+            .users
+            .by_ids(&[actor])
+            .await
+            .map_err(ProjectError::Directory)?
+            .pop()
+            .ok_or(ProjectError::NotFound("user"))?;
+        let mut conn = db::conn(&self.pool).await?;
+        let claimed = (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                let Some(inv) = repo::claim_invitation(conn, &hash, actor).await? else {
+                    return Ok(None);
+                };
+                if inv.email.as_deref().is_some_and(|e| e != me.email) {
+                    // Rolled back: the invitation stays open for the right person.
+                    return Err(ProjectError::Forbidden(
+                        "this invitation was sent to another email address".into(),
+                    ));
+                }
+                let project = repo::project_by_id(conn, inv.project_id).await?;
+                if project.is_none_or(|p| p.deleted_at.is_some()) {
+                    return Err(ProjectError::NotFound("invitation"));
+                }
+                let existing = repo::member_for_update(conn, inv.project_id, actor).await?;
+                let row = match existing {
+                    Some(row) => row,
+                    None => {
+                        let now = Utc::now();
+                        repo::insert_member(
+                            conn,
+                            &MemberRow {
+                                project_id: inv.project_id,
+                                user_id: actor,
+                                role: inv.role.clone(),
+                                created_at: now,
+                                updated_at: now,
+                                created_by: inv.created_by,
+                                updated_by: actor,
+                            },
+                        )
+                        .await?
+                    }
+                };
+                repo::touch_project(conn, inv.project_id).await?;
+                Ok(Some(row))
+            })
+            .await?;
+        if let Some(row) = claimed {
+            tracing::info!(project_id = %row.project_id, "invitation accepted");
+            return Ok(Membership {
+                role: parse_role(&row.role)?,
+                project_id: row.project_id,
+                user_id: row.user_id,
+                joined_at: row.created_at,
+            });
+        }
+        // Say why it could not be claimed.
+        let inv = repo::invitation_by_hash(&mut conn, &hash)
+            .await?
+            .ok_or(ProjectError::NotFound("invitation"))?;
+        Err(if inv.revoked_at.is_some() {
+            ProjectError::InvitationGone("been revoked")
+        } else if inv.accepted_at.is_some() {
+            ProjectError::Conflict("this invitation has already been used".into())
+        } else {
+            ProjectError::InvitationGone("expired")
+        })
+    }
+}
+
+#[async_trait]
+impl ProjectAccess for ProjectsService {
+    async fn role(&self, user: UserId, project: ProjectId) -> Result<Option<Role>, AccessError> {
+        let mut conn = db::conn(&self.pool)
+            .await
+            .map_err(|e| AccessError::Unavailable(e.to_string()))?;
+        Self::role_in(&mut conn, user, project)
+            .await
+            .map_err(|e| AccessError::Unavailable(e.to_string()))
+    }
+}
+
+pub type SharedProjectsService = Arc<ProjectsService>;
