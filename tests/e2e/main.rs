@@ -6,5 +6,6 @@ mod auth_flows;
 mod auth_tokens;
 mod bad_input;
 mod ops;
+mod projects;
 mod rate_limits;
 mod redis_outage;

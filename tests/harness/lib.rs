@@ -186,6 +186,8 @@ impl TestApp {
             ("workers", json!(2)),
             ("redis_prefix", json!(redis_prefix.clone())),
             ("log_level", json!("warn")),
+            // Tests register many users from one address; the limit has its own test.
+            ("register_max_per_ip", json!(1_000_000)),
         ];
         if let Some(url) = redis_url {
             config.push(("redis_url", json!(url)));
@@ -211,6 +213,25 @@ impl TestApp {
             redis_prefix,
             owns_db,
         }
+    }
+
+    /// Run SQL directly on this app's database (to age rows, inspect state).
+    pub async fn sql(&self, query: &str) -> usize {
+        let mut conn = AsyncPgConnection::establish(&self.db_url)
+            .await
+            .expect("connect to the test database");
+        diesel::sql_query(query)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, token, None).await
     }
 
     /// What another replica of this app needs to share its state.

@@ -58,10 +58,12 @@ impl From<ProjectError> for ApiError {
                 "A project must keep an owner",
             )
             .detail("make another member owner first (POST /projects/{id}/transfer)"),
-            ProjectError::InvitationGone(why) => {
-                ApiError::new(StatusCode::GONE, "invitation-gone", "Invitation no longer valid")
-                    .detail(format!("this invitation has {why}"))
-            }
+            ProjectError::InvitationGone(why) => ApiError::new(
+                StatusCode::GONE,
+                "invitation-gone",
+                "Invitation no longer valid",
+            )
+            .detail(format!("this invitation has {why}")),
             ProjectError::Db(db) => db.into(),
             ProjectError::Directory(cause) => {
                 tracing::warn!(error = %cause, "user directory unavailable");

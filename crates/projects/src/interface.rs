@@ -184,10 +184,13 @@ impl CreateProjectRequest {
         let description = parse_description(self.description.as_deref().unwrap_or(""));
         match (name, description) {
             (Ok(name), Ok(description)) => Ok(NewProject { name, description }),
-            (n, d) => Err([n.err().map(|m| field("name", m)), d.err().map(|m| field("description", m))]
-                .into_iter()
-                .flatten()
-                .collect()),
+            (n, d) => Err([
+                n.err().map(|m| field("name", m)),
+                d.err().map(|m| field("description", m)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()),
         }
     }
 }
@@ -201,13 +204,20 @@ pub struct ProjectChanges {
 impl UpdateProjectRequest {
     pub fn parse(self) -> Result<ProjectChanges, Vec<FieldError>> {
         let name = self.name.as_deref().map(parse_name).transpose();
-        let description = self.description.as_deref().map(parse_description).transpose();
+        let description = self
+            .description
+            .as_deref()
+            .map(parse_description)
+            .transpose();
         match (name, description) {
             (Ok(name), Ok(description)) => Ok(ProjectChanges { name, description }),
-            (n, d) => Err([n.err().map(|m| field("name", m)), d.err().map(|m| field("description", m))]
-                .into_iter()
-                .flatten()
-                .collect()),
+            (n, d) => Err([
+                n.err().map(|m| field("name", m)),
+                d.err().map(|m| field("description", m)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()),
         }
     }
 }
@@ -261,17 +271,44 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert!(CreateProjectRequest { name: "  ".into(), description: None }.parse().is_err());
-        assert!(CreateProjectRequest { name: "x".repeat(300), description: None }.parse().is_err());
-        let p = CreateProjectRequest { name: " Handbook ".into(), description: None }.parse().unwrap();
+        assert!(
+            CreateProjectRequest {
+                name: "  ".into(),
+                description: None
+            }
+            .parse()
+            .is_err()
+        );
+        assert!(
+            CreateProjectRequest {
+                name: "x".repeat(300),
+                description: None
+            }
+            .parse()
+            .is_err()
+        );
+        let p = CreateProjectRequest {
+            name: " Handbook ".into(),
+            description: None,
+        }
+        .parse()
+        .unwrap();
         assert_eq!(p.name, "Handbook");
     }
 
     #[test]
     fn invitations_cannot_make_owners_and_expire_in_range() {
-        let bad = CreateInvitationRequest { email: None, role: "owner".into(), expires_in_hours: None };
+        let bad = CreateInvitationRequest {
+            email: None,
+            role: "owner".into(),
+            expires_in_hours: None,
+        };
         assert_eq!(bad.parse().unwrap_err()[0].field, "role");
-        let bad = CreateInvitationRequest { email: None, role: "viewer".into(), expires_in_hours: Some(0) };
+        let bad = CreateInvitationRequest {
+            email: None,
+            role: "viewer".into(),
+            expires_in_hours: Some(0),
+        };
         assert_eq!(bad.parse().unwrap_err()[0].field, "expires_in_hours");
     }
 }

@@ -54,7 +54,10 @@ pub struct InvitationRow {
 
 // ---- projects ---------------------------------------------------------------------------
 
-pub async fn insert_project(conn: &mut AsyncPgConnection, row: &ProjectRow) -> Result<ProjectRow, Error> {
+pub async fn insert_project(
+    conn: &mut AsyncPgConnection,
+    row: &ProjectRow,
+) -> Result<ProjectRow, Error> {
     diesel::insert_into(projects::table)
         .values(row)
         .returning(ProjectRow::as_returning())
@@ -183,7 +186,10 @@ pub async fn purge_deleted_before(
 
 // ---- members ----------------------------------------------------------------------------
 
-pub async fn insert_member(conn: &mut AsyncPgConnection, row: &MemberRow) -> Result<MemberRow, Error> {
+pub async fn insert_member(
+    conn: &mut AsyncPgConnection,
+    row: &MemberRow,
+) -> Result<MemberRow, Error> {
     diesel::insert_into(project_members::table)
         .values(row)
         .returning(MemberRow::as_returning())

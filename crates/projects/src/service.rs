@@ -230,7 +230,10 @@ impl ProjectsService {
             .transpose()?
             .ok_or(AccessError::NotFound)?;
         if role != Role::Owner {
-            return Err(AccessError::Forbidden { needed: Role::Owner }.into());
+            return Err(AccessError::Forbidden {
+                needed: Role::Owner,
+            }
+            .into());
         }
         let project = repo::project_by_id(&mut conn, id)
             .await?
@@ -377,7 +380,10 @@ impl ProjectsService {
                     }
                 } else {
                     if !actor_role.at_least(Role::Admin) {
-                        return Err(AccessError::Forbidden { needed: Role::Admin }.into());
+                        return Err(AccessError::Forbidden {
+                            needed: Role::Admin,
+                        }
+                        .into());
                     }
                     if !may_manage(actor_role, current_role) || !may_assign(actor_role, role) {
                         return Err(needs(Role::Owner));
@@ -409,7 +415,10 @@ impl ProjectsService {
                     .ok_or(ProjectError::NotFound("member"))?;
                 if target != actor {
                     if !actor_role.at_least(Role::Admin) {
-                        return Err(AccessError::Forbidden { needed: Role::Admin }.into());
+                        return Err(AccessError::Forbidden {
+                            needed: Role::Admin,
+                        }
+                        .into());
                     }
                     if !may_manage(actor_role, parse_role(&current.role)?) {
                         return Err(needs(Role::Owner));
@@ -431,13 +440,15 @@ impl ProjectsService {
         id: ProjectId,
         target: UserId,
     ) -> Result<Project, ProjectError> {
-        if target == actor {
-            return Err(ProjectError::Conflict("you already own this project".into()));
-        }
         let mut conn = db::conn(&self.pool).await?;
         (*conn)
             .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
                 Self::require(conn, actor, id, Action::Administer).await?;
+                if target == actor {
+                    return Err(ProjectError::Conflict(
+                        "you already own this project".into(),
+                    ));
+                }
                 repo::member_for_update(conn, id, target)
                     .await?
                     .ok_or(ProjectError::NotFound("member"))?;

@@ -16,9 +16,9 @@ async fn main() -> std::io::Result<()> {
         App::new().route(
             "/static",
             web::get().to(|| async {
-                HttpResponse::Ok()
-                    .content_type("application/json")
-                    .body(r#"{"id":"01a20197-3f5e-7302-96b9-b72a132b2f57","email":"bench@example.com"}"#)
+                HttpResponse::Ok().content_type("application/json").body(
+                    r#"{"id":"01a20197-3f5e-7302-96b9-b72a132b2f57","email":"bench@example.com"}"#,
+                )
             }),
         )
     })

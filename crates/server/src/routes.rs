@@ -13,6 +13,6 @@ pub fn mount(cfg: &mut ServiceConfig) {
             .configure(mdz_auth::routes)
             .configure(mdz_projects::routes),
     )
-        .configure(mdz_auth::well_known_routes)
-        .configure(ops::configure);
+    .configure(mdz_auth::well_known_routes)
+    .configure(ops::configure);
 }

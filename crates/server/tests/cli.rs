@@ -1,8 +1,6 @@
 //! The `mdz` binary as a user runs it: help, config errors, the OpenAPI command, and the
 //! embedded default (its own PostgreSQL, no configuration) through a graceful SIGTERM.
 
-#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
-
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
@@ -33,11 +31,7 @@ async fn unknown_and_bad_keys_fail_start_up_naming_the_key() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("colour"), "{err}");
 
-    let out = mdz()
-        .env("MDZ_LOG_FORMAT", "xml")
-        .output()
-        .await
-        .unwrap();
+    let out = mdz().env("MDZ_LOG_FORMAT", "xml").output().await.unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("log_format"), "{err}");
@@ -93,7 +87,10 @@ async fn embedded_default_serves_ready_and_stops_cleanly_on_sigterm() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""postgres":{"status":"ok""#), "{body}");
     let pid_file = data_dir.join("postgres/postmaster.pid");
-    assert!(pid_file.exists(), "the embedded cluster runs in the data directory");
+    assert!(
+        pid_file.exists(),
+        "the embedded cluster runs in the data directory"
+    );
     assert!(data_dir.join("keys/jwt-ed25519.pem").exists());
 
     let pid = child.id().unwrap().to_string();
@@ -114,7 +111,10 @@ async fn embedded_default_serves_ready_and_stops_cleanly_on_sigterm() {
     assert!(!pid_file.exists(), "PostgreSQL was stopped with mdz");
     // Every log line is JSON.
     for line in logs.lines().filter(|l| !l.trim().is_empty()) {
-        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "{line}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "{line}"
+        );
     }
     drop(std::fs::remove_dir_all(&data_dir));
 }
