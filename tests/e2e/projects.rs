@@ -904,3 +904,57 @@ async fn deleted_projects_vanish_restore_and_are_purged_after_retention() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn role_changes_on_one_replica_apply_on_the_other_at_once() {
+    let a = TestApp::spawn_with(Options {
+        redis: mdz_tests::Redis::Shared,
+        ..Options::default()
+    })
+    .await;
+    let b = TestApp::spawn_with(Options {
+        redis: mdz_tests::Redis::Shared,
+        replica_of: Some(a.replica()),
+        ..Options::default()
+    })
+    .await;
+    let t = team(&a).await;
+    let editor = &t.members["editor"];
+    let path = format!("/api/v1/projects/{}", t.project);
+    // Warm replica b's caches.
+    for _ in 0..3 {
+        let (status, body) = b.get(&path, Some(&editor.access)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["role"], "editor");
+    }
+    let member = format!("{path}/members/{}", editor.id);
+    let (status, _) = a
+        .patch(
+            &member,
+            Some(&t.members["owner"].access),
+            json!({"role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = b.get(&path, Some(&editor.access)).await;
+    assert_eq!(
+        body["role"], "viewer",
+        "replica b saw the change on its next request"
+    );
+    let (status, _) = a
+        .patch(
+            &path,
+            Some(&t.members["owner"].access),
+            json!({"name": "Renamed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = b.get(&path, Some(&editor.access)).await;
+    assert_eq!(body["name"], "Renamed");
+    let (status, _) = a.delete(&member, Some(&t.members["owner"].access)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        b.get(&path, Some(&editor.access)).await.0,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -13,13 +13,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use jsonwebtoken::{Header, Validation};
+use mdz_core::cache::Cache;
 use mdz_core::db::{self, DbPool, is_unique_violation};
 use mdz_core::ids::{SessionId, TokenId, UserId};
 use mdz_core::kv::SharedKv;
 use mdz_core::pagination::{Page, PageRequest};
 use mdz_core::ports::{Credential, Principal, TokenRejection, TokenVerifier};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tracing::instrument;
 use uuid::Uuid;
@@ -58,7 +60,14 @@ pub struct AuthService {
     key: SigningKey,
     settings: AuthSettings,
     validation: Validation,
+    /// Signatures already checked, by token: an Ed25519 verification costs far more than the
+    /// rest of a request. Revocation is still checked on every request.
+    verified: RwLock<HashMap<String, (Principal, i64)>>,
+    /// Profiles for `GET /auth/me`, dropped on every node when one changes.
+    users: Arc<Cache<User>>,
 }
+
+const VERIFIED_MAX: usize = 100_000;
 
 fn revoked_key(session: SessionId) -> String {
     format!("revoked:session:{session}")
@@ -71,12 +80,15 @@ impl AuthService {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
         validation.validate_aud = false;
+        let users = Cache::new("users", kv.clone(), Duration::from_secs(60), 100_000);
         Self {
             pool,
             kv,
             key,
             settings,
             validation,
+            verified: RwLock::new(HashMap::new()),
+            users,
         }
     }
 
@@ -379,11 +391,18 @@ impl AuthService {
 
     #[instrument(skip_all, fields(user_id = %user))]
     pub async fn me(&self, user: UserId) -> Result<User, AuthError> {
+        let key = user.to_string();
+        if let Some(found) = self.users.get(&key) {
+            return Ok(found);
+        }
+        let epoch = self.users.epoch();
         let mut conn = db::conn(&self.pool).await?;
-        repo::user_by_id(&mut conn, user)
+        let found = repo::user_by_id(&mut conn, user)
             .await?
             .map(user_view)
-            .ok_or(AuthError::NotFound)
+            .ok_or(AuthError::NotFound)?;
+        self.users.insert(key, found.clone(), epoch);
+        Ok(found)
     }
 
     #[instrument(skip_all, fields(user_id = %user))]
@@ -394,7 +413,11 @@ impl AuthService {
     ) -> Result<User, AuthError> {
         let mut conn = db::conn(&self.pool).await?;
         let row = match display_name {
-            Some(name) => repo::set_display_name(&mut conn, user, name.as_str()).await?,
+            Some(name) => {
+                let row = repo::set_display_name(&mut conn, user, name.as_str()).await?;
+                self.users.invalidate(&user.to_string()).await;
+                row
+            }
             None => repo::user_by_id(&mut conn, user).await?,
         };
         row.map(user_view).ok_or(AuthError::NotFound)
@@ -538,13 +561,58 @@ impl AuthService {
         }
     }
 
+    /// A token whose signature was already checked, while it has not expired.
+    fn already_verified(&self, token: &str) -> Option<Principal> {
+        let verified = self
+            .verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        verified
+            .get(token)
+            .filter(|(_, exp)| *exp > Utc::now().timestamp())
+            .map(|(p, _)| *p)
+    }
+
+    fn remember_verified(&self, token: &str, principal: Principal, exp: i64) {
+        let mut verified = self
+            .verified
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_MAX {
+            let now = Utc::now().timestamp();
+            verified.retain(|_, (_, exp)| *exp > now);
+            if verified.len() >= VERIFIED_MAX {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), (principal, exp));
+    }
+
     async fn verify_jwt(&self, token: &str) -> Result<Principal, TokenRejection> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenRejection::Expired,
-                _ => TokenRejection::Invalid,
-            })?;
-        let session = SessionId(data.claims.sid);
+        let principal = match self.already_verified(token) {
+            Some(p) => p,
+            None => {
+                let data =
+                    jsonwebtoken::decode::<Claims>(token, &self.key.decoding, &self.validation)
+                        .map_err(|e| match e.kind() {
+                            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                                TokenRejection::Expired
+                            }
+                            _ => TokenRejection::Invalid,
+                        })?;
+                let p = Principal {
+                    user_id: UserId(data.claims.sub),
+                    credential: Credential::AccessToken {
+                        session_id: SessionId(data.claims.sid),
+                    },
+                };
+                self.remember_verified(token, p, data.claims.exp);
+                p
+            }
+        };
+        let Some(session) = principal.session_id() else {
+            return Err(TokenRejection::Invalid);
+        };
         let revoked = match self.kv.has_flag(&revoked_key(session)).await {
             Ok(flag) => flag,
             Err(e) => {
@@ -562,12 +630,7 @@ impl AuthService {
         if revoked {
             return Err(TokenRejection::Revoked);
         }
-        Ok(Principal {
-            user_id: UserId(data.claims.sub),
-            credential: Credential::AccessToken {
-                session_id: session,
-            },
-        })
+        Ok(principal)
     }
 }
 

@@ -91,6 +91,17 @@ pub enum Action {
 }
 
 impl Action {
+    /// `role` when it allows this action, else why not (`None` = not a member: 404).
+    pub fn check(self, role: Option<Role>) -> Result<Role, AccessError> {
+        let role = role.ok_or(AccessError::NotFound)?;
+        let needed = self.min_role();
+        if role.at_least(needed) {
+            Ok(role)
+        } else {
+            Err(AccessError::Forbidden { needed })
+        }
+    }
+
     /// The lowest role allowed to do this.
     pub fn min_role(self) -> Role {
         match self {
@@ -143,16 +154,7 @@ pub trait ProjectAccess: Send + Sync + 'static {
         project: ProjectId,
         action: Action,
     ) -> Result<Role, AccessError> {
-        let role = self
-            .role(user, project)
-            .await?
-            .ok_or(AccessError::NotFound)?;
-        let needed = action.min_role();
-        if role.at_least(needed) {
-            Ok(role)
-        } else {
-            Err(AccessError::Forbidden { needed })
-        }
+        action.check(self.role(user, project).await?)
     }
 }
 

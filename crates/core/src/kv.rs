@@ -6,9 +6,23 @@
 
 use async_trait::async_trait;
 use deadpool_redis::redis::AsyncCommands;
+use futures_util::StreamExt;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// A message on the bus every node of a deployment hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusEvent {
+    /// `topic` said `payload` (e.g. a cache key to drop).
+    Message { topic: String, payload: String },
+    /// Messages may have been lost (the bus reconnected): drop everything derived from them.
+    Resync,
+}
+
+const BUS_CAPACITY: usize = 4096;
 
 /// Why the shared store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -38,14 +52,29 @@ pub trait Kv: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), KvError>;
     /// `redis` or `memory`, for health output and logs.
     fn backend(&self) -> &'static str;
+    /// Tell every node (this one included) `payload` on `topic`.
+    async fn publish(&self, topic: &str, payload: &str) -> Result<(), KvError>;
+    /// Hear the bus from now on.
+    fn subscribe(&self) -> broadcast::Receiver<BusEvent>;
+    /// Is this node hearing the bus? While it is not, nothing may trust what it last heard.
+    fn bus_connected(&self) -> bool;
 }
 
 pub type SharedKv = Arc<dyn Kv>;
 
 /// In-process store for a single node.
-#[derive(Default)]
 pub struct MemoryKv {
     entries: Mutex<HashMap<String, (u64, Instant)>>,
+    bus: broadcast::Sender<BusEvent>,
+}
+
+impl Default for MemoryKv {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+            bus: broadcast::channel(BUS_CAPACITY).0,
+        }
+    }
 }
 
 impl MemoryKv {
@@ -119,12 +148,31 @@ impl Kv for MemoryKv {
     fn backend(&self) -> &'static str {
         "memory"
     }
+
+    async fn publish(&self, topic: &str, payload: &str) -> Result<(), KvError> {
+        // No receivers is fine: nobody caches anything yet.
+        drop(self.bus.send(BusEvent::Message {
+            topic: topic.to_owned(),
+            payload: payload.to_owned(),
+        }));
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
+        self.bus.subscribe()
+    }
+
+    fn bus_connected(&self) -> bool {
+        true
+    }
 }
 
 /// Redis-backed store shared by every replica.
 pub struct RedisKv {
     pool: deadpool_redis::Pool,
     prefix: String,
+    bus: broadcast::Sender<BusEvent>,
+    bus_up: Arc<AtomicBool>,
 }
 
 impl RedisKv {
@@ -139,9 +187,20 @@ impl RedisKv {
         let pool = cfg
             .create_pool(Some(deadpool_redis::Runtime::Tokio1))
             .map_err(|e| KvError(e.to_string()))?;
+        let client = deadpool_redis::redis::Client::open(url).map_err(redis_err)?;
+        let bus = broadcast::channel(BUS_CAPACITY).0;
+        let bus_up = Arc::new(AtomicBool::new(false));
+        tokio::spawn(listen(
+            client,
+            format!("{prefix}bus"),
+            bus.clone(),
+            bus_up.clone(),
+        ));
         Ok(Self {
             pool,
             prefix: prefix.to_owned(),
+            bus,
+            bus_up,
         })
     }
 
@@ -151,6 +210,54 @@ impl RedisKv {
 
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+}
+
+/// Keep a subscription to the bus channel, reconnecting with backoff. Every (re)connection and
+/// every loss is announced as `Resync`, since messages may have been missed in between.
+async fn listen(
+    client: deadpool_redis::redis::Client,
+    channel: String,
+    bus: broadcast::Sender<BusEvent>,
+    up: Arc<AtomicBool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        // Stop when the store that owns this bus is gone.
+        if bus.receiver_count() == 0 && Arc::strong_count(&up) == 1 {
+            return;
+        }
+        let connected = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, deadpool_redis::redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(Duration::from_secs(2), connected).await {
+            Ok(Ok(pubsub)) => {
+                backoff = Duration::from_millis(100);
+                up.store(true, Ordering::SeqCst);
+                drop(bus.send(BusEvent::Resync));
+                let mut messages = pubsub.into_on_message();
+                while let Some(msg) = messages.next().await {
+                    let Ok(raw) = msg.get_payload::<String>() else {
+                        continue;
+                    };
+                    if let Some((topic, payload)) = raw.split_once('\n') {
+                        drop(bus.send(BusEvent::Message {
+                            topic: topic.to_owned(),
+                            payload: payload.to_owned(),
+                        }));
+                    }
+                }
+                up.store(false, Ordering::SeqCst);
+                drop(bus.send(BusEvent::Resync));
+                tracing::warn!("lost the Redis bus subscription; reconnecting");
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "Redis bus unavailable"),
+            Err(_) => tracing::debug!("Redis bus connection timed out"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -235,6 +342,23 @@ impl Kv for RedisKv {
 
     fn backend(&self) -> &'static str {
         "redis"
+    }
+
+    async fn publish(&self, topic: &str, payload: &str) -> Result<(), KvError> {
+        let mut conn = self.conn().await?;
+        let _: i64 = conn
+            .publish(format!("{}bus", self.prefix), format!("{topic}\n{payload}"))
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
+        self.bus.subscribe()
+    }
+
+    fn bus_connected(&self) -> bool {
+        self.bus_up.load(Ordering::SeqCst)
     }
 }
 

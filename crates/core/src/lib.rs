@@ -5,10 +5,12 @@
 
 pub mod access;
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod email;
 pub mod ids;
 pub mod json;
 pub mod kv;

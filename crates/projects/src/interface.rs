@@ -156,21 +156,7 @@ pub fn parse_role(raw: &str) -> Result<Role, Vec<FieldError>> {
 }
 
 /// A normalised email (trimmed, lower-case) of a plausible shape.
-pub fn parse_email(raw: &str) -> Result<String, String> {
-    let email = raw.trim().to_lowercase();
-    match email.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty()
-                && domain.contains('.')
-                && !domain.contains('@')
-                && email.len() <= 254
-                && !email.chars().any(char::is_whitespace) =>
-        {
-            Ok(email)
-        }
-        _ => Err("is not an email address".into()),
-    }
-}
+pub use mdz_core::email::normalise as parse_email;
 
 #[derive(Debug)]
 pub struct NewProject {

@@ -12,6 +12,7 @@ use actix_web::web;
 use mdz_core::access::ProjectAccess;
 use mdz_core::config::Config;
 use mdz_core::db::DbPool;
+use mdz_core::kv::SharedKv;
 use mdz_core::ports::UserDirectory;
 use service::{ProjectSettings, ProjectsService};
 use std::sync::Arc;
@@ -32,6 +33,7 @@ impl ProjectsModule {
     pub fn new(
         config: &Config,
         pool: DbPool,
+        kv: SharedKv,
         users: Arc<dyn UserDirectory>,
         public_url: String,
     ) -> Self {
@@ -40,7 +42,7 @@ impl ProjectsModule {
             retention: Duration::from_secs(config.project_retention_days * 86_400),
         };
         Self {
-            service: Arc::new(ProjectsService::new(pool, users, settings)),
+            service: Arc::new(ProjectsService::new(pool, kv, users, settings)),
         }
     }
 

@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::access::{AccessError, Action, ProjectAccess, Role};
+use mdz_core::cache::Cache;
 use mdz_core::db::{self, DbPool, is_unique_violation};
 use mdz_core::ids::{InvitationId, ProjectId, UserId};
+use mdz_core::kv::SharedKv;
 use mdz_core::pagination::{Page, PageRequest};
 use mdz_core::ports::UserDirectory;
 use mdz_core::secrets;
@@ -35,6 +37,14 @@ pub struct ProjectsService {
     pool: DbPool,
     users: Arc<dyn UserDirectory>,
     settings: ProjectSettings,
+    /// `{project}:{user}` → role (or none): the hot path of every request in a project.
+    roles: Arc<Cache<Option<Role>>>,
+    /// `{project}` → the live project row.
+    projects: Arc<Cache<ProjectRow>>,
+}
+
+fn role_key(project: ProjectId, user: UserId) -> String {
+    format!("{project}:{user}")
 }
 
 fn parse_role(stored: &str) -> Result<Role, ProjectError> {
@@ -86,11 +96,65 @@ fn needs(role: Role) -> ProjectError {
 }
 
 impl ProjectsService {
-    pub fn new(pool: DbPool, users: Arc<dyn UserDirectory>, settings: ProjectSettings) -> Self {
+    pub fn new(
+        pool: DbPool,
+        kv: SharedKv,
+        users: Arc<dyn UserDirectory>,
+        settings: ProjectSettings,
+    ) -> Self {
+        let ttl = Duration::from_secs(60);
         Self {
             pool,
             users,
             settings,
+            roles: Cache::new("project-roles", kv.clone(), ttl, 200_000),
+            projects: Cache::new("projects", kv, ttl, 50_000),
+        }
+    }
+
+    /// The caller's role through the cache (read paths only; writes check inside their
+    /// transaction).
+    async fn cached_role(
+        &self,
+        user: UserId,
+        project: ProjectId,
+    ) -> Result<Option<Role>, ProjectError> {
+        let key = role_key(project, user);
+        if let Some(role) = self.roles.get(&key) {
+            return Ok(role);
+        }
+        let epoch = self.roles.epoch();
+        let mut conn = db::conn(&self.pool).await?;
+        let role = Self::role_in(&mut conn, user, project).await?;
+        self.roles.insert(key, role, epoch);
+        Ok(role)
+    }
+
+    async fn cached_project(&self, id: ProjectId) -> Result<Option<ProjectRow>, ProjectError> {
+        let key = id.to_string();
+        if let Some(p) = self.projects.get(&key) {
+            return Ok(Some(p));
+        }
+        let epoch = self.projects.epoch();
+        let mut conn = db::conn(&self.pool).await?;
+        let found = repo::project_by_id(&mut conn, id).await?;
+        if let Some(p) = &found {
+            self.projects.insert(key, p.clone(), epoch);
+        }
+        Ok(found)
+    }
+
+    /// After a write to a project's membership: drop the member's cached role everywhere.
+    async fn forget_role(&self, project: ProjectId, user: UserId) {
+        self.roles.invalidate(&role_key(project, user)).await;
+    }
+
+    /// After a write to the project row (or its deletion): drop it and, when it came or went,
+    /// every cached role in it.
+    async fn forget_project(&self, project: ProjectId, roles_too: bool) {
+        self.projects.invalidate(&project.to_string()).await;
+        if roles_too {
+            self.roles.invalidate_prefix(&format!("{project}:")).await;
         }
     }
 
@@ -112,15 +176,7 @@ impl ProjectsService {
         project: ProjectId,
         action: Action,
     ) -> Result<Role, ProjectError> {
-        let role = Self::role_in(conn, user, project)
-            .await?
-            .ok_or(AccessError::NotFound)?;
-        let needed = action.min_role();
-        if role.at_least(needed) {
-            Ok(role)
-        } else {
-            Err(AccessError::Forbidden { needed }.into())
-        }
+        Ok(action.check(Self::role_in(conn, user, project).await?)?)
     }
 
     #[instrument(skip_all, fields(user_id = %actor))]
@@ -183,9 +239,9 @@ impl ProjectsService {
 
     #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
     pub async fn get(&self, actor: UserId, id: ProjectId) -> Result<Project, ProjectError> {
-        let mut conn = db::conn(&self.pool).await?;
-        let role = Self::require(&mut conn, actor, id, Action::Read).await?;
-        let project = repo::project_by_id(&mut conn, id)
+        let role = Action::Read.check(self.cached_role(actor, id).await?)?;
+        let project = self
+            .cached_project(id)
             .await?
             .ok_or(AccessError::NotFound)?;
         Ok(project_view(project, role))
@@ -208,6 +264,7 @@ impl ProjectsService {
             changes.description.as_deref(),
         )
         .await?;
+        self.forget_project(id, false).await;
         Ok(project_view(project, role))
     }
 
@@ -217,6 +274,7 @@ impl ProjectsService {
         let mut conn = db::conn(&self.pool).await?;
         Self::require(&mut conn, actor, id, Action::Administer).await?;
         repo::set_deleted(&mut conn, id, actor, true).await?;
+        self.forget_project(id, true).await;
         tracing::info!("project deleted (restorable)");
         Ok(())
     }
@@ -247,6 +305,7 @@ impl ProjectsService {
         let project = repo::set_deleted(&mut conn, id, actor, false)
             .await?
             .ok_or(AccessError::NotFound)?;
+        self.forget_project(id, true).await;
         tracing::info!("project restored");
         Ok(project_view(project, role))
     }
@@ -291,8 +350,8 @@ impl ProjectsService {
         id: ProjectId,
         page: PageRequest<UserId>,
     ) -> Result<Page<Member>, ProjectError> {
+        Action::Read.check(self.cached_role(actor, id).await?)?;
         let mut conn = db::conn(&self.pool).await?;
-        Self::require(&mut conn, actor, id, Action::Read).await?;
         let rows = repo::members(&mut conn, id, page.after, page.limit).await?;
         drop(conn);
         let page = Page::from_rows(rows, page.limit, |m| m.user_id);
@@ -344,6 +403,8 @@ impl ProjectsService {
             }
         })?;
         repo::touch_project(&mut conn, id).await?;
+        self.forget_role(id, user.id).await;
+        self.forget_project(id, false).await;
         Ok(Member {
             user_id: row.user_id,
             display_name: user.display_name,
@@ -393,6 +454,7 @@ impl ProjectsService {
             })
             .await?;
         drop(conn);
+        self.forget_role(id, target).await;
         self.member_views(vec![row])
             .await?
             .pop()
@@ -428,6 +490,7 @@ impl ProjectsService {
                 Ok(())
             })
             .await?;
+        self.forget_role(id, target).await;
         tracing::info!("member removed");
         Ok(())
     }
@@ -457,6 +520,8 @@ impl ProjectsService {
                 Ok(())
             })
             .await?;
+        self.forget_role(id, target).await;
+        self.forget_role(id, actor).await;
         tracing::info!("ownership transferred");
         let project = repo::project_by_id(&mut conn, id)
             .await?
@@ -598,6 +663,8 @@ impl ProjectsService {
             })
             .await?;
         if let Some(row) = claimed {
+            self.forget_role(row.project_id, actor).await;
+            self.forget_project(row.project_id, false).await;
             tracing::info!(project_id = %row.project_id, "invitation accepted");
             return Ok(Membership {
                 role: parse_role(&row.role)?,
@@ -623,10 +690,7 @@ impl ProjectsService {
 #[async_trait]
 impl ProjectAccess for ProjectsService {
     async fn role(&self, user: UserId, project: ProjectId) -> Result<Option<Role>, AccessError> {
-        let mut conn = db::conn(&self.pool)
-            .await
-            .map_err(|e| AccessError::Unavailable(e.to_string()))?;
-        Self::role_in(&mut conn, user, project)
+        self.cached_role(user, project)
             .await
             .map_err(|e| AccessError::Unavailable(e.to_string()))
     }

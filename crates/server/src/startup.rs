@@ -131,6 +131,7 @@ impl Application {
         let projects = ProjectsModule::new(
             &config,
             pool.clone(),
+            kv.clone(),
             auth.user_directory(),
             config.public_base_url(bound),
         );
