@@ -43,6 +43,10 @@ token=$(curl -fs -X POST "$base/api/v1/auth/register" -H 'content-type: applicat
   -d '{"email":"bench@example.com","password":"violet-harbour-42","display_name":"Bench"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
+project=$(curl -fs -X POST "$base/api/v1/projects" -H 'content-type: application/json' \
+  -H "Authorization: Bearer $token" -d '{"name":"Bench project"}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
 run() { # name, wrk args…
   local name=$1; shift
   local out
@@ -60,5 +64,6 @@ echo "idle RSS of mdz serve (after start, before load): $((rss_kib / 1024)) MiB"
 run "ceiling: bare actix static JSON" "http://127.0.0.1:$CEIL_PORT/static"
 run "mdz GET /health/live" "$base/health/live"
 run "mdz GET /api/v1/auth/me (JWT)" -H "Authorization: Bearer $token" "$base/api/v1/auth/me"
+run "mdz GET /api/v1/projects/{id}" -H "Authorization: Bearer $token" "$base/api/v1/projects/$project"
 run "mdz POST /api/v1/auth/login" -s scripts/bench/login.lua "$base/api/v1/auth/login"
 echo "(login is bound by argon2id at m=19 MiB, t=2: by design about 20-40 ms of CPU per attempt)"

@@ -13,6 +13,7 @@ use mdz_core::client::{client_ip, user_agent};
 use mdz_core::ids::{SessionId, TokenId};
 use mdz_core::pagination::{Page, PageQuery};
 use mdz_core::{ApiError, Problem};
+use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 type Svc = web::Data<AuthService>;
@@ -26,18 +27,21 @@ fn client(req: &HttpRequest) -> ClientInfo {
 
 /// Routes under the API prefix.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(register)
-        .service(login)
-        .service(refresh)
-        .service(logout)
-        .service(me)
-        .service(update_me)
-        .service(change_password)
-        .service(list_sessions)
-        .service(revoke_session)
-        .service(create_token)
-        .service(list_tokens)
-        .service(delete_token);
+    cfg.service(
+        scope("/auth")
+            .service(register)
+            .service(login)
+            .service(refresh)
+            .service(logout)
+            .service(me)
+            .service(update_me)
+            .service(change_password)
+            .service(list_sessions)
+            .service(revoke_session)
+            .service(create_token)
+            .service(list_tokens)
+            .service(delete_token),
+    );
 }
 
 /// Routes at the root (`/.well-known/…`).
@@ -56,7 +60,7 @@ pub fn configure_well_known(cfg: &mut ServiceConfig) {
         (status = 429, description = "Too many registrations from this address", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/register")]
+#[post("/register")]
 async fn register(
     svc: Svc,
     req: HttpRequest,
@@ -77,7 +81,7 @@ async fn register(
         (status = 429, description = "Too many failed attempts; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/login")]
+#[post("/login")]
 async fn login(
     svc: Svc,
     req: HttpRequest,
@@ -97,7 +101,7 @@ async fn login(
         (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/refresh")]
+#[post("/refresh")]
 async fn refresh(
     svc: Svc,
     req: HttpRequest,
@@ -117,7 +121,7 @@ async fn refresh(
         (status = 401, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/logout")]
+#[post("/logout")]
 async fn logout(svc: Svc, user: AuthUser) -> Result<HttpResponse, ApiError> {
     svc.logout(&user).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -132,7 +136,7 @@ async fn logout(svc: Svc, user: AuthUser) -> Result<HttpResponse, ApiError> {
         (status = 401, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/auth/me")]
+#[get("/me")]
 async fn me(svc: Svc, user: AuthUser) -> Result<web::Json<User>, ApiError> {
     Ok(web::Json(svc.me(user.user_id).await?))
 }
@@ -148,7 +152,7 @@ async fn me(svc: Svc, user: AuthUser) -> Result<web::Json<User>, ApiError> {
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[patch("/auth/me")]
+#[patch("/me")]
 async fn update_me(
     svc: Svc,
     user: AuthUser,
@@ -175,7 +179,7 @@ async fn update_me(
         (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/password")]
+#[post("/password")]
 async fn change_password(
     svc: Svc,
     user: AuthUser,
@@ -204,7 +208,7 @@ async fn change_password(
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/auth/sessions")]
+#[get("/sessions")]
 async fn list_sessions(
     svc: Svc,
     user: AuthUser,
@@ -225,7 +229,7 @@ async fn list_sessions(
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[delete("/auth/sessions/{id}")]
+#[delete("/sessions/{id}")]
 async fn revoke_session(
     svc: Svc,
     user: AuthUser,
@@ -246,7 +250,7 @@ async fn revoke_session(
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/tokens")]
+#[post("/tokens")]
 async fn create_token(
     svc: Svc,
     user: AuthUser,
@@ -268,7 +272,7 @@ async fn create_token(
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/auth/tokens")]
+#[get("/tokens")]
 async fn list_tokens(
     svc: Svc,
     user: AuthUser,
@@ -289,7 +293,7 @@ async fn list_tokens(
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[delete("/auth/tokens/{id}")]
+#[delete("/tokens/{id}")]
 async fn delete_token(
     svc: Svc,
     user: AuthUser,

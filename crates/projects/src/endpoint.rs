@@ -12,26 +12,31 @@ use mdz_core::auth::AuthUser;
 use mdz_core::ids::{InvitationId, ProjectId, UserId};
 use mdz_core::pagination::{Page, PageQuery};
 use mdz_core::{ApiError, Problem};
+use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 type Svc = web::Data<ProjectsService>;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_project)
-        .service(list_projects)
-        .service(get_project)
-        .service(update_project)
-        .service(delete_project)
-        .service(restore_project)
-        .service(list_members)
-        .service(add_member)
-        .service(change_role)
-        .service(remove_member)
-        .service(transfer)
-        .service(create_invitation)
-        .service(list_invitations)
-        .service(revoke_invitation)
-        .service(accept_invitation);
+    // Scoped by prefix, so routing a request tries only this domain's patterns.
+    cfg.service(
+        scope("/projects")
+            .service(create_project)
+            .service(list_projects)
+            .service(get_project)
+            .service(update_project)
+            .service(delete_project)
+            .service(restore_project)
+            .service(list_members)
+            .service(add_member)
+            .service(change_role)
+            .service(remove_member)
+            .service(transfer)
+            .service(create_invitation)
+            .service(list_invitations)
+            .service(revoke_invitation),
+    )
+    .service(accept_invitation);
 }
 
 /// Create a project; the caller becomes its owner.
@@ -45,7 +50,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/projects")]
+#[post("")]
 async fn create_project(
     svc: Svc,
     user: AuthUser,
@@ -69,7 +74,7 @@ async fn create_project(
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/projects")]
+#[get("")]
 async fn list_projects(
     svc: Svc,
     user: AuthUser,
@@ -90,7 +95,7 @@ async fn list_projects(
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/projects/{id}")]
+#[get("/{id}")]
 async fn get_project(
     svc: Svc,
     user: AuthUser,
@@ -112,7 +117,7 @@ async fn get_project(
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[patch("/projects/{id}")]
+#[patch("/{id}")]
 async fn update_project(
     svc: Svc,
     user: AuthUser,
@@ -136,7 +141,7 @@ async fn update_project(
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[delete("/projects/{id}")]
+#[delete("/{id}")]
 async fn delete_project(
     svc: Svc,
     user: AuthUser,
@@ -158,7 +163,7 @@ async fn delete_project(
         (status = 409, description = "Not deleted", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/projects/{id}/restore")]
+#[post("/{id}/restore")]
 async fn restore_project(
     svc: Svc,
     user: AuthUser,
@@ -178,7 +183,7 @@ async fn restore_project(
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/projects/{id}/members")]
+#[get("/{id}/members")]
 async fn list_members(
     svc: Svc,
     user: AuthUser,
@@ -205,7 +210,7 @@ async fn list_members(
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/projects/{id}/members")]
+#[post("/{id}/members")]
 async fn add_member(
     svc: Svc,
     user: AuthUser,
@@ -235,7 +240,7 @@ async fn add_member(
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[patch("/projects/{id}/members/{user_id}")]
+#[patch("/{id}/members/{user_id}")]
 async fn change_role(
     svc: Svc,
     user: AuthUser,
@@ -261,7 +266,7 @@ async fn change_role(
         (status = 409, description = "The last owner cannot leave", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[delete("/projects/{id}/members/{user_id}")]
+#[delete("/{id}/members/{user_id}")]
 async fn remove_member(
     svc: Svc,
     user: AuthUser,
@@ -284,7 +289,7 @@ async fn remove_member(
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/projects/{id}/transfer")]
+#[post("/{id}/transfer")]
 async fn transfer(
     svc: Svc,
     user: AuthUser,
@@ -310,7 +315,7 @@ async fn transfer(
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/projects/{id}/invitations")]
+#[post("/{id}/invitations")]
 async fn create_invitation(
     svc: Svc,
     user: AuthUser,
@@ -333,7 +338,7 @@ async fn create_invitation(
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/projects/{id}/invitations")]
+#[get("/{id}/invitations")]
 async fn list_invitations(
     svc: Svc,
     user: AuthUser,
@@ -357,7 +362,7 @@ async fn list_invitations(
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[delete("/projects/{id}/invitations/{inv_id}")]
+#[delete("/{id}/invitations/{inv_id}")]
 async fn revoke_invitation(
     svc: Svc,
     user: AuthUser,

@@ -40,7 +40,7 @@ pub async fn observe(
     let started = Instant::now();
     let id = request_id(&req);
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let path = req.path().to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = tracing::field::Empty);
     if let Some(m) = &metrics {
@@ -50,7 +50,7 @@ pub async fn observe(
         request_id: id.clone(),
         path: path.clone(),
     };
-    let result = context::scope(ctx.clone(), next.call(req))
+    let result = context::scope(ctx, next.call(req))
         .instrument(span.clone())
         .await;
     if let Some(m) = &metrics {
@@ -66,6 +66,10 @@ pub async fn observe(
     if status.is_client_error() || status.is_server_error() {
         let has_body_type = res.headers().contains_key(header::CONTENT_TYPE);
         if !has_body_type {
+            let ctx = RequestContext {
+                request_id: id.clone(),
+                path: path.clone(),
+            };
             let problem = context::scope(ctx, async { problem_for(status) }).await;
             let (req, old) = res.into_parts();
             let mut new = problem.error_response();

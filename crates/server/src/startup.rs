@@ -182,7 +182,10 @@ impl Application {
                 .configure(routes::mount)
                 .into_app()
                 .default_service(web::to(middleware::not_found))
-                .wrap(cors(&cors_origins))
+                .wrap(actix_web::middleware::Condition::new(
+                    !cors_origins.is_empty(),
+                    cors(&cors_origins),
+                ))
                 .wrap(actix_web::middleware::from_fn(middleware::observe))
         })
         .workers(config.workers.unwrap_or_else(|| {
