@@ -160,6 +160,16 @@ async fn docs_render_offline_with_a_docs_csp() {
     );
     let res = app
         .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.text().await.unwrap().contains("/api/v1/openapi.json"),
+        "the UI loads mdz's own document"
+    );
+    let res = app
+        .client
         .get(app.url("/docs/swagger-ui-bundle.js"))
         .send()
         .await
@@ -186,6 +196,16 @@ async fn openapi_document_covers_every_route() {
         "/api/v1/auth/tokens",
         "/api/v1/auth/tokens/{id}",
         "/.well-known/jwks.json",
+        "/api/v1/openapi.json",
+        "/api/v1/projects",
+        "/api/v1/projects/{id}",
+        "/api/v1/projects/{id}/restore",
+        "/api/v1/projects/{id}/members",
+        "/api/v1/projects/{id}/members/{user_id}",
+        "/api/v1/projects/{id}/transfer",
+        "/api/v1/projects/{id}/invitations",
+        "/api/v1/projects/{id}/invitations/{inv_id}",
+        "/api/v1/invitations/{token}/accept",
         "/health/live",
         "/health/ready",
         "/metrics",

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations, and the `/docs` UI.
 
 use crate::routes;
-use actix_web::App;
+use actix_web::{App, HttpResponse, get, web};
 use mdz_core::{FieldError, Problem};
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -34,6 +34,28 @@ impl Modify for BearerAuth {
         http.bearer_format = Some("JWT access token or mdz_pat_ personal access token".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
     }
+}
+
+/// The document serialised once, served at `/api/v1/openapi.json`.
+pub struct DocumentJson(web::Bytes);
+
+impl DocumentJson {
+    pub fn new(doc: &OpenApiDoc) -> serde_json::Result<Self> {
+        Ok(Self(web::Bytes::from(serde_json::to_vec(doc)?)))
+    }
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(openapi_json);
+}
+
+/// This document.
+#[utoipa::path(tag = "ops", responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+#[get("/openapi.json")]
+async fn openapi_json(doc: web::Data<DocumentJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
 }
 
 /// The whole API document; the same route tables the server mounts, so it cannot drift.

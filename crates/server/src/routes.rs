@@ -11,7 +11,8 @@ pub fn mount(cfg: &mut ServiceConfig) {
     cfg.service(
         scope(API_PREFIX)
             .configure(mdz_auth::routes)
-            .configure(mdz_projects::routes),
+            .configure(mdz_projects::routes)
+            .configure(crate::openapi::configure),
     )
     .configure(mdz_auth::well_known_routes)
     .configure(ops::configure);

@@ -137,7 +137,7 @@ impl Application {
         );
         let access = web::Data::from(projects.access());
         projects.spawn_purger(Duration::from_secs(config.purge_interval_secs));
-        let doc = openapi::document();
+        let doc = web::Data::new(openapi::DocumentJson::new(&openapi::document())?);
         let json_limit = config.max_json_bytes;
         let cors_origins = config.cors_origin_list();
         let ip_policy = ClientIpPolicy {
@@ -154,16 +154,6 @@ impl Application {
         let server = actix_web::HttpServer::new(move || {
             let (pool, kv, registry, http_metrics, pool_gauges) = shared.clone();
             App::new()
-                // The document is served outside the /api/v1 scope's routing, so mount it first.
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", doc.clone()))
-                .route(
-                    "/docs",
-                    web::get().to(|| async {
-                        HttpResponse::PermanentRedirect()
-                            .insert_header(("location", "/docs/"))
-                            .finish()
-                    }),
-                )
                 .into_utoipa_app()
                 .app_data(mdz_core::json::json_config(json_limit))
                 .app_data(mdz_core::json::path_config())
@@ -175,12 +165,26 @@ impl Application {
                 .app_data(registry)
                 .app_data(http_metrics)
                 .app_data(pool_gauges)
+                .app_data(doc.clone())
                 .app_data(verifier.clone())
                 .app_data(access.clone())
                 .configure(|cfg| auth.app_data(cfg))
                 .configure(|cfg| projects.app_data(cfg))
                 .configure(routes::mount)
                 .into_app()
+                // After the API: a pattern registered first is tried on every request.
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}")
+                        .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json")),
+                )
+                .route(
+                    "/docs",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("location", "/docs/"))
+                            .finish()
+                    }),
+                )
                 .default_service(web::to(middleware::not_found))
                 .wrap(actix_web::middleware::Condition::new(
                     !cors_origins.is_empty(),
