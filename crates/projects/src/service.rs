@@ -40,11 +40,22 @@ pub struct ProjectsService {
     /// `{project}:{user}` → role (or none): the hot path of every request in a project.
     roles: Arc<Cache<Option<Role>>>,
     /// `{project}` → the live project row.
-    projects: Arc<Cache<ProjectRow>>,
+    projects: Arc<Cache<Arc<ProjectRow>>>,
 }
 
+/// `{project}:{user}`, built without the formatting machinery (this is on every request).
 fn role_key(project: ProjectId, user: UserId) -> String {
-    format!("{project}:{user}")
+    let mut buf = uuid::Uuid::encode_buffer();
+    let mut key = String::with_capacity(73);
+    key.push_str(project.0.hyphenated().encode_lower(&mut buf));
+    key.push(':');
+    key.push_str(user.0.hyphenated().encode_lower(&mut buf));
+    key
+}
+
+fn project_key(project: ProjectId) -> String {
+    let mut buf = uuid::Uuid::encode_buffer();
+    project.0.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
 fn parse_role(stored: &str) -> Result<Role, ProjectError> {
@@ -130,14 +141,14 @@ impl ProjectsService {
         Ok(role)
     }
 
-    async fn cached_project(&self, id: ProjectId) -> Result<Option<ProjectRow>, ProjectError> {
-        let key = id.to_string();
+    async fn cached_project(&self, id: ProjectId) -> Result<Option<Arc<ProjectRow>>, ProjectError> {
+        let key = project_key(id);
         if let Some(p) = self.projects.get(&key) {
             return Ok(Some(p));
         }
         let epoch = self.projects.epoch();
         let mut conn = db::conn(&self.pool).await?;
-        let found = repo::project_by_id(&mut conn, id).await?;
+        let found = repo::project_by_id(&mut conn, id).await?.map(Arc::new);
         if let Some(p) = &found {
             self.projects.insert(key, p.clone(), epoch);
         }
@@ -152,7 +163,7 @@ impl ProjectsService {
     /// After a write to the project row (or its deletion): drop it and, when it came or went,
     /// every cached role in it.
     async fn forget_project(&self, project: ProjectId, roles_too: bool) {
-        self.projects.invalidate(&project.to_string()).await;
+        self.projects.invalidate(&project_key(project)).await;
         if roles_too {
             self.roles.invalidate_prefix(&format!("{project}:")).await;
         }
@@ -244,7 +255,7 @@ impl ProjectsService {
             .cached_project(id)
             .await?
             .ok_or(AccessError::NotFound)?;
-        Ok(project_view(project, role))
+        Ok(project_view(ProjectRow::clone(&project), role))
     }
 
     #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
