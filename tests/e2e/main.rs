@@ -5,6 +5,7 @@
 mod auth_flows;
 mod auth_tokens;
 mod bad_input;
+mod files;
 mod ops;
 mod projects;
 mod rate_limits;

@@ -71,6 +71,10 @@ pub struct Config {
     pub project_retention_days: u64,
     /// Seconds between purges of expired deleted data.
     pub purge_interval_secs: u64,
+    /// Largest Markdown document in bytes; larger saves get 413.
+    pub max_file_bytes: usize,
+    /// Saves by one author within this many seconds land in one version.
+    pub version_coalesce_secs: u64,
 }
 
 /// The defaults, written as the TOML-shaped layer figment starts from.
@@ -95,6 +99,8 @@ struct Defaults {
     rate_limit_window_secs: u64,
     project_retention_days: u64,
     purge_interval_secs: u64,
+    max_file_bytes: usize,
+    version_coalesce_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -117,6 +123,8 @@ const DEFAULTS: Defaults = Defaults {
     rate_limit_window_secs: 900,
     project_retention_days: 30,
     purge_interval_secs: 3600,
+    max_file_bytes: 5 * 1024 * 1024,
+    version_coalesce_secs: 60,
 };
 
 /// Why the configuration could not be loaded; the message names the offending key.
@@ -197,6 +205,9 @@ impl Config {
         }
         if self.workers == Some(0) {
             return bad("workers", "must be at least 1");
+        }
+        if self.max_file_bytes == 0 {
+            return bad("max_file_bytes", "must be at least 1");
         }
         if self.purge_interval_secs == 0 {
             return bad("purge_interval_secs", "must be at least 1");

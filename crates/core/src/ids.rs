@@ -103,3 +103,7 @@ typed_id!(
     /// An invitation to a project.
     InvitationId
 );
+typed_id!(
+    /// A Markdown document.
+    FileId
+);

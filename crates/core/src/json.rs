@@ -51,6 +51,34 @@ fn field_from_serde_message(message: &str) -> String {
         .to_owned()
 }
 
+/// Read a JSON body of up to `limit` bytes, with the same problem+json answers as
+/// [`json_config`]; for the few routes whose bodies may be larger than the app-wide limit.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    use futures_util::StreamExt;
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"));
+    if !is_json {
+        return Err(json_error(JsonPayloadError::ContentType, limit));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(json_error(JsonPayloadError::Overflow { limit }, limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| json_error(JsonPayloadError::Deserialize(e), limit))
+}
+
 /// A path that does not parse (a malformed id) names nothing that exists: 404.
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err: PathError, _req: &HttpRequest| {

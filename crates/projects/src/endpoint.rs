@@ -12,31 +12,31 @@ use mdz_core::auth::AuthUser;
 use mdz_core::ids::{InvitationId, ProjectId, UserId};
 use mdz_core::pagination::{Page, PageQuery};
 use mdz_core::{ApiError, Problem};
-use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 type Svc = web::Data<ProjectsService>;
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    // Scoped by prefix, so routing a request tries only this domain's patterns.
-    cfg.service(
-        scope("/projects")
-            .service(create_project)
-            .service(list_projects)
-            .service(get_project)
-            .service(update_project)
-            .service(delete_project)
-            .service(restore_project)
-            .service(list_members)
-            .service(add_member)
-            .service(change_role)
-            .service(remove_member)
-            .service(transfer)
-            .service(create_invitation)
-            .service(list_invitations)
-            .service(revoke_invitation),
-    )
-    .service(accept_invitation);
+/// Routes under `/projects` (the server mounts the scope, which other domains share).
+pub fn project_routes(cfg: &mut ServiceConfig) {
+    cfg.service(create_project)
+        .service(list_projects)
+        .service(get_project)
+        .service(update_project)
+        .service(delete_project)
+        .service(restore_project)
+        .service(list_members)
+        .service(add_member)
+        .service(change_role)
+        .service(remove_member)
+        .service(transfer)
+        .service(create_invitation)
+        .service(list_invitations)
+        .service(revoke_invitation);
+}
+
+/// `/invitations/{token}/accept`, at the API root.
+pub fn invitation_routes(cfg: &mut ServiceConfig) {
+    cfg.service(accept_invitation);
 }
 
 /// Create a project; the caller becomes its owner.

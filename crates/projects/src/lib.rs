@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use endpoint::configure as routes;
+pub use endpoint::{invitation_routes, project_routes};
 pub use error::ProjectError;
 
 /// The projects domain, built once at start.

@@ -20,6 +20,7 @@ use utoipa_actix_web::AppExt;
     tags(
         (name = "auth", description = "Accounts, sessions and tokens"),
         (name = "projects", description = "Projects, members, roles and invitations"),
+        (name = "files", description = "Markdown documents, history and the change feed"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

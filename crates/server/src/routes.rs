@@ -8,10 +8,18 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub const API_PREFIX: &str = "/api/v1";
 
 pub fn mount(cfg: &mut ServiceConfig) {
+    // Each prefix is one scope: actix does not fall through from a matched scope to a later one,
+    // so domains that share a prefix (projects and files under /projects) share its scope.
     cfg.service(
         scope(API_PREFIX)
             .configure(mdz_auth::routes)
-            .configure(mdz_projects::routes)
+            .service(
+                scope("/projects")
+                    .configure(mdz_projects::project_routes)
+                    .configure(mdz_files::project_routes),
+            )
+            .configure(mdz_files::file_routes)
+            .configure(mdz_projects::invitation_routes)
             .configure(crate::openapi::configure),
     )
     .configure(mdz_auth::well_known_routes)

@@ -16,6 +16,7 @@ use mdz_core::config::Config;
 use mdz_core::db::{self, DbPool};
 use mdz_core::kv::{MemoryKv, RedisKv, SharedKv};
 use mdz_core::metrics::{HttpMetrics, new_registry};
+use mdz_files::FilesModule;
 use mdz_projects::ProjectsModule;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -137,6 +138,8 @@ impl Application {
         );
         let access = web::Data::from(projects.access());
         projects.spawn_purger(Duration::from_secs(config.purge_interval_secs));
+        let files = FilesModule::new(&config, pool.clone(), projects.access());
+        files.spawn_purger(Duration::from_secs(config.purge_interval_secs));
         let doc = web::Data::new(openapi::DocumentJson::new(&openapi::document())?);
         let json_limit = config.max_json_bytes;
         let cors_origins = config.cors_origin_list();
@@ -170,6 +173,7 @@ impl Application {
                 .app_data(access.clone())
                 .configure(|cfg| auth.app_data(cfg))
                 .configure(|cfg| projects.app_data(cfg))
+                .configure(|cfg| files.app_data(cfg))
                 .configure(routes::mount)
                 .into_app()
                 // After the API: a pattern registered first is tried on every request.

@@ -1,0 +1,551 @@
+//! File queries on `&mut AsyncPgConnection`, so the service decides the transaction.
+
+use crate::schema::{file_change_counters, file_changes, file_versions, files, idempotency_keys};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mdz_core::ids::{FileId, ProjectId, UserId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = files)]
+pub struct FileRow {
+    pub id: FileId,
+    pub project_id: ProjectId,
+    pub path: String,
+    pub title: String,
+    pub content: String,
+    pub size: i32,
+    pub revision: i64,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: UserId,
+    pub updated_by: UserId,
+}
+
+/// A file without its content, for listings.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = files)]
+pub struct FileMetaRow {
+    pub id: FileId,
+    pub project_id: ProjectId,
+    pub path: String,
+    pub title: String,
+    pub size: i32,
+    pub revision: i64,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: UserId,
+    pub updated_by: UserId,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = file_versions)]
+pub struct VersionRow {
+    pub file_id: FileId,
+    pub n: i32,
+    pub snapshot: bool,
+    pub body: Vec<u8>,
+    pub size: i32,
+    pub lines_added: i32,
+    pub lines_removed: i32,
+    pub label: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: UserId,
+    pub updated_by: UserId,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = file_changes)]
+pub struct ChangeRow {
+    pub project_id: ProjectId,
+    pub seq: i64,
+    pub file_id: FileId,
+    pub kind: String,
+    pub path: String,
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: UserId,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotentRow {
+    pub method: String,
+    pub path: String,
+    pub status: i32,
+    pub etag: Option<String>,
+    pub response: serde_json::Value,
+}
+
+// ---- files ------------------------------------------------------------------------------
+
+pub async fn insert_file(conn: &mut AsyncPgConnection, row: &FileRow) -> Result<FileRow, Error> {
+    diesel::insert_into(files::table)
+        .values(row)
+        .returning(FileRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Which project a file belongs to (live or in the trash), for the access check.
+pub async fn project_of(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+) -> Result<Option<(ProjectId, bool)>, Error> {
+    files::table
+        .find(id)
+        .select((files::project_id, files::deleted_at.is_not_null()))
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn file(conn: &mut AsyncPgConnection, id: FileId) -> Result<Option<FileRow>, Error> {
+    files::table
+        .find(id)
+        .filter(files::deleted_at.is_null())
+        .select(FileRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The file row locked for this transaction (live or trashed).
+pub async fn file_for_update(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+) -> Result<Option<FileRow>, Error> {
+    files::table
+        .find(id)
+        .select(FileRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Live (or trashed) files under `prefix`, by path, after the cursor.
+pub async fn list_files(
+    conn: &mut AsyncPgConnection,
+    project: ProjectId,
+    prefix: &str,
+    trashed: bool,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<FileMetaRow>, Error> {
+    let mut q = files::table
+        .filter(files::project_id.eq(project))
+        .select(FileMetaRow::as_select())
+        .order((files::path.asc(), files::id.asc()))
+        .limit(limit + 1)
+        .into_boxed();
+    q = if trashed {
+        q.filter(files::deleted_at.is_not_null())
+    } else {
+        q.filter(files::deleted_at.is_null())
+    };
+    if !prefix.is_empty() {
+        let pattern = format!("{}%", escape_like(prefix));
+        q = q.filter(files::path.like(pattern).escape('\\'));
+    }
+    if let Some(after) = after {
+        q = q.filter(files::path.gt(after));
+    }
+    q.load(conn).await
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// The live paths under `prefix` (for folder listings).
+pub async fn paths_under(
+    conn: &mut AsyncPgConnection,
+    project: ProjectId,
+    prefix: &str,
+) -> Result<Vec<String>, Error> {
+    let mut q = files::table
+        .filter(files::project_id.eq(project))
+        .filter(files::deleted_at.is_null())
+        .select(files::path)
+        .order(files::path.asc())
+        .into_boxed();
+    if !prefix.is_empty() {
+        q = q.filter(
+            files::path
+                .like(format!("{}%", escape_like(prefix)))
+                .escape('\\'),
+        );
+    }
+    q.load(conn).await
+}
+
+pub async fn save_content(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    content: &str,
+    title: &str,
+    actor: UserId,
+) -> Result<FileRow, Error> {
+    diesel::update(files::table.find(id))
+        .set((
+            files::content.eq(content),
+            files::size.eq(i32::try_from(content.len()).unwrap_or(i32::MAX)),
+            files::title.eq(title),
+            files::revision.eq(files::revision + 1),
+            files::updated_by.eq(actor),
+        ))
+        .returning(FileRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn set_path(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    path: &str,
+    actor: UserId,
+) -> Result<FileRow, Error> {
+    diesel::update(files::table.find(id))
+        .set((
+            files::path.eq(path),
+            files::revision.eq(files::revision + 1),
+            files::updated_by.eq(actor),
+        ))
+        .returning(FileRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn set_trashed(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    actor: UserId,
+    trashed: bool,
+) -> Result<FileRow, Error> {
+    let now = Utc::now();
+    diesel::update(files::table.find(id))
+        .set((
+            files::deleted_at.eq(trashed.then_some(now)),
+            files::deleted_by.eq(trashed.then_some(actor)),
+            files::revision.eq(files::revision + 1),
+            files::updated_by.eq(actor),
+        ))
+        .returning(FileRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn purge_trash_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, Error> {
+    diesel::delete(files::table.filter(files::deleted_at.lt(cutoff)))
+        .execute(conn)
+        .await
+}
+
+// ---- versions ---------------------------------------------------------------------------
+
+pub async fn insert_version(conn: &mut AsyncPgConnection, row: &VersionRow) -> Result<(), Error> {
+    diesel::insert_into(file_versions::table)
+        .values(row)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn head_version(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+) -> Result<Option<VersionRow>, Error> {
+    file_versions::table
+        .filter(file_versions::file_id.eq(file))
+        .order(file_versions::n.desc())
+        .select(VersionRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn version(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+    n: i32,
+) -> Result<Option<VersionRow>, Error> {
+    file_versions::table
+        .find((file, n))
+        .select(VersionRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Versions `from..=to`, newest first (to rebuild an old version from a newer text).
+pub async fn versions_between(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+    from: i32,
+    to: i32,
+) -> Result<Vec<VersionRow>, Error> {
+    file_versions::table
+        .filter(file_versions::file_id.eq(file))
+        .filter(file_versions::n.between(from, to))
+        .order(file_versions::n.desc())
+        .select(VersionRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// The first full snapshot at or after `n`, if any.
+pub async fn snapshot_at_or_after(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+    n: i32,
+) -> Result<Option<i32>, Error> {
+    file_versions::table
+        .filter(file_versions::file_id.eq(file))
+        .filter(file_versions::snapshot)
+        .filter(file_versions::n.ge(n))
+        .select(file_versions::n)
+        .order(file_versions::n.asc())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Bytes of edit scripts stored since the newest snapshot.
+pub async fn script_bytes_since_snapshot(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+) -> Result<i64, Error> {
+    let last_snapshot: Option<i32> = file_versions::table
+        .filter(file_versions::file_id.eq(file))
+        .filter(file_versions::snapshot)
+        .select(diesel::dsl::max(file_versions::n))
+        .first(conn)
+        .await?;
+    let sizes: Vec<Vec<u8>> = file_versions::table
+        .filter(file_versions::file_id.eq(file))
+        .filter(file_versions::n.gt(last_snapshot.unwrap_or(0)))
+        .select(file_versions::body)
+        .load(conn)
+        .await?;
+    Ok(sizes
+        .iter()
+        .map(|b| i64::try_from(b.len()).unwrap_or(i64::MAX))
+        .sum())
+}
+
+pub async fn set_version_body(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+    n: i32,
+    snapshot: bool,
+    body: &[u8],
+) -> Result<(), Error> {
+    diesel::update(file_versions::table.find((file, n)))
+        .set((
+            file_versions::snapshot.eq(snapshot),
+            file_versions::body.eq(body),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn coalesce_head(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+    n: i32,
+    size: i32,
+    lines: (i32, i32),
+    actor: UserId,
+) -> Result<(), Error> {
+    diesel::update(file_versions::table.find((file, n)))
+        .set((
+            file_versions::size.eq(size),
+            file_versions::lines_added.eq(lines.0),
+            file_versions::lines_removed.eq(lines.1),
+            file_versions::updated_by.eq(actor),
+            file_versions::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn list_versions(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+    before: Option<i32>,
+    limit: i64,
+) -> Result<Vec<VersionRow>, Error> {
+    let mut q = file_versions::table
+        .filter(file_versions::file_id.eq(file))
+        .select(VersionRow::as_select())
+        .order(file_versions::n.desc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(before) = before {
+        q = q.filter(file_versions::n.lt(before));
+    }
+    q.load(conn).await
+}
+
+pub async fn set_label(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+    n: i32,
+    label: Option<&str>,
+    actor: UserId,
+) -> Result<Option<VersionRow>, Error> {
+    diesel::update(file_versions::table.find((file, n)))
+        .set((
+            file_versions::label.eq(label),
+            file_versions::updated_by.eq(actor),
+        ))
+        .returning(VersionRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+// ---- change feed ------------------------------------------------------------------------
+
+/// Append a change, taking the project's next sequence number under its counter's row lock,
+/// so sequence order is commit order.
+pub async fn append_change(
+    conn: &mut AsyncPgConnection,
+    file: &FileRow,
+    kind: &str,
+    actor: UserId,
+) -> Result<i64, Error> {
+    diesel::insert_into(file_change_counters::table)
+        .values(file_change_counters::project_id.eq(file.project_id))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    let seq: i64 = diesel::update(file_change_counters::table.find(file.project_id))
+        .set(file_change_counters::seq.eq(file_change_counters::seq + 1))
+        .returning(file_change_counters::seq)
+        .get_result(conn)
+        .await?;
+    diesel::insert_into(file_changes::table)
+        .values((
+            file_changes::project_id.eq(file.project_id),
+            file_changes::seq.eq(seq),
+            file_changes::file_id.eq(file.id),
+            file_changes::kind.eq(kind),
+            file_changes::path.eq(&file.path),
+            file_changes::revision.eq(file.revision),
+            file_changes::created_by.eq(actor),
+            file_changes::updated_by.eq(actor),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(seq)
+}
+
+/// `(newest seq, horizon)` of a project's feed: cursors below the horizon were compacted.
+pub async fn feed_bounds(
+    conn: &mut AsyncPgConnection,
+    project: ProjectId,
+) -> Result<(i64, i64), Error> {
+    Ok(file_change_counters::table
+        .find(project)
+        .select((file_change_counters::seq, file_change_counters::horizon))
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
+pub async fn changes_after(
+    conn: &mut AsyncPgConnection,
+    project: ProjectId,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, Error> {
+    file_changes::table
+        .filter(file_changes::project_id.eq(project))
+        .filter(file_changes::seq.gt(after))
+        .order(file_changes::seq.asc())
+        .limit(limit + 1)
+        .select(ChangeRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// Drop changes older than `cutoff` and raise each project's horizon past them.
+pub async fn compact_changes(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, Error> {
+    diesel::sql_query(
+        "WITH gone AS (DELETE FROM file_changes WHERE created_at < $1 RETURNING project_id, seq) \
+         UPDATE file_change_counters c SET horizon = g.top \
+         FROM (SELECT project_id, max(seq) AS top FROM gone GROUP BY project_id) g \
+         WHERE c.project_id = g.project_id",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+    .execute(conn)
+    .await
+}
+
+// ---- idempotency ------------------------------------------------------------------------
+
+pub async fn idempotent_response(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    key: &str,
+) -> Result<Option<IdempotentRow>, Error> {
+    idempotency_keys::table
+        .find((user, key))
+        .select(IdempotentRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+#[expect(clippy::too_many_arguments, reason = "one row's columns")]
+pub async fn store_idempotent_response(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    key: &str,
+    method: &str,
+    path: &str,
+    status: i32,
+    etag: Option<&str>,
+    response: &serde_json::Value,
+) -> Result<(), Error> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(user),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::method.eq(method),
+            idempotency_keys::path.eq(path),
+            idempotency_keys::status.eq(status),
+            idempotency_keys::etag.eq(etag),
+            idempotency_keys::response.eq(response),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn forget_idempotency_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, Error> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(cutoff)))
+        .execute(conn)
+        .await
+}

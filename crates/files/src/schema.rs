@@ -1,0 +1,84 @@
+//! Diesel table definitions for the file tables (see `migrations/*_files`).
+
+diesel::table! {
+    files (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        path -> Text,
+        title -> Text,
+        content -> Text,
+        size -> Int4,
+        revision -> Int8,
+        deleted_at -> Nullable<Timestamptz>,
+        deleted_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Uuid,
+        updated_by -> Uuid,
+    }
+}
+
+diesel::table! {
+    file_versions (file_id, n) {
+        file_id -> Uuid,
+        n -> Int4,
+        snapshot -> Bool,
+        body -> Bytea,
+        size -> Int4,
+        lines_added -> Int4,
+        lines_removed -> Int4,
+        label -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Uuid,
+        updated_by -> Uuid,
+    }
+}
+
+diesel::table! {
+    file_change_counters (project_id) {
+        project_id -> Uuid,
+        seq -> Int8,
+        horizon -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    file_changes (project_id, seq) {
+        project_id -> Uuid,
+        seq -> Int8,
+        file_id -> Uuid,
+        kind -> Text,
+        path -> Text,
+        revision -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Uuid,
+        updated_by -> Uuid,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Uuid,
+        key -> Text,
+        method -> Text,
+        path -> Text,
+        status -> Int4,
+        etag -> Nullable<Text>,
+        response -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(file_versions -> files (file_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    files,
+    file_versions,
+    file_change_counters,
+    file_changes,
+    idempotency_keys
+);

@@ -1,0 +1,756 @@
+//! The file rules: documents by path, saves with optimistic concurrency, history with
+//! coalescing and compact storage, the trash, the change feed, and idempotent replays.
+
+use crate::error::FileError;
+use crate::history;
+use crate::interface::{
+    Change, Changes, File, FileMeta, Folder, Version, VersionContent, VersionDiff,
+};
+use crate::paths::DocPath;
+use crate::repo::{self, FileMetaRow, FileRow, VersionRow};
+use chrono::Utc;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use mdz_core::access::{Action, ProjectAccess, Role};
+use mdz_core::db::{self, DbPool};
+use mdz_core::ids::{FileId, ProjectId, UserId};
+use mdz_core::pagination::{Page, PageRequest};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::instrument;
+
+#[derive(Debug, Clone)]
+pub struct FileSettings {
+    /// Largest document in bytes.
+    pub max_bytes: usize,
+    /// Saves by one author within this window land in one version.
+    pub coalesce_window: Duration,
+    /// How long trashed documents and feed entries are kept.
+    pub retention: Duration,
+}
+
+/// An `Idempotency-Key` and the request it names.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    pub method: &'static str,
+    pub path: String,
+}
+
+/// What a write answered: fresh, or replayed from an earlier request with the same key.
+#[derive(Debug)]
+pub enum Written {
+    Fresh {
+        status: u16,
+        file: File,
+    },
+    Replayed {
+        status: u16,
+        etag: Option<String>,
+        body: serde_json::Value,
+    },
+}
+
+pub struct FilesService {
+    pool: DbPool,
+    access: Arc<dyn ProjectAccess>,
+    settings: FileSettings,
+}
+
+fn to_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn meta(r: &FileRow) -> FileMeta {
+    FileMeta {
+        id: r.id,
+        project_id: r.project_id,
+        path: r.path.clone(),
+        title: r.title.clone(),
+        size: r.size,
+        revision: r.revision,
+        created_at: r.created_at,
+        created_by: r.created_by,
+        updated_at: r.updated_at,
+        updated_by: r.updated_by,
+        deleted_at: r.deleted_at,
+    }
+}
+
+fn list_meta(r: FileMetaRow) -> FileMeta {
+    FileMeta {
+        id: r.id,
+        project_id: r.project_id,
+        path: r.path,
+        title: r.title,
+        size: r.size,
+        revision: r.revision,
+        created_at: r.created_at,
+        created_by: r.created_by,
+        updated_at: r.updated_at,
+        updated_by: r.updated_by,
+        deleted_at: r.deleted_at,
+    }
+}
+
+fn full(r: FileRow) -> File {
+    File {
+        meta: meta(&r),
+        content: r.content,
+    }
+}
+
+fn version_view(v: &VersionRow) -> Version {
+    Version {
+        n: v.n,
+        size: v.size,
+        lines_added: v.lines_added,
+        lines_removed: v.lines_removed,
+        label: v.label.clone(),
+        author: v.created_by,
+        created_at: v.created_at,
+        updated_at: v.updated_at,
+    }
+}
+
+/// The strong ETag of a revision.
+pub fn etag(revision: i64) -> String {
+    format!("\"{revision}\"")
+}
+
+impl FilesService {
+    pub fn new(pool: DbPool, access: Arc<dyn ProjectAccess>, settings: FileSettings) -> Self {
+        Self {
+            pool,
+            access,
+            settings,
+        }
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.settings.max_bytes
+    }
+
+    /// The JSON body limit of routes that carry a whole document (escaping can double it).
+    pub fn json_limit(&self) -> usize {
+        self.settings.max_bytes.saturating_mul(2) + 64 * 1024
+    }
+
+    fn check_size(&self, content: &str) -> Result<(), FileError> {
+        if content.len() > self.settings.max_bytes {
+            Err(FileError::TooLarge {
+                limit: self.settings.max_bytes,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The file's project, checked for `action`: a file in a project the caller is not in is
+    /// as absent as one that does not exist.
+    async fn authorize(
+        &self,
+        conn: &mut AsyncPgConnection,
+        actor: UserId,
+        file: FileId,
+        action: Action,
+    ) -> Result<(ProjectId, Role), FileError> {
+        let (project, _) = repo::project_of(conn, file)
+            .await?
+            .ok_or(FileError::NotFound("document"))?;
+        match self.access.require(actor, project, action).await {
+            Ok(role) => Ok((project, role)),
+            Err(mdz_core::access::AccessError::NotFound) => Err(FileError::NotFound("document")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replay a stored answer for `idem`, if there is one for the same request.
+    async fn replay(
+        &self,
+        conn: &mut AsyncPgConnection,
+        actor: UserId,
+        idem: Option<&Idempotency>,
+    ) -> Result<Option<Written>, FileError> {
+        let Some(idem) = idem else { return Ok(None) };
+        let Some(stored) = repo::idempotent_response(conn, actor, &idem.key).await? else {
+            return Ok(None);
+        };
+        if stored.method != idem.method || stored.path != idem.path {
+            return Err(FileError::Validation(vec![mdz_core::FieldError {
+                field: "Idempotency-Key".into(),
+                message: "was already used for a different request".into(),
+            }]));
+        }
+        Ok(Some(Written::Replayed {
+            status: u16::try_from(stored.status).unwrap_or(200),
+            etag: stored.etag,
+            body: stored.response,
+        }))
+    }
+
+    async fn remember(
+        conn: &mut AsyncPgConnection,
+        actor: UserId,
+        idem: Option<&Idempotency>,
+        status: u16,
+        file: &File,
+    ) -> Result<(), FileError> {
+        let Some(idem) = idem else { return Ok(()) };
+        let body = serde_json::to_value(file).map_err(|e| {
+            FileError::Db(db::DbError::Query(
+                diesel::result::Error::SerializationError(e.into()),
+            ))
+        })?;
+        repo::store_idempotent_response(
+            conn,
+            actor,
+            &idem.key,
+            idem.method,
+            &idem.path,
+            i32::from(status),
+            Some(&etag(file.meta.revision)),
+            &body,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Run a write; when a concurrent request with the same key won the race, replay its answer.
+    async fn idempotent<F>(
+        &self,
+        actor: UserId,
+        idem: Option<&Idempotency>,
+        write: F,
+    ) -> Result<Written, FileError>
+    where
+        F: AsyncFnOnce(&mut AsyncPgConnection) -> Result<Written, FileError>,
+    {
+        let mut conn = db::conn(&self.pool).await?;
+        if let Some(replayed) = self.replay(&mut conn, actor, idem).await? {
+            return Ok(replayed);
+        }
+        match write(&mut conn).await {
+            // A twin request with the same key may have committed while this one waited on
+            // its locks (and then failed on the path or the key): answer as the twin did.
+            Err(e) if idem.is_some() => match self.replay(&mut conn, actor, idem).await {
+                Ok(Some(replayed)) => Ok(replayed),
+                _ => Err(e),
+            },
+            other => other,
+        }
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %project))]
+    pub async fn create(
+        &self,
+        actor: UserId,
+        project: ProjectId,
+        path: DocPath,
+        content: String,
+        idem: Option<Idempotency>,
+    ) -> Result<Written, FileError> {
+        self.access.require(actor, project, Action::Edit).await?;
+        self.check_size(&content)?;
+        let idem = idem.as_ref();
+        self.idempotent(actor, idem, async |conn: &mut AsyncPgConnection| {
+            (*conn)
+                .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
+                    let now = Utc::now();
+                    let row = FileRow {
+                        id: FileId::new(),
+                        project_id: project,
+                        path: path.as_str().to_owned(),
+                        title: history::title(&content),
+                        size: to_i32(content.len()),
+                        revision: 1,
+                        content: content.clone(),
+                        deleted_at: None,
+                        deleted_by: None,
+                        created_at: now,
+                        updated_at: now,
+                        created_by: actor,
+                        updated_by: actor,
+                    };
+                    let row = repo::insert_file(conn, &row).await?;
+                    let (added, _) = history::line_stats("", &row.content);
+                    repo::insert_version(
+                        conn,
+                        &VersionRow {
+                            file_id: row.id,
+                            n: 1,
+                            snapshot: false,
+                            body: Vec::new(),
+                            size: row.size,
+                            lines_added: added,
+                            lines_removed: 0,
+                            label: None,
+                            created_at: now,
+                            updated_at: now,
+                            created_by: actor,
+                            updated_by: actor,
+                        },
+                    )
+                    .await?;
+                    repo::append_change(conn, &row, "created", actor).await?;
+                    let file = full(row);
+                    Self::remember(conn, actor, idem, 201, &file).await?;
+                    Ok(Written::Fresh { status: 201, file })
+                })
+                .await
+        })
+        .await
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %project))]
+    pub async fn list(
+        &self,
+        actor: UserId,
+        project: ProjectId,
+        prefix: &str,
+        trashed: bool,
+        page: PageRequest<String>,
+    ) -> Result<Page<FileMeta>, FileError> {
+        self.access.require(actor, project, Action::Read).await?;
+        let mut conn = db::conn(&self.pool).await?;
+        let rows = repo::list_files(
+            &mut conn,
+            project,
+            prefix,
+            trashed,
+            page.after.as_deref(),
+            page.limit,
+        )
+        .await?;
+        Ok(Page::from_rows(rows, page.limit, |r| r.path.clone()).map(list_meta))
+    }
+
+    /// The immediate subfolders of `prefix`, with how many documents each holds.
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %project))]
+    pub async fn folders(
+        &self,
+        actor: UserId,
+        project: ProjectId,
+        prefix: &str,
+    ) -> Result<Vec<Folder>, FileError> {
+        self.access.require(actor, project, Action::Read).await?;
+        let mut conn = db::conn(&self.pool).await?;
+        let paths = repo::paths_under(&mut conn, project, prefix).await?;
+        let mut folders: BTreeMap<String, i64> = BTreeMap::new();
+        for path in &paths {
+            if let Some((folder, _)) = path[prefix.len()..].split_once('/') {
+                *folders.entry(format!("{prefix}{folder}/")).or_default() += 1;
+            }
+        }
+        Ok(folders
+            .into_iter()
+            .map(|(path, files)| Folder { path, files })
+            .collect())
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id))]
+    pub async fn get(&self, actor: UserId, id: FileId) -> Result<File, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        self.authorize(&mut conn, actor, id, Action::Read).await?;
+        repo::file(&mut conn, id)
+            .await?
+            .map(full)
+            .ok_or(FileError::NotFound("document"))
+    }
+
+    /// Save new content. With `if_match`, only when the document is still at that revision.
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id))]
+    pub async fn save(
+        &self,
+        actor: UserId,
+        id: FileId,
+        content: String,
+        if_match: Option<i64>,
+        idem: Option<Idempotency>,
+    ) -> Result<Written, FileError> {
+        self.check_size(&content)?;
+        {
+            let mut conn = db::conn(&self.pool).await?;
+            self.authorize(&mut conn, actor, id, Action::Edit).await?;
+        }
+        let idem = idem.as_ref();
+        self.idempotent(actor, idem, async |conn: &mut AsyncPgConnection| {
+            (*conn)
+                .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
+                    let file = self
+                        .write_content(conn, actor, id, &content, if_match, true)
+                        .await?;
+                    Self::remember(conn, actor, idem, 200, &file).await?;
+                    Ok(Written::Fresh { status: 200, file })
+                })
+                .await
+        })
+        .await
+    }
+
+    /// The heart of saving: lock, check the precondition, keep history, write, log the change.
+    async fn write_content(
+        &self,
+        conn: &mut AsyncPgConnection,
+        actor: UserId,
+        id: FileId,
+        content: &str,
+        if_match: Option<i64>,
+        may_coalesce: bool,
+    ) -> Result<File, FileError> {
+        let current = repo::file_for_update(conn, id)
+            .await?
+            .filter(|f| f.deleted_at.is_none())
+            .ok_or(FileError::NotFound("document"))?;
+        if let Some(expected) = if_match
+            && expected != current.revision
+        {
+            return Err(FileError::PreconditionFailed {
+                expected,
+                actual: current.revision,
+            });
+        }
+        if current.content == content {
+            return Ok(full(current));
+        }
+        let head = repo::head_version(conn, id)
+            .await?
+            .ok_or(FileError::Corrupt)?;
+        let window = chrono::Duration::from_std(self.settings.coalesce_window).unwrap_or_default();
+        let coalesce = may_coalesce
+            && head.created_by == actor
+            && head.label.is_none()
+            && head.updated_at > Utc::now() - window;
+        let size = to_i32(content.len());
+        if coalesce {
+            // The head version absorbs this save; the version before it must now lead to it.
+            let (prev_content, lines) = if head.n > 1 {
+                let prev = repo::version(conn, id, head.n - 1)
+                    .await?
+                    .ok_or(FileError::Corrupt)?;
+                let prev_content = if prev.snapshot {
+                    String::from_utf8(prev.body).map_err(|_| FileError::Corrupt)?
+                } else {
+                    let text = history::apply(&current.content, &prev.body)?;
+                    repo::set_version_body(
+                        conn,
+                        id,
+                        prev.n,
+                        false,
+                        &history::script(content, &text),
+                    )
+                    .await?;
+                    text
+                };
+                let lines = history::line_stats(&prev_content, content);
+                (Some(prev_content), lines)
+            } else {
+                (None, history::line_stats("", content))
+            };
+            drop(prev_content);
+            repo::coalesce_head(conn, id, head.n, size, lines, actor).await?;
+        } else {
+            // The old head becomes a stored version: a reverse script, or a full copy when the
+            // scripts since the last copy already add up to twice the document.
+            let reverse = history::script(content, &current.content);
+            let since = repo::script_bytes_since_snapshot(conn, id).await?;
+            let budget = 2 * i64::try_from(current.content.len().max(1024)).unwrap_or(i64::MAX);
+            if since + i64::try_from(reverse.len()).unwrap_or(i64::MAX) > budget {
+                repo::set_version_body(conn, id, head.n, true, current.content.as_bytes()).await?;
+            } else {
+                repo::set_version_body(conn, id, head.n, false, &reverse).await?;
+            }
+            let now = Utc::now();
+            let lines = history::line_stats(&current.content, content);
+            repo::insert_version(
+                conn,
+                &VersionRow {
+                    file_id: id,
+                    n: head.n + 1,
+                    snapshot: false,
+                    body: Vec::new(),
+                    size,
+                    lines_added: lines.0,
+                    lines_removed: lines.1,
+                    label: None,
+                    created_at: now,
+                    updated_at: now,
+                    created_by: actor,
+                    updated_by: actor,
+                },
+            )
+            .await?;
+        }
+        let row = repo::save_content(conn, id, content, &history::title(content), actor).await?;
+        repo::append_change(conn, &row, "updated", actor).await?;
+        Ok(full(row))
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id))]
+    pub async fn rename(
+        &self,
+        actor: UserId,
+        id: FileId,
+        path: DocPath,
+        if_match: Option<i64>,
+    ) -> Result<File, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        self.authorize(&mut conn, actor, id, Action::Edit).await?;
+        (*conn)
+            .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
+                let current = repo::file_for_update(conn, id)
+                    .await?
+                    .filter(|f| f.deleted_at.is_none())
+                    .ok_or(FileError::NotFound("document"))?;
+                if let Some(expected) = if_match
+                    && expected != current.revision
+                {
+                    return Err(FileError::PreconditionFailed {
+                        expected,
+                        actual: current.revision,
+                    });
+                }
+                if current.path == path.as_str() {
+                    return Ok(full(current));
+                }
+                let row = repo::set_path(conn, id, path.as_str(), actor).await?;
+                repo::append_change(conn, &row, "renamed", actor).await?;
+                Ok(full(row))
+            })
+            .await
+    }
+
+    /// Move to the trash (restorable until purged).
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id))]
+    pub async fn trash(&self, actor: UserId, id: FileId) -> Result<(), FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        self.authorize(&mut conn, actor, id, Action::Edit).await?;
+        (*conn)
+            .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
+                let current = repo::file_for_update(conn, id)
+                    .await?
+                    .filter(|f| f.deleted_at.is_none())
+                    .ok_or(FileError::NotFound("document"))?;
+                let row = repo::set_trashed(conn, current.id, actor, true).await?;
+                repo::append_change(conn, &row, "deleted", actor).await?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id))]
+    pub async fn restore(&self, actor: UserId, id: FileId) -> Result<File, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        self.authorize(&mut conn, actor, id, Action::Edit).await?;
+        (*conn)
+            .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
+                let current = repo::file_for_update(conn, id)
+                    .await?
+                    .ok_or(FileError::NotFound("document"))?;
+                if current.deleted_at.is_none() {
+                    return Err(FileError::Conflict(
+                        "the document is not in the trash".into(),
+                    ));
+                }
+                let row = repo::set_trashed(conn, id, actor, false).await?;
+                repo::append_change(conn, &row, "restored", actor).await?;
+                Ok(full(row))
+            })
+            .await
+    }
+
+    /// Purge the trash, old feed entries and old idempotency keys.
+    pub async fn purge(&self) -> Result<(usize, usize), FileError> {
+        let retention = chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
+        let mut conn = db::conn(&self.pool).await?;
+        let files = repo::purge_trash_before(&mut conn, Utc::now() - retention).await?;
+        let changes = repo::compact_changes(&mut conn, Utc::now() - retention).await?;
+        repo::forget_idempotency_before(&mut conn, Utc::now() - chrono::Duration::hours(24))
+            .await?;
+        Ok((files, changes))
+    }
+
+    // ---- history ------------------------------------------------------------------------
+
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id))]
+    pub async fn versions(
+        &self,
+        actor: UserId,
+        id: FileId,
+        page: PageRequest<i32>,
+    ) -> Result<Page<Version>, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        self.authorize(&mut conn, actor, id, Action::Read).await?;
+        let rows = repo::list_versions(&mut conn, id, page.after, page.limit).await?;
+        Ok(Page::from_rows(rows, page.limit, |v| v.n).map(|v| version_view(&v)))
+    }
+
+    /// The text of version `n`: from the nearest full copy at or after it (or the current
+    /// text), apply the reverse scripts back down to `n`.
+    async fn content_of(
+        conn: &mut AsyncPgConnection,
+        file: &FileRow,
+        n: i32,
+    ) -> Result<(VersionRow, String), FileError> {
+        let head = repo::head_version(conn, file.id)
+            .await?
+            .ok_or(FileError::Corrupt)?;
+        if n == head.n {
+            return Ok((head, file.content.clone()));
+        }
+        if n < 1 || n > head.n {
+            return Err(FileError::NotFound("version"));
+        }
+        let top = repo::snapshot_at_or_after(conn, file.id, n)
+            .await?
+            .unwrap_or(head.n);
+        let rows = repo::versions_between(conn, file.id, n, top).await?;
+        let mut text: Option<String> = None;
+        let mut wanted = None;
+        for row in rows {
+            text = Some(if row.n == top {
+                if row.snapshot {
+                    String::from_utf8(row.body.clone()).map_err(|_| FileError::Corrupt)?
+                } else {
+                    file.content.clone()
+                }
+            } else {
+                let newer = text.as_deref().ok_or(FileError::Corrupt)?;
+                if row.snapshot {
+                    String::from_utf8(row.body.clone()).map_err(|_| FileError::Corrupt)?
+                } else {
+                    history::apply(newer, &row.body)?
+                }
+            });
+            if row.n == n {
+                wanted = Some(row);
+            }
+        }
+        match (wanted, text) {
+            (Some(row), Some(text)) => Ok((row, text)),
+            _ => Err(FileError::Corrupt),
+        }
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id, n))]
+    pub async fn version(
+        &self,
+        actor: UserId,
+        id: FileId,
+        n: i32,
+    ) -> Result<VersionContent, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        self.authorize(&mut conn, actor, id, Action::Read).await?;
+        let file = repo::file(&mut conn, id)
+            .await?
+            .ok_or(FileError::NotFound("document"))?;
+        let (row, content) = Self::content_of(&mut conn, &file, n).await?;
+        Ok(VersionContent {
+            version: version_view(&row),
+            content,
+        })
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id, n, m))]
+    pub async fn diff(
+        &self,
+        actor: UserId,
+        id: FileId,
+        n: i32,
+        m: i32,
+    ) -> Result<VersionDiff, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        self.authorize(&mut conn, actor, id, Action::Read).await?;
+        let file = repo::file(&mut conn, id)
+            .await?
+            .ok_or(FileError::NotFound("document"))?;
+        let (_, to) = Self::content_of(&mut conn, &file, n).await?;
+        let (_, from) = Self::content_of(&mut conn, &file, m).await?;
+        Ok(VersionDiff {
+            from: m,
+            to: n,
+            unified: history::unified(
+                &from,
+                &to,
+                &format!("{}@{m}", file.path),
+                &format!("{}@{n}", file.path),
+            ),
+        })
+    }
+
+    /// Make a new version whose content is that of version `n`.
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id, n))]
+    pub async fn restore_version(
+        &self,
+        actor: UserId,
+        id: FileId,
+        n: i32,
+    ) -> Result<File, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        self.authorize(&mut conn, actor, id, Action::Edit).await?;
+        (*conn)
+            .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
+                let file = repo::file_for_update(conn, id)
+                    .await?
+                    .filter(|f| f.deleted_at.is_none())
+                    .ok_or(FileError::NotFound("document"))?;
+                let (_, old) = Self::content_of(conn, &file, n).await?;
+                self.write_content(conn, actor, id, &old, None, false).await
+            })
+            .await
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, file_id = %id, n))]
+    pub async fn label(
+        &self,
+        actor: UserId,
+        id: FileId,
+        n: i32,
+        label: Option<String>,
+    ) -> Result<Version, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        self.authorize(&mut conn, actor, id, Action::Edit).await?;
+        repo::set_label(&mut conn, id, n, label.as_deref(), actor)
+            .await?
+            .map(|v| version_view(&v))
+            .ok_or(FileError::NotFound("version"))
+    }
+
+    // ---- change feed --------------------------------------------------------------------
+
+    #[instrument(skip_all, fields(user_id = %actor, project_id = %project))]
+    pub async fn changes(
+        &self,
+        actor: UserId,
+        project: ProjectId,
+        cursor: i64,
+        limit: i64,
+    ) -> Result<Changes, FileError> {
+        self.access.require(actor, project, Action::Read).await?;
+        let mut conn = db::conn(&self.pool).await?;
+        let (_, horizon) = repo::feed_bounds(&mut conn, project).await?;
+        if cursor < horizon {
+            return Err(FileError::CursorExpired);
+        }
+        let mut rows = repo::changes_after(&mut conn, project, cursor, limit).await?;
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        let next = rows.last().map_or(cursor, |r| r.seq);
+        Ok(Changes {
+            items: rows
+                .into_iter()
+                .map(|r| Change {
+                    seq: r.seq,
+                    file_id: r.file_id,
+                    kind: r.kind,
+                    path: r.path,
+                    revision: r.revision,
+                    at: r.created_at,
+                    by: r.created_by,
+                })
+                .collect(),
+            cursor: next.to_string(),
+            has_more,
+        })
+    }
+}
