@@ -10,3 +10,4 @@ mod ops;
 mod projects;
 mod rate_limits;
 mod redis_outage;
+mod search;

@@ -147,6 +147,9 @@ pub trait ProjectAccess: Send + Sync + 'static {
     /// The user's role in a live (not deleted) project, `None` when not a member.
     async fn role(&self, user: UserId, project: ProjectId) -> Result<Option<Role>, AccessError>;
 
+    /// Every live project the user may read (for searches across projects).
+    async fn readable_projects(&self, user: UserId) -> Result<Vec<ProjectId>, AccessError>;
+
     /// The user's role, when it allows `action`.
     async fn require(
         &self,

@@ -2,16 +2,18 @@
 
 use crate::interface::{
     Changes, ChangesQuery, CreateFileRequest, File, FileMeta, Folders, FoldersQuery, LabelRequest,
-    ListQuery, MoveFileRequest, SaveFileRequest, Version, VersionContent, VersionDiff,
-    VersionQuery,
+    ListQuery, MoveFileRequest, SaveFileRequest, SearchParams, SearchResult, Version,
+    VersionContent, VersionDiff, VersionQuery,
 };
 use crate::paths::{DocPath, parse_prefix};
+use crate::search::SearchQuery;
 use crate::service::{FilesService, Idempotency, Written, etag};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use mdz_core::auth::AuthUser;
 use mdz_core::ids::{FileId, ProjectId};
 use mdz_core::json::read_json;
+use mdz_core::pagination::PageRequest;
 use mdz_core::pagination::{Page, PageQuery};
 use mdz_core::{ApiError, Problem};
 use utoipa_actix_web::scope;
@@ -24,7 +26,70 @@ pub fn project_routes(cfg: &mut ServiceConfig) {
     cfg.service(create_file)
         .service(list_files)
         .service(list_folders)
+        .service(search_project)
         .service(changes);
+}
+
+/// `/search`, at the API root.
+pub fn search_routes(cfg: &mut ServiceConfig) {
+    cfg.service(search_everywhere);
+}
+
+fn search_args(params: SearchParams) -> Result<(SearchQuery, PageRequest<i64>), ApiError> {
+    let query = SearchQuery::parse(&params.q).map_err(|m| ApiError::field("q", m))?;
+    let page = PageQuery {
+        limit: params.limit,
+        cursor: params.cursor,
+    }
+    .parse::<i64>()?;
+    Ok((query, page))
+}
+
+/// Full-text search in one project: ranked, with highlighted snippets.
+#[utoipa::path(
+    tag = "files",
+    security(("bearer" = [])),
+    params(("id" = ProjectId, Path), SearchParams),
+    responses(
+        (status = 200, body = Page<SearchResult>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/{id}/search")]
+async fn search_project(
+    svc: Svc,
+    user: AuthUser,
+    project: web::Path<ProjectId>,
+    params: web::Query<SearchParams>,
+) -> Result<web::Json<Page<SearchResult>>, ApiError> {
+    let (query, page) = search_args(params.into_inner())?;
+    Ok(web::Json(
+        svc.search(user.user_id, Some(project.into_inner()), &query, page)
+            .await?,
+    ))
+}
+
+/// Full-text search across every project the caller belongs to.
+#[utoipa::path(
+    tag = "files",
+    security(("bearer" = [])),
+    params(SearchParams),
+    responses(
+        (status = 200, body = Page<SearchResult>),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/search")]
+async fn search_everywhere(
+    svc: Svc,
+    user: AuthUser,
+    params: web::Query<SearchParams>,
+) -> Result<web::Json<Page<SearchResult>>, ApiError> {
+    let (query, page) = search_args(params.into_inner())?;
+    Ok(web::Json(
+        svc.search(user.user_id, None, &query, page).await?,
+    ))
 }
 
 /// Routes under `/files`.

@@ -163,3 +163,26 @@ pub struct ChangesQuery {
     /// 1–1000 (default 200).
     pub limit: Option<i64>,
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// What to find: words, `"exact phrase"`, `-excluded`, `or`; the last word also matches as
+    /// a prefix while typing (`plan` finds `planning`).
+    pub q: String,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// One search result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResult {
+    pub file_id: FileId,
+    pub project_id: ProjectId,
+    pub path: String,
+    pub title: String,
+    /// Higher is better (`ts_rank_cd`, title matches weigh most).
+    pub rank: f32,
+    /// Fragments around the matches, HTML-escaped, matches in `<mark>`.
+    pub snippet: String,
+}

@@ -9,6 +9,7 @@ pub mod interface;
 pub mod paths;
 pub mod repo;
 pub mod schema;
+pub mod search;
 pub mod service;
 
 use actix_web::web;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use endpoint::{file_routes, project_routes};
+pub use endpoint::{file_routes, project_routes, search_routes};
 pub use error::FileError;
 
 /// The files domain, built once at start.

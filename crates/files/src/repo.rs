@@ -549,3 +549,71 @@ pub async fn forget_idempotency_before(
         .execute(conn)
         .await
 }
+
+// ---- search -----------------------------------------------------------------------------
+
+#[derive(Debug, QueryableByName)]
+pub struct SearchHit {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: FileId,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub project_id: ProjectId,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub path: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub title: String,
+    #[diesel(sql_type = diesel::sql_types::Float4)]
+    pub rank: f32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub snippet: String,
+}
+
+/// Ranked matches in `projects`: `head` in websearch syntax, `prefix` (when set) as a prefix of
+/// the last word. Headlines are only computed for the page.
+pub async fn search(
+    conn: &mut AsyncPgConnection,
+    projects: &[ProjectId],
+    head: &str,
+    prefix: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<SearchHit>, Error> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text};
+    let ids: Vec<uuid::Uuid> = projects.iter().map(|p| p.0).collect();
+    diesel::sql_query(
+        "WITH parts AS (
+             SELECT websearch_to_tsquery('simple', $2) AS head,
+                    CASE WHEN $3::text IS NULL THEN NULL
+                         ELSE to_tsquery('simple', quote_literal($3::text) || ':*') END AS prefix
+         ),
+         q AS (
+             SELECT CASE
+                 WHEN prefix IS NULL THEN head
+                 WHEN numnode(head) = 0 THEN prefix
+                 ELSE head && prefix
+             END AS query
+             FROM parts
+         ),
+         hits AS (
+             SELECT f.id, ts_rank_cd(f.search, q.query) AS rank
+             FROM files f, q
+             WHERE f.project_id = ANY($1) AND f.deleted_at IS NULL
+               AND numnode(q.query) > 0 AND f.search @@ q.query
+             ORDER BY rank DESC, f.id
+             LIMIT $5 OFFSET $4
+         )
+         SELECT f.id, f.project_id, f.path, f.title, h.rank,
+                ts_headline('simple', left(f.content, 200000), q.query,
+                    'StartSel=\u{27E6}, StopSel=\u{27E7}, MaxFragments=2, MinWords=8, MaxWords=30, FragmentDelimiter=\" … \"'
+                ) AS snippet
+         FROM hits h JOIN files f ON f.id = h.id, q
+         ORDER BY h.rank DESC, f.id",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+    .bind::<Text, _>(head)
+    .bind::<Nullable<Text>, _>(prefix)
+    .bind::<BigInt, _>(offset)
+    .bind::<BigInt, _>(limit + 1)
+    .load(conn)
+    .await
+}

@@ -4,10 +4,11 @@
 use crate::error::FileError;
 use crate::history;
 use crate::interface::{
-    Change, Changes, File, FileMeta, Folder, Version, VersionContent, VersionDiff,
+    Change, Changes, File, FileMeta, Folder, SearchResult, Version, VersionContent, VersionDiff,
 };
 use crate::paths::DocPath;
 use crate::repo::{self, FileMetaRow, FileRow, VersionRow};
+use crate::search::{SearchQuery, safe_snippet};
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::access::{Action, ProjectAccess, Role};
@@ -714,6 +715,62 @@ impl FilesService {
             .await?
             .map(|v| version_view(&v))
             .ok_or(FileError::NotFound("version"))
+    }
+
+    // ---- search -------------------------------------------------------------------------
+
+    /// Ranked matches in one project, or (with `project = None`) in every project the caller
+    /// may read. Membership is checked at query time, so a removed member finds nothing at once.
+    #[instrument(skip_all, fields(user_id = %actor))]
+    pub async fn search(
+        &self,
+        actor: UserId,
+        project: Option<ProjectId>,
+        query: &SearchQuery,
+        page: PageRequest<i64>,
+    ) -> Result<Page<SearchResult>, FileError> {
+        let projects = match project {
+            Some(p) => {
+                self.access.require(actor, p, Action::Read).await?;
+                vec![p]
+            }
+            None => self.access.readable_projects(actor).await?,
+        };
+        if projects.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let offset = page.after.unwrap_or(0).max(0);
+        let mut conn = db::conn(&self.pool).await?;
+        let hits = repo::search(
+            &mut conn,
+            &projects,
+            &query.head,
+            query.prefix.as_deref(),
+            offset,
+            page.limit,
+        )
+        .await?;
+        let more = hits.len() as i64 > page.limit;
+        let items: Vec<SearchResult> = hits
+            .into_iter()
+            .take(usize::try_from(page.limit).unwrap_or(0))
+            .map(|h| SearchResult {
+                file_id: h.id,
+                project_id: h.project_id,
+                path: h.path,
+                title: h.title,
+                rank: h.rank,
+                snippet: safe_snippet(&h.snippet),
+            })
+            .collect();
+        let next = offset + page.limit;
+        Ok(Page {
+            next_cursor: more.then(|| mdz_core::pagination::encode_cursor(&next)),
+            items,
+        })
     }
 
     // ---- change feed --------------------------------------------------------------------

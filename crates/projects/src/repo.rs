@@ -350,3 +350,17 @@ pub async fn invitation_by_hash(
         .await
         .optional()
 }
+
+/// Every live project the user is a member of.
+pub async fn project_ids_of(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+) -> Result<Vec<ProjectId>, Error> {
+    project_members::table
+        .inner_join(projects::table)
+        .filter(project_members::user_id.eq(user))
+        .filter(projects::deleted_at.is_null())
+        .select(projects::id)
+        .load(conn)
+        .await
+}

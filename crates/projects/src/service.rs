@@ -705,6 +705,15 @@ impl ProjectAccess for ProjectsService {
             .await
             .map_err(|e| AccessError::Unavailable(e.to_string()))
     }
+
+    async fn readable_projects(&self, user: UserId) -> Result<Vec<ProjectId>, AccessError> {
+        let mut conn = db::conn(&self.pool)
+            .await
+            .map_err(|e| AccessError::Unavailable(e.to_string()))?;
+        repo::project_ids_of(&mut conn, user)
+            .await
+            .map_err(|e| AccessError::Unavailable(e.to_string()))
+    }
 }
 
 pub type SharedProjectsService = Arc<ProjectsService>;

@@ -1,0 +1,2 @@
+DROP INDEX files_search_idx;
+ALTER TABLE files DROP COLUMN search;

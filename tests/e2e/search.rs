@@ -1,0 +1,238 @@
+//! Full-text search: ranking (title first), highlights, websearch syntax, prefixes while typing,
+//! deleted files, and membership checked at query time.
+
+use mdz_tests::{TestApp, TestUser};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn project(app: &TestApp, owner: &TestUser, name: &str) -> String {
+    let (_, p) = app
+        .post(
+            "/api/v1/projects",
+            Some(&owner.access),
+            json!({"name": name}),
+        )
+        .await;
+    p["id"].as_str().unwrap().to_owned()
+}
+
+async fn doc(app: &TestApp, owner: &TestUser, project: &str, path: &str, content: &str) -> String {
+    let (status, f) = app
+        .post(
+            &format!("/api/v1/projects/{project}/files"),
+            Some(&owner.access),
+            json!({"path": path, "content": content}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{f}");
+    f["id"].as_str().unwrap().to_owned()
+}
+
+async fn search(app: &TestApp, user: &TestUser, path: &str, q: &str) -> (StatusCode, Value) {
+    let url = reqwest::Url::parse_with_params(&app.url(path), &[("q", q)]).unwrap();
+    let res = app
+        .client
+        .get(url)
+        .bearer_auth(&user.access)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+fn paths(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ranking_highlights_syntax_and_prefixes() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let p = project(&app, &owner, "Search").await;
+    doc(
+        &app,
+        &owner,
+        &p,
+        "notes/meeting.md",
+        "# Weekly meeting\n\nWe talked about the roadmap and the budget.\n",
+    )
+    .await;
+    doc(
+        &app,
+        &owner,
+        &p,
+        "roadmap.md",
+        "# Roadmap\n\nQ1: planning. Q2: shipping the editor.\n",
+    )
+    .await;
+    doc(
+        &app,
+        &owner,
+        &p,
+        "draft.md",
+        "# Draft\n\nA roadmap draft with <script>alert(1)</script> inside.\n",
+    )
+    .await;
+    let base = format!("/api/v1/projects/{p}/search");
+
+    // Title matches rank first.
+    let (status, page) = search(&app, &owner, &base, "roadmap ").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let found = paths(&page);
+    assert_eq!(found[0], "roadmap.md", "{page}");
+    assert_eq!(found.len(), 3);
+    // Highlights, escaped.
+    let draft = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"] == "draft.md")
+        .unwrap();
+    let snippet = draft["snippet"].as_str().unwrap();
+    assert!(snippet.contains("<mark>roadmap</mark>"), "{snippet}");
+    assert!(!snippet.contains("<script>"), "{snippet}");
+
+    // Exact phrase, exclusion, or.
+    assert_eq!(
+        paths(
+            &search(&app, &owner, &base, "\"roadmap and the budget\"")
+                .await
+                .1
+        ),
+        ["notes/meeting.md"]
+    );
+    let mut not_draft = paths(&search(&app, &owner, &base, "roadmap -draft ").await.1);
+    not_draft.sort();
+    assert_eq!(not_draft, ["notes/meeting.md", "roadmap.md"]);
+    let mut either = paths(&search(&app, &owner, &base, "budget or shipping ").await.1);
+    either.sort();
+    assert_eq!(either, ["notes/meeting.md", "roadmap.md"]);
+
+    // The last word as a prefix while typing.
+    assert_eq!(
+        paths(&search(&app, &owner, &base, "plann").await.1),
+        ["roadmap.md"]
+    );
+    assert_eq!(
+        paths(&search(&app, &owner, &base, "weekly meet").await.1),
+        ["notes/meeting.md"]
+    );
+    // Paths are searchable too.
+    assert_eq!(
+        paths(&search(&app, &owner, &base, "notes ").await.1),
+        ["notes/meeting.md"]
+    );
+    assert!(paths(&search(&app, &owner, &base, "nothingmatcheshere ").await.1).is_empty());
+
+    // Bad queries.
+    let (status, body) = search(&app, &owner, &base, "  ").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "q");
+    // Syntax characters alone do not break anything.
+    let (status, _) = search(&app, &owner, &base, "\"\"\" -- :* & | ! ( ").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_page_deleted_files_vanish_and_membership_is_checked_at_once() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let member = app.new_user().await;
+    let p1 = project(&app, &owner, "One").await;
+    let p2 = project(&app, &owner, "Two").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/projects/{p1}/members"),
+            Some(&owner.access),
+            json!({"email": member.email, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for i in 0..5 {
+        doc(
+            &app,
+            &owner,
+            &p1,
+            &format!("p1/{i}.md"),
+            &format!("Zebra crossing number {i}\n"),
+        )
+        .await;
+    }
+    let gone = doc(&app, &owner, &p2, "p2.md", "A zebra in project two\n").await;
+
+    // Everywhere, for the owner: both projects; paging walks all of them once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut params = vec![("q", "zebra ".to_owned()), ("limit", "2".to_owned())];
+        if let Some(c) = &cursor {
+            params.push(("cursor", c.clone()));
+        }
+        let url = reqwest::Url::parse_with_params(&app.url("/api/v1/search"), &params).unwrap();
+        let page: Value = app
+            .client
+            .get(url)
+            .bearer_auth(&owner.access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(paths(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    seen.dedup();
+    assert_eq!(seen.len(), 6);
+
+    // The member only sees project one; removed, they see nothing at once.
+    assert_eq!(
+        paths(&search(&app, &member, "/api/v1/search", "zebra ").await.1).len(),
+        5
+    );
+    assert_eq!(
+        search(
+            &app,
+            &member,
+            &format!("/api/v1/projects/{p2}/search"),
+            "zebra "
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    app.delete(
+        &format!("/api/v1/projects/{p1}/members/{}", member.id),
+        Some(&owner.access),
+    )
+    .await;
+    assert!(paths(&search(&app, &member, "/api/v1/search", "zebra ").await.1).is_empty());
+
+    // A trashed file never appears.
+    app.delete(&format!("/api/v1/files/{gone}"), Some(&owner.access))
+        .await;
+    assert!(
+        paths(
+            &search(
+                &app,
+                &owner,
+                &format!("/api/v1/projects/{p2}/search"),
+                "zebra "
+            )
+            .await
+            .1
+        )
+        .is_empty()
+    );
+}
