@@ -19,6 +19,10 @@ ensure_tools() {
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+  if ! command -v s3s-fs >/dev/null 2>&1; then
+    echo "installing s3s-fs (an S3-compatible server for the attachment tests)" >&2
+    cargo install s3s-fs@0.14.1 --locked --features binary
+  fi
   if ! cargo nextest --version >/dev/null 2>&1; then
     echo "installing cargo-nextest" >&2
     cargo install cargo-nextest --locked
@@ -46,11 +50,22 @@ start_services() {
     "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $work/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >/dev/null
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log"
+  S3_PORT=$(free_port)
+  S3_ACCESS_KEY=mdz-test
+  S3_SECRET_KEY=mdz-test-secret
+  mkdir -p "$work/s3"
+  s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key "$S3_ACCESS_KEY" \
+    --secret-key "$S3_SECRET_KEY" "$work/s3" >"$work/s3.log" 2>&1 &
+  echo $! >"$work/s3.pid"
   for _ in $(seq 50); do
     redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
     sleep 0.1
   done
-  echo "services: PostgreSQL on $PG_PORT, Redis on $REDIS_PORT ($work)" >&2
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "services: PostgreSQL on $PG_PORT, Redis on $REDIS_PORT, S3 on $S3_PORT ($work)" >&2
 }
 
 stop_services() {
@@ -61,5 +76,8 @@ stop_services() {
   fi
   if [ -f "$work/redis.pid" ]; then
     kill "$(cat "$work/redis.pid")" 2>/dev/null || true
+  fi
+  if [ -f "$work/s3.pid" ]; then
+    kill "$(cat "$work/s3.pid")" 2>/dev/null || true
   fi
 }

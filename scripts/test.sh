@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite on real services: installs what is missing (Debian), starts a throwaway
-# PostgreSQL cluster and a redis-server on free ports, runs every test with nextest, stops both.
+# The whole test suite on real services: installs what is missing (Debian packages, s3s-fs,
+# cargo-nextest), starts a throwaway PostgreSQL cluster, a redis-server and an S3-compatible
+# server (s3s-fs) on free ports, runs every test with nextest, and stops them.
 # Extra arguments go to `cargo nextest run` (e.g. `scripts/test.sh -E 'test(login)'`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ start_services "$work"
 export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
 export REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
 export TEST_REDIS_SERVER="$(command -v redis-server)"
+export TEST_S3_ENDPOINT="http://127.0.0.1:${S3_PORT}"
+export TEST_S3_ACCESS_KEY="$S3_ACCESS_KEY" TEST_S3_SECRET_KEY="$S3_SECRET_KEY"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -54,8 +54,11 @@ SELECT mdz_manage_updated_at('file_change_counters');
 CREATE TABLE file_changes (
     project_id  uuid NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
     seq         bigint NOT NULL,
-    file_id     uuid NOT NULL,
-    kind        text NOT NULL CHECK (kind IN ('created', 'updated', 'renamed', 'deleted', 'restored')),
+    file_id     uuid NOT NULL, -- the document's or the attachment's id
+    -- Documents: created, updated, renamed, deleted, restored; attachments: attachment_added,
+    -- attachment_deleted (with the attachment's id and file name).
+    kind        text NOT NULL CHECK (kind IN ('created', 'updated', 'renamed', 'deleted', 'restored',
+                                              'attachment_added', 'attachment_deleted')),
     path        text NOT NULL,
     revision    bigint NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),

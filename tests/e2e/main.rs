@@ -2,6 +2,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod attachments;
 mod auth_flows;
 mod auth_tokens;
 mod bad_input;

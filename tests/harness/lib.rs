@@ -40,6 +40,9 @@ pub struct Replica {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub redis: Redis,
+    /// Keep attachments in the suite's S3 server (a bucket of this test's own) instead of the
+    /// local store.
+    pub s3: bool,
     /// Run as another replica of this app instead of on a database of its own.
     pub replica_of: Option<Replica>,
     /// Extra configuration keys, as in `mdz.toml`.
@@ -191,6 +194,23 @@ impl TestApp {
         ];
         if let Some(url) = redis_url {
             config.push(("redis_url", json!(url)));
+        }
+        if options.s3 {
+            let env = |k: &str| {
+                std::env::var(k).unwrap_or_else(|_| {
+                    panic!("{k} is not set: run the suite with `scripts/test.sh`")
+                })
+            };
+            config.push(("s3_endpoint", json!(env("TEST_S3_ENDPOINT"))));
+            config.push((
+                "s3_bucket",
+                json!(format!(
+                    "t{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..20]
+                )),
+            ));
+            config.push(("s3_access_key_id", json!(env("TEST_S3_ACCESS_KEY"))));
+            config.push(("s3_secret_access_key", json!(env("TEST_S3_SECRET_KEY"))));
         }
         config.extend(options.config);
         let config = Config::with_overrides(&config).expect("test configuration");

@@ -75,6 +75,20 @@ pub struct Config {
     pub max_file_bytes: usize,
     /// Saves by one author within this many seconds land in one version.
     pub version_coalesce_secs: u64,
+    /// S3-compatible endpoint (MinIO, Garage, Ceph, R2…); AWS's own when unset and a bucket is.
+    pub s3_endpoint: Option<String>,
+    /// The attachment bucket; without it attachments live under `data_dir/blobs`.
+    pub s3_bucket: Option<String>,
+    pub s3_region: String,
+    /// Credentials; `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` when unset.
+    pub s3_access_key_id: Option<Secret>,
+    pub s3_secret_access_key: Option<Secret>,
+    /// Largest attachment in bytes.
+    pub attachment_max_bytes: i64,
+    /// Comma-separated content types attachments may have.
+    pub attachment_types: String,
+    /// Seconds an upload URL stays valid.
+    pub attachment_upload_ttl_secs: u64,
 }
 
 /// The defaults, written as the TOML-shaped layer figment starts from.
@@ -101,6 +115,10 @@ struct Defaults {
     purge_interval_secs: u64,
     max_file_bytes: usize,
     version_coalesce_secs: u64,
+    s3_region: &'static str,
+    attachment_max_bytes: i64,
+    attachment_types: &'static str,
+    attachment_upload_ttl_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -125,6 +143,10 @@ const DEFAULTS: Defaults = Defaults {
     purge_interval_secs: 3600,
     max_file_bytes: 5 * 1024 * 1024,
     version_coalesce_secs: 60,
+    s3_region: "us-east-1",
+    attachment_max_bytes: 25 * 1024 * 1024,
+    attachment_types: "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
+    attachment_upload_ttl_secs: 900,
 };
 
 /// Why the configuration could not be loaded; the message names the offending key.
@@ -206,6 +228,17 @@ impl Config {
         if self.workers == Some(0) {
             return bad("workers", "must be at least 1");
         }
+        if self.attachment_upload_ttl_secs == 0 || self.attachment_upload_ttl_secs > 7 * 86_400 {
+            return bad("attachment_upload_ttl_secs", "must be between 1 and 604800");
+        }
+        if self.attachment_max_bytes <= 0 {
+            return bad("attachment_max_bytes", "must be at least 1");
+        }
+        if let Some(e) = &self.s3_endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return bad("s3_endpoint", "expected an http:// or https:// URL");
+        }
         if self.max_file_bytes == 0 {
             return bad("max_file_bytes", "must be at least 1");
         }
@@ -241,6 +274,15 @@ impl Config {
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    /// The allowed attachment content types as a list.
+    pub fn attachment_type_list(&self) -> Vec<String> {
+        self.attachment_types
+            .split(',')
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect()
     }
 
     /// The CORS origins as a list.

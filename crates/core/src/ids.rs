@@ -107,3 +107,7 @@ typed_id!(
     /// A Markdown document.
     FileId
 );
+typed_id!(
+    /// An attachment (an object in the blob store).
+    AttachmentId
+);

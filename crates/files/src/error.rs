@@ -25,6 +25,8 @@ pub enum FileError {
     Corrupt,
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("object store unavailable: {0}")]
+    Store(String),
 }
 
 impl From<diesel::result::Error> for FileError {
@@ -74,6 +76,10 @@ impl From<FileError> for ApiError {
             .detail("the change feed no longer reaches back this far: list the files again and continue from the cursor of a fresh GET /changes"),
             FileError::Corrupt => ApiError::internal(&"a stored version is corrupt"),
             FileError::Db(db) => db.into(),
+            FileError::Store(cause) => {
+                tracing::warn!(error = %cause, "object store unavailable");
+                ApiError::unavailable("the attachment store is not reachable; try again shortly")
+            }
         }
     }
 }

@@ -110,8 +110,10 @@ pub struct VersionDiff {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Change {
     pub seq: i64,
-    pub file_id: FileId,
-    /// `created`, `updated`, `renamed`, `deleted` or `restored`.
+    /// The document's or the attachment's id.
+    pub id: uuid::Uuid,
+    /// Documents: `created`, `updated`, `renamed`, `deleted`, `restored`; attachments:
+    /// `attachment_added`, `attachment_deleted`.
     pub kind: String,
     /// The path after the change.
     pub path: String,

@@ -2,6 +2,7 @@
 //! compact reverse edit scripts), the trash, a per-project change feed, idempotent writes.
 //! Reaches projects only through the [`mdz_core::access::ProjectAccess`] port.
 
+pub mod attachments;
 pub mod endpoint;
 pub mod error;
 pub mod history;
@@ -13,6 +14,8 @@ pub mod search;
 pub mod service;
 
 use actix_web::web;
+use attachments::store::{BlobStore, LocalStore, S3Store};
+use attachments::{AttachmentSettings, AttachmentsService};
 use mdz_core::access::ProjectAccess;
 use mdz_core::config::Config;
 use mdz_core::db::DbPool;
@@ -21,34 +24,101 @@ use std::sync::Arc;
 use std::time::Duration;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use endpoint::{file_routes, project_routes, search_routes};
+pub use endpoint::{file_routes, search_routes};
 pub use error::FileError;
 
 /// The files domain, built once at start.
 #[derive(Clone)]
 pub struct FilesModule {
     service: Arc<FilesService>,
+    attachments: Arc<AttachmentsService>,
+    local_store: Option<Arc<LocalStore>>,
 }
 
 impl FilesModule {
-    pub fn new(config: &Config, pool: DbPool, access: Arc<dyn ProjectAccess>) -> Self {
+    /// `public_url` is where clients reach this server (for the local store's URLs).
+    pub async fn new(
+        config: &Config,
+        pool: DbPool,
+        access: Arc<dyn ProjectAccess>,
+        public_url: &str,
+    ) -> Result<Self, String> {
         let settings = FileSettings {
             max_bytes: config.max_file_bytes,
             coalesce_window: Duration::from_secs(config.version_coalesce_secs),
             retention: Duration::from_secs(config.project_retention_days * 86_400),
         };
-        Self {
+        let (store, local_store): (Arc<dyn BlobStore>, Option<Arc<LocalStore>>) = match &config
+            .s3_bucket
+        {
+            Some(bucket) => {
+                let key = config
+                    .s3_access_key_id
+                    .as_ref()
+                    .map(|s| s.expose().to_owned())
+                    .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())
+                    .ok_or("key `s3_access_key_id`: set it (or AWS_ACCESS_KEY_ID) to use S3")?;
+                let secret = config
+                    .s3_secret_access_key
+                    .as_ref()
+                    .map(|s| s.expose().to_owned())
+                    .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok())
+                    .ok_or(
+                        "key `s3_secret_access_key`: set it (or AWS_SECRET_ACCESS_KEY) to use S3",
+                    )?;
+                let s3 = S3Store::connect(
+                    config.s3_endpoint.as_deref(),
+                    bucket,
+                    &config.s3_region,
+                    &key,
+                    &secret,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                tracing::info!(bucket = %bucket, "attachments in S3");
+                (Arc::new(s3), None)
+            }
+            None => {
+                let local = Arc::new(LocalStore::new(
+                    config.data_dir.join("blobs"),
+                    public_url.to_owned(),
+                    pool.clone(),
+                ));
+                tracing::info!("no S3 bucket configured: attachments live in the data directory");
+                (local.clone(), Some(local))
+            }
+        };
+        let attachments = AttachmentsService::new(
+            pool.clone(),
+            access.clone(),
+            store,
+            AttachmentSettings {
+                max_bytes: config.attachment_max_bytes,
+                allowed_types: config.attachment_type_list(),
+                upload_ttl: Duration::from_secs(config.attachment_upload_ttl_secs),
+                download_ttl: Duration::from_secs(5 * 60),
+                stale_after: Duration::from_secs(24 * 3600),
+            },
+        );
+        Ok(Self {
             service: Arc::new(FilesService::new(pool, access, settings)),
-        }
+            attachments: Arc::new(attachments),
+            local_store,
+        })
     }
 
     pub fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(web::Data::from(self.service.clone()));
+        cfg.app_data(web::Data::from(self.attachments.clone()));
+        if let Some(local) = &self.local_store {
+            cfg.app_data(web::Data::from(local.clone()));
+        }
     }
 
-    /// Purge the trash and compact the change feed every `every`.
+    /// Purge the trash, compact the change feed and drop abandoned uploads every `every`.
     pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let service = self.service.clone();
+        let attachments = self.attachments.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -61,7 +131,21 @@ impl FilesModule {
                     }
                     Err(e) => tracing::warn!(error = %e, "purging files failed"),
                 }
+                match attachments.cleanup().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(uploads = n, "removed abandoned uploads"),
+                    Err(e) => tracing::warn!(error = %e, "cleaning up uploads failed"),
+                }
             }
         })
     }
 }
+
+/// `/projects/{id}/…` routes of this domain (documents, folders, search, changes, attachments).
+pub fn project_routes(cfg: &mut ServiceConfig) {
+    endpoint::project_routes(cfg);
+    attachments::endpoint::project_routes(cfg);
+}
+
+/// `/attachments/*` and `/blobs/*`.
+pub use attachments::endpoint::routes as attachment_routes;

@@ -64,7 +64,7 @@ pub struct VersionRow {
 pub struct ChangeRow {
     pub project_id: ProjectId,
     pub seq: i64,
-    pub file_id: FileId,
+    pub file_id: uuid::Uuid,
     pub kind: String,
     pub path: String,
     pub revision: i64,
@@ -420,32 +420,54 @@ pub async fn set_label(
 
 // ---- change feed ------------------------------------------------------------------------
 
+/// What a change-feed entry says.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeEntry<'a> {
+    pub project: ProjectId,
+    /// The document's or the attachment's id.
+    pub item: uuid::Uuid,
+    pub kind: &'a str,
+    pub path: &'a str,
+    pub revision: i64,
+}
+
+impl<'a> ChangeEntry<'a> {
+    pub fn of_file(file: &'a FileRow, kind: &'a str) -> Self {
+        Self {
+            project: file.project_id,
+            item: file.id.0,
+            kind,
+            path: &file.path,
+            revision: file.revision,
+        }
+    }
+}
+
 /// Append a change, taking the project's next sequence number under its counter's row lock,
 /// so sequence order is commit order.
 pub async fn append_change(
     conn: &mut AsyncPgConnection,
-    file: &FileRow,
-    kind: &str,
+    entry: ChangeEntry<'_>,
     actor: UserId,
 ) -> Result<i64, Error> {
     diesel::insert_into(file_change_counters::table)
-        .values(file_change_counters::project_id.eq(file.project_id))
+        .values(file_change_counters::project_id.eq(entry.project))
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
-    let seq: i64 = diesel::update(file_change_counters::table.find(file.project_id))
+    let seq: i64 = diesel::update(file_change_counters::table.find(entry.project))
         .set(file_change_counters::seq.eq(file_change_counters::seq + 1))
         .returning(file_change_counters::seq)
         .get_result(conn)
         .await?;
     diesel::insert_into(file_changes::table)
         .values((
-            file_changes::project_id.eq(file.project_id),
+            file_changes::project_id.eq(entry.project),
             file_changes::seq.eq(seq),
-            file_changes::file_id.eq(file.id),
-            file_changes::kind.eq(kind),
-            file_changes::path.eq(&file.path),
-            file_changes::revision.eq(file.revision),
+            file_changes::file_id.eq(entry.item),
+            file_changes::kind.eq(entry.kind),
+            file_changes::path.eq(entry.path),
+            file_changes::revision.eq(entry.revision),
             file_changes::created_by.eq(actor),
             file_changes::updated_by.eq(actor),
         ))

@@ -82,3 +82,34 @@ diesel::allow_tables_to_appear_in_same_query!(
     file_changes,
     idempotency_keys
 );
+
+diesel::table! {
+    attachments (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        object_key -> Text,
+        filename -> Text,
+        content_type -> Text,
+        size -> Int8,
+        ready -> Bool,
+        completed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Uuid,
+        updated_by -> Uuid,
+    }
+}
+
+diesel::table! {
+    blob_grants (token_hash) {
+        token_hash -> Bytea,
+        object_key -> Text,
+        purpose -> Text,
+        content_type -> Text,
+        max_size -> Int8,
+        filename -> Text,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}

@@ -7,7 +7,7 @@ use crate::interface::{
     Change, Changes, File, FileMeta, Folder, SearchResult, Version, VersionContent, VersionDiff,
 };
 use crate::paths::DocPath;
-use crate::repo::{self, FileMetaRow, FileRow, VersionRow};
+use crate::repo::{self, ChangeEntry, FileMetaRow, FileRow, VersionRow};
 use crate::search::{SearchQuery, safe_snippet};
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -293,7 +293,7 @@ impl FilesService {
                         },
                     )
                     .await?;
-                    repo::append_change(conn, &row, "created", actor).await?;
+                    repo::append_change(conn, ChangeEntry::of_file(&row, "created"), actor).await?;
                     let file = full(row);
                     Self::remember(conn, actor, idem, 201, &file).await?;
                     Ok(Written::Fresh { status: 201, file })
@@ -483,7 +483,7 @@ impl FilesService {
             .await?;
         }
         let row = repo::save_content(conn, id, content, &history::title(content), actor).await?;
-        repo::append_change(conn, &row, "updated", actor).await?;
+        repo::append_change(conn, ChangeEntry::of_file(&row, "updated"), actor).await?;
         Ok(full(row))
     }
 
@@ -515,7 +515,7 @@ impl FilesService {
                     return Ok(full(current));
                 }
                 let row = repo::set_path(conn, id, path.as_str(), actor).await?;
-                repo::append_change(conn, &row, "renamed", actor).await?;
+                repo::append_change(conn, ChangeEntry::of_file(&row, "renamed"), actor).await?;
                 Ok(full(row))
             })
             .await
@@ -533,7 +533,7 @@ impl FilesService {
                     .filter(|f| f.deleted_at.is_none())
                     .ok_or(FileError::NotFound("document"))?;
                 let row = repo::set_trashed(conn, current.id, actor, true).await?;
-                repo::append_change(conn, &row, "deleted", actor).await?;
+                repo::append_change(conn, ChangeEntry::of_file(&row, "deleted"), actor).await?;
                 Ok(())
             })
             .await
@@ -554,7 +554,7 @@ impl FilesService {
                     ));
                 }
                 let row = repo::set_trashed(conn, id, actor, false).await?;
-                repo::append_change(conn, &row, "restored", actor).await?;
+                repo::append_change(conn, ChangeEntry::of_file(&row, "restored"), actor).await?;
                 Ok(full(row))
             })
             .await
@@ -798,7 +798,7 @@ impl FilesService {
                 .into_iter()
                 .map(|r| Change {
                     seq: r.seq,
-                    file_id: r.file_id,
+                    id: r.file_id,
                     kind: r.kind,
                     path: r.path,
                     revision: r.revision,

@@ -20,7 +20,8 @@ use utoipa_actix_web::AppExt;
     tags(
         (name = "auth", description = "Accounts, sessions and tokens"),
         (name = "projects", description = "Projects, members, roles and invitations"),
-        (name = "files", description = "Markdown documents, history and the change feed"),
+        (name = "files", description = "Markdown documents, history, search and the change feed"),
+        (name = "attachments", description = "Attachments in S3 or the local store"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

@@ -20,6 +20,7 @@ pub fn mount(cfg: &mut ServiceConfig) {
             )
             .configure(mdz_files::file_routes)
             .configure(mdz_files::search_routes)
+            .configure(mdz_files::attachment_routes)
             .configure(mdz_projects::invitation_routes)
             .configure(crate::openapi::configure),
     )

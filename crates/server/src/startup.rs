@@ -138,7 +138,14 @@ impl Application {
         );
         let access = web::Data::from(projects.access());
         projects.spawn_purger(Duration::from_secs(config.purge_interval_secs));
-        let files = FilesModule::new(&config, pool.clone(), projects.access());
+        let files = FilesModule::new(
+            &config,
+            pool.clone(),
+            projects.access(),
+            &config.public_base_url(bound),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
         files.spawn_purger(Duration::from_secs(config.purge_interval_secs));
         let doc = web::Data::new(openapi::DocumentJson::new(&openapi::document())?);
         let json_limit = config.max_json_bytes;

@@ -1,0 +1,354 @@
+//! Where attachment bytes live: any S3-compatible service, or (the embedded default) a
+//! directory of this server's, behind one trait. Clients see the same thing either way: a
+//! short-lived URL to PUT the bytes to, and one to GET them from.
+
+use async_trait::async_trait;
+use aws_sdk_s3::presigning::PresigningConfig;
+use mdz_core::db::{self, DbPool};
+use mdz_core::secrets;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A URL a client uses directly, with the headers it must send.
+#[derive(Debug, Clone)]
+pub struct SignedRequest {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// A URL to PUT exactly `size` bytes of `content_type` at `key`.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: i64,
+        ttl: Duration,
+    ) -> Result<SignedRequest, StoreError>;
+    /// A URL to GET `key`, served as a download named `filename`.
+    async fn presign_get(
+        &self,
+        key: &str,
+        filename: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError>;
+    /// The stored object's size, `None` when there is none.
+    async fn size_of(&self, key: &str) -> Result<Option<i64>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// `s3` or `local`.
+    fn kind(&self) -> &'static str;
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266), safe for any file name.
+pub fn content_disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+// ---- S3 -----------------------------------------------------------------------------------
+
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Store {
+    /// A client for any S3-compatible endpoint, path-style, with static credentials.
+    pub async fn connect(
+        endpoint: Option<&str>,
+        bucket: &str,
+        region: &str,
+        access_key: &str,
+        secret_key: &str,
+    ) -> Result<Self, StoreError> {
+        let credentials =
+            aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "mdz");
+        let mut config = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_s3::config::Region::new(region.to_owned()))
+            .credentials_provider(credentials)
+            .force_path_style(true);
+        if let Some(endpoint) = endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        let store = Self {
+            client: aws_sdk_s3::Client::from_conf(config.build()),
+            bucket: bucket.to_owned(),
+        };
+        store.ensure_bucket().await;
+        Ok(store)
+    }
+
+    /// Create the bucket when it does not exist (convenient for MinIO and friends); a failure
+    /// is only logged, since production buckets are usually made by their operators.
+    async fn ensure_bucket(&self) {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(_) => tracing::info!(bucket = %self.bucket, "created the attachment bucket"),
+            Err(e) => tracing::warn!(
+                bucket = %self.bucket,
+                error = %aws_sdk_s3::error::DisplayErrorContext(&e),
+                "the attachment bucket is not reachable yet"
+            ),
+        }
+    }
+}
+
+fn presigning(ttl: Duration) -> Result<PresigningConfig, StoreError> {
+    PresigningConfig::expires_in(ttl).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+fn unavailable<E: std::error::Error + 'static>(e: E) -> StoreError {
+    StoreError::Unavailable(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
+}
+
+#[async_trait]
+impl BlobStore for S3Store {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: i64,
+        ttl: Duration,
+    ) -> Result<SignedRequest, StoreError> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(size)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(unavailable)?;
+        let headers = req
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Ok(SignedRequest {
+            url: req.uri().to_owned(),
+            headers,
+        })
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        filename: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(content_disposition(filename))
+            .response_content_type(content_type)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(unavailable)?;
+        Ok(req.uri().to_owned())
+    }
+
+    async fn size_of(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(head.content_length().unwrap_or(0))),
+            Err(e) => {
+                let not_found = e
+                    .as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::head_object::HeadObjectError::is_not_found);
+                if not_found {
+                    Ok(None)
+                } else {
+                    Err(unavailable(e))
+                }
+            }
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "s3"
+    }
+}
+
+// ---- local --------------------------------------------------------------------------------
+
+/// Objects under a directory; URLs point at this server (`/api/v1/blobs/{token}`) with random,
+/// expiring, single-purpose tokens kept (hashed) in PostgreSQL.
+pub struct LocalStore {
+    root: PathBuf,
+    base_url: String,
+    pool: DbPool,
+}
+
+pub const GRANT_PREFIX: &str = "mdz_blob_";
+
+impl LocalStore {
+    pub fn new(root: PathBuf, base_url: String, pool: DbPool) -> Self {
+        Self {
+            root,
+            base_url,
+            pool,
+        }
+    }
+
+    /// The file of an object key (keys are generated by mdz: `<project>/<attachment>`).
+    pub fn path_of(&self, key: &str) -> PathBuf {
+        self.root.join(key.replace(['/', '\\'], "_"))
+    }
+
+    async fn grant(
+        &self,
+        key: &str,
+        purpose: &str,
+        content_type: &str,
+        max_size: i64,
+        filename: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let token =
+            secrets::generate(GRANT_PREFIX).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut conn = db::conn(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        super::repo::insert_grant(
+            &mut conn,
+            &secrets::digest(&token),
+            key,
+            purpose,
+            content_type,
+            max_size,
+            filename,
+            chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default(),
+        )
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(format!("{}/api/v1/blobs/{token}", self.base_url))
+    }
+}
+
+#[async_trait]
+impl BlobStore for LocalStore {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: i64,
+        ttl: Duration,
+    ) -> Result<SignedRequest, StoreError> {
+        let url = self.grant(key, "put", content_type, size, "", ttl).await?;
+        let headers = BTreeMap::from([
+            ("content-type".to_owned(), content_type.to_owned()),
+            ("content-length".to_owned(), size.to_string()),
+        ]);
+        Ok(SignedRequest { url, headers })
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        filename: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        self.grant(key, "get", content_type, 0, filename, ttl).await
+    }
+
+    async fn size_of(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        match tokio::fs::metadata(self.path_of(key)).await {
+            Ok(m) => Ok(Some(i64::try_from(m.len()).unwrap_or(i64::MAX))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Unavailable(e.to_string())),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.path_of(key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Unavailable(e.to_string())),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_is_safe_for_any_name() {
+        let cd = content_disposition("résumé \"final\".pdf");
+        assert!(
+            cd.starts_with("attachment; filename=\"r_sum_ _final_.pdf\""),
+            "{cd}"
+        );
+        assert!(
+            cd.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"),
+            "{cd}"
+        );
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE blob_grants;
+DROP TABLE attachments;
