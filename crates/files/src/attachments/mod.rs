@@ -147,8 +147,7 @@ impl AttachmentsService {
             ));
         }
         let content_type = req.content_type.trim().to_lowercase();
-        if !self.settings.allowed_types.contains(&content_type)
-        {
+        if !self.settings.allowed_types.contains(&content_type) {
             errors.push(field(
                 "content_type",
                 format!("must be one of {}", self.settings.allowed_types.join(", ")),
