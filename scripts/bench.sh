@@ -10,7 +10,7 @@ DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 ensure_tools
 command -v wrk >/dev/null 2>&1 || { as_root apt-get update -qq; as_root apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -p mdz-server --bin mdz --example ceiling
+cargo build --release -p mdz-server --bin mdz --example ceiling --example loadgen
 
 work=$(mktemp -d /tmp/mdz-bench.XXXXXX)
 chmod 755 "$work"
@@ -28,7 +28,8 @@ MDZ_PORT=$(free_port)
 CEIL_PORT=$(free_port)
 export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
 MDZ_DATA_DIR="$work/data" MDZ_LISTEN="127.0.0.1:$MDZ_PORT" MDZ_LOG_LEVEL=warn \
-  MDZ_LOGIN_MAX_FAILURES=1000000000 MDZ_WORKERS=2 ./target/release/mdz serve >"$work/mdz.log" 2>&1 &
+  MDZ_LOGIN_MAX_FAILURES=1000000000 MDZ_WORKERS=2 MDZ_VERSION_COALESCE_SECS=0 \
+  ./target/release/mdz serve >"$work/mdz.log" 2>&1 &
 mdz_pid=$!
 pids+=("$mdz_pid")
 ./target/release/examples/ceiling "127.0.0.1:$CEIL_PORT" 2 &
@@ -67,3 +68,14 @@ run "mdz GET /api/v1/auth/me (JWT)" -H "Authorization: Bearer $token" "$base/api
 run "mdz GET /api/v1/projects/{id}" -H "Authorization: Bearer $token" "$base/api/v1/projects/$project"
 run "mdz POST /api/v1/auth/login" -s scripts/bench/login.lua "$base/api/v1/auth/login"
 echo "(login is bound by argon2id at m=19 MiB, t=2: by design about 20-40 ms of CPU per attempt)"
+
+echo "== documents (coalescing off, so every save is a version: the worst case for saves)"
+docs=$(curl -fs -X POST "$base/api/v1/projects" -H 'content-type: application/json' \
+  -H "Authorization: Bearer $token" -d '{"name":"Bench documents"}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+./target/release/examples/loadgen "$base" "$token" "$docs" "${DURATION%s}" | tee "$work/loadgen.out" | grep -v '^HISTORY_FILE'
+read -r _ hist_id hist_size < <(grep '^HISTORY_FILE' "$work/loadgen.out")
+psql "$DATABASE_URL" -tA -F ' ' -c "SELECT count(*), sum(octet_length(body)), sum(pg_column_size(body)) FROM file_versions WHERE file_id = '$hist_id'" |
+  while read -r versions bytes stored; do
+    echo "version storage, 1,000 small edits of a 20 KB document: $versions versions, $bytes bytes of scripts and snapshots ($stored stored after compression) for a final document of $hist_size bytes: $(python3 -c "print(f'{$bytes/$hist_size:.2f}')")x"
+  done

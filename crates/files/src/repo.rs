@@ -252,6 +252,8 @@ pub async fn purge_trash_before(
         .await
 }
 
+diesel::define_sql_function!(fn octet_length(x: diesel::sql_types::Bytea) -> diesel::sql_types::Integer);
+
 // ---- versions ---------------------------------------------------------------------------
 
 pub async fn insert_version(conn: &mut AsyncPgConnection, row: &VersionRow) -> Result<(), Error> {
@@ -332,16 +334,14 @@ pub async fn script_bytes_since_snapshot(
         .select(diesel::dsl::max(file_versions::n))
         .first(conn)
         .await?;
-    let sizes: Vec<Vec<u8>> = file_versions::table
+    // One number back from the database, not every script.
+    let total: Option<i64> = file_versions::table
         .filter(file_versions::file_id.eq(file))
         .filter(file_versions::n.gt(last_snapshot.unwrap_or(0)))
-        .select(file_versions::body)
-        .load(conn)
+        .select(diesel::dsl::sum(octet_length(file_versions::body)))
+        .first(conn)
         .await?;
-    Ok(sizes
-        .iter()
-        .map(|b| i64::try_from(b.len()).unwrap_or(i64::MAX))
-        .sum())
+    Ok(total.unwrap_or(0))
 }
 
 pub async fn set_version_body(

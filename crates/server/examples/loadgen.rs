@@ -1,0 +1,300 @@
+//! Load generator for `scripts/bench.sh`'s document benchmarks (saves with If-Match, search over
+//! many documents, version storage), against a running mdz. Prints figures; asserts nothing.
+//!
+//! `loadgen <base-url> <access-token> <project-id> <seconds>`
+
+#![expect(clippy::print_stdout, reason = "a benchmark tool prints its figures")]
+
+use std::time::{Duration, Instant};
+
+const WRITERS: usize = 16;
+const SEARCHERS: usize = 16;
+const SEARCH_DOCS: usize = 10_000;
+const WORDS: &[&str] = &[
+    "roadmap",
+    "release",
+    "editor",
+    "planning",
+    "meeting",
+    "budget",
+    "design",
+    "review",
+    "customer",
+    "feature",
+    "deadline",
+    "markdown",
+    "collaboration",
+    "search",
+    "history",
+    "version",
+    "sync",
+    "offline",
+    "desktop",
+    "extension",
+    "migration",
+    "database",
+    "latency",
+    "throughput",
+    "backup",
+    "security",
+    "onboarding",
+    "hiring",
+    "quarter",
+    "strategy",
+    "retrospective",
+    "incident",
+    "postmortem",
+    "architecture",
+    "interface",
+    "document",
+    "project",
+    "attachment",
+    "session",
+    "summary",
+    "decision",
+    "proposal",
+    "experiment",
+    "metric",
+    "dashboard",
+    "feedback",
+    "support",
+];
+
+fn pick(seed: &mut u64) -> &'static str {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    WORDS[(*seed % WORDS.len() as u64) as usize]
+}
+
+/// A realistic-looking Markdown document of about `bytes` bytes.
+fn document(seed: u64, bytes: usize) -> String {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = format!("# {} {} notes\n\n", pick(&mut s), pick(&mut s));
+    while out.len() < bytes {
+        out.push_str(&format!("## {} {}\n\n", pick(&mut s), pick(&mut s)));
+        for _ in 0..3 {
+            let sentence: Vec<&str> = (0..12).map(|_| pick(&mut s)).collect();
+            out.push_str(&format!("- {}.\n", sentence.join(" ")));
+        }
+        let para: Vec<&str> = (0..40).map(|_| pick(&mut s)).collect();
+        out.push_str(&format!("\n{}.\n\n", para.join(" ")));
+    }
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, mut lat: Vec<Duration>, elapsed: Duration, errors: usize) {
+    lat.sort();
+    println!(
+        "{name:<42} {:>9.1} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   errors {errors}",
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+    );
+}
+
+async fn create(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    project: &str,
+    path: &str,
+    content: &str,
+) -> Option<String> {
+    let res = client
+        .post(format!("{base}/api/v1/projects/{project}/files"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"path": path, "content": content}))
+        .send()
+        .await
+        .ok()?;
+    let body: serde_json::Value = res.json().await.ok()?;
+    body["id"].as_str().map(str::to_owned)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, base, token, project, seconds] = &args[..] else {
+        eprintln!("usage: loadgen <base-url> <access-token> <project-id> <seconds>");
+        std::process::exit(2);
+    };
+    let seconds: u64 = seconds.parse().unwrap_or(10);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap_or_default();
+
+    // ---- saves: 16 writers, each its own 20 KB document, PUT with If-Match ------------------
+    let mut handles = Vec::new();
+    for w in 0..WRITERS {
+        let (client, base, token, project) =
+            (client.clone(), base.clone(), token.clone(), project.clone());
+        handles.push(tokio::spawn(async move {
+            let mut text = document(w as u64 + 1, 20_000);
+            let Some(id) = create(
+                &client,
+                &base,
+                &token,
+                &project,
+                &format!("bench/save-{w}.md"),
+                &text,
+            )
+            .await
+            else {
+                return (Vec::new(), 1usize);
+            };
+            let mut etag = "\"1\"".to_owned();
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            let end = Instant::now() + Duration::from_secs(seconds);
+            let mut i = 0u64;
+            while Instant::now() < end {
+                i += 1;
+                text.push_str(&format!("edit {i} "));
+                let started = Instant::now();
+                let res = client
+                    .put(format!("{base}/api/v1/files/{id}"))
+                    .bearer_auth(&token)
+                    .header("if-match", &etag)
+                    .json(&serde_json::json!({"content": text}))
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status().is_success() => {
+                        if let Some(e) = r.headers().get("etag").and_then(|v| v.to_str().ok()) {
+                            etag = e.to_owned();
+                        }
+                        drop(r.bytes().await);
+                        lat.push(started.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let started = Instant::now();
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for h in handles {
+        if let Ok((l, e)) = h.await {
+            lat.extend(l);
+            errors += e;
+        }
+    }
+    report(
+        "PUT /files/{id} 20 KB, If-Match, 16 writers",
+        lat,
+        started.elapsed(),
+        errors,
+    );
+
+    // ---- version storage: 1,000 small edits of one 20 KB document --------------------------
+    let mut text = document(999, 20_000);
+    if let Some(id) = create(&client, base, token, project, "bench/history.md", &text).await {
+        let mut s = 42u64;
+        for i in 0..1000 {
+            let at = (text.len() / 1000 * i).min(text.len() - 1);
+            let at = (0..=at)
+                .rev()
+                .find(|p| text.is_char_boundary(*p))
+                .unwrap_or(0);
+            text.insert_str(at, &format!("{} ", pick(&mut s)));
+            let _ = client
+                .put(format!("{base}/api/v1/files/{id}"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"content": text}))
+                .send()
+                .await;
+        }
+        println!("HISTORY_FILE {id} {}", text.len());
+    }
+
+    // ---- search over 10,000 documents -------------------------------------------------------
+    let seed_started = Instant::now();
+    let mut seeders = Vec::new();
+    for t in 0..16 {
+        let (client, base, token, project) =
+            (client.clone(), base.clone(), token.clone(), project.clone());
+        seeders.push(tokio::spawn(async move {
+            for i in (t..SEARCH_DOCS).step_by(16) {
+                let text = document(10_000 + i as u64, 2_000);
+                create(
+                    &client,
+                    &base,
+                    &token,
+                    &project,
+                    &format!("corpus/{}/doc-{i}.md", i % 50),
+                    &text,
+                )
+                .await;
+            }
+        }));
+    }
+    for s in seeders {
+        drop(s.await);
+    }
+    println!(
+        "(seeded {SEARCH_DOCS} documents of ~2 KB in {:.1} s)",
+        seed_started.elapsed().as_secs_f64()
+    );
+    let queries = [
+        "roadmap",
+        "budget meeting",
+        "\"release planning\"",
+        "migration -backup",
+        "retro",
+        "design or review",
+        "incident postm",
+        "latency throughput",
+    ];
+    let mut handles = Vec::new();
+    for w in 0..SEARCHERS {
+        let (client, base, token, project) =
+            (client.clone(), base.clone(), token.clone(), project.clone());
+        handles.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            let end = Instant::now() + Duration::from_secs(seconds);
+            let mut i = w;
+            while Instant::now() < end {
+                let q = queries[i % queries.len()];
+                i += 1;
+                let started = Instant::now();
+                let url = reqwest::Url::parse_with_params(
+                    &format!("{base}/api/v1/projects/{project}/search"),
+                    &[("q", q), ("limit", "20")],
+                );
+                let Ok(url) = url else { continue };
+                match client.get(url).bearer_auth(&token).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        drop(r.bytes().await);
+                        lat.push(started.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let started = Instant::now();
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for h in handles {
+        if let Ok((l, e)) = h.await {
+            lat.extend(l);
+            errors += e;
+        }
+    }
+    report(
+        "GET /projects/{id}/search, 10k docs, 16 clients",
+        lat,
+        started.elapsed(),
+        errors,
+    );
+}
