@@ -750,4 +750,20 @@ async fn hostile_paths_oversized_content_and_bad_ids() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // Content that is not UTF-8 is refused as such.
+    let mut body = br#"{"path": "bin.md", "content": ""#.to_vec();
+    body.extend_from_slice(&[0xff, 0xfe, 0x00]);
+    body.extend_from_slice(br#""}"#);
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/projects/{project}/files"),
+            Some(&owner.access),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

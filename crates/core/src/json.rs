@@ -76,6 +76,9 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
+    if std::str::from_utf8(&body).is_err() {
+        return Err(ApiError::field("body", "must be valid UTF-8"));
+    }
     serde_json::from_slice(&body).map_err(|e| json_error(JsonPayloadError::Deserialize(e), limit))
 }
 

@@ -165,7 +165,8 @@ fn written(w: Written) -> HttpResponse {
                     .insert_header((header::LOCATION, format!("/api/v1/files/{}", file.meta.id)))
                     .json(file)
             } else {
-                HttpResponse::Ok().json(file)
+                // The client has the content it just sent: answer the metadata and ETag.
+                HttpResponse::Ok().json(file.meta)
             };
             res = with_etag(res, revision);
             res
@@ -363,7 +364,7 @@ async fn get_file(
     params(("id" = FileId, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
     request_body = SaveFileRequest,
     responses(
-        (status = 200, body = File, headers(("ETag" = String))),
+        (status = 200, body = FileMeta, headers(("ETag" = String))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Someone saved in between", body = Problem, content_type = "application/problem+json"),

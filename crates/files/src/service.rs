@@ -198,7 +198,14 @@ impl FilesService {
         file: &File,
     ) -> Result<(), FileError> {
         let Some(idem) = idem else { return Ok(()) };
-        let body = serde_json::to_value(file).map_err(|e| {
+        // Store exactly what the endpoint answers: the whole document for a create, its
+        // metadata for a save.
+        let body = if status == 201 {
+            serde_json::to_value(file)
+        } else {
+            serde_json::to_value(&file.meta)
+        }
+        .map_err(|e| {
             FileError::Db(db::DbError::Query(
                 diesel::result::Error::SerializationError(e.into()),
             ))
