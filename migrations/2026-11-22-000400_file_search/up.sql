@@ -8,3 +8,10 @@ ALTER TABLE files ADD COLUMN search tsvector GENERATED ALWAYS AS (
     setweight(to_tsvector('simple', left(content, 500000)), 'C')
 ) STORED;
 CREATE INDEX files_search_idx ON files USING gin (search) WHERE deleted_at IS NULL;
+
+DO $$
+BEGIN
+    ALTER TABLE files ALTER COLUMN search SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    RAISE NOTICE 'lz4 is not available; keeping the default TOAST compression';
+END $$;
