@@ -114,6 +114,25 @@ fn version_view(v: &VersionRow) -> Version {
     }
 }
 
+/// The live document locked for this transaction, when it is still at `if_match` (if given).
+async fn lock_live(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    if_match: Option<i64>,
+) -> Result<FileRow, FileError> {
+    let current = repo::file_for_update(conn, id)
+        .await?
+        .filter(|f| f.deleted_at.is_none())
+        .ok_or(FileError::NotFound("document"))?;
+    match if_match {
+        Some(expected) if expected != current.revision => Err(FileError::PreconditionFailed {
+            expected,
+            actual: current.revision,
+        }),
+        _ => Ok(current),
+    }
+}
+
 /// The strong ETag of a revision.
 pub fn etag(revision: i64) -> String {
     format!("\"{revision}\"")
@@ -406,18 +425,7 @@ impl FilesService {
         if_match: Option<i64>,
         may_coalesce: bool,
     ) -> Result<File, FileError> {
-        let current = repo::file_for_update(conn, id)
-            .await?
-            .filter(|f| f.deleted_at.is_none())
-            .ok_or(FileError::NotFound("document"))?;
-        if let Some(expected) = if_match
-            && expected != current.revision
-        {
-            return Err(FileError::PreconditionFailed {
-                expected,
-                actual: current.revision,
-            });
-        }
+        let current = lock_live(conn, id, if_match).await?;
         if current.content == content {
             return Ok(full(current));
         }
@@ -506,18 +514,7 @@ impl FilesService {
         self.authorize(&mut conn, actor, id, Action::Edit).await?;
         (*conn)
             .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
-                let current = repo::file_for_update(conn, id)
-                    .await?
-                    .filter(|f| f.deleted_at.is_none())
-                    .ok_or(FileError::NotFound("document"))?;
-                if let Some(expected) = if_match
-                    && expected != current.revision
-                {
-                    return Err(FileError::PreconditionFailed {
-                        expected,
-                        actual: current.revision,
-                    });
-                }
+                let current = lock_live(conn, id, if_match).await?;
                 if current.path == path.as_str() {
                     return Ok(full(current));
                 }
@@ -535,10 +532,7 @@ impl FilesService {
         self.authorize(&mut conn, actor, id, Action::Edit).await?;
         (*conn)
             .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
-                let current = repo::file_for_update(conn, id)
-                    .await?
-                    .filter(|f| f.deleted_at.is_none())
-                    .ok_or(FileError::NotFound("document"))?;
+                let current = lock_live(conn, id, None).await?;
                 let row = repo::set_trashed(conn, current.id, actor, true).await?;
                 repo::append_change(conn, ChangeEntry::of_file(&row, "deleted"), actor).await?;
                 Ok(())
@@ -698,10 +692,7 @@ impl FilesService {
         self.authorize(&mut conn, actor, id, Action::Edit).await?;
         (*conn)
             .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
-                let file = repo::file_for_update(conn, id)
-                    .await?
-                    .filter(|f| f.deleted_at.is_none())
-                    .ok_or(FileError::NotFound("document"))?;
+                let file = lock_live(conn, id, None).await?;
                 let (_, old) = Self::content_of(conn, &file, n).await?;
                 self.write_content(conn, actor, id, &old, None, false).await
             })
