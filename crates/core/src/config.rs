@@ -89,6 +89,19 @@ pub struct Config {
     pub attachment_types: String,
     /// Seconds an upload URL stays valid.
     pub attachment_upload_ttl_secs: u64,
+    /// Largest collab WebSocket message in bytes (bigger: close 1009).
+    pub collab_max_message_bytes: usize,
+    /// Most connections one document's room accepts.
+    pub collab_max_connections_per_doc: usize,
+    /// Messages per second one collab connection may send (burst: twice that).
+    pub collab_messages_per_sec: u32,
+    /// Seconds an empty room stays in memory before it is unloaded.
+    pub collab_idle_unload_secs: u64,
+    /// Stored updates after which a document's updates are folded into its snapshot.
+    pub collab_compact_after: i64,
+    /// Milliseconds of quiet after an edit before the text is written to the file (at most
+    /// four times this after the first unsaved edit).
+    pub collab_flush_ms: u64,
 }
 
 /// The defaults, written as the TOML-shaped layer figment starts from.
@@ -119,6 +132,12 @@ struct Defaults {
     attachment_max_bytes: i64,
     attachment_types: &'static str,
     attachment_upload_ttl_secs: u64,
+    collab_max_message_bytes: usize,
+    collab_max_connections_per_doc: usize,
+    collab_messages_per_sec: u32,
+    collab_idle_unload_secs: u64,
+    collab_compact_after: i64,
+    collab_flush_ms: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -147,6 +166,12 @@ const DEFAULTS: Defaults = Defaults {
     attachment_max_bytes: 25 * 1024 * 1024,
     attachment_types: "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
     attachment_upload_ttl_secs: 900,
+    collab_max_message_bytes: 8 * 1024 * 1024,
+    collab_max_connections_per_doc: 500,
+    collab_messages_per_sec: 200,
+    collab_idle_unload_secs: 60,
+    collab_compact_after: 1000,
+    collab_flush_ms: 400,
 };
 
 /// Why the configuration could not be loaded; the message names the offending key.
@@ -249,6 +274,24 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return bad("public_url", "expected an http:// or https:// URL");
+        }
+        if self.collab_max_message_bytes < 1024 {
+            return bad("collab_max_message_bytes", "must be at least 1024");
+        }
+        if self.collab_max_connections_per_doc == 0 {
+            return bad("collab_max_connections_per_doc", "must be at least 1");
+        }
+        if self.collab_messages_per_sec == 0 {
+            return bad("collab_messages_per_sec", "must be at least 1");
+        }
+        if self.collab_compact_after < 10 {
+            return bad("collab_compact_after", "must be at least 10");
+        }
+        if self.collab_flush_ms == 0 || self.collab_flush_ms > 500 {
+            return bad(
+                "collab_flush_ms",
+                "must be between 1 and 500 (edits reach the file within 2 s)",
+            );
         }
         if self.rate_limit_window_secs == 0 {
             return bad("rate_limit_window_secs", "must be at least 1");

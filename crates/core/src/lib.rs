@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod documents;
 pub mod email;
 pub mod ids;
 pub mod json;

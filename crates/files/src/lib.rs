@@ -3,6 +3,7 @@
 //! Reaches projects only through the [`mdz_core::access::ProjectAccess`] port.
 
 pub mod attachments;
+pub mod documents;
 pub mod endpoint;
 pub mod error;
 pub mod history;
@@ -105,6 +106,16 @@ impl FilesModule {
             attachments: Arc::new(attachments),
             local_store,
         })
+    }
+
+    /// The documents port collab reads and saves through.
+    pub fn documents(&self) -> Arc<dyn mdz_core::documents::DocumentStore> {
+        Arc::new(documents::FileDocuments(self.service.clone()))
+    }
+
+    /// Send REST writes to live collab rooms.
+    pub fn connect_live(&self, live: Arc<dyn mdz_core::documents::LiveDocuments>) {
+        self.service.connect_live(live);
     }
 
     pub fn app_data(&self, cfg: &mut ServiceConfig) {

@@ -13,10 +13,11 @@ use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::access::{Action, ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
+use mdz_core::documents::{DocumentHead, LiveDocuments};
 use mdz_core::ids::{FileId, ProjectId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tracing::instrument;
 
@@ -56,6 +57,8 @@ pub struct FilesService {
     pool: DbPool,
     access: Arc<dyn ProjectAccess>,
     settings: FileSettings,
+    /// Live rooms that REST writes must reach; set once at start when collab runs.
+    live: OnceLock<Arc<dyn LiveDocuments>>,
 }
 
 fn to_i32(n: usize) -> i32 {
@@ -144,6 +147,22 @@ impl FilesService {
             pool,
             access,
             settings,
+            live: OnceLock::new(),
+        }
+    }
+
+    /// Send REST writes to live rooms from now on.
+    pub fn connect_live(&self, live: Arc<dyn LiveDocuments>) {
+        if self.live.set(live).is_err() {
+            tracing::warn!("live documents were already connected");
+        }
+    }
+
+    /// Tell the document's room (if collab runs) that REST changed its text.
+    async fn notify_live(&self, id: FileId, change: Option<(String, File)>, actor: UserId) {
+        if let (Some(live), Some((before, file))) = (self.live.get(), change) {
+            live.rest_edit(id, &before, &file.content, file.meta.revision, actor)
+                .await;
         }
     }
 
@@ -401,18 +420,23 @@ impl FilesService {
             self.authorize(&mut conn, actor, id, Action::Edit).await?;
         }
         let idem = idem.as_ref();
-        self.idempotent(actor, idem, async |conn: &mut AsyncPgConnection| {
-            (*conn)
-                .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
-                    let file = self
-                        .write_content(conn, actor, id, &content, if_match, true)
-                        .await?;
-                    Self::remember(conn, actor, idem, 200, &file).await?;
-                    Ok(Written::Fresh { status: 200, file })
-                })
-                .await
-        })
-        .await
+        let mut change = None;
+        let written = self
+            .idempotent(actor, idem, async |conn: &mut AsyncPgConnection| {
+                (*conn)
+                    .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
+                        let (file, before) = self
+                            .write_content(conn, actor, id, &content, if_match, true)
+                            .await?;
+                        Self::remember(conn, actor, idem, 200, &file).await?;
+                        change = before.map(|b| (b, file.clone()));
+                        Ok(Written::Fresh { status: 200, file })
+                    })
+                    .await
+            })
+            .await?;
+        self.notify_live(id, change, actor).await;
+        Ok(written)
     }
 
     /// The heart of saving: lock, check the precondition, keep history, write, log the change.
@@ -424,10 +448,10 @@ impl FilesService {
         content: &str,
         if_match: Option<i64>,
         may_coalesce: bool,
-    ) -> Result<File, FileError> {
+    ) -> Result<(File, Option<String>), FileError> {
         let current = lock_live(conn, id, if_match).await?;
         if current.content == content {
-            return Ok(full(current));
+            return Ok((full(current), None));
         }
         let head = repo::head_version(conn, id)
             .await?
@@ -499,7 +523,7 @@ impl FilesService {
         }
         let row = repo::save_content(conn, id, content, &history::title(content), actor).await?;
         repo::append_change(conn, ChangeEntry::of_file(&row, "updated"), actor).await?;
-        Ok(full(row))
+        Ok((full(row), Some(current.content)))
     }
 
     #[instrument(skip_all, fields(user_id = %actor, file_id = %id))]
@@ -690,13 +714,49 @@ impl FilesService {
     ) -> Result<File, FileError> {
         let mut conn = db::conn(&self.pool).await?;
         self.authorize(&mut conn, actor, id, Action::Edit).await?;
-        (*conn)
+        let (file, before) = (*conn)
             .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
                 let file = lock_live(conn, id, None).await?;
                 let (_, old) = Self::content_of(conn, &file, n).await?;
                 self.write_content(conn, actor, id, &old, None, false).await
             })
-            .await
+            .await?;
+        drop(conn);
+        self.notify_live(id, before.map(|b| (b, file.clone())), actor)
+            .await;
+        Ok(file)
+    }
+
+    /// Store text that live collaborators produced (see [`DocumentStore::save_from_collab`]).
+    #[instrument(skip_all, fields(user_id = %author, file_id = %id))]
+    pub async fn save_from_collab(
+        &self,
+        id: FileId,
+        content: &str,
+        author: UserId,
+    ) -> Result<i64, FileError> {
+        self.check_size(content)?;
+        let mut conn = db::conn(&self.pool).await?;
+        let (file, _) = (*conn)
+            .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
+                self.write_content(conn, author, id, content, None, true)
+                    .await
+            })
+            .await?;
+        Ok(file.meta.revision)
+    }
+
+    /// The live document collab opens a room for.
+    pub async fn document_head(&self, id: FileId) -> Result<Option<DocumentHead>, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        Ok(repo::file(&mut conn, id)
+            .await?
+            .filter(|f| f.deleted_at.is_none())
+            .map(|f| DocumentHead {
+                project_id: f.project_id,
+                content: f.content,
+                revision: f.revision,
+            }))
     }
 
     #[instrument(skip_all, fields(user_id = %actor, file_id = %id, n))]

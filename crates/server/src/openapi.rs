@@ -22,6 +22,7 @@ use utoipa_actix_web::AppExt;
         (name = "projects", description = "Projects, members, roles and invitations"),
         (name = "files", description = "Markdown documents, history, search and the change feed"),
         (name = "attachments", description = "Attachments in S3 or the local store"),
+        (name = "collab", description = "Live Yjs editing over WebSocket, comments and notifications"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

@@ -22,6 +22,7 @@ pub fn mount(cfg: &mut ServiceConfig) {
             .configure(mdz_files::search_routes)
             .configure(mdz_files::attachment_routes)
             .configure(mdz_projects::invitation_routes)
+            .configure(mdz_collab::routes)
             .configure(crate::openapi::configure),
     )
     .configure(mdz_auth::well_known_routes)

@@ -11,6 +11,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpResponse, web};
 use anyhow::Context;
 use mdz_auth::AuthModule;
+use mdz_collab::CollabModule;
 use mdz_core::client::ClientIpPolicy;
 use mdz_core::config::Config;
 use mdz_core::db::{self, DbPool};
@@ -147,6 +148,16 @@ impl Application {
         .await
         .map_err(anyhow::Error::msg)?;
         files.spawn_purger(Duration::from_secs(config.purge_interval_secs));
+        let collab = CollabModule::new(
+            &config,
+            pool.clone(),
+            kv.clone(),
+            projects.access(),
+            files.documents(),
+            &registry,
+        )
+        .map_err(anyhow::Error::msg)?;
+        files.connect_live(collab.live_documents());
         let doc = web::Data::new(openapi::DocumentJson::new(&openapi::document())?);
         let json_limit = config.max_json_bytes;
         let cors_origins = config.cors_origin_list();
@@ -181,6 +192,7 @@ impl Application {
                 .configure(|cfg| auth.app_data(cfg))
                 .configure(|cfg| projects.app_data(cfg))
                 .configure(|cfg| files.app_data(cfg))
+                .configure(|cfg| collab.app_data(cfg))
                 .configure(routes::mount)
                 .into_app()
                 // After the API: a pattern registered first is tried on every request.
@@ -206,6 +218,14 @@ impl Application {
         .workers(config.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         }))
+        // Small collab frames must leave at once, not wait for Nagle.
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
+                && let Err(e) = tcp.set_nodelay(true)
+            {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        })
         .shutdown_timeout(config.shutdown_timeout_secs)
         .disable_signals()
         .listen(listener)?

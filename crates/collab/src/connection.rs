@@ -1,0 +1,242 @@
+//! One WebSocket connection of a room: reads y-websocket frames, stores writes through the
+//! journal before they are applied and relayed, relays room frames back (draining whatever
+//! is queued at once, so bursts leave together without waiting for a timer), keeps the peer
+//! alive with pings, and follows role changes while open.
+
+use crate::protocol::{self, Incoming};
+use crate::room::{ConnId, Frame, Joined, Room};
+use crate::rooms::Rooms;
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use bytes::Bytes;
+use mdz_core::access::Role;
+use mdz_core::ids::UserId;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Why the server ended a connection: the close code and a short reason.
+struct Close(CloseCode, &'static str, &'static str);
+
+const CLOSE_TOO_BIG: Close = Close(CloseCode::Size, "message-too-big", "message too big");
+const CLOSE_MALFORMED: Close = Close(CloseCode::Protocol, "malformed", "malformed message");
+const CLOSE_TEXT: Close = Close(CloseCode::Unsupported, "text-frame", "binary frames only");
+const CLOSE_RATE: Close = Close(CloseCode::Policy, "rate-limit", "too many messages");
+const CLOSE_REMOVED: Close = Close(CloseCode::Other(4403), "removed", "no longer a member");
+const CLOSE_STORAGE: Close = Close(
+    CloseCode::Again,
+    "storage",
+    "storage unavailable; reconnect",
+);
+const CLOSE_DEAD: Close = Close(CloseCode::Away, "dead-peer", "no answer to pings");
+
+/// A token bucket: `rate` messages a second, bursts of twice that.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate);
+        Self {
+            tokens: rate * 2.0,
+            rate,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate)
+            .min(self.rate * 2.0);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub struct Connection {
+    pub rooms: Arc<Rooms>,
+    pub room: Arc<Room>,
+    pub id: ConnId,
+    pub user: UserId,
+    pub session: Session,
+    pub joined: Joined,
+}
+
+impl Connection {
+    /// Serve until either side closes.
+    pub async fn run(mut self, mut stream: AggregatedMessageStream) {
+        let metrics = self.rooms.metrics.clone();
+        metrics.connections.inc();
+        let close = self.serve(&mut stream).await;
+        if let Some(raw) = self.room.leave(self.id) {
+            self.rooms.publish_awareness(self.room.file, &raw).await;
+        }
+        metrics.connections.dec();
+        if let Some(Close(code, label, description)) = close {
+            metrics.closes.with_label_values(&[label]).inc();
+            tracing::debug!(file_id = %self.room.file, reason = label, "closing collab connection");
+            drop(
+                self.session
+                    .close(Some(CloseReason {
+                        code,
+                        description: Some(description.to_owned()),
+                    }))
+                    .await,
+            );
+        }
+    }
+
+    fn can_write(&self) -> bool {
+        self.joined
+            .role
+            .borrow()
+            .is_some_and(|r| r.at_least(Role::Editor))
+    }
+
+    async fn send(&mut self, bytes: Bytes) -> Result<(), ()> {
+        self.session.binary(bytes).await.map_err(drop)
+    }
+
+    async fn serve(&mut self, stream: &mut AggregatedMessageStream) -> Option<Close> {
+        for frame in std::mem::take(&mut self.joined.hello) {
+            self.send(frame).await.ok()?;
+        }
+        let settings = self.rooms.settings.clone();
+        let mut bucket = Bucket::new(settings.messages_per_sec);
+        let mut ping = tokio::time::interval(settings.ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = Instant::now();
+        loop {
+            tokio::select! {
+                incoming = stream.recv() => {
+                    heard = Instant::now();
+                    match incoming {
+                        Some(Ok(AggregatedMessage::Binary(data))) => {
+                            if !bucket.take() {
+                                return Some(CLOSE_RATE);
+                            }
+                            if let Some(close) = self.handle(&data).await {
+                                return Some(close);
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Ping(payload))) => {
+                            self.session.pong(&payload).await.ok()?;
+                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Ok(AggregatedMessage::Text(_))) => return Some(CLOSE_TEXT),
+                        Some(Ok(AggregatedMessage::Close(_))) | None => return None,
+                        Some(Err(actix_ws::ProtocolError::Overflow)) => return Some(CLOSE_TOO_BIG),
+                        Some(Err(_)) => return Some(CLOSE_MALFORMED),
+                    }
+                }
+                frame = self.joined.frames.recv() => {
+                    match frame {
+                        Ok(frame) => self.relay(frame).await.ok()?,
+                        Err(RecvError::Lagged(_)) => {
+                            // Too far behind to replay frame by frame: send the whole state.
+                            let state = self.room.full_state_frame();
+                            self.send(state).await.ok()?;
+                        }
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+                changed = self.joined.role.changed() => {
+                    if changed.is_err() || self.joined.role.borrow().is_none() {
+                        return Some(CLOSE_REMOVED);
+                    }
+                }
+                _ = ping.tick() => {
+                    if heard.elapsed() >= settings.dead_after {
+                        return Some(CLOSE_DEAD);
+                    }
+                    self.session.ping(b"").await.ok()?;
+                }
+            }
+        }
+    }
+
+    /// Send a room frame and everything else already queued, back to back.
+    async fn relay(&mut self, first: Frame) -> Result<(), ()> {
+        if first.origin != self.id {
+            self.send(first.bytes).await?;
+        }
+        loop {
+            match self.joined.frames.try_recv() {
+                Ok(frame) if frame.origin == self.id => {}
+                Ok(frame) => self.send(frame.bytes).await?,
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                    let state = self.room.full_state_frame();
+                    self.send(state).await?;
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    async fn handle(&mut self, data: &[u8]) -> Option<Close> {
+        let messages = match protocol::parse(data) {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::debug!(file_id = %self.room.file, error = %e, "refused a frame");
+                return Some(CLOSE_MALFORMED);
+            }
+        };
+        for message in messages {
+            match message {
+                Incoming::SyncStep1(sv) => {
+                    let answer = self.room.sync_step2(&sv);
+                    if self.send(answer).await.is_err() {
+                        return None;
+                    }
+                }
+                Incoming::Update { update, raw } => {
+                    if !self.can_write() {
+                        self.rooms.metrics.dropped_writes.inc();
+                        continue;
+                    }
+                    if update.is_empty() {
+                        continue;
+                    }
+                    let stored = self
+                        .rooms
+                        .journal
+                        .append(self.room.file, Some(self.user), Bytes::from(raw.clone()))
+                        .await;
+                    match stored {
+                        Ok(seq) => self.room.apply_stored(
+                            seq,
+                            update,
+                            protocol::update_frame(raw),
+                            Some(self.user),
+                            self.id,
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "collab update not stored");
+                            return Some(CLOSE_STORAGE);
+                        }
+                    }
+                }
+                Incoming::Awareness { update, raw } => {
+                    self.room.awareness(self.id, update, &raw);
+                    self.rooms.publish_awareness(self.room.file, &raw).await;
+                }
+                Incoming::AwarenessQuery => {
+                    if let Some(all) = self.room.awareness_all()
+                        && self.send(all).await.is_err()
+                    {
+                        return None;
+                    }
+                }
+                Incoming::Ignored => {}
+            }
+        }
+        None
+    }
+}

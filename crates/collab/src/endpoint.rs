@@ -1,0 +1,108 @@
+//! HTTP side of collab: the WebSocket upgrade at `/collab/{file_id}`.
+
+use crate::connection::Connection;
+use crate::error::CollabError;
+use crate::rooms::Rooms;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use mdz_core::ApiError;
+use mdz_core::Problem;
+use mdz_core::auth::authenticate;
+use mdz_core::ids::FileId;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// The subprotocol mdz answers with; a token may ride along as `mdz.token.<token>`.
+const SUBPROTOCOL: &str = "mdz";
+const TOKEN_PROTOCOL_PREFIX: &str = "mdz.token.";
+
+/// `/collab/*`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(collab);
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CollabQuery {
+    /// An access token or personal access token (or send it as the WebSocket subprotocol
+    /// `mdz.token.<token>` next to `mdz`).
+    token: Option<String>,
+}
+
+fn protocol_token(req: &HttpRequest) -> Option<String> {
+    let header = req.headers().get("sec-websocket-protocol")?.to_str().ok()?;
+    header
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(TOKEN_PROTOCOL_PREFIX))
+        .map(str::to_owned)
+}
+
+/// Live editing of one document: a WebSocket speaking the y-websocket protocol (Yjs sync
+/// and awareness). Point the stock `WebsocketProvider` at `ws://host/api/v1/collab` with the
+/// document's id as the room name. The text is the shared `Y.Text` named `content`.
+/// Viewers and commenters receive every update; their own updates are dropped.
+#[utoipa::path(
+    tag = "collab",
+    params(("file_id" = FileId, Path), CollabQuery),
+    responses(
+        (status = 101, description = "Switching to the y-websocket protocol"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/collab/{file_id}")]
+async fn collab(
+    req: HttpRequest,
+    body: web::Payload,
+    path: web::Path<FileId>,
+    query: web::Query<CollabQuery>,
+    rooms: web::Data<Rooms>,
+) -> Result<HttpResponse, ApiError> {
+    let file = path.into_inner();
+    let token = query.into_inner().token.or_else(|| protocol_token(&req));
+    let principal = authenticate(&req, token.as_deref()).await?;
+    let user = principal.user_id;
+    let rooms = rooms.into_inner();
+    let project = rooms.project_of(file).await?;
+    let role = rooms
+        .access
+        .role(user, project)
+        .await
+        .map_err(CollabError::from)?
+        .ok_or(CollabError::NotFound("document"))?;
+    let max = rooms.settings.max_connections;
+    let mut room = rooms.open(file).await?;
+    if room.connections() >= max {
+        return Err(CollabError::RoomFull(max).into());
+    }
+    let (response, session, stream) =
+        actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])
+            .map_err(|e| ApiError::bad_request(format!("not a WebSocket upgrade: {e}")))?;
+    let stream = stream
+        .max_frame_size(rooms.settings.max_message_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(rooms.settings.max_message_bytes);
+    let id = rooms.next_conn();
+    let joined = loop {
+        if let Some(joined) = room.join(id, user, role) {
+            break joined;
+        }
+        // Unloaded between opening and joining: open it again.
+        room = rooms.open(file).await?;
+    };
+    tracing::debug!(file_id = %file, role = %role, "collab connection opened");
+    actix_web::rt::spawn(
+        Connection {
+            rooms,
+            room,
+            id,
+            user,
+            session,
+            joined,
+        }
+        .run(stream),
+    );
+    Ok(response)
+}

@@ -1,0 +1,72 @@
+//! What can go wrong in collab, and the HTTP status each becomes.
+
+use actix_web::http::StatusCode;
+use mdz_core::access::AccessError;
+use mdz_core::db::DbError;
+use mdz_core::documents::DocumentError;
+use mdz_core::{ApiError, FieldError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollabError {
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("this document's room is full ({0} connections)")]
+    RoomFull(usize),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("document storage unavailable: {0}")]
+    Documents(String),
+    #[error("the update journal is unavailable: {0}")]
+    Journal(String),
+    #[error("user directory unavailable: {0}")]
+    Directory(String),
+}
+
+impl From<diesel::result::Error> for CollabError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
+
+impl From<DocumentError> for CollabError {
+    fn from(e: DocumentError) -> Self {
+        match e {
+            DocumentError::Gone => Self::NotFound("document"),
+            DocumentError::Unavailable(cause) => Self::Documents(cause),
+        }
+    }
+}
+
+impl From<CollabError> for ApiError {
+    fn from(e: CollabError) -> Self {
+        match e {
+            CollabError::Validation(errors) => ApiError::validation(errors),
+            CollabError::Access(a) => a.into(),
+            CollabError::Forbidden(why) => ApiError::forbidden(why),
+            CollabError::NotFound(what) => ApiError::not_found(format!("no such {what}")),
+            CollabError::RoomFull(max) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "room-full",
+                "This document has too many connections",
+            )
+            .detail(format!(
+                "at most {max} connections per document (collab_max_connections_per_doc)"
+            )),
+            CollabError::Db(db) => db.into(),
+            CollabError::Documents(cause) | CollabError::Journal(cause) => {
+                tracing::warn!(error = %cause, "collab storage unavailable");
+                ApiError::unavailable("document storage is not reachable; try again shortly")
+            }
+            CollabError::Directory(cause) => {
+                tracing::warn!(error = %cause, "user directory unavailable");
+                ApiError::unavailable("user lookups are temporarily unavailable")
+            }
+        }
+    }
+}

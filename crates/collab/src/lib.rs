@@ -1,0 +1,101 @@
+//! mdz-collab: live Yjs editing over WebSocket (the y-websocket protocol, via `yrs::sync`),
+//! durable per update (group-committed to PostgreSQL before anyone sees it), fanned out to
+//! other replicas through the Kv bus with gap filling from the journal, kept in step with
+//! the file (REST writes merge into the room; the room's text is saved back to the file).
+//! Reaches files and projects only through the ports in core.
+
+pub mod connection;
+pub mod endpoint;
+pub mod error;
+pub mod journal;
+pub mod merge;
+pub mod metrics;
+pub mod protocol;
+pub mod repo;
+pub mod room;
+pub mod rooms;
+pub mod schema;
+
+use actix_web::web;
+use async_trait::async_trait;
+use mdz_core::access::ProjectAccess;
+use mdz_core::config::Config;
+use mdz_core::db::DbPool;
+use mdz_core::documents::{DocumentStore, LiveDocuments};
+use mdz_core::ids::{FileId, UserId};
+use mdz_core::kv::SharedKv;
+use prometheus::Registry;
+use rooms::{Rooms, Settings};
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub use endpoint::routes;
+pub use error::CollabError;
+
+/// The name of the shared `Y.Text` that holds a document's Markdown.
+pub const TEXT_NAME: &str = "content";
+
+/// The collab domain, built once at start.
+#[derive(Clone)]
+pub struct CollabModule {
+    rooms: Arc<Rooms>,
+}
+
+impl CollabModule {
+    pub fn new(
+        config: &Config,
+        pool: DbPool,
+        kv: SharedKv,
+        access: Arc<dyn ProjectAccess>,
+        documents: Arc<dyn DocumentStore>,
+        registry: &Registry,
+    ) -> Result<Self, String> {
+        let metrics = metrics::CollabMetrics::register(registry).map_err(|e| e.to_string())?;
+        let settings = Settings {
+            max_message_bytes: config.collab_max_message_bytes,
+            max_connections: config.collab_max_connections_per_doc,
+            messages_per_sec: config.collab_messages_per_sec,
+            idle_unload: Duration::from_secs(config.collab_idle_unload_secs),
+            compact_after: config.collab_compact_after,
+            flush_quiet: Duration::from_millis(config.collab_flush_ms),
+            ping_every: Duration::from_secs(10),
+            dead_after: Duration::from_secs(30),
+        };
+        let rooms = Rooms::start(pool, documents, access, kv, settings, Arc::new(metrics));
+        Ok(Self { rooms })
+    }
+
+    /// The port through which REST writes reach live rooms.
+    pub fn live_documents(&self) -> Arc<dyn LiveDocuments> {
+        Arc::new(LiveRooms(self.rooms.clone()))
+    }
+
+    pub fn app_data(&self, cfg: &mut ServiceConfig) {
+        cfg.app_data(web::Data::from(self.rooms.clone()));
+    }
+
+    /// Rooms held in memory now.
+    pub fn loaded_rooms(&self) -> usize {
+        self.rooms.loaded_count()
+    }
+}
+
+struct LiveRooms(Arc<Rooms>);
+
+#[async_trait]
+impl LiveDocuments for LiveRooms {
+    async fn rest_edit(
+        &self,
+        id: FileId,
+        before: &str,
+        after: &str,
+        revision: i64,
+        author: UserId,
+    ) {
+        if let Err(e) = self.0.rest_edit(id, before, after, revision, author).await {
+            // The file has the text; the room catches up when it is next loaded.
+            tracing::warn!(file_id = %id, error = %e, "a REST write did not reach the live room");
+        }
+    }
+}

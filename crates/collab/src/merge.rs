@@ -1,0 +1,206 @@
+//! Text merges onto the shared `Y.Text`: a REST write becomes the smallest set of Yjs edits,
+//! placed around whatever collaborators typed meanwhile, so nobody's typing is lost.
+
+use similar::{ChangeTag, TextDiff};
+use std::ops::Range;
+use std::time::{Duration, Instant};
+use yrs::{Text, TextRef, TransactionMut};
+
+/// How long a character diff may search before settling for a coarser answer.
+const DIFF_DEADLINE: Duration = Duration::from_millis(250);
+
+/// One replacement in the old text's byte coordinates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hunk {
+    pub old: Range<usize>,
+    pub insert: String,
+}
+
+/// A stretch of text both sides still share: `len` bytes at `old` in one and `new` in the other.
+#[derive(Debug, Clone, Copy)]
+struct Same {
+    old: usize,
+    new: usize,
+    len: usize,
+}
+
+fn diff<'a>(old: &'a str, new: &'a str) -> TextDiff<'a, 'a, 'a, str> {
+    TextDiff::configure()
+        .deadline(Instant::now() + DIFF_DEADLINE)
+        .diff_chars(old, new)
+}
+
+/// The replacements that turn `old` into `new`, in order.
+pub fn hunks(old: &str, new: &str) -> Vec<Hunk> {
+    let mut out: Vec<Hunk> = Vec::new();
+    let mut pos = 0;
+    for change in diff(old, new).iter_all_changes() {
+        let value = change.value();
+        match change.tag() {
+            ChangeTag::Equal => pos += value.len(),
+            ChangeTag::Delete => {
+                match out.last_mut() {
+                    Some(h) if h.old.end == pos => h.old.end += value.len(),
+                    _ => out.push(Hunk {
+                        old: pos..pos + value.len(),
+                        insert: String::new(),
+                    }),
+                }
+                pos += value.len();
+            }
+            ChangeTag::Insert => match out.last_mut() {
+                Some(h) if h.old.end == pos => h.insert.push_str(value),
+                _ => out.push(Hunk {
+                    old: pos..pos,
+                    insert: value.to_owned(),
+                }),
+            },
+        }
+    }
+    out
+}
+
+fn shared(old: &str, new: &str) -> Vec<Same> {
+    let mut out: Vec<Same> = Vec::new();
+    let (mut o, mut n) = (0, 0);
+    for change in diff(old, new).iter_all_changes() {
+        let len = change.value().len();
+        match change.tag() {
+            ChangeTag::Equal => {
+                match out.last_mut() {
+                    Some(s) if s.old + s.len == o && s.new + s.len == n => s.len += len,
+                    _ => out.push(Same {
+                        old: o,
+                        new: n,
+                        len,
+                    }),
+                }
+                o += len;
+                n += len;
+            }
+            ChangeTag::Delete => o += len,
+            ChangeTag::Insert => n += len,
+        }
+    }
+    out
+}
+
+/// Where offset `p` of the old text is in the new one (inside a deleted stretch: where that
+/// stretch was).
+fn map(same: &[Same], p: usize) -> usize {
+    let mut at = 0;
+    for s in same {
+        if p < s.old {
+            return at;
+        }
+        if p <= s.old + s.len {
+            return s.new + (p - s.old);
+        }
+        at = s.new + s.len;
+    }
+    at
+}
+
+fn index(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Apply the change `base` → `target` to `text`, whose current content is `ours` (which may
+/// have moved on from `base`). Only characters of `base` that are still in `ours` are
+/// deleted, so concurrent insertions survive. Returns whether anything changed.
+pub fn apply(
+    txn: &mut TransactionMut,
+    text: &TextRef,
+    base: &str,
+    ours: &str,
+    target: &str,
+) -> bool {
+    let edits = hunks(base, target);
+    if edits.is_empty() {
+        return false;
+    }
+    let same = if base == ours {
+        vec![Same {
+            old: 0,
+            new: 0,
+            len: base.len(),
+        }]
+    } else {
+        shared(base, ours)
+    };
+    for hunk in edits.iter().rev() {
+        // Delete, from the back, the parts of the replaced range `ours` still has.
+        for s in same.iter().rev() {
+            let start = hunk.old.start.max(s.old);
+            let end = hunk.old.end.min(s.old + s.len);
+            if start < end {
+                let at = s.new + (start - s.old);
+                text.remove_range(txn, index(at), index(end - start));
+            }
+        }
+        if !hunk.insert.is_empty() {
+            text.insert(txn, index(map(&same, hunk.old.start)), &hunk.insert);
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{Doc, GetString, Transact};
+
+    fn merged(base: &str, ours: &str, target: &str) -> String {
+        let doc = Doc::new();
+        let text = doc.get_or_insert_text("content");
+        let mut txn = doc.transact_mut();
+        text.insert(&mut txn, 0, ours);
+        apply(&mut txn, &text, base, ours, target);
+        text.get_string(&txn)
+    }
+
+    #[test]
+    fn hunks_cover_the_change() {
+        assert_eq!(
+            hunks("hello world", "hello brave world!"),
+            vec![
+                Hunk {
+                    old: 6..6,
+                    insert: "brave ".into()
+                },
+                Hunk {
+                    old: 11..11,
+                    insert: "!".into()
+                }
+            ]
+        );
+        assert!(hunks("same", "same").is_empty());
+    }
+
+    #[test]
+    fn plain_diff_reaches_the_target() {
+        assert_eq!(merged("abc def", "abc def", "abX dxf ghi"), "abX dxf ghi");
+        assert_eq!(merged("", "", "new text"), "new text");
+        assert_eq!(merged("gone", "gone", ""), "");
+    }
+
+    #[test]
+    fn concurrent_typing_survives_a_rest_write() {
+        // Someone typed "!!" at the end while the REST client changed the first word.
+        assert_eq!(
+            merged("one two three", "one two three!!", "ONE two three"),
+            "ONE two three!!"
+        );
+        // Someone inserted inside a range the REST client deleted: their text stays.
+        assert_eq!(merged("a bcd e", "a bXcd e", "a e"), "a X e");
+    }
+
+    #[test]
+    fn multibyte_text_is_cut_on_character_boundaries() {
+        assert_eq!(
+            merged("héllo wörld", "héllo wörld", "hello wörld ✓"),
+            "hello wörld ✓"
+        );
+        assert_eq!(merged("日本語", "日本語です", "日本"), "日本です");
+    }
+}

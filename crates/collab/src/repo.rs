@@ -1,0 +1,165 @@
+//! Queries on the stored Yjs state: snapshot rows, the update journal, compaction.
+
+use crate::schema::{collab_docs, collab_updates};
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mdz_core::ids::{FileId, UserId};
+
+/// A document's stored state: its snapshot and where the journal stands.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = collab_docs)]
+pub struct DocRow {
+    pub file_id: FileId,
+    pub last_seq: i64,
+    pub snapshot: Vec<u8>,
+    pub snapshot_seq: i64,
+    pub file_revision: i64,
+}
+
+/// One stored update.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = collab_updates)]
+pub struct UpdateRow {
+    pub seq: i64,
+    pub data: Vec<u8>,
+    pub user_id: Option<UserId>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = collab_updates)]
+pub struct NewUpdate<'a> {
+    pub file_id: FileId,
+    pub seq: i64,
+    pub data: &'a [u8],
+    pub user_id: Option<UserId>,
+}
+
+pub async fn doc(conn: &mut AsyncPgConnection, id: FileId) -> Result<Option<DocRow>, Error> {
+    collab_docs::table
+        .find(id)
+        .select(DocRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Does the document have stored collab state?
+pub async fn exists(conn: &mut AsyncPgConnection, id: FileId) -> Result<bool, Error> {
+    diesel::select(diesel::dsl::exists(collab_docs::table.find(id)))
+        .get_result(conn)
+        .await
+}
+
+/// Create the stored state from a first snapshot unless another node already did.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    snapshot: &[u8],
+    file_revision: i64,
+) -> Result<(), Error> {
+    diesel::insert_into(collab_docs::table)
+        .values((
+            collab_docs::file_id.eq(id),
+            collab_docs::snapshot.eq(snapshot),
+            collab_docs::file_revision.eq(file_revision),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Updates after `after`, oldest first.
+pub async fn updates_after(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    after: i64,
+) -> Result<Vec<UpdateRow>, Error> {
+    collab_updates::table
+        .filter(collab_updates::file_id.eq(id))
+        .filter(collab_updates::seq.gt(after))
+        .order(collab_updates::seq.asc())
+        .select(UpdateRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// Reserve `n` sequence numbers for `id`; returns the last one. Locks the row until commit,
+/// which is what keeps each document's committed numbers free of holes.
+pub async fn reserve(conn: &mut AsyncPgConnection, id: FileId, n: i64) -> Result<i64, Error> {
+    diesel::update(collab_docs::table.find(id))
+        .set(collab_docs::last_seq.eq(collab_docs::last_seq + n))
+        .returning(collab_docs::last_seq)
+        .get_result(conn)
+        .await
+}
+
+pub async fn insert_updates(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewUpdate<'_>],
+) -> Result<(), Error> {
+    diesel::insert_into(collab_updates::table)
+        .values(rows)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Replace the snapshot with one that contains every update up to `seq`, and drop those.
+pub async fn compact(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    snapshot: &[u8],
+    seq: i64,
+) -> Result<usize, Error> {
+    let moved = diesel::update(
+        collab_docs::table
+            .find(id)
+            .filter(collab_docs::snapshot_seq.lt(seq)),
+    )
+    .set((
+        collab_docs::snapshot.eq(snapshot),
+        collab_docs::snapshot_seq.eq(seq),
+        collab_docs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
+    if moved == 0 {
+        return Ok(0);
+    }
+    diesel::delete(
+        collab_updates::table
+            .filter(collab_updates::file_id.eq(id))
+            .filter(collab_updates::seq.le(seq)),
+    )
+    .execute(conn)
+    .await
+}
+
+/// Remember which file revision the Yjs text agrees with.
+pub async fn set_file_revision(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    revision: i64,
+) -> Result<(), Error> {
+    diesel::update(
+        collab_docs::table
+            .find(id)
+            .filter(collab_docs::file_revision.lt(revision)),
+    )
+    .set(collab_docs::file_revision.eq(revision))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Newest sequence number of a document (for catching up after lost bus messages).
+pub async fn last_seq(conn: &mut AsyncPgConnection, id: FileId) -> Result<Option<i64>, Error> {
+    collab_docs::table
+        .find(id)
+        .select(collab_docs::last_seq)
+        .first(conn)
+        .await
+        .optional()
+}

@@ -1,0 +1,485 @@
+//! One document's room: the Yjs document in memory, presence, the connections and their
+//! rights, which stored updates it holds, and whether its text still has to reach the file.
+//!
+//! Every method holds the room's lock only for in-memory work (never across an await), and
+//! sends frames while holding it, so a joining client sees each update either in the state
+//! it is sent or as a frame after it, never neither.
+
+use crate::protocol;
+use bytes::Bytes;
+use mdz_core::access::Role;
+use mdz_core::ids::{FileId, ProjectId, UserId};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+use yrs::block::ClientID;
+use yrs::sync::{Awareness, AwarenessUpdate};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, GetString, ReadTxn, StateVector, TextRef, Transact, TransactionMut, Update};
+
+/// A connection's number, unique in this process. 0 is the server itself.
+pub type ConnId = u64;
+
+/// Frames a room buffers for a slow connection before it must resynchronise it.
+const FRAME_BUFFER: usize = 4096;
+
+/// A frame for every connection of the room except `origin`.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub origin: ConnId,
+    pub bytes: Bytes,
+}
+
+/// What a connection gets when it joins.
+pub struct Joined {
+    pub frames: broadcast::Receiver<Frame>,
+    pub role: watch::Receiver<Option<Role>>,
+    /// The server's sync step 1 and everyone's presence.
+    pub hello: Vec<Bytes>,
+}
+
+struct Member {
+    user: UserId,
+    role: watch::Sender<Option<Role>>,
+    clients: HashSet<ClientID>,
+}
+
+/// Text that still has to reach the file, and who wrote it last.
+#[derive(Debug, Clone, Copy)]
+struct Dirty {
+    author: Option<UserId>,
+    first: Instant,
+    last: Instant,
+}
+
+struct State {
+    awareness: Awareness,
+    text: TextRef,
+    members: HashMap<ConnId, Member>,
+    /// Every stored update up to here is in the document.
+    watermark: i64,
+    /// Stored updates past the watermark that are in the document too.
+    ahead: BTreeSet<i64>,
+    /// Since when the watermark has been stuck behind `ahead`.
+    gap_since: Option<Instant>,
+    snapshot_seq: i64,
+    dirty: Option<Dirty>,
+    /// A REST write up to this file revision is already in the document.
+    reconciled_revision: i64,
+    empty_since: Option<Instant>,
+}
+
+pub struct Room {
+    pub file: FileId,
+    pub project: ProjectId,
+    state: Mutex<State>,
+    frames: broadcast::Sender<Frame>,
+    closed: AtomicBool,
+}
+
+/// Where the stored journal stood when the room was loaded.
+pub struct Loaded {
+    pub doc: Doc,
+    pub watermark: i64,
+    pub snapshot_seq: i64,
+    pub reconciled_revision: i64,
+}
+
+impl Room {
+    pub fn new(file: FileId, project: ProjectId, loaded: Loaded) -> Self {
+        let text = loaded.doc.get_or_insert_text(crate::TEXT_NAME);
+        let (frames, _) = broadcast::channel(FRAME_BUFFER);
+        Self {
+            file,
+            project,
+            state: Mutex::new(State {
+                awareness: Awareness::new(loaded.doc),
+                text,
+                members: HashMap::new(),
+                watermark: loaded.watermark,
+                ahead: BTreeSet::new(),
+                gap_since: None,
+                snapshot_seq: loaded.snapshot_seq,
+                dirty: None,
+                reconciled_revision: loaded.reconciled_revision,
+                empty_since: Some(Instant::now()),
+            }),
+            frames,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves in-memory state only; the journal is the truth.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn send(&self, origin: ConnId, bytes: Bytes) {
+        // No receivers is fine: nobody is connected.
+        drop(self.frames.send(Frame { origin, bytes }));
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Add a connection; `None` when the room is being unloaded (open it again).
+    pub fn join(&self, conn: ConnId, user: UserId, role: Role) -> Option<Joined> {
+        let mut state = self.lock();
+        if self.is_closed() {
+            return None;
+        }
+        let frames = self.frames.subscribe();
+        let (tx, rx) = watch::channel(Some(role));
+        state.members.insert(
+            conn,
+            Member {
+                user,
+                role: tx,
+                clients: HashSet::new(),
+            },
+        );
+        state.empty_since = None;
+        let sv = state.awareness.doc().transact().state_vector();
+        let mut hello = vec![protocol::step1_frame(sv)];
+        if let Ok(update) = state.awareness.update()
+            && !update.clients.is_empty()
+        {
+            hello.push(protocol::awareness_frame(&update));
+        }
+        Some(Joined {
+            frames,
+            role: rx,
+            hello,
+        })
+    }
+
+    /// Remove a connection; returns the presence removal it caused (already sent locally).
+    pub fn leave(&self, conn: ConnId) -> Option<Bytes> {
+        let mut state = self.lock();
+        let member = state.members.remove(&conn)?;
+        if state.members.is_empty() {
+            state.empty_since = Some(Instant::now());
+        }
+        let gone: Vec<ClientID> = member.clients.into_iter().collect();
+        if gone.is_empty() {
+            return None;
+        }
+        for id in &gone {
+            state.awareness.remove_state(*id);
+        }
+        let update = state.awareness.update_with_clients(gone).ok()?;
+        let raw = update.encode_v1();
+        self.send(conn, protocol::awareness_raw_frame(&raw));
+        Some(Bytes::from(raw))
+    }
+
+    pub fn connections(&self) -> usize {
+        self.lock().members.len()
+    }
+
+    /// The answer to a client's sync step 1: everything it lacks.
+    pub fn sync_step2(&self, sv: &StateVector) -> Bytes {
+        let state = self.lock();
+        let update = state
+            .awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(sv);
+        protocol::step2_frame(update)
+    }
+
+    /// The whole document as one update (for a connection that fell too far behind).
+    pub fn full_state_frame(&self) -> Bytes {
+        let state = self.lock();
+        let update = state
+            .awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        protocol::update_frame(update)
+    }
+
+    /// Apply an update the journal stored as `seq`, and send it to everyone but `origin`.
+    pub fn apply_stored(
+        &self,
+        seq: i64,
+        update: Update,
+        frame: Bytes,
+        author: Option<UserId>,
+        origin: ConnId,
+    ) {
+        let mut state = self.lock();
+        if seq <= state.watermark || state.ahead.contains(&seq) {
+            return;
+        }
+        let applied = state.awareness.doc().transact_mut().apply_update(update);
+        if let Err(e) = applied {
+            tracing::warn!(file_id = %self.file, seq, error = %e, "a stored update did not apply");
+        }
+        mark(&mut state, seq);
+        touch(&mut state, author);
+        self.send(origin, frame);
+    }
+
+    /// Apply an update another replica stored (heard over the bus or read back from the
+    /// journal); `false` when it was already here.
+    pub fn apply_remote(&self, seq: i64, data: &[u8], author: Option<UserId>) -> bool {
+        {
+            let state = self.lock();
+            if seq <= state.watermark || state.ahead.contains(&seq) {
+                return false;
+            }
+        }
+        match Update::decode_v1(data) {
+            Ok(update) => {
+                self.apply_stored(
+                    seq,
+                    update,
+                    protocol::update_frame(data.to_vec()),
+                    author,
+                    0,
+                );
+            }
+            Err(e) => {
+                tracing::warn!(file_id = %self.file, seq, error = %e, "a stored update does not decode");
+                let mut state = self.lock();
+                mark(&mut state, seq);
+            }
+        }
+        true
+    }
+
+    /// Apply a snapshot another replica wrote (its updates were compacted away).
+    pub fn apply_snapshot(&self, snapshot: &[u8], seq: i64) {
+        let mut state = self.lock();
+        if seq <= state.watermark {
+            return;
+        }
+        if let Ok(update) = Update::decode_v1(snapshot) {
+            let applied = state.awareness.doc().transact_mut().apply_update(update);
+            if let Err(e) = applied {
+                tracing::warn!(file_id = %self.file, error = %e, "a snapshot did not apply");
+            }
+            self.send(0, protocol::update_frame(snapshot.to_vec()));
+        }
+        state.watermark = seq;
+        state.ahead.retain(|s| *s > seq);
+        advance(&mut state);
+        touch(&mut state, None);
+    }
+
+    /// Presence from connection `conn` (or another replica, `conn` 0): apply and relay.
+    pub fn awareness(&self, conn: ConnId, update: AwarenessUpdate, raw: &[u8]) {
+        let mut state = self.lock();
+        if let Some(member) = state.members.get_mut(&conn) {
+            for (id, entry) in &update.clients {
+                if &*entry.json == "null" {
+                    member.clients.remove(id);
+                } else {
+                    member.clients.insert(*id);
+                }
+            }
+        }
+        if let Err(e) = state.awareness.apply_update(update) {
+            tracing::debug!(file_id = %self.file, error = %e, "awareness update refused");
+            return;
+        }
+        self.send(conn, protocol::awareness_raw_frame(raw));
+    }
+
+    /// Everyone's presence, for a query.
+    pub fn awareness_all(&self) -> Option<Bytes> {
+        let state = self.lock();
+        let update = state.awareness.update().ok()?;
+        Some(protocol::awareness_frame(&update))
+    }
+
+    /// The document's text.
+    pub fn text(&self) -> String {
+        let state = self.lock();
+        let txn = state.awareness.doc().transact();
+        state.text.get_string(&txn)
+    }
+
+    /// Make a change on the server's behalf; returns the update it made, if any. The caller
+    /// stores it and then calls [`Room::stored_server_edit`].
+    pub fn server_edit(
+        &self,
+        edit: impl FnOnce(&mut TransactionMut, &TextRef, &str) -> bool,
+    ) -> Option<Vec<u8>> {
+        let state = self.lock();
+        let text = state.text.clone();
+        let current = {
+            let txn = state.awareness.doc().transact();
+            text.get_string(&txn)
+        };
+        let mut txn = state.awareness.doc().transact_mut();
+        if !edit(&mut txn, &text, &current) {
+            return None;
+        }
+        Some(txn.encode_update_v1())
+    }
+
+    /// A server edit was stored as `seq`: count it and send it to everyone.
+    pub fn stored_server_edit(&self, seq: i64, update: Vec<u8>, author: Option<UserId>) {
+        let mut state = self.lock();
+        mark(&mut state, seq);
+        touch(&mut state, author);
+        self.send(0, protocol::update_frame(update));
+    }
+
+    /// Has a REST write of this revision already been folded in (at load)?
+    pub fn has_revision(&self, revision: i64) -> bool {
+        self.lock().reconciled_revision >= revision
+    }
+
+    /// The text must reach the file (the document won a reconciliation at load).
+    pub fn mark_dirty(&self, author: Option<UserId>) {
+        touch(&mut self.lock(), author);
+    }
+
+    /// The text and its last author, when the quiet period (or the longest wait) has passed.
+    pub fn take_due(&self, quiet: Duration, longest: Duration) -> Option<(String, Option<UserId>)> {
+        let mut state = self.lock();
+        let dirty = state.dirty?;
+        let now = Instant::now();
+        if now - dirty.last < quiet && now - dirty.first < longest {
+            return None;
+        }
+        state.dirty = None;
+        let txn = state.awareness.doc().transact();
+        Some((state.text.get_string(&txn), dirty.author))
+    }
+
+    /// Saving the text failed: try again later.
+    pub fn restore_dirty(&self, author: Option<UserId>) {
+        let mut state = self.lock();
+        if state.dirty.is_none() {
+            let now = Instant::now();
+            state.dirty = Some(Dirty {
+                author,
+                first: now,
+                last: now,
+            });
+        }
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.lock().dirty.is_some()
+    }
+
+    /// The contiguous stored sequence this room holds, and whether a gap has lasted `grace`.
+    pub fn watermark(&self, grace: Duration) -> (i64, bool) {
+        let state = self.lock();
+        let stuck = state.gap_since.is_some_and(|t| t.elapsed() >= grace);
+        (state.watermark, stuck)
+    }
+
+    /// When the stored updates past the snapshot reach `threshold`: the state to store as the
+    /// new snapshot and the sequence it covers.
+    pub fn snapshot_due(&self, threshold: i64) -> Option<(Vec<u8>, i64)> {
+        let state = self.lock();
+        if state.watermark - state.snapshot_seq < threshold {
+            return None;
+        }
+        let snapshot = state
+            .awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        Some((snapshot, state.watermark))
+    }
+
+    pub fn snapshot_stored(&self, seq: i64) {
+        let mut state = self.lock();
+        state.snapshot_seq = state.snapshot_seq.max(seq);
+    }
+
+    /// The users connected, for re-checking their roles.
+    pub fn users(&self) -> Vec<UserId> {
+        let state = self.lock();
+        let mut users: Vec<UserId> = state.members.values().map(|m| m.user).collect();
+        users.sort_unstable_by_key(|u| u.0);
+        users.dedup();
+        users
+    }
+
+    /// Tell `user`'s connections their role now (`None`: no longer a member).
+    pub fn set_role(&self, user: UserId, role: Option<Role>) {
+        let state = self.lock();
+        for member in state.members.values().filter(|m| m.user == user) {
+            member.role.send_if_modified(|r| {
+                let changed = *r != role;
+                *r = role;
+                changed
+            });
+        }
+    }
+
+    /// Unload when nobody has been connected for `idle` and nothing is left to save. Marks
+    /// the room closed so late joiners open a fresh one.
+    pub fn close_if_idle(&self, idle: Duration) -> bool {
+        let state = self.lock();
+        let idle_long = state.empty_since.is_some_and(|t| t.elapsed() >= idle);
+        if idle_long && state.dirty.is_none() {
+            self.closed.store(true, Ordering::SeqCst);
+            return true;
+        }
+        false
+    }
+
+    /// Close for good (the document is gone): every connection's role becomes "none".
+    pub fn shut(&self) {
+        let state = self.lock();
+        self.closed.store(true, Ordering::SeqCst);
+        for member in state.members.values() {
+            member.role.send_replace(None);
+        }
+    }
+}
+
+fn mark(state: &mut State, seq: i64) {
+    if seq == state.watermark + 1 {
+        state.watermark = seq;
+        advance(state);
+    } else if seq > state.watermark {
+        state.ahead.insert(seq);
+        if state.gap_since.is_none() {
+            state.gap_since = Some(Instant::now());
+        }
+    }
+}
+
+fn advance(state: &mut State) {
+    while state.ahead.remove(&(state.watermark + 1)) {
+        state.watermark += 1;
+    }
+    if state.ahead.is_empty() {
+        state.gap_since = None;
+    }
+}
+
+fn touch(state: &mut State, author: Option<UserId>) {
+    let now = Instant::now();
+    match &mut state.dirty {
+        Some(d) => {
+            d.last = now;
+            if author.is_some() {
+                d.author = author;
+            }
+        }
+        None => {
+            state.dirty = Some(Dirty {
+                author,
+                first: now,
+                last: now,
+            });
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The rooms of this process: loading a document (snapshot + the updates after it),
+//! reconciling it with its file, the per-room housekeeping (roles, saving the text to the
+//! file, filling gaps, compaction, unloading), and the bus between replicas.
+
+use crate::error::CollabError;
+use crate::journal::{Journal, Stored};
+use crate::metrics::CollabMetrics;
+use crate::room::{Loaded, Room};
+use crate::{merge, repo};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use mdz_core::access::ProjectAccess;
+use mdz_core::db::{self, DbPool};
+use mdz_core::documents::{DocumentError, DocumentStore};
+use mdz_core::ids::{FileId, UserId};
+use mdz_core::kv::{BusEvent, SharedKv};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OnceCell, mpsc};
+use tracing::instrument;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
+
+/// Bus topic of stored updates.
+const TOPIC_UPDATES: &str = "collab.u";
+/// Bus topic of presence.
+const TOPIC_AWARENESS: &str = "collab.a";
+/// How often each room looks after itself.
+const TICK: Duration = Duration::from_millis(100);
+/// How often connected users' roles are checked again.
+const ROLE_CHECK: Duration = Duration::from_millis(400);
+/// How long a hole in the sequence may last before it is filled from the journal.
+const GAP_GRACE: Duration = Duration::from_millis(300);
+/// How often a room of a multi-node deployment asks the journal whether it missed the tail.
+const TAIL_CHECK: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_message_bytes: usize,
+    pub max_connections: usize,
+    pub messages_per_sec: u32,
+    pub idle_unload: Duration,
+    pub compact_after: i64,
+    pub flush_quiet: Duration,
+    pub ping_every: Duration,
+    pub dead_after: Duration,
+}
+
+/// An update on the bus.
+#[derive(Serialize, Deserialize)]
+struct BusUpdates {
+    /// The node that stored them (it ignores its own).
+    n: String,
+    f: FileId,
+    /// `(seq, user, base64 data)`.
+    u: Vec<(i64, Option<UserId>, String)>,
+}
+
+/// Presence on the bus.
+#[derive(Serialize, Deserialize)]
+struct BusAwareness {
+    n: String,
+    f: FileId,
+    d: String,
+}
+
+type Slot = Arc<OnceCell<Arc<Room>>>;
+
+pub struct Rooms {
+    rooms: Mutex<HashMap<FileId, Slot>>,
+    pool: DbPool,
+    pub(crate) journal: Journal,
+    documents: Arc<dyn DocumentStore>,
+    pub(crate) access: Arc<dyn ProjectAccess>,
+    kv: SharedKv,
+    node: String,
+    multi_node: bool,
+    pub(crate) settings: Settings,
+    pub(crate) metrics: Arc<CollabMetrics>,
+    runtime: tokio::runtime::Handle,
+    next_conn: AtomicU64,
+}
+
+impl Rooms {
+    pub fn start(
+        pool: DbPool,
+        documents: Arc<dyn DocumentStore>,
+        access: Arc<dyn ProjectAccess>,
+        kv: SharedKv,
+        settings: Settings,
+        metrics: Arc<CollabMetrics>,
+    ) -> Arc<Self> {
+        let runtime = tokio::runtime::Handle::current();
+        let (committed, stored) = mpsc::unbounded_channel();
+        let journal = Journal::start(pool.clone(), &runtime, committed, metrics.clone());
+        let multi_node = kv.backend() == "redis";
+        let rooms = Arc::new(Self {
+            rooms: Mutex::new(HashMap::new()),
+            pool,
+            journal,
+            documents,
+            access,
+            kv,
+            node: uuid::Uuid::new_v4().simple().to_string(),
+            multi_node,
+            settings,
+            metrics,
+            runtime: runtime.clone(),
+            next_conn: AtomicU64::new(1),
+        });
+        runtime.spawn(publish_loop(Arc::downgrade(&rooms), stored));
+        if multi_node {
+            runtime.spawn(listen_loop(Arc::downgrade(&rooms), rooms.kv.subscribe()));
+        }
+        rooms
+    }
+
+    pub fn next_conn(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<FileId, Slot>> {
+        self.rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The room of a loaded document, if this process has it.
+    fn loaded(&self, file: FileId) -> Option<Arc<Room>> {
+        let slot = self.slots().get(&file).cloned()?;
+        slot.get().filter(|r| !r.is_closed()).cloned()
+    }
+
+    /// The project a document belongs to (without loading its room).
+    pub async fn project_of(&self, file: FileId) -> Result<mdz_core::ids::ProjectId, CollabError> {
+        if let Some(room) = self.loaded(file) {
+            return Ok(room.project);
+        }
+        Ok(self
+            .documents
+            .document(file)
+            .await?
+            .ok_or(CollabError::NotFound("document"))?
+            .project_id)
+    }
+
+    /// The document's room, loading it when needed.
+    pub async fn open(self: &Arc<Self>, file: FileId) -> Result<Arc<Room>, CollabError> {
+        loop {
+            let slot = self.slots().entry(file).or_default().clone();
+            let room = slot.get_or_try_init(|| self.load(file)).await?.clone();
+            if !room.is_closed() {
+                return Ok(room);
+            }
+            self.forget(file, &room);
+        }
+    }
+
+    fn forget(&self, file: FileId, room: &Arc<Room>) {
+        let mut slots = self.slots();
+        if slots
+            .get(&file)
+            .and_then(|s| s.get())
+            .is_some_and(|r| Arc::ptr_eq(r, room))
+        {
+            slots.remove(&file);
+        }
+    }
+
+    #[instrument(skip_all, fields(file_id = %file))]
+    async fn load(self: &Arc<Self>, file: FileId) -> Result<Arc<Room>, CollabError> {
+        let started = Instant::now();
+        let head = self
+            .documents
+            .document(file)
+            .await?
+            .ok_or(CollabError::NotFound("document"))?;
+        let mut conn = db::conn(&self.pool).await?;
+        let row = match repo::doc(&mut conn, file).await? {
+            Some(row) => row,
+            None => {
+                let doc = Doc::new();
+                let text = doc.get_or_insert_text(crate::TEXT_NAME);
+                text.insert(&mut doc.transact_mut(), 0, &head.content);
+                let snapshot = doc
+                    .transact()
+                    .encode_state_as_update_v1(&StateVector::default());
+                repo::create(&mut conn, file, &snapshot, head.revision).await?;
+                repo::doc(&mut conn, file)
+                    .await?
+                    .ok_or(CollabError::NotFound("document"))?
+            }
+        };
+        let updates = repo::updates_after(&mut conn, file, row.snapshot_seq).await?;
+        drop(conn);
+        let doc = Doc::new();
+        let mut watermark = row.snapshot_seq;
+        let mut last_author = None;
+        {
+            let mut txn = doc.transact_mut();
+            apply_logged(&mut txn, file, &row.snapshot);
+            for update in &updates {
+                apply_logged(&mut txn, file, &update.data);
+                watermark = update.seq;
+                last_author = update.user_id.or(last_author);
+            }
+        }
+        let stored_updates = updates.len();
+        drop(updates);
+        let room = Arc::new(Room::new(
+            file,
+            head.project_id,
+            Loaded {
+                doc,
+                watermark,
+                snapshot_seq: row.snapshot_seq,
+                reconciled_revision: head.revision,
+            },
+        ));
+        let text = room.text();
+        if text != head.content {
+            if head.revision > row.file_revision {
+                // REST changed the file while no room held it: the file wins.
+                tracing::info!("the file changed outside collab; bringing the document up to it");
+                self.server_edit(&room, None, |txn, t, current| {
+                    merge::apply(txn, t, current, current, &head.content)
+                })
+                .await?;
+            } else {
+                // Collaborators' last edits had not reached the file yet.
+                room.mark_dirty(last_author);
+            }
+        }
+        if head.revision > row.file_revision {
+            let mut conn = db::conn(&self.pool).await?;
+            repo::set_file_revision(&mut conn, file, head.revision).await?;
+        }
+        tracing::debug!(
+            updates = stored_updates,
+            ms = started.elapsed().as_millis() as u64,
+            "room loaded"
+        );
+        self.metrics.rooms.inc();
+        self.runtime
+            .spawn(housekeeping(Arc::downgrade(self), room.clone()));
+        Ok(room)
+    }
+
+    /// Make, store and send a change on the server's behalf.
+    pub(crate) async fn server_edit(
+        &self,
+        room: &Room,
+        author: Option<UserId>,
+        edit: impl FnOnce(&mut yrs::TransactionMut, &yrs::TextRef, &str) -> bool,
+    ) -> Result<(), CollabError> {
+        let Some(update) = room.server_edit(edit) else {
+            return Ok(());
+        };
+        let seq = self
+            .journal
+            .append(room.file, author, Bytes::from(update.clone()))
+            .await
+            .map_err(|e| CollabError::Journal(e.to_string()))?;
+        room.stored_server_edit(seq, update, author);
+        Ok(())
+    }
+
+    /// Tell the other replicas about presence.
+    pub(crate) async fn publish_awareness(&self, file: FileId, raw: &[u8]) {
+        if !self.multi_node {
+            return;
+        }
+        let message = BusAwareness {
+            n: self.node.clone(),
+            f: file,
+            d: B64.encode(raw),
+        };
+        if let Ok(payload) = serde_json::to_string(&message)
+            && let Err(e) = self.kv.publish(TOPIC_AWARENESS, &payload).await
+        {
+            tracing::debug!(error = %e, "presence not published");
+        }
+    }
+
+    /// A REST write reached the file: bring it into the room (see [`LiveDocuments`]).
+    pub async fn rest_edit(
+        self: &Arc<Self>,
+        file: FileId,
+        before: &str,
+        after: &str,
+        revision: i64,
+        author: UserId,
+    ) -> Result<(), CollabError> {
+        let room = match self.loaded(file) {
+            Some(room) => room,
+            None => {
+                let mut conn = db::conn(&self.pool).await?;
+                if !repo::exists(&mut conn, file).await? {
+                    // No collab state yet: the first load starts from the file.
+                    return Ok(());
+                }
+                drop(conn);
+                self.open(file).await?
+            }
+        };
+        if room.has_revision(revision) {
+            return Ok(());
+        }
+        self.server_edit(&room, Some(author), |txn, text, current| {
+            merge::apply(txn, text, before, current, after)
+        })
+        .await
+    }
+
+    /// Fill what this room missed from the journal (lost bus messages, compaction elsewhere).
+    async fn catch_up(&self, room: &Room) -> Result<(), CollabError> {
+        let (watermark, _) = room.watermark(Duration::ZERO);
+        let mut conn = db::conn(&self.pool).await?;
+        let Some(row) = repo::doc(&mut conn, room.file).await? else {
+            return Ok(());
+        };
+        if row.last_seq <= watermark {
+            return Ok(());
+        }
+        if row.snapshot_seq > watermark {
+            room.apply_snapshot(&row.snapshot, row.snapshot_seq);
+        }
+        let after = watermark.max(row.snapshot_seq);
+        let mut filled = 0;
+        for update in repo::updates_after(&mut conn, room.file, after).await? {
+            if room.apply_remote(update.seq, &update.data, update.user_id) {
+                filled += 1;
+            }
+        }
+        if filled > 0 {
+            tracing::info!(file_id = %room.file, filled, "filled missed updates from the journal");
+        }
+        Ok(())
+    }
+
+    async fn check_roles(&self, room: &Room) {
+        for user in room.users() {
+            match self.access.role(user, room.project).await {
+                Ok(role) => room.set_role(user, role),
+                Err(e) => tracing::debug!(error = %e, "role check skipped"),
+            }
+        }
+    }
+
+    async fn flush(&self, room: &Room) {
+        let quiet = self.settings.flush_quiet;
+        let Some((text, author)) = room.take_due(quiet, quiet * 4) else {
+            return;
+        };
+        let Some(author) = author else {
+            // Nobody to attribute a version to (the server's own reconciliation).
+            return;
+        };
+        match self
+            .documents
+            .save_from_collab(room.file, &text, author)
+            .await
+        {
+            Ok(revision) => {
+                if let Ok(mut conn) = db::conn(&self.pool).await
+                    && let Err(e) = repo::set_file_revision(&mut conn, room.file, revision).await
+                {
+                    tracing::warn!(error = %e, "collab: remembering the file revision failed");
+                }
+            }
+            Err(DocumentError::Gone) => {
+                tracing::info!(file_id = %room.file, "document gone: closing its room");
+                room.shut();
+            }
+            Err(e) => {
+                tracing::warn!(file_id = %room.file, error = %e, "saving collab text failed; retrying");
+                room.restore_dirty(Some(author));
+            }
+        }
+    }
+
+    async fn compact(&self, room: &Room) {
+        let Some((snapshot, seq)) = room.snapshot_due(self.settings.compact_after) else {
+            return;
+        };
+        let result = async {
+            let mut conn = db::conn(&self.pool).await?;
+            let dropped = repo::compact(&mut conn, room.file, &snapshot, seq).await?;
+            Ok::<_, CollabError>(dropped)
+        }
+        .await;
+        match result {
+            Ok(dropped) => {
+                room.snapshot_stored(seq);
+                tracing::debug!(file_id = %room.file, seq, dropped, "compacted");
+            }
+            Err(e) => tracing::warn!(file_id = %room.file, error = %e, "compaction failed"),
+        }
+    }
+
+    fn room_for_bus(&self, file: FileId) -> Option<Arc<Room>> {
+        self.loaded(file)
+    }
+
+    fn unload(&self, room: &Arc<Room>) {
+        self.forget(room.file, room);
+        self.metrics.rooms.dec();
+    }
+
+    /// Rooms in memory, for tests and metrics.
+    pub fn loaded_count(&self) -> usize {
+        self.slots()
+            .values()
+            .filter(|s| s.get().is_some_and(|r| !r.is_closed()))
+            .count()
+    }
+}
+
+fn apply_logged(txn: &mut yrs::TransactionMut, file: FileId, data: &[u8]) {
+    match Update::decode_v1(data) {
+        Ok(update) => {
+            if let Err(e) = txn.apply_update(update) {
+                tracing::warn!(file_id = %file, error = %e, "a stored update did not apply");
+            }
+        }
+        Err(e) => tracing::warn!(file_id = %file, error = %e, "a stored update does not decode"),
+    }
+}
+
+/// Each room's own loop: roles, saving to the file, gaps, compaction, unloading.
+async fn housekeeping(rooms: std::sync::Weak<Rooms>, room: Arc<Room>) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut roles_at = Instant::now();
+    let mut tail_at = Instant::now();
+    loop {
+        tick.tick().await;
+        let Some(rooms) = rooms.upgrade() else {
+            return;
+        };
+        if room.is_closed() {
+            rooms.flush(&room).await;
+            rooms.unload(&room);
+            return;
+        }
+        if roles_at.elapsed() >= ROLE_CHECK {
+            roles_at = Instant::now();
+            rooms.check_roles(&room).await;
+        }
+        rooms.flush(&room).await;
+        let (_, stuck) = room.watermark(GAP_GRACE);
+        let tail_due = rooms.multi_node && tail_at.elapsed() >= TAIL_CHECK;
+        if stuck || tail_due {
+            tail_at = Instant::now();
+            if let Err(e) = rooms.catch_up(&room).await {
+                tracing::warn!(file_id = %room.file, error = %e, "catching up failed");
+            }
+        }
+        rooms.compact(&room).await;
+        if room.close_if_idle(rooms.settings.idle_unload) {
+            rooms.unload(&room);
+            tracing::debug!(file_id = %room.file, "idle room unloaded");
+            return;
+        }
+    }
+}
+
+/// Tell the other replicas about every batch the journal stored.
+async fn publish_loop(
+    rooms: std::sync::Weak<Rooms>,
+    mut stored: mpsc::UnboundedReceiver<Vec<Stored>>,
+) {
+    while let Some(batch) = stored.recv().await {
+        let Some(rooms) = rooms.upgrade() else {
+            return;
+        };
+        rooms.metrics.updates.inc_by(batch.len() as u64);
+        if !rooms.multi_node {
+            continue;
+        }
+        let mut per_file: HashMap<FileId, Vec<(i64, Option<UserId>, String)>> = HashMap::new();
+        for s in batch {
+            per_file
+                .entry(s.file)
+                .or_default()
+                .push((s.seq, s.user, B64.encode(&s.data)));
+        }
+        for (file, updates) in per_file {
+            let message = BusUpdates {
+                n: rooms.node.clone(),
+                f: file,
+                u: updates,
+            };
+            if let Ok(payload) = serde_json::to_string(&message)
+                && let Err(e) = rooms.kv.publish(TOPIC_UPDATES, &payload).await
+            {
+                // The other replicas notice the hole and read the journal.
+                tracing::debug!(error = %e, "collab update not published");
+            }
+        }
+    }
+}
+
+/// Apply what the other replicas stored and the presence they relay.
+async fn listen_loop(
+    rooms: std::sync::Weak<Rooms>,
+    mut bus: tokio::sync::broadcast::Receiver<BusEvent>,
+) {
+    loop {
+        let event = match bus.recv().await {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => BusEvent::Resync,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(rooms) = rooms.upgrade() else {
+            return;
+        };
+        match event {
+            BusEvent::Message { topic, payload } if topic == TOPIC_UPDATES => {
+                let Ok(message) = serde_json::from_str::<BusUpdates>(&payload) else {
+                    continue;
+                };
+                if message.n == rooms.node {
+                    continue;
+                }
+                let Some(room) = rooms.room_for_bus(message.f) else {
+                    continue;
+                };
+                for (seq, user, data) in message.u {
+                    if let Ok(data) = B64.decode(data) {
+                        room.apply_remote(seq, &data, user);
+                    }
+                }
+            }
+            BusEvent::Message { topic, payload } if topic == TOPIC_AWARENESS => {
+                let Ok(message) = serde_json::from_str::<BusAwareness>(&payload) else {
+                    continue;
+                };
+                if message.n == rooms.node {
+                    continue;
+                }
+                if let (Some(room), Ok(raw)) =
+                    (rooms.room_for_bus(message.f), B64.decode(&message.d))
+                    && let Ok(update) = yrs::sync::AwarenessUpdate::decode_v1(&raw)
+                {
+                    room.awareness(0, update, &raw);
+                }
+            }
+            BusEvent::Message { .. } => {}
+            BusEvent::Resync => {
+                // Messages may be lost: every room reads the journal's tail.
+                let loaded: Vec<Arc<Room>> = rooms
+                    .slots()
+                    .values()
+                    .filter_map(|s| s.get().cloned())
+                    .collect();
+                for room in loaded {
+                    if let Err(e) = rooms.catch_up(&room).await {
+                        tracing::warn!(error = %e, "catching up after a bus resync failed");
+                    }
+                }
+            }
+        }
+    }
+}

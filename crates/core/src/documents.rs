@@ -1,0 +1,50 @@
+//! The documents ports: how live collaboration and the files domain share one document.
+//!
+//! The files domain owns a document's text, history and search index and implements
+//! [`DocumentStore`]; the collab domain owns live rooms and implements [`LiveDocuments`].
+//! `mdz-server` wires each to the other, so REST and collab edit one document.
+
+use crate::ids::{FileId, ProjectId, UserId};
+use async_trait::async_trait;
+
+/// What collab needs to know about a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentHead {
+    pub project_id: ProjectId,
+    pub content: String,
+    /// The file's revision (its ETag), bumped by every content change.
+    pub revision: i64,
+}
+
+/// Why a document operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("the document does not exist or is in the trash")]
+    Gone,
+    #[error("document storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Implemented by the files domain.
+#[async_trait]
+pub trait DocumentStore: Send + Sync + 'static {
+    /// The live (not trashed) document, or `None`.
+    async fn document(&self, id: FileId) -> Result<Option<DocumentHead>, DocumentError>;
+    /// Store text that collaborators produced, as a (coalesced) version by `author`, and
+    /// return the new revision. Saving unchanged text changes nothing. This never calls
+    /// back into [`LiveDocuments`].
+    async fn save_from_collab(
+        &self,
+        id: FileId,
+        content: &str,
+        author: UserId,
+    ) -> Result<i64, DocumentError>;
+}
+
+/// Implemented by the collab domain: REST writes reach live editors through it.
+#[async_trait]
+pub trait LiveDocuments: Send + Sync + 'static {
+    /// `author` replaced `before` with `after` through REST, making `revision`. Apply that
+    /// change to the document's room as a minimal text diff, keeping concurrent typing.
+    async fn rest_edit(&self, id: FileId, before: &str, after: &str, revision: i64, author: UserId);
+}

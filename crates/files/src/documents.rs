@@ -1,0 +1,37 @@
+//! The files domain's side of the documents port: collab reads and saves documents here.
+
+use crate::error::FileError;
+use crate::service::FilesService;
+use async_trait::async_trait;
+use mdz_core::documents::{DocumentError, DocumentHead, DocumentStore};
+use mdz_core::ids::{FileId, UserId};
+use std::sync::Arc;
+
+/// [`DocumentStore`] over the files service.
+pub struct FileDocuments(pub Arc<FilesService>);
+
+fn port_error(e: FileError) -> DocumentError {
+    match e {
+        FileError::NotFound(_) => DocumentError::Gone,
+        other => DocumentError::Unavailable(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl DocumentStore for FileDocuments {
+    async fn document(&self, id: FileId) -> Result<Option<DocumentHead>, DocumentError> {
+        self.0.document_head(id).await.map_err(port_error)
+    }
+
+    async fn save_from_collab(
+        &self,
+        id: FileId,
+        content: &str,
+        author: UserId,
+    ) -> Result<i64, DocumentError> {
+        self.0
+            .save_from_collab(id, content, author)
+            .await
+            .map_err(port_error)
+    }
+}

@@ -1,0 +1,4 @@
+DROP TABLE notifications;
+DROP TABLE comments;
+DROP TABLE collab_updates;
+DROP TABLE collab_docs;
