@@ -17,6 +17,11 @@ use std::time::Duration;
 
 pub use reqwest;
 
+mod js;
+mod process;
+pub use js::JsClient;
+pub use process::MdzProcess;
+
 /// Which Redis the app under test uses.
 #[derive(Debug, Clone, Default)]
 pub enum Redis {
@@ -263,6 +268,11 @@ impl TestApp {
         }
     }
 
+    /// Where the stock y-websocket provider connects (`serverUrl`).
+    pub fn ws_base(&self) -> String {
+        format!("ws://127.0.0.1:{}/api/v1/collab", self.port)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -322,6 +332,45 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "register {email}: {body}");
+        body
+    }
+
+    /// A project owned by `owner` with `others` as members of the given roles; its id.
+    pub async fn project_with(&self, owner: &TestUser, others: &[(&TestUser, &str)]) -> String {
+        let (status, p) = self
+            .post("/api/v1/projects", Some(&owner.access), json!({"name": "Docs"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        let id = p["id"].as_str().expect("project id").to_owned();
+        for (user, role) in others {
+            let (status, body) = self
+                .post(
+                    &format!("/api/v1/projects/{id}/members"),
+                    Some(&owner.access),
+                    json!({"email": user.email, "role": role}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        id
+    }
+
+    /// Create a document; returns its JSON.
+    pub async fn create_file(
+        &self,
+        user: &TestUser,
+        project: &str,
+        path: &str,
+        content: &str,
+    ) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/projects/{project}/files"),
+                Some(&user.access),
+                json!({"path": path, "content": content}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
         body
     }
 

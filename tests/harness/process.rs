@@ -1,0 +1,80 @@
+//! The real `mdz` binary as a child process, for tests that kill it (`kill -9`).
+
+use crate::Replica;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+pub struct MdzProcess {
+    pub port: u16,
+    child: Child,
+}
+
+/// The `mdz` binary next to the test executable (`cargo nextest --workspace` builds it).
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    dir.join("mdz")
+}
+
+impl MdzProcess {
+    /// Serve the replica's database and data directory on `port` (0: pick a free one).
+    pub async fn start(replica: &Replica, port: u16, env: &[(&str, String)]) -> Self {
+        let port = if port == 0 {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port()
+        } else {
+            port
+        };
+        let mut command = Command::new(binary());
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &replica.db_url)
+            .env("MDZ_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MDZ_DATA_DIR", &replica.data_dir)
+            .env("MDZ_REDIS_PREFIX", &replica.redis_prefix)
+            .env("MDZ_DATABASE_POOL_SIZE", "4")
+            .env("MDZ_WORKERS", "2")
+            .env("MDZ_LOG_LEVEL", "warn")
+            .env("MDZ_REGISTER_MAX_PER_IP", "1000000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("start the mdz binary");
+        let process = Self { port, child };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(res) = client
+                .get(format!("http://127.0.0.1:{port}/health/ready"))
+                .send()
+                .await
+                && res.status().is_success()
+            {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("mdz did not become ready on port {port}");
+    }
+
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing.
+    pub async fn kill9(mut self) {
+        self.child.start_kill().expect("SIGKILL mdz");
+        drop(self.child.wait().await);
+    }
+}
