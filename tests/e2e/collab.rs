@@ -69,7 +69,7 @@ async fn setup(text: &str) -> Setup {
     setup_with(Options::default(), text).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stock_clients_converge_and_a_latecomer_gets_everything() {
     let s = setup("# Plan\n").await;
     let mut a = JsClient::connect(&s.app.ws_base(), &s.file, &s.owner.access).await;
@@ -86,23 +86,39 @@ async fn two_stock_clients_converge_and_a_latecomer_gets_everything() {
     );
     assert_eq!(ra["ok"], true);
     assert_eq!(rb["ok"], true);
-    let ta = a.wait_contains("beta").await;
-    let tb = b.wait_contains("alpha").await;
-    let ta = if ta == tb { ta } else { a.wait_contains(&tb).await };
-    assert_eq!(ta, tb, "both clients converge");
-    for ch in "alpha beta".chars().filter(|c| !c.is_whitespace()) {
-        assert!(ta.contains(ch));
+    // Every keystroke of both reaches both, interleaved the same way.
+    let expected_len = "# Plan\n".len() + "alpha ".len() + "beta ".len();
+    let mut ta = String::new();
+    let mut tb = String::new();
+    for _ in 0..200 {
+        ta = a.text().await;
+        tb = b.text().await;
+        if ta == tb && ta.len() == expected_len {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(ta, tb, "both clients converge");
+    assert_eq!(ta.len(), expected_len, "{ta:?}");
+    let mut letters: Vec<char> = ta["# Plan\n".len()..].chars().collect();
+    letters.sort_unstable();
+    let mut typed: Vec<char> = "alpha beta ".chars().collect();
+    typed.sort_unstable();
+    assert_eq!(letters, typed, "{ta:?}");
 
     let mut c = JsClient::connect(&s.app.ws_base(), &s.file, &s.owner.access).await;
     c.synced().await;
-    assert_eq!(c.wait_contains(&ta).await, ta, "a late joiner gets the full state");
+    assert_eq!(
+        c.wait_contains(&ta).await,
+        ta,
+        "a late joiner gets the full state"
+    );
     for client in [a, b, c] {
         client.stop().await;
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awareness_appears_and_disappears_when_a_client_leaves() {
     let s = setup("hello").await;
     let mut a = JsClient::connect(&s.app.ws_base(), &s.file, &s.owner.access).await;
@@ -129,12 +145,15 @@ async fn awareness_appears_and_disappears_when_a_client_leaves() {
     let gone = b
         .call(json!({"cmd": "wait_awareness", "count": 0, "timeout_ms": 10_000}))
         .await;
-    assert_eq!(gone["ok"], true, "Ann's presence is removed when her socket ends: {gone}");
+    assert_eq!(
+        gone["ok"], true,
+        "Ann's presence is removed when her socket ends: {gone}"
+    );
     b.stop().await;
     c.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collab_edits_reach_the_file_its_versions_and_search() {
     let s = setup("# Notes\n").await;
     let mut a = JsClient::connect(&s.app.ws_base(), &s.file, &s.editor.access).await;
@@ -146,11 +165,14 @@ async fn collab_edits_reach_the_file_its_versions_and_search() {
         "the edit reaches GET /files/{{id}}"
     );
     let (status, versions) = app
-        .get(&format!("/api/v1/files/{}/versions", s.file), Some(&s.owner.access))
+        .get(
+            &format!("/api/v1/files/{}/versions", s.file),
+            Some(&s.owner.access),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        versions["items"][0]["created_by"]["id"].as_str().or(versions["items"][0]["created_by"].as_str()),
+        versions["items"][0]["author"].as_str(),
         Some(s.editor.id.as_str()),
         "the version is the editor's: {versions}"
     );
@@ -161,11 +183,15 @@ async fn collab_edits_reach_the_file_its_versions_and_search() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(hits["items"][0]["id"].as_str().or(hits["items"][0]["file_id"].as_str()), Some(s.file.as_str()), "{hits}");
+    assert_eq!(
+        hits["items"][0]["file_id"].as_str(),
+        Some(s.file.as_str()),
+        "{hits}"
+    );
     a.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rest_put_merges_into_the_room_without_losing_typing() {
     let s = setup("# Plan\n\nbody\n").await;
     let mut a = JsClient::connect(&s.app.ws_base(), &s.file, &s.editor.access).await;
@@ -179,7 +205,11 @@ async fn a_rest_put_merges_into_the_room_without_losing_typing() {
             tokio::time::sleep(Duration::from_millis(60)).await;
             // The REST client read the file before the typing reached it.
             s.app
-                .request(Method::PUT, &format!("/api/v1/files/{}", s.file), Some(&s.owner.access))
+                .request(
+                    Method::PUT,
+                    &format!("/api/v1/files/{}", s.file),
+                    Some(&s.owner.access),
+                )
                 .json(&json!({"content": "# Final plan\n\nbody\n"}))
                 .send()
                 .await
@@ -204,7 +234,7 @@ async fn a_rest_put_merges_into_the_room_without_losing_typing() {
     b.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_writes_are_dropped_and_removing_a_member_closes_their_socket() {
     let s = setup("shared text").await;
     let mut editor = JsClient::connect(&s.app.ws_base(), &s.file, &s.editor.access).await;
@@ -215,7 +245,10 @@ async fn viewer_writes_are_dropped_and_removing_a_member_closes_their_socket() {
     editor.append(" GOOD").await;
     viewer.wait_contains("GOOD").await;
     let text = editor.wait_contains("GOOD").await;
-    assert!(!text.contains("EVIL"), "a viewer's write never reaches others: {text:?}");
+    assert!(
+        !text.contains("EVIL"),
+        "a viewer's write never reaches others: {text:?}"
+    );
     let app = &s.app;
     assert!(eventually(|| async { content(app, &s.owner, &s.file).await.contains("GOOD") }).await);
     assert!(!content(app, &s.owner, &s.file).await.contains("EVIL"));
@@ -236,12 +269,15 @@ async fn viewer_writes_are_dropped_and_removing_a_member_closes_their_socket() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let codes = editor.close_codes(Duration::from_millis(1500)).await;
-    assert!(codes.contains(&4403), "the removed member's socket is closed: {codes:?}");
+    assert!(
+        codes.contains(&4403),
+        "the removed member's socket is closed: {codes:?}"
+    );
     editor.stop().await;
     viewer.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_and_bad_tokens_are_refused_before_the_upgrade() {
     let s = setup("secret").await;
     let stranger = s.app.new_user().await;
@@ -253,18 +289,30 @@ async fn strangers_and_bad_tokens_are_refused_before_the_upgrade() {
             Ok(_) => 101,
         }
     };
-    assert_eq!(refused(format!("{ws}?token={}", stranger.access)).await, 404);
+    assert_eq!(
+        refused(format!("{ws}?token={}", stranger.access)).await,
+        404
+    );
     assert_eq!(refused(ws.clone()).await, 401);
     assert_eq!(refused(format!("{ws}?token=garbage")).await, 401);
     let missing = uuid::Uuid::now_v7();
     assert_eq!(
-        refused(format!("{}/{missing}?token={}", s.app.ws_base(), s.owner.access)).await,
+        refused(format!(
+            "{}/{missing}?token={}",
+            s.app.ws_base(),
+            s.owner.access
+        ))
+        .await,
         404
     );
     // The problem body is problem+json.
     let res = s
         .app
-        .request(Method::GET, &format!("/api/v1/collab/{}", s.file), Some(&stranger.access))
+        .request(
+            Method::GET,
+            &format!("/api/v1/collab/{}", s.file),
+            Some(&stranger.access),
+        )
         .send()
         .await
         .unwrap();
@@ -274,10 +322,14 @@ async fn strangers_and_bad_tokens_are_refused_before_the_upgrade() {
         "application/problem+json"
     );
     // The subprotocol carries a token too.
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws.as_str()).unwrap();
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws.as_str())
+            .unwrap();
     req.headers_mut().insert(
         "sec-websocket-protocol",
-        format!("mdz, mdz.token.{}", s.owner.access).parse().unwrap(),
+        format!("mdz, mdz.token.{}", s.owner.access)
+            .parse()
+            .unwrap(),
     );
     let (_, res) = tokio_tungstenite::connect_async(req).await.unwrap();
     assert_eq!(res.headers()["sec-websocket-protocol"], "mdz");
@@ -288,15 +340,18 @@ async fn raw_socket(
     file: &str,
     token: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("{}/{file}?token={token}", app.ws_base()))
-        .await
-        .unwrap();
+    let (ws, _) =
+        tokio_tungstenite::connect_async(format!("{}/{file}?token={token}", app.ws_base()))
+            .await
+            .unwrap();
     ws
 }
 
 /// Send `frame`, then read until the server closes; the close code.
 async fn close_code_after(
-    mut ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    mut ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
     frame: Vec<u8>,
 ) -> Option<u16> {
     ws.send(Message::Binary(frame.into())).await.ok()?;
@@ -315,7 +370,8 @@ fn sample_update(text: &str) -> Vec<u8> {
     let doc = Doc::new();
     let t = doc.get_or_insert_text("content");
     t.insert(&mut doc.transact_mut(), 0, text);
-    doc.transact().encode_state_as_update_v1(&StateVector::default())
+    doc.transact()
+        .encode_state_as_update_v1(&StateVector::default())
 }
 
 fn update_frame(update: &[u8]) -> Vec<u8> {
@@ -335,7 +391,7 @@ fn update_frame(update: &[u8]) -> Vec<u8> {
     frame
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_frames_close_the_socket_and_never_hurt_the_room() {
     let s = setup_with(
         Options {
@@ -352,7 +408,11 @@ async fn hostile_frames_close_the_socket_and_never_hurt_the_room() {
     let good = update_frame(&sample_update("TRUNCATED"));
     for cut in [1, 2, 3, good.len() / 2, good.len() - 1] {
         let ws = raw_socket(&s.app, &s.file, &s.editor.access).await;
-        assert_eq!(close_code_after(ws, good[..cut].to_vec()).await, Some(1002), "cut {cut}");
+        assert_eq!(
+            close_code_after(ws, good[..cut].to_vec()).await,
+            Some(1002),
+            "cut {cut}"
+        );
     }
     // Random bytes.
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
@@ -367,7 +427,10 @@ async fn hostile_frames_close_the_socket_and_never_hurt_the_room() {
             .collect();
         let ws = raw_socket(&s.app, &s.file, &s.editor.access).await;
         let code = close_code_after(ws, bytes).await;
-        assert!(matches!(code, Some(1002) | None), "random frame of {len}: {code:?}");
+        assert!(
+            matches!(code, Some(1002) | None),
+            "random frame of {len}: {code:?}"
+        );
     }
     // Too big: 1009.
     let ws = raw_socket(&s.app, &s.file, &s.editor.access).await;
@@ -390,7 +453,7 @@ async fn hostile_frames_close_the_socket_and_never_hurt_the_room() {
     after.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_update_a_client_saw_survives_kill_9() {
     let s = setup("durable:").await;
     let server = MdzProcess::start(&s.app.replica(), 0, &[]).await;
@@ -400,12 +463,16 @@ async fn every_update_a_client_saw_survives_kill_9() {
     writer.synced().await;
     reader.synced().await;
     // Type steadily; kill the server while updates are in flight.
-    let typed: String = (0..400).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let typed: String = (0..400)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let port = server.port;
     let (_, seen) = tokio::join!(
         writer.call(json!({"cmd": "type", "text": typed, "every_ms": 2})),
         async {
-            reader.wait_contains("durable:abcdefghijklmnopqrstuvwxyzabcdefghij").await;
+            reader
+                .wait_contains("durable:abcdefghijklmnopqrstuvwxyzabcdefghij")
+                .await;
             server.kill9().await;
             reader.text().await
         }
@@ -426,7 +493,7 @@ async fn every_update_a_client_saw_survives_kill_9() {
     drop(server);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_edit_one_document_and_heal_a_lost_message() {
     let s = setup_with(
         Options {
@@ -450,7 +517,11 @@ async fn two_replicas_edit_one_document_and_heal_a_lost_message() {
     b.append(" from-B").await;
     let ta = a.wait_contains("from-B").await;
     let tb = b.wait_contains("from-A").await;
-    let ta = if ta == tb { ta } else { a.wait_contains(&tb).await };
+    let ta = if ta == tb {
+        ta
+    } else {
+        a.wait_contains(&tb).await
+    };
     assert_eq!(ta, tb, "replicas converge");
 
     // An update committed by some replica whose bus message was lost: only the journal has it.
@@ -474,11 +545,14 @@ async fn two_replicas_edit_one_document_and_heal_a_lost_message() {
     b.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_room_is_unloaded_and_reloads_from_the_journal() {
     let s = setup_with(
         Options {
-            config: vec![("collab_idle_unload_secs", json!(0)), ("collab_compact_after", json!(10))],
+            config: vec![
+                ("collab_idle_unload_secs", json!(0)),
+                ("collab_compact_after", json!(10)),
+            ],
             ..Options::default()
         },
         "",
@@ -495,14 +569,20 @@ async fn an_idle_room_is_unloaded_and_reloads_from_the_journal() {
     assert!(
         eventually(|| async {
             let (_, m) = app.get("/metrics", None).await;
-            m.as_str().unwrap_or_default().lines().any(|l| l == "mdz_collab_rooms 0")
+            m.as_str()
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l == "mdz_collab_rooms 0")
         })
         .await,
         "the idle room left memory"
     );
     // Compaction folded the updates into the snapshot (SELECT answers its row count).
     let left = app
-        .sql(&format!("SELECT 1 FROM collab_updates WHERE file_id = '{}'", s.file))
+        .sql(&format!(
+            "SELECT 1 FROM collab_updates WHERE file_id = '{}'",
+            s.file
+        ))
         .await;
     assert!(left < 30, "{left} of 30 updates still outside the snapshot");
     let mut b = JsClient::connect(&s.app.ws_base(), &s.file, &s.owner.access).await;

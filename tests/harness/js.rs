@@ -94,7 +94,10 @@ impl JsClient {
             .call(json!({"cmd": "wait_text", "contains": needle, "timeout_ms": 10_000}))
             .await;
         let text = answer["text"].as_str().unwrap_or_default().to_owned();
-        assert_eq!(answer["ok"], true, "text never contained {needle:?}: {text:?}");
+        assert_eq!(
+            answer["ok"], true,
+            "text never contained {needle:?}: {text:?}"
+        );
         text
     }
 
@@ -112,10 +115,7 @@ impl JsClient {
 
     pub async fn stop(mut self) {
         drop(self.stdin.shutdown().await);
-        drop(
-            tokio::time::timeout(Duration::from_secs(5), self.child.wait())
-                .await,
-        );
+        drop(tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await);
         drop(self.child.kill().await);
     }
 }

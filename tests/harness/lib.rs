@@ -338,7 +338,11 @@ impl TestApp {
     /// A project owned by `owner` with `others` as members of the given roles; its id.
     pub async fn project_with(&self, owner: &TestUser, others: &[(&TestUser, &str)]) -> String {
         let (status, p) = self
-            .post("/api/v1/projects", Some(&owner.access), json!({"name": "Docs"}))
+            .post(
+                "/api/v1/projects",
+                Some(&owner.access),
+                json!({"name": "Docs"}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{p}");
         let id = p["id"].as_str().expect("project id").to_owned();

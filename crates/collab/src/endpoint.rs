@@ -23,8 +23,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct CollabQuery {
-    /// An access token or personal access token (or send it as the WebSocket subprotocol
-    /// `mdz.token.<token>` next to `mdz`).
+    /// An access token or personal access token. Alternatives: the WebSocket subprotocol
+    /// `mdz.token.<token>` offered next to `mdz` (browsers), or `Authorization: Bearer`.
     token: Option<String>,
 }
 
@@ -35,6 +35,14 @@ fn protocol_token(req: &HttpRequest) -> Option<String> {
         .map(str::trim)
         .find_map(|p| p.strip_prefix(TOKEN_PROTOCOL_PREFIX))
         .map(str::to_owned)
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let header = req.headers().get("authorization")?.to_str().ok()?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(|t| t.trim().to_owned())
 }
 
 /// Live editing of one document: a WebSocket speaking the y-websocket protocol (Yjs sync
@@ -61,7 +69,11 @@ async fn collab(
     rooms: web::Data<Rooms>,
 ) -> Result<HttpResponse, ApiError> {
     let file = path.into_inner();
-    let token = query.into_inner().token.or_else(|| protocol_token(&req));
+    let token = query
+        .into_inner()
+        .token
+        .or_else(|| protocol_token(&req))
+        .or_else(|| bearer_token(&req));
     let principal = authenticate(&req, token.as_deref()).await?;
     let user = principal.user_id;
     let rooms = rooms.into_inner();
