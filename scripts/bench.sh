@@ -9,6 +9,7 @@ source scripts/lib.sh
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 ensure_tools
+ensure_js_client
 command -v wrk >/dev/null 2>&1 || { as_root apt-get update -qq; as_root apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -p mdz-server --bin mdz --example ceiling --example loadgen
 

@@ -14,6 +14,8 @@ ensure_tools() {
   local bin
   bin=$(pg_bin_dir)
   if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then missing+=(postgresql); fi
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}" >&2
     as_root apt-get update -qq
@@ -26,6 +28,18 @@ ensure_tools() {
   if ! cargo nextest --version >/dev/null 2>&1; then
     echo "installing cargo-nextest" >&2
     cargo install cargo-nextest --locked
+  fi
+}
+
+# The stock yjs + y-websocket client the collab tests drive (pinned by package-lock.json).
+ensure_js_client() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/collab-js"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+    ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.mdz-lock"; then
+    echo "installing the npm yjs/y-websocket client for the collab tests" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$dir/package-lock.json" "$dir/node_modules/.mdz-lock"
   fi
 }
 

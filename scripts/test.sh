@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_tools
+ensure_js_client
 work=$(mktemp -d /tmp/mdz-test.XXXXXX)
 chmod 755 "$work"
 cleanup() {

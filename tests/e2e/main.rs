@@ -7,6 +7,7 @@ mod auth_flows;
 mod auth_tokens;
 mod bad_input;
 mod collab;
+mod comments;
 mod files;
 mod ops;
 mod projects;

@@ -4,6 +4,7 @@
 //! the file (REST writes merge into the room; the room's text is saved back to the file).
 //! Reaches files and projects only through the ports in core.
 
+pub mod comments;
 pub mod connection;
 pub mod endpoint;
 pub mod error;
@@ -24,13 +25,21 @@ use mdz_core::db::DbPool;
 use mdz_core::documents::{DocumentStore, LiveDocuments};
 use mdz_core::ids::{FileId, UserId};
 use mdz_core::kv::SharedKv;
+use mdz_core::ports::UserDirectory;
 use prometheus::Registry;
 use rooms::{Rooms, Settings};
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use endpoint::routes;
+/// `/collab/*`, `/comments/*` and `/notifications/*`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    endpoint::routes(cfg);
+    comments::endpoint::routes(cfg);
+}
+
+/// Routes under `/files` (comments of a document).
+pub use comments::endpoint::file_routes;
 pub use error::CollabError;
 
 /// The name of the shared `Y.Text` that holds a document's Markdown.
@@ -40,6 +49,7 @@ pub const TEXT_NAME: &str = "content";
 #[derive(Clone)]
 pub struct CollabModule {
     rooms: Arc<Rooms>,
+    comments: Arc<comments::CommentsService>,
 }
 
 impl CollabModule {
@@ -49,6 +59,7 @@ impl CollabModule {
         kv: SharedKv,
         access: Arc<dyn ProjectAccess>,
         documents: Arc<dyn DocumentStore>,
+        users: Arc<dyn UserDirectory>,
         registry: &Registry,
     ) -> Result<Self, String> {
         let metrics = metrics::CollabMetrics::register(registry).map_err(|e| e.to_string())?;
@@ -62,8 +73,14 @@ impl CollabModule {
             ping_every: Duration::from_secs(10),
             dead_after: Duration::from_secs(30),
         };
+        let comments = Arc::new(comments::CommentsService::new(
+            pool.clone(),
+            access.clone(),
+            documents.clone(),
+            users,
+        ));
         let rooms = Rooms::start(pool, documents, access, kv, settings, Arc::new(metrics));
-        Ok(Self { rooms })
+        Ok(Self { rooms, comments })
     }
 
     /// The port through which REST writes reach live rooms.
@@ -73,6 +90,7 @@ impl CollabModule {
 
     pub fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(web::Data::from(self.rooms.clone()));
+        cfg.app_data(web::Data::from(self.comments.clone()));
     }
 
     /// Rooms held in memory now.

@@ -111,3 +111,11 @@ typed_id!(
     /// An attachment (an object in the blob store).
     AttachmentId
 );
+typed_id!(
+    /// A comment or reply on a document.
+    CommentId
+);
+typed_id!(
+    /// A notification for a user.
+    NotificationId
+);

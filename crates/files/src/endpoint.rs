@@ -16,7 +16,6 @@ use mdz_core::json::read_json;
 use mdz_core::pagination::PageRequest;
 use mdz_core::pagination::{Page, PageQuery};
 use mdz_core::{ApiError, Problem};
-use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 type Svc = web::Data<FilesService>;
@@ -93,19 +92,17 @@ async fn search_everywhere(
 }
 
 /// Routes under `/files`.
+/// Routes under `/files` (the server mounts them in a scope shared with collab's comments).
 pub fn file_routes(cfg: &mut ServiceConfig) {
-    cfg.service(
-        scope("/files")
-            .service(get_file)
-            .service(save_file)
-            .service(move_file)
-            .service(trash_file)
-            .service(restore_file)
-            .service(list_versions)
-            .service(get_version)
-            .service(label_version)
-            .service(restore_version),
-    );
+    cfg.service(get_file)
+        .service(save_file)
+        .service(move_file)
+        .service(trash_file)
+        .service(restore_file)
+        .service(list_versions)
+        .service(get_version)
+        .service(label_version)
+        .service(restore_version);
 }
 
 /// `If-Match`: `None` when absent or `*`; a revision that matches nothing when unparsable.

@@ -18,7 +18,11 @@ pub fn mount(cfg: &mut ServiceConfig) {
                     .configure(mdz_projects::project_routes)
                     .configure(mdz_files::project_routes),
             )
-            .configure(mdz_files::file_routes)
+            .service(
+                scope("/files")
+                    .configure(mdz_files::file_routes)
+                    .configure(mdz_collab::file_routes),
+            )
             .configure(mdz_files::search_routes)
             .configure(mdz_files::attachment_routes)
             .configure(mdz_projects::invitation_routes)

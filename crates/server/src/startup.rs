@@ -154,6 +154,7 @@ impl Application {
             kv.clone(),
             projects.access(),
             files.documents(),
+            auth.user_directory(),
             &registry,
         )
         .map_err(anyhow::Error::msg)?;

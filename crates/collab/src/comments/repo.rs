@@ -1,0 +1,189 @@
+//! Comment and notification queries on `&mut AsyncPgConnection`.
+
+use crate::schema::{comments, notifications};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mdz_core::ids::{CommentId, FileId, NotificationId, ProjectId, UserId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = comments)]
+pub struct CommentRow {
+    pub id: CommentId,
+    pub project_id: ProjectId,
+    pub file_id: FileId,
+    pub parent_id: Option<CommentId>,
+    pub author_id: UserId,
+    pub body: String,
+    pub quote: Option<String>,
+    pub anchor_start: Option<String>,
+    pub anchor_end: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = notifications)]
+pub struct NotificationRow {
+    pub id: NotificationId,
+    pub user_id: UserId,
+    pub kind: String,
+    pub project_id: ProjectId,
+    pub file_id: Option<FileId>,
+    pub comment_id: Option<CommentId>,
+    pub actor_id: Option<UserId>,
+    pub excerpt: String,
+    pub read_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, row: &CommentRow) -> Result<CommentRow, Error> {
+    diesel::insert_into(comments::table)
+        .values(row)
+        .returning(CommentRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, id: CommentId) -> Result<Option<CommentRow>, Error> {
+    comments::table
+        .find(id)
+        .select(CommentRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A document's threads (first comments), oldest first, after the cursor.
+pub async fn threads(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+    resolved: Option<bool>,
+    after: Option<CommentId>,
+    limit: i64,
+) -> Result<Vec<CommentRow>, Error> {
+    let mut q = comments::table
+        .filter(comments::file_id.eq(file))
+        .filter(comments::parent_id.is_null())
+        .order(comments::id.asc())
+        .limit(limit + 1)
+        .select(CommentRow::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(comments::id.gt(after));
+    }
+    match resolved {
+        Some(true) => q = q.filter(comments::resolved_at.is_not_null()),
+        Some(false) => q = q.filter(comments::resolved_at.is_null()),
+        None => {}
+    }
+    q.load(conn).await
+}
+
+/// The replies of these threads, oldest first.
+pub async fn replies(
+    conn: &mut AsyncPgConnection,
+    roots: &[CommentId],
+) -> Result<Vec<CommentRow>, Error> {
+    comments::table
+        .filter(comments::parent_id.eq_any(roots))
+        .order(comments::id.asc())
+        .select(CommentRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn set_body(
+    conn: &mut AsyncPgConnection,
+    id: CommentId,
+    body: &str,
+) -> Result<(), Error> {
+    diesel::update(comments::table.find(id))
+        .set(comments::body.eq(body))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn set_resolved(
+    conn: &mut AsyncPgConnection,
+    id: CommentId,
+    by: Option<UserId>,
+) -> Result<(), Error> {
+    let at = by.map(|_| Utc::now());
+    diesel::update(comments::table.find(id))
+        .set((comments::resolved_at.eq(at), comments::resolved_by.eq(by)))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn delete(conn: &mut AsyncPgConnection, id: CommentId) -> Result<usize, Error> {
+    diesel::delete(comments::table.find(id)).execute(conn).await
+}
+
+pub async fn notify(conn: &mut AsyncPgConnection, rows: &[NotificationRow]) -> Result<(), Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    diesel::insert_into(notifications::table)
+        .values(rows)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A user's notifications: unread first, newest first within each, after the cursor.
+pub async fn inbox(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    unread_only: bool,
+    after: Option<(bool, NotificationId)>,
+    limit: i64,
+) -> Result<Vec<NotificationRow>, Error> {
+    let read = notifications::read_at.is_not_null();
+    let mut q = notifications::table
+        .filter(notifications::user_id.eq(user))
+        .order((read.asc(), notifications::id.desc()))
+        .limit(limit + 1)
+        .select(NotificationRow::as_select())
+        .into_boxed();
+    if unread_only {
+        q = q.filter(notifications::read_at.is_null());
+    }
+    if let Some((was_read, id)) = after {
+        q = if was_read {
+            q.filter(read.and(notifications::id.lt(id)))
+        } else {
+            q.filter(read.or(notifications::id.lt(id)))
+        };
+    }
+    q.load(conn).await
+}
+
+pub async fn mark_read(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    ids: Option<&[NotificationId]>,
+) -> Result<usize, Error> {
+    let base = notifications::table
+        .filter(notifications::user_id.eq(user))
+        .filter(notifications::read_at.is_null());
+    match ids {
+        Some(ids) => {
+            diesel::update(base.filter(notifications::id.eq_any(ids)))
+                .set(notifications::read_at.eq(Utc::now()))
+                .execute(conn)
+                .await
+        }
+        None => {
+            diesel::update(base)
+                .set(notifications::read_at.eq(Utc::now()))
+                .execute(conn)
+                .await
+        }
+    }
+}
