@@ -13,9 +13,16 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks: login and GET /auth/me throughput and latency, idle RSS
-bench:
-    scripts/bench.sh
+# Benchmarks: `just bench` (HTTP, documents), `just bench collab` (live editing), `just bench all`
+bench WHAT="http":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    case "{{WHAT}}" in
+      http) scripts/bench.sh ;;
+      collab) scripts/bench-collab.sh ;;
+      all) scripts/bench.sh && scripts/bench-collab.sh ;;
+      *) echo "just bench [http|collab|all]" >&2; exit 2 ;;
+    esac
 
 # What CI runs
 ci:

@@ -60,8 +60,11 @@ start_services() {
   mkdir -p "$work/pg"
   if [ "$(id -u)" = 0 ]; then chown postgres "$work/pg"; fi
   pg_run "$bin/initdb" -D "$work/pg" -A trust -U postgres -E UTF8 --no-sync >/dev/null
+  # Throwaway clusters skip fsync; PG_DURABLE=1 keeps it (benchmarks that claim durability).
+  local safety="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  if [ "${PG_DURABLE:-0}" = 1 ]; then safety=""; fi
   pg_run "$bin/pg_ctl" -D "$work/pg" -l "$work/pg/server.log" -w start -o \
-    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $work/pg -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >/dev/null
+    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $work/pg $safety -c max_connections=400" >/dev/null
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log"
   S3_PORT=$(free_port)

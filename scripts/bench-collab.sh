@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Collab benchmark (`just bench collab`), release build, loopback, PostgreSQL with fsync on:
+# N yrs clients in one room, each inserting a character 10 times a second; insert-to-delivery
+# latency p50/p99 and deliveries/s at N = 2, 20, 100, against mdz (every update committed to
+# PostgreSQL before fan-out) and, in the same run, the reference @y/websocket-server (npm,
+# in memory, no persistence); then idle memory per room and per connection (1,000 rooms x 10
+# connections) and the time to load a document with 100,000 stored updates.
+# Prints figures; asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+RUN_SECONDS=${BENCH_COLLAB_SECONDS:-10}
+ROOMS=${BENCH_COLLAB_ROOMS:-1000}
+PER_ROOM=${BENCH_COLLAB_PER_ROOM:-10}
+ensure_tools
+ensure_js_client
+cargo build --release -p mdz-server --bin mdz --example collab_load
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d /tmp/mdz-bench-collab.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  stop_services "$work"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+PG_DURABLE=1 start_services "$work"
+
+MDZ_PORT=$(free_port)
+REF_PORT=$(free_port)
+export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
+MDZ_DATA_DIR="$work/data" MDZ_LISTEN="127.0.0.1:$MDZ_PORT" MDZ_LOG_LEVEL=warn MDZ_WORKERS=2 \
+  ./target/release/mdz serve >"$work/mdz.log" 2>&1 &
+mdz_pid=$!
+pids+=("$mdz_pid")
+HOST=127.0.0.1 PORT=$REF_PORT node tests/collab-js/node_modules/@y/websocket-server/src/server.js \
+  >"$work/ref.log" 2>&1 &
+pids+=($!)
+
+base="http://127.0.0.1:$MDZ_PORT"
+for _ in $(seq 100); do curl -fs "$base/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$REF_PORT") 2>/dev/null && break; sleep 0.1; done
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+token=$(curl -fs -X POST "$base/api/v1/auth/register" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"violet-harbour-42","display_name":"Bench"}' | json access_token)
+project=$(curl -fs -X POST "$base/api/v1/projects" -H 'content-type: application/json' \
+  -H "Authorization: Bearer $token" -d '{"name":"Collab bench"}' | json id)
+new_file() {
+  curl -fs -X POST "$base/api/v1/projects/$project/files" -H 'content-type: application/json' \
+    -H "Authorization: Bearer $token" -d "{\"path\":\"$1.md\",\"content\":\"\"}" | json id
+}
+
+echo "== collab bench: $(nproc) cores, loopback, $RUN_SECONDS s per run after 2 s warm-up"
+echo "   mdz: every update committed to PostgreSQL (fsync on) before fan-out; reference: @y/websocket-server in memory"
+for n in 2 20 100; do
+  file=$(new_file "room-$n")
+  mdz_out=$(./target/release/examples/collab_load room "ws://127.0.0.1:$MDZ_PORT/api/v1/collab/$file?token=$token" "$n" "$RUN_SECONDS")
+  ref_out=$(./target/release/examples/collab_load room "ws://127.0.0.1:$REF_PORT/bench-room-$n" "$n" "$RUN_SECONDS")
+  echo "mdz       $mdz_out"
+  echo "reference $ref_out"
+  mdz_p99=$(awk '{for (i=1;i<=NF;i++) if ($i=="p99") print $(i+1)}' <<<"$mdz_out")
+  ref_p99=$(awk '{for (i=1;i<=NF;i++) if ($i=="p99") print $(i+1)}' <<<"$ref_out")
+  python3 -c "print(f'  N=$n: reference p99 / mdz p99 = {float(\"$ref_p99\")/max(float(\"$mdz_p99\"),1e-9):.2f}x')"
+done
+batches=$(curl -fs "$base/metrics" | awk '/^mdz_collab_commit_batch_updates_(sum|count)/ {print $2}' | paste -sd' ')
+python3 -c "s,c=map(float,'$batches'.split()); print(f'group commit: {c:.0f} commits for {s:.0f} updates ({s/max(c,1):.1f} updates per commit)')"
+
+echo "== idle memory: $ROOMS rooms x $PER_ROOM connections"
+for i in $(seq "$ROOMS"); do new_file "idle-$i"; done >"$work/rooms.txt"
+./target/release/examples/collab_load idle "ws://127.0.0.1:$MDZ_PORT/api/v1/collab/" "?token=$token" \
+  "$work/rooms.txt" "$PER_ROOM" "$mdz_pid"
+
+echo "== loading a document with 100,000 stored updates"
+big=$(new_file "big")
+./target/release/examples/collab_load gen 100000 "$big" "$work/updates.tsv"
+revision=$(psql "$DATABASE_URL" -tA -c "SELECT revision FROM files WHERE id = '$big'")
+psql "$DATABASE_URL" -q -c "INSERT INTO collab_docs (file_id, last_seq, snapshot, snapshot_seq, file_revision) VALUES ('$big', 100000, '\\x0000', 0, $revision)" \
+  -c "\\copy collab_updates (file_id, seq, data) FROM '$work/updates.tsv'"
+echo -n "cold (loads snapshot + 100,000 updates): "
+./target/release/examples/collab_load sync "ws://127.0.0.1:$MDZ_PORT/api/v1/collab/$big?token=$token"
+echo -n "warm (room in memory): "
+./target/release/examples/collab_load sync "ws://127.0.0.1:$MDZ_PORT/api/v1/collab/$big?token=$token"
