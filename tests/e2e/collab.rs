@@ -591,3 +591,45 @@ async fn an_idle_room_is_unloaded_and_reloads_from_the_journal() {
     assert_eq!(content(app, &s.owner, &s.file).await, text);
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_and_message_limits_apply_per_socket() {
+    let s = setup_with(
+        Options {
+            config: vec![
+                ("collab_max_connections_per_doc", json!(2)),
+                ("collab_messages_per_sec", json!(5)),
+            ],
+            ..Options::default()
+        },
+        "limits",
+    )
+    .await;
+    let first = raw_socket(&s.app, &s.file, &s.owner.access).await;
+    let mut second = raw_socket(&s.app, &s.file, &s.editor.access).await;
+    let full = tokio_tungstenite::connect_async(format!(
+        "{}/{}?token={}",
+        s.app.ws_base(),
+        s.file,
+        s.viewer.access
+    ))
+    .await;
+    match full {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status().as_u16(), 503);
+        }
+        other => panic!(
+            "a third connection was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    // Awareness queries as fast as possible: past the burst the socket is closed with 1008.
+    for _ in 0..30 {
+        if second.send(Message::Binary(vec![3].into())).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(close_code_after(second, vec![3]).await, Some(1008));
+    // The other socket is untouched.
+    assert_eq!(close_code_after(first, vec![0, 9]).await, Some(1002));
+}

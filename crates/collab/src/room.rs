@@ -24,7 +24,7 @@ use yrs::{Doc, GetString, ReadTxn, StateVector, TextRef, Transact, TransactionMu
 pub type ConnId = u64;
 
 /// Frames a room buffers for a slow connection before it must resynchronise it.
-const FRAME_BUFFER: usize = 4096;
+const FRAME_BUFFER: usize = 1024;
 
 /// A frame for every connection of the room except `origin`.
 #[derive(Debug, Clone)]

@@ -19,10 +19,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
+use yrs::block::ClientID;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
-use yrs::block::ClientID;
 use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
 
 type Sent = Arc<Mutex<HashMap<(ClientID, u32), Instant>>>;
@@ -75,7 +75,9 @@ fn sync_messages(frame: &[u8]) -> Vec<(u8, Vec<u8>)> {
 
 struct Client {
     doc: Doc,
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
     synced: bool,
 }
 
@@ -103,14 +105,19 @@ impl Client {
                 0 => {
                     if let Ok(sv) = StateVector::decode_v1(&payload) {
                         let update = self.doc.transact().encode_state_as_update_v1(&sv);
-                        drop(self.ws.send(Message::Binary(sync_frame(1, &update).into())).await);
+                        drop(
+                            self.ws
+                                .send(Message::Binary(sync_frame(1, &update).into()))
+                                .await,
+                        );
                     }
                 }
                 1 | 2 => {
                     if let Ok(update) = Update::decode_v1(&payload) {
-                        for (client, end) in update.state_vector().iter() {
-                            if *end > 0 {
-                                delivered.push((*client, end - 1));
+                        // A live update of one keystroke: its first item names it.
+                        if kind == 2 {
+                            for (client, clock) in update.state_vector_lower().iter() {
+                                delivered.push((*client, *clock));
                             }
                         }
                         drop(self.doc.transact_mut().apply_update(update));
@@ -149,7 +156,10 @@ async fn typist(url: String, sent: Sent, until: Instant, warmup: Instant) -> (Ve
     let me = client.doc.client_id();
     let text = client.doc.get_or_insert_text("content");
     let offset = Duration::from_millis(u64::from(rand_u32(&me) % 100));
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, Duration::from_millis(100));
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + offset,
+        Duration::from_millis(100),
+    );
     let mut latencies = Vec::new();
     let mut deliveries = 0_u64;
     loop {
@@ -224,7 +234,12 @@ async fn room(url: &str, clients: usize, seconds: u64) {
     let until = warmup + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        tasks.push(tokio::spawn(typist(url.to_owned(), sent.clone(), until, warmup)));
+        tasks.push(tokio::spawn(typist(
+            url.to_owned(),
+            sent.clone(),
+            until,
+            warmup,
+        )));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut all = Vec::new();
@@ -352,9 +367,23 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
     match arg(0).as_str() {
-        "room" => room(&arg(1), arg(2).parse().unwrap_or(2), arg(3).parse().unwrap_or(10)).await,
+        "room" => {
+            room(
+                &arg(1),
+                arg(2).parse().unwrap_or(2),
+                arg(3).parse().unwrap_or(10),
+            )
+            .await
+        }
         "idle" => {
-            idle(&arg(1), &arg(2), &arg(3), arg(4).parse().unwrap_or(10), arg(5).parse().unwrap_or(0)).await;
+            idle(
+                &arg(1),
+                &arg(2),
+                &arg(3),
+                arg(4).parse().unwrap_or(10),
+                arg(5).parse().unwrap_or(0),
+            )
+            .await;
         }
         "gen" => {
             if let Err(e) = generate(arg(1).parse().unwrap_or(100_000), &arg(2), &arg(3)) {
