@@ -75,6 +75,9 @@ fn sync_messages(frame: &[u8]) -> Vec<(u8, Vec<u8>)> {
 
 struct Client {
     doc: Doc,
+    /// Apply what arrives to `doc` (not for typists: the load generator must not be the
+    /// bottleneck, and a typist's updates stay valid without the others' text).
+    apply: bool,
     ws: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
@@ -92,6 +95,7 @@ impl Client {
             .map_err(|e| e.to_string())?;
         Ok(Self {
             doc: Doc::new(),
+            apply: true,
             ws,
             synced: false,
         })
@@ -120,7 +124,9 @@ impl Client {
                                 delivered.push((*client, *clock));
                             }
                         }
-                        drop(self.doc.transact_mut().apply_update(update));
+                        if self.apply {
+                            drop(self.doc.transact_mut().apply_update(update));
+                        }
                     }
                     if kind == 1 {
                         self.synced = true;
@@ -150,6 +156,7 @@ async fn typist(url: String, sent: Sent, until: Instant, warmup: Instant) -> (Ve
     let Ok(mut client) = Client::connect(&url).await else {
         return (Vec::new(), 0);
     };
+    client.apply = false;
     if client.until_synced().await.is_err() {
         return (Vec::new(), 0);
     }
