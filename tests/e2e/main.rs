@@ -14,3 +14,4 @@ mod projects;
 mod rate_limits;
 mod redis_outage;
 mod search;
+mod sessions;

@@ -119,3 +119,7 @@ typed_id!(
     /// A notification for a user.
     NotificationId
 );
+typed_id!(
+    /// An AI chat session in a project.
+    ChatSessionId
+);

@@ -23,6 +23,7 @@ use utoipa_actix_web::AppExt;
         (name = "files", description = "Markdown documents, history, search and the change feed"),
         (name = "attachments", description = "Attachments in S3 or the local store"),
         (name = "collab", description = "Live Yjs editing over WebSocket, comments and notifications"),
+        (name = "sessions", description = "AI conversations in a project"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

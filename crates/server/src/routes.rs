@@ -16,7 +16,8 @@ pub fn mount(cfg: &mut ServiceConfig) {
             .service(
                 scope("/projects")
                     .configure(mdz_projects::project_routes)
-                    .configure(mdz_files::project_routes),
+                    .configure(mdz_files::project_routes)
+                    .configure(mdz_sessions::project_routes),
             )
             .service(
                 scope("/files")
@@ -25,6 +26,7 @@ pub fn mount(cfg: &mut ServiceConfig) {
             )
             .configure(mdz_files::search_routes)
             .configure(mdz_files::attachment_routes)
+            .service(scope("/sessions").configure(mdz_sessions::session_routes))
             .configure(mdz_projects::invitation_routes)
             .configure(mdz_collab::routes)
             .configure(crate::openapi::configure),

@@ -19,6 +19,7 @@ use mdz_core::kv::{MemoryKv, RedisKv, SharedKv};
 use mdz_core::metrics::{HttpMetrics, new_registry};
 use mdz_files::FilesModule;
 use mdz_projects::ProjectsModule;
+use mdz_sessions::SessionsModule;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,6 +160,7 @@ impl Application {
         )
         .map_err(anyhow::Error::msg)?;
         files.connect_live(collab.live_documents());
+        let sessions = SessionsModule::new(pool.clone(), projects.access(), files.documents());
         let doc = web::Data::new(openapi::DocumentJson::new(&openapi::document())?);
         let json_limit = config.max_json_bytes;
         let cors_origins = config.cors_origin_list();
@@ -194,6 +196,7 @@ impl Application {
                 .configure(|cfg| projects.app_data(cfg))
                 .configure(|cfg| files.app_data(cfg))
                 .configure(|cfg| collab.app_data(cfg))
+                .configure(|cfg| sessions.app_data(cfg))
                 .configure(routes::mount)
                 .into_app()
                 // After the API: a pattern registered first is tried on every request.

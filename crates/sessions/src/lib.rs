@@ -1,0 +1,43 @@
+//! mdz-sessions: AI conversations in a project — title, creator, model, instructions, pinned
+//! documents, visibility (`project` or `private`), archive. Reaches projects and files only
+//! through the ports in core.
+
+pub mod endpoint;
+pub mod error;
+pub mod interface;
+pub mod repo;
+pub mod schema;
+pub mod service;
+
+use actix_web::web;
+use mdz_core::access::ProjectAccess;
+use mdz_core::db::DbPool;
+use mdz_core::documents::DocumentStore;
+use service::SessionsService;
+use std::sync::Arc;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub use endpoint::{project_routes, session_routes};
+pub use error::SessionError;
+
+/// The sessions domain, built once at start.
+#[derive(Clone)]
+pub struct SessionsModule {
+    service: Arc<SessionsService>,
+}
+
+impl SessionsModule {
+    pub fn new(
+        pool: DbPool,
+        access: Arc<dyn ProjectAccess>,
+        documents: Arc<dyn DocumentStore>,
+    ) -> Self {
+        Self {
+            service: Arc::new(SessionsService::new(pool, access, documents)),
+        }
+    }
+
+    pub fn app_data(&self, cfg: &mut ServiceConfig) {
+        cfg.app_data(web::Data::from(self.service.clone()));
+    }
+}
