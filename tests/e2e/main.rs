@@ -6,6 +6,7 @@ mod attachments;
 mod auth_flows;
 mod auth_tokens;
 mod bad_input;
+mod chat;
 mod collab;
 mod comments;
 mod files;

@@ -17,8 +17,10 @@ use std::time::Duration;
 
 pub use reqwest;
 
+mod fake_llm;
 mod js;
 mod process;
+pub use fake_llm::{FakeLlm, SLOW_PIECES};
 pub use js::JsClient;
 pub use process::MdzProcess;
 

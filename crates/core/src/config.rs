@@ -102,6 +102,17 @@ pub struct Config {
     /// Milliseconds of quiet after an edit before the text is written to the file (at most
     /// four times this after the first unsaved edit).
     pub collab_flush_ms: u64,
+    /// `openai` (any OpenAI-compatible endpoint); unset: chat answers 503.
+    pub llm_provider: Option<String>,
+    /// The provider's API base, e.g. `https://api.openai.com/v1` or `http://ollama:11434/v1`.
+    pub llm_base_url: Option<String>,
+    pub llm_api_key: Option<Secret>,
+    /// The default model (a session may name another).
+    pub llm_model: Option<String>,
+    /// Seconds to wait for the provider's answer to start, and between two pieces of it.
+    pub llm_timeout_secs: u64,
+    /// Characters of context (instructions, documents, history) sent with a message.
+    pub llm_context_chars: usize,
 }
 
 /// The defaults, written as the TOML-shaped layer figment starts from.
@@ -138,6 +149,8 @@ struct Defaults {
     collab_idle_unload_secs: u64,
     collab_compact_after: i64,
     collab_flush_ms: u64,
+    llm_timeout_secs: u64,
+    llm_context_chars: usize,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -172,6 +185,8 @@ const DEFAULTS: Defaults = Defaults {
     collab_idle_unload_secs: 60,
     collab_compact_after: 1000,
     collab_flush_ms: 400,
+    llm_timeout_secs: 60,
+    llm_context_chars: 48_000,
 };
 
 /// Why the configuration could not be loaded; the message names the offending key.
@@ -292,6 +307,17 @@ impl Config {
                 "collab_flush_ms",
                 "must be between 1 and 500 (edits reach the file within 2 s)",
             );
+        }
+        if self.llm_timeout_secs == 0 {
+            return bad("llm_timeout_secs", "must be at least 1");
+        }
+        if self.llm_context_chars < 1000 {
+            return bad("llm_context_chars", "must be at least 1000");
+        }
+        if let Some(url) = &self.llm_base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad("llm_base_url", "expected an http:// or https:// URL");
         }
         if self.rate_limit_window_secs == 0 {
             return bad("rate_limit_window_secs", "must be at least 1");

@@ -11,6 +11,8 @@ use async_trait::async_trait;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentHead {
     pub project_id: ProjectId,
+    /// Where it lives in the project (`notes/plan.md`).
+    pub path: String,
     pub content: String,
     /// The file's revision (its ETag), bumped by every content change.
     pub revision: i64,

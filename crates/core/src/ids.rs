@@ -123,3 +123,7 @@ typed_id!(
     /// An AI chat session in a project.
     ChatSessionId
 );
+typed_id!(
+    /// A message of an AI chat session.
+    ChatMessageId
+);

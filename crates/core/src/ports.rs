@@ -3,7 +3,7 @@
 //! A port is defined here, implemented by the domain that owns the data, and wired by
 //! `mdz-server` with `app_data`. A domain crate never depends on another domain crate.
 
-use crate::ids::{SessionId, TokenId, UserId};
+use crate::ids::{ChatSessionId, FileId, ProjectId, SessionId, TokenId, UserId};
 use async_trait::async_trait;
 
 /// How a request proved who it is.
@@ -68,4 +68,27 @@ pub trait UserDirectory: Send + Sync + 'static {
     async fn by_email(&self, email: &str) -> Result<Option<UserSummary>, String>;
     /// The users with these ids, in any order; unknown ids are left out.
     async fn by_ids(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, String>;
+}
+
+/// What chat needs to know about an AI session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSessionInfo {
+    pub id: ChatSessionId,
+    pub project_id: ProjectId,
+    pub created_by: UserId,
+    /// `None`: the deployment's default model.
+    pub model: Option<String>,
+    pub instructions: String,
+    pub context_file_ids: Vec<FileId>,
+    /// Only its creator may see it.
+    pub private: bool,
+}
+
+/// Implemented by the sessions domain.
+#[async_trait]
+pub trait ChatSessions: Send + Sync + 'static {
+    async fn session(&self, id: ChatSessionId) -> Result<Option<ChatSessionInfo>, String>;
+    /// A message was posted: the session moves to the top of its list, and a session still
+    /// called by its default title takes `first_message` (shortened) as its title.
+    async fn touch(&self, id: ChatSessionId, first_message: Option<&str>) -> Result<(), String>;
 }

@@ -754,6 +754,7 @@ impl FilesService {
             .filter(|f| f.deleted_at.is_none())
             .map(|f| DocumentHead {
                 project_id: f.project_id,
+                path: f.path,
                 content: f.content,
                 revision: f.revision,
             }))

@@ -24,6 +24,7 @@ use utoipa_actix_web::AppExt;
         (name = "attachments", description = "Attachments in S3 or the local store"),
         (name = "collab", description = "Live Yjs editing over WebSocket, comments and notifications"),
         (name = "sessions", description = "AI conversations in a project"),
+        (name = "chat", description = "Messages of AI sessions, streamed from the model provider"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

@@ -26,7 +26,11 @@ pub fn mount(cfg: &mut ServiceConfig) {
             )
             .configure(mdz_files::search_routes)
             .configure(mdz_files::attachment_routes)
-            .service(scope("/sessions").configure(mdz_sessions::session_routes))
+            .service(
+                scope("/sessions")
+                    .configure(mdz_sessions::session_routes)
+                    .configure(mdz_chat::session_routes),
+            )
             .configure(mdz_projects::invitation_routes)
             .configure(mdz_collab::routes)
             .configure(crate::openapi::configure),

@@ -11,6 +11,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpResponse, web};
 use anyhow::Context;
 use mdz_auth::AuthModule;
+use mdz_chat::ChatModule;
 use mdz_collab::CollabModule;
 use mdz_core::client::ClientIpPolicy;
 use mdz_core::config::Config;
@@ -161,6 +162,15 @@ impl Application {
         .map_err(anyhow::Error::msg)?;
         files.connect_live(collab.live_documents());
         let sessions = SessionsModule::new(pool.clone(), projects.access(), files.documents());
+        let chat = ChatModule::new(
+            &config,
+            pool.clone(),
+            projects.access(),
+            sessions.chat_sessions(),
+            files.documents(),
+            &registry,
+        )
+        .map_err(anyhow::Error::msg)?;
         let doc = web::Data::new(openapi::DocumentJson::new(&openapi::document())?);
         let json_limit = config.max_json_bytes;
         let cors_origins = config.cors_origin_list();
@@ -197,6 +207,7 @@ impl Application {
                 .configure(|cfg| files.app_data(cfg))
                 .configure(|cfg| collab.app_data(cfg))
                 .configure(|cfg| sessions.app_data(cfg))
+                .configure(|cfg| chat.app_data(cfg))
                 .configure(routes::mount)
                 .into_app()
                 // After the API: a pattern registered first is tried on every request.

@@ -2,6 +2,7 @@
 //! documents, visibility (`project` or `private`), archive. Reaches projects and files only
 //! through the ports in core.
 
+pub mod directory;
 pub mod endpoint;
 pub mod error;
 pub mod interface;
@@ -24,6 +25,7 @@ pub use error::SessionError;
 #[derive(Clone)]
 pub struct SessionsModule {
     service: Arc<SessionsService>,
+    pool: DbPool,
 }
 
 impl SessionsModule {
@@ -33,8 +35,14 @@ impl SessionsModule {
         documents: Arc<dyn DocumentStore>,
     ) -> Self {
         Self {
-            service: Arc::new(SessionsService::new(pool, access, documents)),
+            service: Arc::new(SessionsService::new(pool.clone(), access, documents)),
+            pool,
         }
+    }
+
+    /// The port chat reads sessions through.
+    pub fn chat_sessions(&self) -> Arc<dyn mdz_core::ports::ChatSessions> {
+        Arc::new(directory::SessionDirectory(self.pool.clone()))
     }
 
     pub fn app_data(&self, cfg: &mut ServiceConfig) {

@@ -1,0 +1,251 @@
+//! HTTP handlers of chat: JSON or Server-Sent Events.
+//!
+//! SSE events: `message` (`{user_message_id, assistant_message_id}`), `delta` (`{text}`),
+//! `citation` (one per cited document), `usage` (`{prompt_tokens, completion_tokens}`), then
+//! `done` (`{status}`) or `error` (`{status, type, title}` — the problem's type and title).
+
+use crate::generation::{Ending, Event, Listener};
+use crate::interface::{Exchange, Message, MessagesQuery, PostMessage, ResumeQuery};
+use crate::service::{ChatService, Source};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use bytes::Bytes;
+use futures_util::Stream;
+use mdz_core::auth::AuthUser;
+use mdz_core::ids::{ChatMessageId, ChatSessionId};
+use mdz_core::pagination::{Page, PageQuery};
+use mdz_core::{ApiError, Problem};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+type Svc = web::Data<ChatService>;
+
+/// Routes under `/sessions` (shared with the sessions domain).
+pub fn session_routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_messages)
+        .service(post_message)
+        .service(resume)
+        .service(cancel);
+}
+
+fn wants_sse(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+fn frame(event: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+fn ending_frame(ending: Ending, has_text: bool) -> Bytes {
+    match ending.error() {
+        None => frame("done", &json!({"status": ending.status(has_text)})),
+        Some(e) => {
+            let problem = ApiError::from(e).to_problem();
+            frame(
+                "error",
+                &json!({"status": ending.status(has_text), "type": problem.kind, "title": problem.title}),
+            )
+        }
+    }
+}
+
+/// Frames from a listener until the answer ends (or falls out of the buffer).
+fn live_frames(
+    head: Vec<Bytes>,
+    listener: Listener,
+) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    let has_text = !listener.backlog.is_empty();
+    let mut first = head;
+    if has_text {
+        first.push(frame("delta", &json!({"text": listener.backlog})));
+    }
+    let state = (first, listener.events, has_text, false);
+    futures_util::stream::unfold(
+        state,
+        |(mut queue, mut events, mut has_text, done)| async move {
+            if !queue.is_empty() {
+                let next = queue.remove(0);
+                return Some((Ok(next), (queue, events, has_text, done)));
+            }
+            if done {
+                return None;
+            }
+            let next = match events.recv().await {
+                Ok(Event::Delta(text)) => {
+                    has_text = true;
+                    (frame("delta", &json!({"text": text})), false)
+                }
+                Ok(Event::Usage { prompt, completion }) => (
+                    frame(
+                        "usage",
+                        &json!({"prompt_tokens": prompt, "completion_tokens": completion}),
+                    ),
+                    false,
+                ),
+                Ok(Event::Finished(ending)) => (ending_frame(ending, has_text), true),
+                Err(RecvError::Lagged(_)) => (
+                    frame(
+                        "error",
+                        &json!({"status": "streaming", "type": "urn:mdz:problem:lagged",
+                            "title": "Fell behind; resume with ?offset="}),
+                    ),
+                    true,
+                ),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(next.0), (queue, events, has_text, next.1)))
+        },
+    )
+}
+
+fn sse(body: impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body)
+}
+
+/// A session's messages, oldest first.
+#[utoipa::path(
+    tag = "chat",
+    security(("bearer" = [])),
+    params(("id" = ChatSessionId, Path), MessagesQuery),
+    responses(
+        (status = 200, body = Page<Message>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/{id}/messages")]
+async fn list_messages(
+    svc: Svc,
+    user: AuthUser,
+    path: web::Path<ChatSessionId>,
+    query: web::Query<MessagesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .parse()?;
+    Ok(HttpResponse::Ok().json(svc.list(user.user_id, path.into_inner(), page).await?))
+}
+
+/// Ask the model (editors and above). The question is stored before the provider is called
+/// and the answer as it streams. `Accept: text/event-stream` streams it; otherwise the whole
+/// answer comes back as JSON once it is complete.
+#[utoipa::path(
+    tag = "chat",
+    security(("bearer" = [])),
+    params(("id" = ChatSessionId, Path)),
+    request_body = PostMessage,
+    responses(
+        (status = 201, body = Exchange),
+        (status = 200, description = "Server-Sent Events", content_type = "text/event-stream"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 502, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+        (status = 504, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/{id}/messages")]
+async fn post_message(
+    req: HttpRequest,
+    svc: Svc,
+    user: AuthUser,
+    path: web::Path<ChatSessionId>,
+    body: web::Json<PostMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let session = path.into_inner();
+    let posted = svc.post(user.user_id, session, body.into_inner()).await?;
+    if wants_sse(&req) {
+        let mut head = vec![frame(
+            "message",
+            &json!({"user_message_id": posted.user.id, "assistant_message_id": posted.assistant.id}),
+        )];
+        for citation in &posted.assistant.citations {
+            head.push(frame("citation", &json!(citation)));
+        }
+        return Ok(sse(live_frames(head, posted.listener)));
+    }
+    let mut events = posted.listener.events;
+    let ending = loop {
+        match events.recv().await {
+            Ok(Event::Finished(ending)) => break ending,
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => break Ending::Failed,
+        }
+    };
+    if let Some(e) = ending.error() {
+        return Err(e.into());
+    }
+    let assistant = svc.message(session, posted.assistant.id).await?;
+    Ok(HttpResponse::Created().json(Exchange {
+        user_message: posted.user,
+        assistant_message: assistant,
+    }))
+}
+
+/// Pick an answer up again from `offset` characters (after a dropped connection): the rest
+/// so far, then live deltas while it is still being written.
+#[utoipa::path(
+    tag = "chat",
+    security(("bearer" = [])),
+    params(("id" = ChatSessionId, Path), ("mid" = ChatMessageId, Path), ResumeQuery),
+    responses(
+        (status = 200, description = "Server-Sent Events", content_type = "text/event-stream"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/{id}/messages/{mid}/stream")]
+async fn resume(
+    svc: Svc,
+    user: AuthUser,
+    path: web::Path<(ChatSessionId, ChatMessageId)>,
+    query: web::Query<ResumeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (session, id) = path.into_inner();
+    let offset = query.into_inner().offset.unwrap_or(0);
+    match svc.resume(user.user_id, session, id, offset).await? {
+        Source::Live(listener) => Ok(sse(live_frames(Vec::new(), listener))),
+        Source::Stored(message) => {
+            let mut frames = Vec::new();
+            if !message.content.is_empty() {
+                frames.push(frame("delta", &json!({"text": message.content})));
+            }
+            frames.push(frame("done", &json!({"status": message.status})));
+            Ok(sse(futures_util::stream::iter(frames.into_iter().map(Ok))))
+        }
+    }
+}
+
+/// Stop generating; the partial answer stays, marked `cancelled`.
+#[utoipa::path(
+    tag = "chat",
+    security(("bearer" = [])),
+    params(("id" = ChatSessionId, Path), ("mid" = ChatMessageId, Path)),
+    responses(
+        (status = 202, description = "Cancelling; the message ends as `cancelled`"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/{id}/messages/{mid}/cancel")]
+async fn cancel(
+    svc: Svc,
+    user: AuthUser,
+    path: web::Path<(ChatSessionId, ChatMessageId)>,
+) -> Result<HttpResponse, ApiError> {
+    let (session, id) = path.into_inner();
+    svc.cancel(user.user_id, session, id).await?;
+    Ok(HttpResponse::Accepted().finish())
+}

@@ -1,0 +1,72 @@
+//! What can go wrong in chat, and the HTTP status each becomes.
+
+use actix_web::http::StatusCode;
+use mdz_core::access::AccessError;
+use mdz_core::db::DbError;
+use mdz_core::{ApiError, FieldError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("no model provider is configured")]
+    NoProvider,
+    #[error("the model provider timed out")]
+    Timeout,
+    #[error("the model provider failed")]
+    BadUpstream,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("a dependency is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<diesel::result::Error> for ChatError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::Validation(errors) => ApiError::validation(errors),
+            ChatError::Access(a) => a.into(),
+            ChatError::NotFound(what) => ApiError::not_found(format!("no such {what}")),
+            ChatError::NoProvider => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no-llm-provider",
+                "No model provider is configured",
+            )
+            .detail(
+                "set MDZ_LLM_PROVIDER=openai with MDZ_LLM_BASE_URL (any OpenAI-compatible \
+                 endpoint: OpenAI, Azure, Ollama, vLLM, llama.cpp, LiteLLM), MDZ_LLM_MODEL and, \
+                 when needed, MDZ_LLM_API_KEY; sessions work without one",
+            ),
+            ChatError::Timeout => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream-timeout",
+                "The model provider timed out",
+            )
+            .detail("the partial answer is kept with status `incomplete`; try again"),
+            ChatError::BadUpstream => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream-error",
+                "The model provider failed",
+            )
+            .detail("the partial answer is kept with status `incomplete`; try again"),
+            ChatError::Conflict(why) => ApiError::conflict(why),
+            ChatError::Db(db) => db.into(),
+            ChatError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "chat dependency unavailable");
+                ApiError::unavailable("a dependency is not reachable; try again shortly")
+            }
+        }
+    }
+}

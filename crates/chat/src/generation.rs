@@ -1,0 +1,233 @@
+//! Answers being generated: each runs as its own task (so a client that drops loses nothing),
+//! saves its text as it grows (every 250 ms and at the end), and tells live listeners every
+//! delta. A listener joins at any offset and gets the text it lacks, then the rest live.
+
+use crate::error::ChatError;
+use crate::metrics::ChatMetrics;
+use crate::provider::{Piece, Prompt, Provider, ProviderError};
+use crate::repo;
+use futures_util::StreamExt;
+use mdz_core::db::{self, DbPool};
+use mdz_core::ids::ChatMessageId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+
+const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// How an answer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Complete,
+    Cancelled,
+    /// Timed out (some text may have arrived).
+    Timeout,
+    /// The provider failed (some text may have arrived).
+    Failed,
+}
+
+impl Ending {
+    /// The stored status, given whether any text arrived.
+    pub fn status(self, has_text: bool) -> &'static str {
+        match self {
+            Ending::Complete => "complete",
+            Ending::Cancelled => "cancelled",
+            Ending::Timeout | Ending::Failed if has_text => "incomplete",
+            Ending::Timeout | Ending::Failed => "failed",
+        }
+    }
+
+    pub fn error(self) -> Option<ChatError> {
+        match self {
+            Ending::Timeout => Some(ChatError::Timeout),
+            Ending::Failed => Some(ChatError::BadUpstream),
+            Ending::Complete | Ending::Cancelled => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Delta(String),
+    Usage { prompt: u32, completion: u32 },
+    Finished(Ending),
+}
+
+struct Live {
+    text: Mutex<String>,
+    events: broadcast::Sender<Event>,
+    cancel: watch::Sender<bool>,
+}
+
+impl Live {
+    fn text(&self) -> std::sync::MutexGuard<'_, String> {
+        self.text
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A live listener: the text after its offset so far, then events.
+pub struct Listener {
+    pub backlog: String,
+    pub events: broadcast::Receiver<Event>,
+}
+
+#[derive(Default)]
+pub struct Generations {
+    live: Mutex<HashMap<ChatMessageId, Arc<Live>>>,
+}
+
+/// `text[offset..]` in characters.
+pub fn after_chars(text: &str, offset: usize) -> String {
+    text.chars().skip(offset).collect()
+}
+
+impl Generations {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<ChatMessageId, Arc<Live>>> {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Listen to an answer in progress on this node from `offset` characters.
+    pub fn listen(&self, id: ChatMessageId, offset: usize) -> Option<Listener> {
+        let live = self.map().get(&id).cloned()?;
+        let text = live.text();
+        Some(Listener {
+            backlog: after_chars(&text, offset),
+            events: live.events.subscribe(),
+        })
+    }
+
+    /// Stop an answer in progress on this node; `false` when there is none here.
+    pub fn cancel(&self, id: ChatMessageId) -> bool {
+        match self.map().get(&id) {
+            Some(live) => {
+                live.cancel.send_replace(true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Start generating the answer `id`; returns a listener from its first character.
+    pub fn start(
+        self: &Arc<Self>,
+        id: ChatMessageId,
+        provider: Arc<dyn Provider>,
+        prompt: Prompt,
+        pool: DbPool,
+        metrics: Arc<ChatMetrics>,
+    ) -> Listener {
+        let (events, first) = broadcast::channel(1024);
+        let (cancel, cancelled) = watch::channel(false);
+        let live = Arc::new(Live {
+            text: Mutex::new(String::new()),
+            events,
+            cancel,
+        });
+        self.map().insert(id, live.clone());
+        let me = self.clone();
+        tokio::spawn(async move {
+            let model = prompt.model.clone();
+            let started = Instant::now();
+            let (ending, usage) = run(&live, provider.as_ref(), prompt, cancelled, &pool, id).await;
+            let text = live.text().clone();
+            let usage = usage.or_else(|| {
+                // Providers that report no usage: about four characters a token.
+                let approx = |n: usize| i32::try_from(n / 4 + 1).unwrap_or(i32::MAX);
+                (!text.is_empty()).then(|| (0, approx(text.chars().count())))
+            });
+            metrics.observe(provider.name(), &model, started.elapsed(), usage);
+            let error = ending.error().map(|e| e.to_string());
+            if let Err(e) = save(
+                &pool,
+                id,
+                &text,
+                ending.status(!text.is_empty()),
+                usage,
+                error.as_deref(),
+            )
+            .await
+            {
+                tracing::error!(message_id = %id, error = %e, "storing the answer failed");
+            }
+            me.map().remove(&id);
+            drop(live.events.send(Event::Finished(ending)));
+        });
+        Listener {
+            backlog: String::new(),
+            events: first,
+        }
+    }
+}
+
+async fn save(
+    pool: &DbPool,
+    id: ChatMessageId,
+    text: &str,
+    status: &str,
+    usage: Option<(i32, i32)>,
+    error: Option<&str>,
+) -> Result<(), ChatError> {
+    let mut conn = db::conn(pool).await?;
+    repo::save_progress(&mut conn, id, text, status, usage, error).await?;
+    Ok(())
+}
+
+async fn run(
+    live: &Live,
+    provider: &dyn Provider,
+    prompt: Prompt,
+    mut cancelled: watch::Receiver<bool>,
+    pool: &DbPool,
+    id: ChatMessageId,
+) -> (Ending, Option<(i32, i32)>) {
+    let mut usage = None;
+    let started = tokio::select! {
+        s = provider.stream(prompt) => s,
+        _ = cancelled.changed() => return (Ending::Cancelled, usage),
+    };
+    let mut stream = match started {
+        Ok(stream) => stream,
+        Err(e) => return (ending_of(&e, id), usage),
+    };
+    let mut saved_at = Instant::now();
+    loop {
+        let piece = tokio::select! {
+            piece = stream.next() => piece,
+            _ = cancelled.changed() => return (Ending::Cancelled, usage),
+        };
+        match piece {
+            None => return (Ending::Complete, usage),
+            Some(Err(e)) => return (ending_of(&e, id), usage),
+            Some(Ok(Piece::Text(t))) => {
+                let mut text = live.text();
+                text.push_str(&t);
+                drop(live.events.send(Event::Delta(t)));
+            }
+            Some(Ok(Piece::Usage { prompt, completion })) => {
+                let n = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+                usage = Some((n(prompt), n(completion)));
+                drop(live.events.send(Event::Usage { prompt, completion }));
+            }
+        }
+        if saved_at.elapsed() >= SAVE_EVERY {
+            saved_at = Instant::now();
+            let text = live.text().clone();
+            if let Err(e) = save(pool, id, &text, "streaming", None, None).await {
+                tracing::warn!(message_id = %id, error = %e, "saving a growing answer failed");
+            }
+        }
+    }
+}
+
+fn ending_of(e: &ProviderError, id: ChatMessageId) -> Ending {
+    tracing::warn!(message_id = %id, error = %e, "model provider error");
+    match e {
+        ProviderError::Timeout => Ending::Timeout,
+        ProviderError::Upstream(_) => Ending::Failed,
+    }
+}

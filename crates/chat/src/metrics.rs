@@ -1,0 +1,47 @@
+//! LLM metrics: tokens and request durations by provider and model.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use std::time::Duration;
+
+pub struct ChatMetrics {
+    tokens: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl ChatMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let tokens = IntCounterVec::new(
+            Opts::new(
+                "mdz_llm_tokens_total",
+                "Tokens used, by provider, model and kind",
+            ),
+            &["provider", "model", "kind"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "mdz_llm_request_duration_seconds",
+                "Time from the request to the provider until the answer ended",
+            )
+            .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]),
+            &["provider", "model"],
+        )?;
+        registry.register(Box::new(tokens.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        Ok(Self { tokens, duration })
+    }
+
+    pub fn observe(&self, provider: &str, model: &str, took: Duration, usage: Option<(i32, i32)>) {
+        self.duration
+            .with_label_values(&[provider, model])
+            .observe(took.as_secs_f64());
+        if let Some((prompt, completion)) = usage {
+            let n = |v: i32| u64::try_from(v).unwrap_or(0);
+            self.tokens
+                .with_label_values(&[provider, model, "prompt"])
+                .inc_by(n(prompt));
+            self.tokens
+                .with_label_values(&[provider, model, "completion"])
+                .inc_by(n(completion));
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Message queries on `&mut AsyncPgConnection`.
+
+use crate::schema::chat_messages;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mdz_core::ids::{ChatMessageId, ChatSessionId, UserId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = chat_messages)]
+pub struct MessageRow {
+    pub id: ChatMessageId,
+    pub session_id: ChatSessionId,
+    pub role: String,
+    pub content: String,
+    pub author_id: Option<UserId>,
+    pub model: Option<String>,
+    pub status: String,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub citations: serde_json::Value,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, row: &MessageRow) -> Result<MessageRow, Error> {
+    diesel::insert_into(chat_messages::table)
+        .values(row)
+        .returning(MessageRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn get(
+    conn: &mut AsyncPgConnection,
+    id: ChatMessageId,
+) -> Result<Option<MessageRow>, Error> {
+    chat_messages::table
+        .find(id)
+        .select(MessageRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Oldest first, after the cursor.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    session: ChatSessionId,
+    after: Option<ChatMessageId>,
+    limit: i64,
+) -> Result<Vec<MessageRow>, Error> {
+    let mut q = chat_messages::table
+        .filter(chat_messages::session_id.eq(session))
+        .order(chat_messages::id.asc())
+        .limit(limit + 1)
+        .select(MessageRow::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(chat_messages::id.gt(after));
+    }
+    q.load(conn).await
+}
+
+/// The newest messages before `before`, newest first (for the context window).
+pub async fn recent(
+    conn: &mut AsyncPgConnection,
+    session: ChatSessionId,
+    before: ChatMessageId,
+    limit: i64,
+) -> Result<Vec<MessageRow>, Error> {
+    chat_messages::table
+        .filter(chat_messages::session_id.eq(session))
+        .filter(chat_messages::id.lt(before))
+        .order(chat_messages::id.desc())
+        .limit(limit)
+        .select(MessageRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// Save the answer so far (while streaming) or for good.
+pub async fn save_progress(
+    conn: &mut AsyncPgConnection,
+    id: ChatMessageId,
+    content: &str,
+    status: &str,
+    usage: Option<(i32, i32)>,
+    error: Option<&str>,
+) -> Result<(), Error> {
+    diesel::update(chat_messages::table.find(id))
+        .set((
+            chat_messages::content.eq(content),
+            chat_messages::status.eq(status),
+            chat_messages::prompt_tokens.eq(usage.map(|u| u.0)),
+            chat_messages::completion_tokens.eq(usage.map(|u| u.1)),
+            chat_messages::error.eq(error),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,346 @@
+//! Chat rules: who may read and post, the user message stored before the provider is called,
+//! the context assembled by the stated policy, answers generated and stored as they stream.
+
+use crate::context::{self, Earlier, Pinned};
+use crate::error::ChatError;
+use crate::generation::{Generations, Listener, after_chars};
+use crate::interface::{Citation, MAX_CONTENT, Message, PostMessage};
+use crate::metrics::ChatMetrics;
+use crate::provider::{Prompt, Provider, Speaker};
+use crate::repo::{self, MessageRow};
+use chrono::Utc;
+use mdz_core::FieldError;
+use mdz_core::access::{ProjectAccess, Role};
+use mdz_core::db::{self, DbPool};
+use mdz_core::documents::DocumentStore;
+use mdz_core::ids::{ChatMessageId, ChatSessionId, FileId, UserId};
+use mdz_core::pagination::{Page, PageRequest};
+use mdz_core::ports::{ChatSessionInfo, ChatSessions};
+use std::sync::Arc;
+use tracing::instrument;
+
+/// Earlier messages considered for the context window.
+const HISTORY_LIMIT: i64 = 200;
+
+pub struct ChatService {
+    pool: DbPool,
+    access: Arc<dyn ProjectAccess>,
+    sessions: Arc<dyn ChatSessions>,
+    documents: Arc<dyn DocumentStore>,
+    provider: Option<Arc<dyn Provider>>,
+    generations: Arc<Generations>,
+    metrics: Arc<ChatMetrics>,
+    budget_chars: usize,
+}
+
+pub fn to_message(row: MessageRow) -> Message {
+    Message {
+        id: row.id,
+        session_id: row.session_id,
+        role: row.role,
+        content: row.content,
+        author: row.author_id,
+        model: row.model,
+        status: row.status,
+        prompt_tokens: row.prompt_tokens,
+        completion_tokens: row.completion_tokens,
+        citations: serde_json::from_value(row.citations).unwrap_or_default(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// What a post started: both messages and a listener to the answer.
+pub struct Posted {
+    pub user: Message,
+    pub assistant: Message,
+    pub listener: Listener,
+}
+
+/// Where to read an answer from.
+pub enum Source {
+    Live(Listener),
+    Stored(Message),
+}
+
+impl ChatService {
+    pub fn new(
+        pool: DbPool,
+        access: Arc<dyn ProjectAccess>,
+        sessions: Arc<dyn ChatSessions>,
+        documents: Arc<dyn DocumentStore>,
+        provider: Option<Arc<dyn Provider>>,
+        metrics: Arc<ChatMetrics>,
+        budget_chars: usize,
+    ) -> Self {
+        Self {
+            pool,
+            access,
+            sessions,
+            documents,
+            provider,
+            generations: Arc::new(Generations::default()),
+            metrics,
+            budget_chars,
+        }
+    }
+
+    /// The session when `actor` may read it (404 otherwise), with their role.
+    async fn readable(
+        &self,
+        actor: UserId,
+        id: ChatSessionId,
+    ) -> Result<(ChatSessionInfo, Role), ChatError> {
+        let session = self
+            .sessions
+            .session(id)
+            .await
+            .map_err(ChatError::Unavailable)?
+            .ok_or(ChatError::NotFound("session"))?;
+        let role = self
+            .access
+            .role(actor, session.project_id)
+            .await?
+            .ok_or(ChatError::NotFound("session"))?;
+        if session.private && session.created_by != actor {
+            return Err(ChatError::NotFound("session"));
+        }
+        Ok((session, role))
+    }
+
+    async fn message_in(
+        &self,
+        session: ChatSessionId,
+        id: ChatMessageId,
+    ) -> Result<MessageRow, ChatError> {
+        let mut conn = db::conn(&self.pool).await?;
+        repo::get(&mut conn, id)
+            .await?
+            .filter(|m| m.session_id == session)
+            .ok_or(ChatError::NotFound("message"))
+    }
+
+    pub async fn list(
+        &self,
+        actor: UserId,
+        session: ChatSessionId,
+        page: PageRequest<ChatMessageId>,
+    ) -> Result<Page<Message>, ChatError> {
+        self.readable(actor, session).await?;
+        let mut conn = db::conn(&self.pool).await?;
+        let rows = repo::page(&mut conn, session, page.after, page.limit).await?;
+        Ok(Page::from_rows(rows, page.limit, |m| m.id).map(to_message))
+    }
+
+    async fn pinned(
+        &self,
+        session: &ChatSessionInfo,
+        extra: &[FileId],
+    ) -> Result<Vec<Pinned>, ChatError> {
+        let mut out: Vec<Pinned> = Vec::new();
+        let ids = session.context_file_ids.iter().chain(extra);
+        for (i, id) in ids.enumerate() {
+            if out.iter().any(|p| p.id == *id) {
+                continue;
+            }
+            let head = self
+                .documents
+                .document(*id)
+                .await
+                .map_err(|e| ChatError::Unavailable(e.to_string()))?;
+            match head {
+                Some(h) if h.project_id == session.project_id => out.push(Pinned {
+                    id: *id,
+                    path: h.path,
+                    revision: h.revision,
+                    content: h.content,
+                }),
+                // A pinned document since deleted is left out; a named one must exist.
+                _ if i < session.context_file_ids.len() => {}
+                _ => {
+                    return Err(ChatError::Validation(vec![FieldError::new(
+                        &format!("context_file_ids.{}", i - session.context_file_ids.len()),
+                        "no such document in this project",
+                    )]));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[instrument(skip_all, fields(user_id = %actor, session_id = %session_id))]
+    pub async fn post(
+        &self,
+        actor: UserId,
+        session_id: ChatSessionId,
+        body: PostMessage,
+    ) -> Result<Posted, ChatError> {
+        let content = body.content.trim().to_owned();
+        if content.is_empty() || content.chars().count() > MAX_CONTENT {
+            return Err(ChatError::Validation(vec![FieldError::new(
+                "content",
+                format!("1 to {MAX_CONTENT} characters"),
+            )]));
+        }
+        if body.use_search == Some(true) {
+            return Err(ChatError::Validation(vec![FieldError::new(
+                "use_search",
+                "search passages are not available in this version; pin documents instead",
+            )]));
+        }
+        let (session, role) = self.readable(actor, session_id).await?;
+        if !role.at_least(Role::Editor) {
+            return Err(ChatError::Access(
+                mdz_core::access::AccessError::Forbidden {
+                    needed: Role::Editor,
+                },
+            ));
+        }
+        let provider = self.provider.clone().ok_or(ChatError::NoProvider)?;
+        let pinned = self
+            .pinned(&session, body.context_file_ids.as_deref().unwrap_or(&[]))
+            .await?;
+        let model = session
+            .model
+            .clone()
+            .unwrap_or_else(|| provider.default_model().to_owned());
+        let user_id = ChatMessageId::new();
+        let mut conn = db::conn(&self.pool).await?;
+        let history: Vec<Earlier> = repo::recent(&mut conn, session_id, user_id, HISTORY_LIMIT)
+            .await?
+            .into_iter()
+            .map(|m| Earlier {
+                speaker: if m.role == "user" {
+                    Speaker::User
+                } else {
+                    Speaker::Assistant
+                },
+                text: m.content,
+            })
+            .collect();
+        let first = history.is_empty();
+        let (messages, citations) = context::assemble(
+            &session.instructions,
+            &pinned,
+            &history,
+            &content,
+            self.budget_chars,
+        );
+        let now = Utc::now();
+        let user = repo::insert(
+            &mut conn,
+            &MessageRow {
+                id: user_id,
+                session_id,
+                role: "user".into(),
+                content: content.clone(),
+                author_id: Some(actor),
+                model: None,
+                status: "complete".into(),
+                prompt_tokens: None,
+                completion_tokens: None,
+                citations: serde_json::json!([]),
+                error: None,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await?;
+        let assistant = repo::insert(
+            &mut conn,
+            &MessageRow {
+                id: ChatMessageId::new(),
+                session_id,
+                role: "assistant".into(),
+                content: String::new(),
+                author_id: None,
+                model: Some(model.clone()),
+                status: "streaming".into(),
+                prompt_tokens: None,
+                completion_tokens: None,
+                citations: serde_json::to_value::<&[Citation]>(&citations)
+                    .unwrap_or_else(|_| serde_json::json!([])),
+                error: None,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await?;
+        drop(conn);
+        if let Err(e) = self
+            .sessions
+            .touch(session_id, first.then_some(content.as_str()))
+            .await
+        {
+            tracing::warn!(error = %e, "session activity not recorded");
+        }
+        let listener = self.generations.start(
+            assistant.id,
+            provider,
+            Prompt { model, messages },
+            self.pool.clone(),
+            self.metrics.clone(),
+        );
+        Ok(Posted {
+            user: to_message(user),
+            assistant: to_message(assistant),
+            listener,
+        })
+    }
+
+    /// An answer from `offset` characters: live when it is still being written here.
+    pub async fn resume(
+        &self,
+        actor: UserId,
+        session: ChatSessionId,
+        id: ChatMessageId,
+        offset: usize,
+    ) -> Result<Source, ChatError> {
+        self.readable(actor, session).await?;
+        let row = self.message_in(session, id).await?;
+        if let Some(listener) = self.generations.listen(id, offset) {
+            return Ok(Source::Live(listener));
+        }
+        let mut message = to_message(row);
+        message.content = after_chars(&message.content, offset);
+        Ok(Source::Stored(message))
+    }
+
+    /// The stored message (after an answer ended).
+    pub async fn message(
+        &self,
+        session: ChatSessionId,
+        id: ChatMessageId,
+    ) -> Result<Message, ChatError> {
+        self.message_in(session, id).await.map(to_message)
+    }
+
+    pub async fn cancel(
+        &self,
+        actor: UserId,
+        session: ChatSessionId,
+        id: ChatMessageId,
+    ) -> Result<(), ChatError> {
+        let (_, role) = self.readable(actor, session).await?;
+        if !role.at_least(Role::Editor) {
+            return Err(ChatError::Access(
+                mdz_core::access::AccessError::Forbidden {
+                    needed: Role::Editor,
+                },
+            ));
+        }
+        let row = self.message_in(session, id).await?;
+        if row.status != "streaming" {
+            return Err(ChatError::Conflict(format!(
+                "this answer is not being generated (status `{}`)",
+                row.status
+            )));
+        }
+        if !self.generations.cancel(id) {
+            return Err(ChatError::Conflict(
+                "this answer is being generated by another node; retry there or wait".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,461 @@
+//! Chat: the OpenAI-compatible provider over its real wire format (a local fake), streaming
+//! and whole answers, stored as they stream, cancel, a dropped client, resume with an offset,
+//! upstream errors and timeouts, no provider configured, and roles.
+
+use futures_util::StreamExt;
+use mdz_tests::{FakeLlm, Options, SLOW_PIECES, TestApp, TestUser};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+struct Setup {
+    app: TestApp,
+    llm: FakeLlm,
+    owner: TestUser,
+    editor: TestUser,
+    viewer: TestUser,
+    session: String,
+    file: String,
+}
+
+async fn setup() -> Setup {
+    let llm = FakeLlm::start().await;
+    let app = TestApp::spawn_with(Options {
+        config: vec![
+            ("llm_provider", json!("openai")),
+            ("llm_base_url", json!(llm.base_url.clone())),
+            ("llm_api_key", json!("sk-fake-SECRET")),
+            ("llm_model", json!("gpt-test")),
+            ("llm_timeout_secs", json!(1)),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let owner = app.new_user().await;
+    let editor = app.new_user().await;
+    let viewer = app.new_user().await;
+    let project = app
+        .project_with(&owner, &[(&editor, "editor"), (&viewer, "viewer")])
+        .await;
+    let file = app
+        .create_file(
+            &owner,
+            &project,
+            "notes/brief.md",
+            "# Brief\nShip on Friday.\n",
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, session) = app
+        .post(
+            &format!("/api/v1/projects/{project}/sessions"),
+            Some(&editor.access),
+            json!({"instructions": "Answer in English.", "context_file_ids": [file]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    Setup {
+        session: session["id"].as_str().unwrap().to_owned(),
+        app,
+        llm,
+        owner,
+        editor,
+        viewer,
+        file,
+    }
+}
+
+/// POST a message asking for SSE; the response (streaming).
+async fn post_sse(s: &Setup, user: &TestUser, content: &str) -> reqwest::Response {
+    s.app
+        .request(
+            Method::POST,
+            &format!("/api/v1/sessions/{}/messages", s.session),
+            Some(&user.access),
+        )
+        .header("accept", "text/event-stream")
+        .json(&json!({"content": content}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Parse SSE text into (event, data) pairs.
+fn events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut event = String::new();
+            let mut data = Value::Null;
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(d).unwrap();
+                }
+            }
+            (event, data)
+        })
+        .collect()
+}
+
+fn deltas(evs: &[(String, Value)]) -> String {
+    evs.iter()
+        .filter(|(e, _)| e == "delta")
+        .map(|(_, d)| d["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn messages(s: &Setup) -> Vec<Value> {
+    let (status, page) = s
+        .app
+        .get(
+            &format!("/api/v1/sessions/{}/messages", s.session),
+            Some(&s.viewer.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+async fn last_answer_when(s: &Setup, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let all = messages(s).await;
+        if let Some(last) = all.last()
+            && done(last)
+        {
+            return last.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the answer never reached the expected state: {:?}",
+        messages(s).await.last()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_answer_is_stored_with_usage_citations_and_the_context_sent() {
+    let s = setup().await;
+    let res = post_sse(&s, &s.editor, "When do we ship?").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let evs = events(&res.text().await.unwrap());
+    assert_eq!(evs[0].0, "message");
+    assert!(
+        evs.iter()
+            .any(|(e, d)| e == "citation" && d["path"] == "notes/brief.md")
+    );
+    assert_eq!(deltas(&evs), "Hello world");
+    let usage = evs.iter().find(|(e, _)| e == "usage").unwrap();
+    assert_eq!(usage.1["prompt_tokens"], 12);
+    assert_eq!(
+        evs.last().unwrap(),
+        &("done".to_owned(), json!({"status": "complete"}))
+    );
+
+    let all = messages(&s).await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["role"], "user");
+    assert_eq!(all[0]["content"], "When do we ship?");
+    assert_eq!(all[0]["author"], s.editor.id.as_str());
+    assert_eq!(all[1]["role"], "assistant");
+    assert_eq!(all[1]["content"], "Hello world");
+    assert_eq!(all[1]["status"], "complete");
+    assert_eq!(all[1]["model"], "gpt-test");
+    assert_eq!(all[1]["prompt_tokens"], 12);
+    assert_eq!(all[1]["completion_tokens"], 3);
+    assert_eq!(all[1]["citations"][0]["file_id"], s.file.as_str());
+
+    // What the provider got: the key, the model, streaming, instructions + the pinned document
+    // in the system message, then the question.
+    let (auth, body) = s.llm.requests.lock().unwrap()[0].clone();
+    assert_eq!(auth.as_deref(), Some("Bearer sk-fake-SECRET"));
+    assert_eq!(body["model"], "gpt-test");
+    assert_eq!(body["stream"], true);
+    let sent = body["messages"].as_array().unwrap();
+    assert_eq!(sent[0]["role"], "system");
+    assert!(
+        sent[0]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Answer in English.")
+    );
+    assert!(
+        sent[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Ship on Friday.")
+    );
+    assert_eq!(sent.last().unwrap()["content"], "When do we ship?");
+
+    // The session took its title from the first message and moved to the top.
+    let (_, session) = s
+        .app
+        .get(
+            &format!("/api/v1/sessions/{}", s.session),
+            Some(&s.editor.access),
+        )
+        .await;
+    assert_eq!(session["title"], "When do we ship?");
+
+    // A second message carries the history; JSON without SSE answers whole.
+    let (status, exchange) = s
+        .app
+        .post(
+            &format!("/api/v1/sessions/{}/messages", s.session),
+            Some(&s.editor.access),
+            json!({"content": "And after that?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{exchange}");
+    assert_eq!(exchange["assistant_message"]["content"], "Hello world");
+    assert_eq!(exchange["user_message"]["content"], "And after that?");
+    let (_, body) = s.llm.requests.lock().unwrap()[1].clone();
+    let history: Vec<&str> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        ["When do we ship?", "Hello world", "And after that?"]
+    );
+    let (_, session) = s
+        .app
+        .get(
+            &format!("/api/v1/sessions/{}", s.session),
+            Some(&s.editor.access),
+        )
+        .await;
+    assert_eq!(
+        session["title"], "When do we ship?",
+        "only the first message names it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_failures_are_problems_and_keep_what_arrived() {
+    let s = setup().await;
+    // An error status: 502, nothing of the upstream body or the key leaks.
+    let (status, problem) = s
+        .app
+        .post(
+            &format!("/api/v1/sessions/{}/messages", s.session),
+            Some(&s.editor.access),
+            json!({"content": "[500] please"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
+    assert_eq!(problem["type"], "urn:mdz:problem:upstream-error");
+    let text = problem.to_string();
+    assert!(
+        !text.contains("SECRET") && !text.contains("internal failure"),
+        "{text}"
+    );
+    assert_eq!(messages(&s).await.last().unwrap()["status"], "failed");
+
+    // A hang: 504 after the timeout.
+    let (status, problem) = s
+        .app
+        .post(
+            &format!("/api/v1/sessions/{}/messages", s.session),
+            Some(&s.editor.access),
+            json!({"content": "[hang] please"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{problem}");
+    assert_eq!(problem["type"], "urn:mdz:problem:upstream-timeout");
+
+    // Garbage mid-stream, over SSE: an error event; the partial answer is kept, incomplete.
+    let res = post_sse(&s, &s.editor, "[malformed] please").await;
+    let evs = events(&res.text().await.unwrap());
+    assert_eq!(deltas(&evs), "partial ");
+    let (event, data) = evs.last().unwrap();
+    assert_eq!(event, "error");
+    assert_eq!(data["status"], "incomplete");
+    assert_eq!(data["type"], "urn:mdz:problem:upstream-error");
+    let last = messages(&s).await.last().unwrap().clone();
+    assert_eq!(last["status"], "incomplete");
+    assert_eq!(last["content"], "partial ");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_stops_the_answer_and_keeps_the_part_so_far() {
+    let s = setup().await;
+    let res = post_sse(&s, &s.editor, "[slow] count").await;
+    let mut body = res.bytes_stream();
+    let mut seen = String::new();
+    let mut assistant = String::new();
+    while !seen.contains("event: delta") {
+        seen.push_str(&String::from_utf8_lossy(
+            &body.next().await.unwrap().unwrap(),
+        ));
+        if assistant.is_empty()
+            && let Some((_, data)) = events(&seen).iter().find(|(e, _)| e == "message")
+        {
+            assistant = data["assistant_message_id"].as_str().unwrap().to_owned();
+        }
+    }
+    // A viewer may not cancel.
+    let cancel = format!("/api/v1/sessions/{}/messages/{assistant}/cancel", s.session);
+    let (status, _) = s.app.post(&cancel, Some(&s.viewer.access), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s.app.post(&cancel, Some(&s.editor.access), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    while let Some(Ok(bytes)) = body.next().await {
+        seen.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    let evs = events(&seen);
+    assert_eq!(evs.last().unwrap().1["status"], "cancelled");
+    let last = last_answer_when(&s, |m| m["status"] != "streaming").await;
+    assert_eq!(last["status"], "cancelled");
+    let full: String = SLOW_PIECES.concat();
+    let kept = last["content"].as_str().unwrap();
+    assert!(
+        !kept.is_empty() && full.starts_with(kept) && kept != full,
+        "{kept:?}"
+    );
+    // Cancelling again: nothing is being generated.
+    let (status, _) = s.app.post(&cancel, Some(&s.editor.access), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_client_loses_nothing_and_can_resume_from_an_offset() {
+    let s = setup().await;
+    let res = post_sse(&s, &s.editor, "[slow] count").await;
+    let mut body = res.bytes_stream();
+    let first = String::from_utf8_lossy(&body.next().await.unwrap().unwrap()).to_string();
+    let assistant = events(&first)
+        .iter()
+        .find(|(e, _)| e == "message")
+        .map(|(_, d)| d["assistant_message_id"].as_str().unwrap().to_owned())
+        .unwrap();
+    drop(body);
+
+    // Another device sees it grow.
+    let growing = last_answer_when(&s, |m| {
+        m["status"] == "streaming" && !m["content"].as_str().unwrap().is_empty()
+    })
+    .await;
+    assert!(
+        SLOW_PIECES
+            .concat()
+            .starts_with(growing["content"].as_str().unwrap())
+    );
+
+    // Resume from character 4 ("one " already seen): the rest, live, then done.
+    let res = s
+        .app
+        .request(
+            Method::GET,
+            &format!(
+                "/api/v1/sessions/{}/messages/{assistant}/stream?offset=4",
+                s.session
+            ),
+            Some(&s.viewer.access),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let evs = events(&res.text().await.unwrap());
+    assert_eq!(deltas(&evs), SLOW_PIECES.concat()[4..]);
+    assert_eq!(evs.last().unwrap().1["status"], "complete");
+
+    let last = last_answer_when(&s, |m| m["status"] == "complete").await;
+    assert_eq!(last["content"], SLOW_PIECES.concat());
+    // Resuming a finished answer replays the rest from storage.
+    let res = s
+        .app
+        .request(
+            Method::GET,
+            &format!(
+                "/api/v1/sessions/{}/messages/{assistant}/stream?offset=8",
+                s.session
+            ),
+            Some(&s.viewer.access),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deltas(&events(&res.text().await.unwrap())),
+        SLOW_PIECES.concat()[8..]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_and_bad_input() {
+    let s = setup().await;
+    let path = format!("/api/v1/sessions/{}/messages", s.session);
+    let (status, _) = s
+        .app
+        .post(&path, Some(&s.viewer.access), json!({"content": "hi"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let stranger = s.app.new_user().await;
+    let (status, _) = s
+        .app
+        .post(&path, Some(&stranger.access), json!({"content": "hi"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.app.get(&path, Some(&stranger.access)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for bad in [
+        json!({"content": "   "}),
+        json!({"content": "hi", "context_file_ids": [uuid::Uuid::now_v7()]}),
+        json!({"content": "hi", "use_search": true}),
+    ] {
+        let (status, problem) = s.app.post(&path, Some(&s.owner.access), bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+    }
+    let (status, _) = s
+        .app
+        .post(&path, Some(&s.owner.access), json!({"text": "wrong field"}))
+        .await;
+    assert!(status.is_client_error());
+    assert!(messages(&s).await.is_empty(), "nothing half-written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_provider_chat_says_how_to_configure_one() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    let project = app.project_with(&user, &[]).await;
+    let (status, session) = app
+        .post(
+            &format!("/api/v1/projects/{project}/sessions"),
+            Some(&user.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "sessions work without a provider"
+    );
+    let (status, problem) = app
+        .post(
+            &format!(
+                "/api/v1/sessions/{}/messages",
+                session["id"].as_str().unwrap()
+            ),
+            Some(&user.access),
+            json!({"content": "hello"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(problem["type"], "urn:mdz:problem:no-llm-provider");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("MDZ_LLM_PROVIDER")
+    );
+}

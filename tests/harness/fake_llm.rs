@@ -1,0 +1,142 @@
+//! A fake OpenAI-compatible provider on a local port, speaking the real wire format:
+//! `POST /v1/chat/completions` answered with `data: {chunk}` Server-Sent Events and
+//! `data: [DONE]`. What it does is chosen by a tag in the last user message:
+//! `[slow]` (ten pieces, 150 ms apart), `[500]` (an error status whose body holds a secret),
+//! `[hang]` (never answers), `[malformed]` (one good piece, then garbage); otherwise
+//! "Hello world" in three pieces with usage.
+
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Text of the `[slow]` answer, piece by piece.
+pub const SLOW_PIECES: [&str; 10] = [
+    "one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight ", "nine ", "ten",
+];
+
+/// Requests received: the `authorization` header and the JSON body.
+pub type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+pub struct FakeLlm {
+    pub base_url: String,
+    /// Every request body received, with its `authorization` header.
+    pub requests: Received,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn chunk(text: &str) -> String {
+    let c = json!({"id": "c1", "object": "chat.completion.chunk",
+                   "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
+    format!("data: {c}\n\n")
+}
+
+async fn read_request(socket: &mut TcpStream) -> Option<(Option<String>, Value)> {
+    let mut buf = Vec::new();
+    let mut tmp = [0_u8; 8192];
+    let header_end = loop {
+        let n = socket.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+    let header = |name: &str| {
+        head.lines()
+            .find(|l| l.to_lowercase().starts_with(&format!("{name}:")))
+            .map(|l| l[name.len() + 1..].trim().to_owned())
+    };
+    let length: usize = header("content-length")?.parse().ok()?;
+    while buf.len() < header_end + length {
+        let n = socket.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    let body = serde_json::from_slice(&buf[header_end..header_end + length]).ok()?;
+    Some((header("authorization"), body))
+}
+
+async fn serve(mut socket: TcpStream, requests: Received) {
+    let Some((auth, body)) = read_request(&mut socket).await else {
+        return;
+    };
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    requests.lock().expect("lock").push((auth, body));
+    if last.contains("[hang]") {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return;
+    }
+    if last.contains("[500]") {
+        let body = r#"{"error":{"message":"internal failure for key sk-fake-SECRET","type":"server_error"}}"#;
+        let res = format!(
+            "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        drop(socket.write_all(res.as_bytes()).await);
+        return;
+    }
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n";
+    if socket.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let (pieces, gap): (Vec<&str>, u64) = if last.contains("[slow]") {
+        (SLOW_PIECES.to_vec(), 150)
+    } else if last.contains("[malformed]") {
+        (vec!["partial "], 10)
+    } else {
+        (vec!["Hel", "lo", " world"], 10)
+    };
+    for piece in pieces {
+        if socket.write_all(chunk(piece).as_bytes()).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+    }
+    if last.contains("[malformed]") {
+        drop(socket.write_all(b"data: {\"choices\": [oops\n\n").await);
+        return;
+    }
+    let usage = json!({"id": "c1", "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}});
+    drop(
+        socket
+            .write_all(format!("data: {usage}\n\ndata: [DONE]\n\n").as_bytes())
+            .await,
+    );
+}
+
+impl FakeLlm {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(serve(socket, seen.clone()));
+            }
+        });
+        Self {
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            requests,
+            task,
+        }
+    }
+}
