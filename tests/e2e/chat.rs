@@ -459,3 +459,64 @@ async fn without_a_provider_chat_says_how_to_configure_one() {
             .contains("MDZ_LLM_PROVIDER")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_anthropic_provider_streams_over_its_own_event_format() {
+    let llm = FakeLlm::start().await;
+    let app = TestApp::spawn_with(Options {
+        config: vec![
+            ("llm_provider", json!("anthropic")),
+            ("llm_base_url", json!(llm.base_url.clone())),
+            ("llm_api_key", json!("sk-ant-fake")),
+            ("llm_model", json!("claude-test")),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let user = app.new_user().await;
+    let project = app.project_with(&user, &[]).await;
+    let (_, session) = app
+        .post(
+            &format!("/api/v1/projects/{project}/sessions"),
+            Some(&user.access),
+            json!({"instructions": "Be kind."}),
+        )
+        .await;
+    let sid = session["id"].as_str().unwrap();
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/sessions/{sid}/messages"),
+            Some(&user.access),
+        )
+        .header("accept", "text/event-stream")
+        .json(&json!({"content": "Say hello"}))
+        .send()
+        .await
+        .unwrap();
+    let evs = events(&res.text().await.unwrap());
+    assert_eq!(deltas(&evs), "Hello world");
+    let usage = evs.iter().find(|(e, _)| e == "usage").unwrap();
+    assert_eq!(
+        usage.1,
+        json!({"prompt_tokens": 12, "completion_tokens": 3})
+    );
+    assert_eq!(evs.last().unwrap().1["status"], "complete");
+    let (auth, body) = llm.requests.lock().unwrap()[0].clone();
+    assert_eq!(auth.as_deref(), Some("sk-ant-fake"));
+    assert_eq!(body["system"], "Be kind.");
+    assert_eq!(
+        body["messages"],
+        json!([{"role": "user", "content": "Say hello"}])
+    );
+    assert_eq!(body["max_tokens"], 4096);
+    // Garbage mid-stream is an error here too, keeping the part that came.
+    let (status, problem) = app
+        .post(
+            &format!("/api/v1/sessions/{sid}/messages"),
+            Some(&user.access),
+            json!({"content": "[malformed]"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
+}

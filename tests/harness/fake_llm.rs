@@ -3,7 +3,9 @@
 //! `data: [DONE]`. What it does is chosen by a tag in the last user message:
 //! `[slow]` (ten pieces, 150 ms apart), `[500]` (an error status whose body holds a secret),
 //! `[hang]` (never answers), `[malformed]` (one good piece, then garbage); otherwise
-//! "Hello world" in three pieces with usage.
+//! "Hello world" in three pieces with usage. `POST …/messages` answers in the Anthropic
+//! Messages event format instead (`message_start`, `content_block_delta`, `message_delta`,
+//! `message_stop`).
 
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -38,7 +40,8 @@ fn chunk(text: &str) -> String {
     format!("data: {c}\n\n")
 }
 
-async fn read_request(socket: &mut TcpStream) -> Option<(Option<String>, Value)> {
+/// The request's path, its key (`authorization` or `x-api-key`) and its JSON body.
+async fn read_request(socket: &mut TcpStream) -> Option<(String, Option<String>, Value)> {
     let mut buf = Vec::new();
     let mut tmp = [0_u8; 8192];
     let header_end = loop {
@@ -66,13 +69,23 @@ async fn read_request(socket: &mut TcpStream) -> Option<(Option<String>, Value)>
         buf.extend_from_slice(&tmp[..n]);
     }
     let body = serde_json::from_slice(&buf[header_end..header_end + length]).ok()?;
-    Some((header("authorization"), body))
+    let path = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    Some((
+        path,
+        header("authorization").or_else(|| header("x-api-key")),
+        body,
+    ))
 }
 
 async fn serve(mut socket: TcpStream, requests: Received) {
-    let Some((auth, body)) = read_request(&mut socket).await else {
+    let Some((path, auth, body)) = read_request(&mut socket).await else {
         return;
     };
+    let anthropic = path.ends_with("/messages");
     let last = body["messages"]
         .as_array()
         .and_then(|m| m.last())
@@ -104,11 +117,34 @@ async fn serve(mut socket: TcpStream, requests: Received) {
     } else {
         (vec!["Hel", "lo", " world"], 10)
     };
+    if anthropic {
+        let start = json!({"type": "message_start", "message": {"id": "m1", "usage": {"input_tokens": 12, "output_tokens": 1}}});
+        let text = format!(
+            "event: message_start\ndata: {start}\n\nevent: ping\ndata: {{\"type\": \"ping\"}}\n\n"
+        );
+        if socket.write_all(text.as_bytes()).await.is_err() {
+            return;
+        }
+    }
     for piece in pieces {
-        if socket.write_all(chunk(piece).as_bytes()).await.is_err() {
+        let event = if anthropic {
+            let d = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}});
+            format!("event: content_block_delta\ndata: {d}\n\n")
+        } else {
+            chunk(piece)
+        };
+        if socket.write_all(event.as_bytes()).await.is_err() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(gap)).await;
+    }
+    if anthropic && !last.contains("[malformed]") {
+        let end = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}});
+        let text = format!(
+            "event: message_delta\ndata: {end}\n\nevent: message_stop\ndata: {{\"type\": \"message_stop\"}}\n\n"
+        );
+        drop(socket.write_all(text.as_bytes()).await);
+        return;
     }
     if last.contains("[malformed]") {
         drop(socket.write_all(b"data: {\"choices\": [oops\n\n").await);

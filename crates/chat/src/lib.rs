@@ -60,8 +60,27 @@ fn provider(config: &Config) -> Result<Option<Arc<dyn Provider>>, String> {
                 &base, key, model, limits,
             ))))
         }
+        "anthropic" => {
+            let base = config
+                .llm_base_url
+                .clone()
+                .unwrap_or_else(|| "https://api.anthropic.com/v1".to_owned());
+            let model = config
+                .llm_model
+                .clone()
+                .ok_or("key `llm_model`: set the default model of the provider")?;
+            let key = config.llm_api_key.as_ref().map(|k| k.expose().to_owned());
+            tracing::info!(provider = "anthropic", model = %model, "chat provider configured");
+            Ok(Some(Arc::new(provider::anthropic::Anthropic::new(
+                &base,
+                key,
+                model,
+                config.llm_max_tokens,
+                limits,
+            ))))
+        }
         other => Err(format!(
-            "key `llm_provider`: `{other}` is not supported in this version (use `openai` for any OpenAI-compatible endpoint)"
+            "key `llm_provider`: `{other}` is not supported (use `openai` for any OpenAI-compatible endpoint, or `anthropic`)"
         )),
     }
 }

@@ -102,7 +102,7 @@ pub struct Config {
     /// Milliseconds of quiet after an edit before the text is written to the file (at most
     /// four times this after the first unsaved edit).
     pub collab_flush_ms: u64,
-    /// `openai` (any OpenAI-compatible endpoint); unset: chat answers 503.
+    /// `openai` (any OpenAI-compatible endpoint) or `anthropic`; unset: chat answers 503.
     pub llm_provider: Option<String>,
     /// The provider's API base, e.g. `https://api.openai.com/v1` or `http://ollama:11434/v1`.
     pub llm_base_url: Option<String>,
@@ -113,6 +113,8 @@ pub struct Config {
     pub llm_timeout_secs: u64,
     /// Characters of context (instructions, documents, history) sent with a message.
     pub llm_context_chars: usize,
+    /// Most tokens of one answer (providers that require the limit, e.g. Anthropic).
+    pub llm_max_tokens: u32,
 }
 
 /// The defaults, written as the TOML-shaped layer figment starts from.
@@ -151,6 +153,7 @@ struct Defaults {
     collab_flush_ms: u64,
     llm_timeout_secs: u64,
     llm_context_chars: usize,
+    llm_max_tokens: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -187,6 +190,7 @@ const DEFAULTS: Defaults = Defaults {
     collab_flush_ms: 400,
     llm_timeout_secs: 60,
     llm_context_chars: 48_000,
+    llm_max_tokens: 4096,
 };
 
 /// Why the configuration could not be loaded; the message names the offending key.

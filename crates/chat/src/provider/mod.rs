@@ -1,7 +1,9 @@
 //! LLM providers behind one trait: a request of role-tagged messages in, a stream of text
 //! deltas and a usage report out. Errors say timeout or bad upstream, never the raw body.
 
+pub mod anthropic;
 pub mod openai;
+pub mod sse;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;

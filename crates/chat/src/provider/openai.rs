@@ -2,13 +2,12 @@
 //! LiteLLM): `POST {base}/chat/completions` with `stream: true`, read as Server-Sent Events
 //! (`data: {chunk}` lines, then `data: [DONE]`), usage from the final chunk.
 
+use super::sse::{pieces, without_url};
 use super::{Limits, Piece, Prompt, Provider, ProviderError, Speaker};
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures_util::stream::{BoxStream, Stream};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
 
 pub struct OpenAi {
     client: reqwest::Client,
@@ -64,80 +63,6 @@ pub fn parse_data(data: &str) -> Result<Option<Vec<Piece>>, ProviderError> {
     Ok(Some(pieces))
 }
 
-struct SseState<S> {
-    body: S,
-    buffer: Vec<u8>,
-    ready: VecDeque<Piece>,
-    done: bool,
-    limits: Limits,
-}
-
-/// The pieces of an SSE body, each awaited at most the idle timeout.
-fn pieces<S>(body: S, limits: Limits) -> impl Stream<Item = Result<Piece, ProviderError>>
-where
-    S: Stream<Item = Result<Bytes, reqwest::Error>> + Unpin + Send + 'static,
-{
-    let state = SseState {
-        body,
-        buffer: Vec::new(),
-        ready: VecDeque::new(),
-        done: false,
-        limits,
-    };
-    futures_util::stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(piece) = st.ready.pop_front() {
-                return Some((Ok(piece), st));
-            }
-            if st.done {
-                return None;
-            }
-            // A whole line in the buffer?
-            if let Some(end) = st.buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = st.buffer.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line);
-                let line = line.trim_end_matches(['\r', '\n']);
-                if let Some(data) = line.strip_prefix("data:") {
-                    match parse_data(data.trim()) {
-                        Ok(Some(found)) => st.ready.extend(found),
-                        Ok(None) => st.done = true,
-                        Err(e) => {
-                            st.done = true;
-                            return Some((Err(e), st));
-                        }
-                    }
-                }
-                continue;
-            }
-            match tokio::time::timeout(st.limits.idle_timeout, st.body.next()).await {
-                Err(_) => {
-                    st.done = true;
-                    return Some((Err(ProviderError::Timeout), st));
-                }
-                Ok(None) => {
-                    st.done = true;
-                    return Some((
-                        Err(ProviderError::Upstream(
-                            "the stream ended without [DONE]".into(),
-                        )),
-                        st,
-                    ));
-                }
-                Ok(Some(Err(e))) => {
-                    st.done = true;
-                    let err = if e.is_timeout() {
-                        ProviderError::Timeout
-                    } else {
-                        ProviderError::Upstream("the stream broke".into())
-                    };
-                    return Some((Err(err), st));
-                }
-                Ok(Some(Ok(bytes))) => st.buffer.extend_from_slice(&bytes),
-            }
-        }
-    })
-}
-
 #[async_trait]
 impl Provider for OpenAi {
     fn name(&self) -> &'static str {
@@ -184,18 +109,13 @@ impl Provider for OpenAi {
         if !status.is_success() {
             return Err(ProviderError::Upstream(format!("status {status}")));
         }
-        let body = response.bytes_stream().map_err(|e| e);
-        Ok(pieces(Box::pin(body), self.limits.clone()).boxed())
+        Ok(pieces(
+            Box::pin(response.bytes_stream()),
+            self.limits.clone(),
+            parse_data,
+        )
+        .boxed())
     }
-}
-
-/// A reqwest error without its URL (which may carry a key in its query).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "<provider>");
-    }
-    text
 }
 
 #[cfg(test)]
