@@ -5,6 +5,8 @@ CREATE TABLE chat_messages (
     role              text NOT NULL CHECK (role IN ('user', 'assistant')),
     content           text NOT NULL,
     author_id         uuid REFERENCES users (id) ON DELETE SET NULL,
+    -- Who asked (for an answer: the user whose message it answers), for daily token quotas.
+    requested_by      uuid REFERENCES users (id) ON DELETE SET NULL,
     model             text,
     status            text NOT NULL CHECK (status IN ('complete', 'streaming', 'incomplete', 'failed', 'cancelled')),
     prompt_tokens     integer,
@@ -15,4 +17,5 @@ CREATE TABLE chat_messages (
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX chat_messages_by_session ON chat_messages (session_id, id);
+CREATE INDEX chat_messages_usage ON chat_messages (requested_by, created_at) WHERE role = 'assistant';
 SELECT mdz_manage_updated_at('chat_messages');

@@ -520,3 +520,132 @@ async fn the_anthropic_provider_streams_over_its_own_event_format() {
         .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn regenerate_answers_the_same_question_again() {
+    let s = setup().await;
+    let path = format!("/api/v1/sessions/{}/messages", s.session);
+    let (_, first) = s
+        .app
+        .post(
+            &path,
+            Some(&s.editor.access),
+            json!({"content": "First question"}),
+        )
+        .await;
+    let (_, second) = s
+        .app
+        .post(
+            &path,
+            Some(&s.editor.access),
+            json!({"content": "Second question"}),
+        )
+        .await;
+    let answer = second["assistant_message"]["id"].as_str().unwrap();
+    let question = first["user_message"]["id"].as_str().unwrap();
+
+    let regen = |mid: &str| format!("/api/v1/sessions/{}/messages/{mid}/regenerate", s.session);
+    let (status, again) = s
+        .app
+        .post(&regen(answer), Some(&s.editor.access), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["user_message"]["content"], "Second question");
+    assert_eq!(again["assistant_message"]["content"], "Hello world");
+    assert_ne!(again["assistant_message"]["id"], answer);
+    // The provider got the same question with the history before it, not the old answer.
+    let (_, body) = s.llm.requests.lock().unwrap()[2].clone();
+    let sent: Vec<&str> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, ["First question", "Hello world", "Second question"]);
+    assert_eq!(
+        messages(&s).await.len(),
+        5,
+        "the old answer stays in the history"
+    );
+
+    let (status, _) = s
+        .app
+        .post(&regen(question), Some(&s.editor.access), json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a question is not regenerated"
+    );
+    let (status, _) = s
+        .app
+        .post(&regen(answer), Some(&s.viewer.access), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daily_token_quotas_answer_429() {
+    let llm = FakeLlm::start().await;
+    let app = TestApp::spawn_with(Options {
+        config: vec![
+            ("llm_provider", json!("openai")),
+            ("llm_base_url", json!(llm.base_url.clone())),
+            ("llm_model", json!("gpt-test")),
+            // One answer costs 15 tokens (12 + 3): the second still fits, the third does not.
+            ("llm_daily_tokens_per_user", json!(30)),
+            ("llm_daily_tokens_per_project", json!(40)),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let alice = app.new_user().await;
+    let bob = app.new_user().await;
+    let project = app.project_with(&alice, &[(&bob, "editor")]).await;
+    let (_, session) = app
+        .post(
+            &format!("/api/v1/projects/{project}/sessions"),
+            Some(&alice.access),
+            json!({}),
+        )
+        .await;
+    let path = format!(
+        "/api/v1/sessions/{}/messages",
+        session["id"].as_str().unwrap()
+    );
+    for _ in 0..2 {
+        let (status, body) = app
+            .post(&path, Some(&alice.access), json!({"content": "hi"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let res = app
+        .request(Method::POST, &path, Some(&alice.access))
+        .json(&json!({"content": "one more"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:mdz:problem:quota-exceeded");
+    assert!(problem["detail"].as_str().unwrap().contains("user"));
+    // Bob has his own allowance, but the project's (40) runs out after his first answer.
+    let (status, _) = app
+        .post(&path, Some(&bob.access), json!({"content": "hi"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, problem) = app
+        .post(&path, Some(&bob.access), json!({"content": "hi"}))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("project"),
+        "{problem}"
+    );
+    let (_, metrics) = app.get("/metrics", None).await;
+    assert!(metrics.as_str().unwrap().contains(
+        "mdz_llm_tokens_total{kind=\"completion\",model=\"gpt-test\",provider=\"openai\"} 9"
+    ));
+}

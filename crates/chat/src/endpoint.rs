@@ -26,7 +26,8 @@ pub fn session_routes(cfg: &mut ServiceConfig) {
     cfg.service(list_messages)
         .service(post_message)
         .service(resume)
-        .service(cancel);
+        .service(cancel)
+        .service(regenerate);
 }
 
 fn wants_sse(req: &HttpRequest) -> bool {
@@ -151,6 +152,7 @@ async fn list_messages(
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Daily token quota used up", body = Problem, content_type = "application/problem+json"),
         (status = 502, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
         (status = 504, body = Problem, content_type = "application/problem+json"),
@@ -166,7 +168,17 @@ async fn post_message(
 ) -> Result<HttpResponse, ApiError> {
     let session = path.into_inner();
     let posted = svc.post(user.user_id, session, body.into_inner()).await?;
-    if wants_sse(&req) {
+    answer(&req, &svc, session, posted).await
+}
+
+/// The answer of a post or a regeneration: SSE when asked for, else the whole exchange.
+async fn answer(
+    req: &HttpRequest,
+    svc: &ChatService,
+    session: ChatSessionId,
+    posted: crate::service::Posted,
+) -> Result<HttpResponse, ApiError> {
+    if wants_sse(req) {
         let mut head = vec![frame(
             "message",
             &json!({"user_message_id": posted.user.id, "assistant_message_id": posted.assistant.id}),
@@ -192,6 +204,34 @@ async fn post_message(
         user_message: posted.user,
         assistant_message: assistant,
     }))
+}
+
+/// Answer the question of an earlier answer again (editors and above): a new answer after
+/// the old one, streamed or whole like a post.
+#[utoipa::path(
+    tag = "chat",
+    security(("bearer" = [])),
+    params(("id" = ChatSessionId, Path), ("mid" = ChatMessageId, Path)),
+    responses(
+        (status = 201, body = Exchange),
+        (status = 200, description = "Server-Sent Events", content_type = "text/event-stream"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/{id}/messages/{mid}/regenerate")]
+async fn regenerate(
+    req: HttpRequest,
+    svc: Svc,
+    user: AuthUser,
+    path: web::Path<(ChatSessionId, ChatMessageId)>,
+) -> Result<HttpResponse, ApiError> {
+    let (session, id) = path.into_inner();
+    let posted = svc.regenerate(user.user_id, session, id).await?;
+    answer(&req, &svc, session, posted).await
 }
 
 /// Pick an answer up again from `offset` characters (after a dropped connection): the rest

@@ -21,6 +21,12 @@ pub enum ChatError {
     BadUpstream,
     #[error("{0}")]
     Conflict(String),
+    #[error("the daily token quota of this {scope} is used up")]
+    Quota {
+        scope: &'static str,
+        limit: i64,
+        retry_after: u64,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("a dependency is unavailable: {0}")]
@@ -62,6 +68,22 @@ impl From<ChatError> for ApiError {
             )
             .detail("the partial answer is kept with status `incomplete`; try again"),
             ChatError::Conflict(why) => ApiError::conflict(why),
+            ChatError::Quota {
+                scope,
+                limit,
+                retry_after,
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota-exceeded",
+                "Daily token quota used up",
+            )
+            .detail(format!(
+                "this {scope} may use {limit} tokens a day (UTC); it resets in {retry_after} s"
+            ))
+            .header(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after),
+            ),
             ChatError::Db(db) => db.into(),
             ChatError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "chat dependency unavailable");

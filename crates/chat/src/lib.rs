@@ -104,7 +104,11 @@ impl ChatModule {
                 documents,
                 provider,
                 Arc::new(metrics),
-                config.llm_context_chars,
+                service::ChatSettings {
+                    budget_chars: config.llm_context_chars,
+                    daily_tokens_per_user: config.llm_daily_tokens_per_user,
+                    daily_tokens_per_project: config.llm_daily_tokens_per_project,
+                },
             )),
         })
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use mdz_core::ids::{ChatMessageId, ChatSessionId, UserId};
+use mdz_core::ids::{ChatMessageId, ChatSessionId, ProjectId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = chat_messages)]
@@ -15,6 +15,7 @@ pub struct MessageRow {
     pub role: String,
     pub content: String,
     pub author_id: Option<UserId>,
+    pub requested_by: Option<UserId>,
     pub model: Option<String>,
     pub status: String,
     pub prompt_tokens: Option<i32>,
@@ -101,4 +102,37 @@ pub async fn save_progress(
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// Tokens of answers since `since`: those `user` asked for, and those in `project`.
+pub async fn tokens_since(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    project: ProjectId,
+    since: DateTime<Utc>,
+) -> Result<(i64, i64), Error> {
+    use diesel::sql_types::{BigInt, Timestamptz, Uuid};
+    #[derive(QueryableByName)]
+    struct Used {
+        #[diesel(sql_type = BigInt)]
+        by_user: i64,
+        #[diesel(sql_type = BigInt)]
+        by_project: i64,
+    }
+    let used: Used = diesel::sql_query(
+        "SELECT \
+           coalesce(sum(coalesce(m.prompt_tokens, 0) + coalesce(m.completion_tokens, 0)) \
+             FILTER (WHERE m.requested_by = $1), 0)::bigint AS by_user, \
+           coalesce(sum(coalesce(m.prompt_tokens, 0) + coalesce(m.completion_tokens, 0)) \
+             FILTER (WHERE s.project_id = $2), 0)::bigint AS by_project \
+         FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+         WHERE m.role = 'assistant' AND m.created_at >= $3 \
+           AND (m.requested_by = $1 OR s.project_id = $2)",
+    )
+    .bind::<Uuid, _>(user.0)
+    .bind::<Uuid, _>(project.0)
+    .bind::<Timestamptz, _>(since)
+    .get_result(conn)
+    .await?;
+    Ok((used.by_user, used.by_project))
 }

@@ -7,6 +7,7 @@ diesel::table! {
         role -> Text,
         content -> Text,
         author_id -> Nullable<Uuid>,
+        requested_by -> Nullable<Uuid>,
         model -> Nullable<Text>,
         status -> Text,
         prompt_tokens -> Nullable<Int4>,

@@ -30,7 +30,18 @@ pub struct ChatService {
     provider: Option<Arc<dyn Provider>>,
     generations: Arc<Generations>,
     metrics: Arc<ChatMetrics>,
-    budget_chars: usize,
+    settings: ChatSettings,
+}
+
+/// Limits of the chat domain.
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    /// Characters of context per message (see [`crate::context`]).
+    pub budget_chars: usize,
+    /// Tokens one user may use per UTC day (0: no limit).
+    pub daily_tokens_per_user: i64,
+    /// Tokens one project may use per UTC day (0: no limit).
+    pub daily_tokens_per_project: i64,
 }
 
 pub fn to_message(row: MessageRow) -> Message {
@@ -71,7 +82,7 @@ impl ChatService {
         documents: Arc<dyn DocumentStore>,
         provider: Option<Arc<dyn Provider>>,
         metrics: Arc<ChatMetrics>,
-        budget_chars: usize,
+        settings: ChatSettings,
     ) -> Self {
         Self {
             pool,
@@ -81,7 +92,7 @@ impl ChatService {
             provider,
             generations: Arc::new(Generations::default()),
             metrics,
-            budget_chars,
+            settings,
         }
     }
 
@@ -206,6 +217,8 @@ impl ChatService {
             .unwrap_or_else(|| provider.default_model().to_owned());
         let user_id = ChatMessageId::new();
         let mut conn = db::conn(&self.pool).await?;
+        self.check_quota(&mut conn, actor, session.project_id)
+            .await?;
         let history: Vec<Earlier> = repo::recent(&mut conn, session_id, user_id, HISTORY_LIMIT)
             .await?
             .into_iter()
@@ -224,7 +237,7 @@ impl ChatService {
             &pinned,
             &history,
             &content,
-            self.budget_chars,
+            self.settings.budget_chars,
         );
         let now = Utc::now();
         let user = repo::insert(
@@ -235,6 +248,7 @@ impl ChatService {
                 role: "user".into(),
                 content: content.clone(),
                 author_id: Some(actor),
+                requested_by: Some(actor),
                 model: None,
                 status: "complete".into(),
                 prompt_tokens: None,
@@ -254,6 +268,7 @@ impl ChatService {
                 role: "assistant".into(),
                 content: String::new(),
                 author_id: None,
+                requested_by: Some(actor),
                 model: Some(model.clone()),
                 status: "streaming".into(),
                 prompt_tokens: None,
@@ -283,6 +298,149 @@ impl ChatService {
         );
         Ok(Posted {
             user: to_message(user),
+            assistant: to_message(assistant),
+            listener,
+        })
+    }
+
+    /// Refuse when the user or the project used its tokens for today (UTC).
+    async fn check_quota(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        actor: UserId,
+        project: mdz_core::ids::ProjectId,
+    ) -> Result<(), ChatError> {
+        let (per_user, per_project) = (
+            self.settings.daily_tokens_per_user,
+            self.settings.daily_tokens_per_project,
+        );
+        if per_user == 0 && per_project == 0 {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let midnight = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or(now);
+        let (by_user, by_project) = repo::tokens_since(conn, actor, project, midnight).await?;
+        let retry_after = u64::try_from((midnight + chrono::Duration::days(1) - now).num_seconds())
+            .unwrap_or(60)
+            .max(1);
+        if per_user > 0 && by_user >= per_user {
+            return Err(ChatError::Quota {
+                scope: "user",
+                limit: per_user,
+                retry_after,
+            });
+        }
+        if per_project > 0 && by_project >= per_project {
+            return Err(ChatError::Quota {
+                scope: "project",
+                limit: per_project,
+                retry_after,
+            });
+        }
+        Ok(())
+    }
+
+    /// Answer an earlier question again: a new answer to the user message before `id`.
+    #[instrument(skip_all, fields(user_id = %actor, session_id = %session_id))]
+    pub async fn regenerate(
+        &self,
+        actor: UserId,
+        session_id: ChatSessionId,
+        id: ChatMessageId,
+    ) -> Result<Posted, ChatError> {
+        let (session, role) = self.readable(actor, session_id).await?;
+        if !role.at_least(Role::Editor) {
+            return Err(ChatError::Access(
+                mdz_core::access::AccessError::Forbidden {
+                    needed: Role::Editor,
+                },
+            ));
+        }
+        let answer = self.message_in(session_id, id).await?;
+        if answer.role != "assistant" {
+            return Err(ChatError::Validation(vec![FieldError::new(
+                "mid",
+                "regenerate an answer (an assistant message), not a question",
+            )]));
+        }
+        if answer.status == "streaming" {
+            return Err(ChatError::Conflict(
+                "this answer is still being generated; cancel it first".into(),
+            ));
+        }
+        let provider = self.provider.clone().ok_or(ChatError::NoProvider)?;
+        let mut conn = db::conn(&self.pool).await?;
+        let mut before = repo::recent(&mut conn, session_id, id, HISTORY_LIMIT).await?;
+        let question_at = before
+            .iter()
+            .position(|m| m.role == "user")
+            .ok_or(ChatError::NotFound("question of this answer"))?;
+        let question = before.remove(question_at);
+        let history: Vec<Earlier> = before
+            .into_iter()
+            .skip(question_at)
+            .map(|m| Earlier {
+                speaker: if m.role == "user" {
+                    Speaker::User
+                } else {
+                    Speaker::Assistant
+                },
+                text: m.content,
+            })
+            .collect();
+        self.check_quota(&mut conn, actor, session.project_id)
+            .await?;
+        let pinned = self.pinned(&session, &[]).await?;
+        let model = session
+            .model
+            .clone()
+            .unwrap_or_else(|| provider.default_model().to_owned());
+        let (messages, citations) = context::assemble(
+            &session.instructions,
+            &pinned,
+            &history,
+            &question.content,
+            self.settings.budget_chars,
+        );
+        let now = Utc::now();
+        let assistant = repo::insert(
+            &mut conn,
+            &MessageRow {
+                id: ChatMessageId::new(),
+                session_id,
+                role: "assistant".into(),
+                content: String::new(),
+                author_id: None,
+                requested_by: Some(actor),
+                model: Some(model.clone()),
+                status: "streaming".into(),
+                prompt_tokens: None,
+                completion_tokens: None,
+                citations: serde_json::to_value::<&[Citation]>(&citations)
+                    .unwrap_or_else(|_| serde_json::json!([])),
+                error: None,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await?;
+        drop(conn);
+        if let Err(e) = self.sessions.touch(session_id, None).await {
+            tracing::warn!(error = %e, "session activity not recorded");
+        }
+        let listener = self.generations.start(
+            assistant.id,
+            provider,
+            Prompt { model, messages },
+            self.pool.clone(),
+            self.metrics.clone(),
+        );
+        Ok(Posted {
+            user: to_message(question),
             assistant: to_message(assistant),
             listener,
         })

@@ -115,6 +115,10 @@ pub struct Config {
     pub llm_context_chars: usize,
     /// Most tokens of one answer (providers that require the limit, e.g. Anthropic).
     pub llm_max_tokens: u32,
+    /// Tokens one user may use per UTC day; 0: no limit.
+    pub llm_daily_tokens_per_user: i64,
+    /// Tokens one project may use per UTC day; 0: no limit.
+    pub llm_daily_tokens_per_project: i64,
 }
 
 /// The defaults, written as the TOML-shaped layer figment starts from.
@@ -154,6 +158,8 @@ struct Defaults {
     llm_timeout_secs: u64,
     llm_context_chars: usize,
     llm_max_tokens: u32,
+    llm_daily_tokens_per_user: i64,
+    llm_daily_tokens_per_project: i64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -191,6 +197,8 @@ const DEFAULTS: Defaults = Defaults {
     llm_timeout_secs: 60,
     llm_context_chars: 48_000,
     llm_max_tokens: 4096,
+    llm_daily_tokens_per_user: 0,
+    llm_daily_tokens_per_project: 0,
 };
 
 /// Why the configuration could not be loaded; the message names the offending key.
@@ -314,6 +322,12 @@ impl Config {
         }
         if self.llm_timeout_secs == 0 {
             return bad("llm_timeout_secs", "must be at least 1");
+        }
+        if self.llm_daily_tokens_per_user < 0 || self.llm_daily_tokens_per_project < 0 {
+            return bad(
+                "llm_daily_tokens_per_user",
+                "quotas are 0 (no limit) or more",
+            );
         }
         if self.llm_context_chars < 1000 {
             return bad("llm_context_chars", "must be at least 1000");
