@@ -43,6 +43,23 @@ ensure_js_client() {
   fi
 }
 
+# The official MCP Python SDK the MCP tests drive (pinned in tests/mcp-py/requirements.txt).
+ensure_py_client() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/mcp-py"
+  if [ ! -x "$dir/.venv/bin/python" ] || ! cmp -s "$dir/requirements.txt" "$dir/.venv/.mdz-requirements"; then
+    echo "installing the MCP Python SDK for the MCP tests" >&2
+    command -v python3 >/dev/null 2>&1 || { as_root apt-get update -qq; as_root apt-get install -y -qq python3 python3-venv >/dev/null; }
+    python3 -m venv "$dir/.venv" 2>/dev/null || {
+      as_root apt-get update -qq
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv "$dir/.venv"
+    }
+    "$dir/.venv/bin/pip" install -q --disable-pip-version-check -r "$dir/requirements.txt"
+    cp "$dir/requirements.txt" "$dir/.venv/.mdz-requirements"
+  fi
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -10,6 +10,7 @@ mod chat;
 mod collab;
 mod comments;
 mod files;
+mod mcp;
 mod ops;
 mod projects;
 mod rate_limits;

@@ -22,5 +22,6 @@ pub mod problem;
 pub mod secret;
 pub mod secrets;
 pub mod telemetry;
+pub mod workspace;
 
 pub use problem::{ApiError, FieldError, Problem};

@@ -108,6 +108,11 @@ impl FilesModule {
         })
     }
 
+    /// The service, for adapters the server composes (the workspace port).
+    pub fn service(&self) -> Arc<FilesService> {
+        self.service.clone()
+    }
+
     /// The documents port collab reads and saves through.
     pub fn documents(&self) -> Arc<dyn mdz_core::documents::DocumentStore> {
         Arc::new(documents::FileDocuments(self.service.clone()))

@@ -47,6 +47,11 @@ impl ProjectsModule {
     }
 
     /// The access port every other domain uses.
+    /// The service, for adapters the server composes (the workspace port).
+    pub fn service(&self) -> Arc<ProjectsService> {
+        self.service.clone()
+    }
+
     pub fn access(&self) -> Arc<dyn ProjectAccess> {
         self.service.clone()
     }

@@ -171,6 +171,11 @@ impl Application {
             &registry,
         )
         .map_err(anyhow::Error::msg)?;
+        let workspace: web::Data<dyn mdz_core::workspace::Workspace> =
+            web::Data::from(Arc::new(crate::workspace::DomainWorkspace {
+                projects: projects.service(),
+                files: files.service(),
+            }) as Arc<dyn mdz_core::workspace::Workspace>);
         let doc = web::Data::new(openapi::DocumentJson::new(&openapi::document())?);
         let json_limit = config.max_json_bytes;
         let cors_origins = config.cors_origin_list();
@@ -202,6 +207,7 @@ impl Application {
                 .app_data(doc.clone())
                 .app_data(verifier.clone())
                 .app_data(access.clone())
+                .app_data(workspace.clone())
                 .configure(|cfg| auth.app_data(cfg))
                 .configure(|cfg| projects.app_data(cfg))
                 .configure(|cfg| files.app_data(cfg))
@@ -210,6 +216,7 @@ impl Application {
                 .configure(|cfg| chat.app_data(cfg))
                 .configure(routes::mount)
                 .into_app()
+                .configure(mdz_mcp::routes)
                 // After the API: a pattern registered first is tried on every request.
                 .service(
                     SwaggerUi::new("/docs/{_:.*}")

@@ -1,0 +1,134 @@
+//! The tools: their JSON schemas for `tools/list`, and each call through the workspace port.
+//! A failure is a tool error (`isError: true` with a message), never an HTTP error.
+
+use mdz_core::ids::{FileId, ProjectId, UserId};
+use mdz_core::workspace::{Workspace, WorkspaceError};
+use serde_json::{Value, json};
+
+/// `tools/list`.
+pub fn list() -> Value {
+    let id = |what: &str| json!({"type": "string", "format": "uuid", "description": what});
+    json!({"tools": [
+        {
+            "name": "list_projects",
+            "description": "List the projects you can access, with your role in each.",
+            "inputSchema": {"type": "object", "properties": {}, "additionalProperties": false},
+            "annotations": {"readOnlyHint": true}
+        },
+        {
+            "name": "list_files",
+            "description": "List the Markdown documents of a project (path, id, revision), optionally under a folder.",
+            "inputSchema": {"type": "object", "properties": {
+                "project_id": id("The project"),
+                "prefix": {"type": "string", "description": "A folder such as notes/2026/"}
+            }, "required": ["project_id"], "additionalProperties": false},
+            "annotations": {"readOnlyHint": true}
+        },
+        {
+            "name": "read_file",
+            "description": "Read a document: its path, content and revision (pass the revision to update_file).",
+            "inputSchema": {"type": "object", "properties": {"file_id": id("The document")},
+                            "required": ["file_id"], "additionalProperties": false},
+            "annotations": {"readOnlyHint": true}
+        },
+        {
+            "name": "search",
+            "description": "Full-text search in one project or all of yours. Supports \"exact phrase\", -exclude and or; the last word matches as a prefix.",
+            "inputSchema": {"type": "object", "properties": {
+                "query": {"type": "string"},
+                "project_id": id("Limit to this project (optional)")
+            }, "required": ["query"], "additionalProperties": false},
+            "annotations": {"readOnlyHint": true}
+        },
+        {
+            "name": "create_file",
+            "description": "Create a Markdown document at a path (e.g. notes/plan.md). Needs the editor role.",
+            "inputSchema": {"type": "object", "properties": {
+                "project_id": id("The project"),
+                "path": {"type": "string"},
+                "content": {"type": "string"}
+            }, "required": ["project_id", "path", "content"], "additionalProperties": false}
+        },
+        {
+            "name": "update_file",
+            "description": "Replace a document's content. Pass the revision you read so a concurrent edit is not overwritten (the call then fails and you should read again). Needs the editor role.",
+            "inputSchema": {"type": "object", "properties": {
+                "file_id": id("The document"),
+                "content": {"type": "string"},
+                "revision": {"type": "integer", "description": "The revision read_file returned"}
+            }, "required": ["file_id", "content"], "additionalProperties": false}
+        }
+    ]})
+}
+
+/// Why a call's arguments were refused.
+fn bad(message: impl Into<String>) -> WorkspaceError {
+    WorkspaceError::Invalid(message.into())
+}
+
+fn text_arg<'a>(args: &'a Value, name: &str) -> Result<&'a str, WorkspaceError> {
+    args.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("`{name}` (a string) is required")))
+}
+
+fn uuid_arg(args: &Value, name: &str) -> Result<uuid::Uuid, WorkspaceError> {
+    text_arg(args, name)?
+        .parse()
+        .map_err(|_| bad(format!("`{name}` must be a UUID")))
+}
+
+fn optional_uuid(args: &Value, name: &str) -> Result<Option<uuid::Uuid>, WorkspaceError> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => uuid_arg(args, name).map(Some),
+    }
+}
+
+/// Run a tool; `Err` is a tool error.
+pub async fn call(
+    workspace: &dyn Workspace,
+    user: UserId,
+    name: &str,
+    args: &Value,
+) -> Result<Value, WorkspaceError> {
+    match name {
+        "list_projects" => workspace.projects(user).await,
+        "list_files" => {
+            let project = ProjectId(uuid_arg(args, "project_id")?);
+            let prefix = args.get("prefix").and_then(Value::as_str).unwrap_or("");
+            workspace.files(user, project, prefix).await
+        }
+        "read_file" => {
+            workspace
+                .read_file(user, FileId(uuid_arg(args, "file_id")?))
+                .await
+        }
+        "search" => {
+            let project = optional_uuid(args, "project_id")?.map(ProjectId);
+            workspace
+                .search(user, project, text_arg(args, "query")?)
+                .await
+        }
+        "create_file" => {
+            let project = ProjectId(uuid_arg(args, "project_id")?);
+            let content = text_arg(args, "content")?.to_owned();
+            workspace
+                .create_file(user, project, text_arg(args, "path")?, content)
+                .await
+        }
+        "update_file" => {
+            let file = FileId(uuid_arg(args, "file_id")?);
+            let revision = match args.get("revision") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_i64()
+                        .ok_or_else(|| bad("`revision` must be an integer"))?,
+                ),
+            };
+            let content = text_arg(args, "content")?.to_owned();
+            workspace.update_file(user, file, content, revision).await
+        }
+        other => Err(bad(format!("no tool named `{other}`"))),
+    }
+}

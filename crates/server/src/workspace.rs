@@ -1,0 +1,156 @@
+//! The workspace port over the projects and files domains (for the MCP server): each call is
+//! the same service call the REST API makes, so roles, validation and ETags are theirs.
+
+use async_trait::async_trait;
+use mdz_core::ApiError;
+use mdz_core::ids::{FileId, ProjectId, UserId};
+use mdz_core::pagination::PageRequest;
+use mdz_core::workspace::{Workspace, WorkspaceError};
+use mdz_files::paths::{DocPath, parse_prefix};
+use mdz_files::search::SearchQuery;
+use mdz_files::service::{FilesService, Written};
+use mdz_projects::service::ProjectsService;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Items per answer: a page large enough for an assistant, small enough for its context.
+const PAGE: i64 = 100;
+
+pub struct DomainWorkspace {
+    pub projects: Arc<ProjectsService>,
+    pub files: Arc<FilesService>,
+}
+
+/// A domain error in the port's words (the problem's detail, never a cause).
+fn port_error(e: impl Into<ApiError>) -> WorkspaceError {
+    let e: ApiError = e.into();
+    let problem = e.to_problem();
+    let text = problem.detail.unwrap_or(problem.title);
+    match e.status().as_u16() {
+        404 | 410 => WorkspaceError::NotFound(text),
+        401 | 403 => WorkspaceError::Forbidden(text),
+        409 | 412 => WorkspaceError::Conflict(text),
+        400 | 413 | 415 | 422 => WorkspaceError::Invalid(text),
+        _ => WorkspaceError::Unavailable(text),
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, WorkspaceError> {
+    serde_json::to_value(v).map_err(|e| WorkspaceError::Unavailable(e.to_string()))
+}
+
+fn first_page<K>() -> PageRequest<K> {
+    PageRequest {
+        limit: PAGE,
+        after: None,
+    }
+}
+
+#[async_trait]
+impl Workspace for DomainWorkspace {
+    async fn projects(&self, user: UserId) -> Result<Value, WorkspaceError> {
+        let page = self
+            .projects
+            .list(user, first_page())
+            .await
+            .map_err(port_error)?;
+        let items: Vec<Value> = page
+            .items
+            .iter()
+            .map(|p| json!({"id": p.id, "name": p.name, "description": p.description, "role": p.role}))
+            .collect();
+        Ok(json!({"projects": items, "more": page.next_cursor.is_some()}))
+    }
+
+    async fn files(
+        &self,
+        user: UserId,
+        project: ProjectId,
+        prefix: &str,
+    ) -> Result<Value, WorkspaceError> {
+        let prefix = parse_prefix(prefix).map_err(WorkspaceError::Invalid)?;
+        let page = self
+            .files
+            .list(user, project, &prefix, false, first_page())
+            .await
+            .map_err(port_error)?;
+        let items: Vec<Value> = page
+            .items
+            .iter()
+            .map(|f| json!({"id": f.id, "path": f.path, "title": f.title, "size": f.size, "revision": f.revision}))
+            .collect();
+        Ok(json!({"files": items, "more": page.next_cursor.is_some()}))
+    }
+
+    async fn read_file(&self, user: UserId, file: FileId) -> Result<Value, WorkspaceError> {
+        let f = self.files.get(user, file).await.map_err(port_error)?;
+        Ok(
+            json!({"id": f.meta.id, "project_id": f.meta.project_id, "path": f.meta.path,
+                  "revision": f.meta.revision, "content": f.content}),
+        )
+    }
+
+    async fn search(
+        &self,
+        user: UserId,
+        project: Option<ProjectId>,
+        query: &str,
+    ) -> Result<Value, WorkspaceError> {
+        let q = SearchQuery::parse(query).map_err(WorkspaceError::Invalid)?;
+        let page = self
+            .files
+            .search(
+                user,
+                project,
+                &q,
+                PageRequest {
+                    limit: 20,
+                    after: None,
+                },
+            )
+            .await
+            .map_err(port_error)?;
+        Ok(json!({"results": to_json(&page.items)?}))
+    }
+
+    async fn create_file(
+        &self,
+        user: UserId,
+        project: ProjectId,
+        path: &str,
+        content: String,
+    ) -> Result<Value, WorkspaceError> {
+        let path = DocPath::parse(path).map_err(WorkspaceError::Invalid)?;
+        match self
+            .files
+            .create(user, project, path, content, None)
+            .await
+            .map_err(port_error)?
+        {
+            Written::Fresh { file, .. } => Ok(
+                json!({"id": file.meta.id, "path": file.meta.path, "revision": file.meta.revision}),
+            ),
+            Written::Replayed { body, .. } => Ok(body),
+        }
+    }
+
+    async fn update_file(
+        &self,
+        user: UserId,
+        file: FileId,
+        content: String,
+        revision: Option<i64>,
+    ) -> Result<Value, WorkspaceError> {
+        match self
+            .files
+            .save(user, file, content, revision, None)
+            .await
+            .map_err(port_error)?
+        {
+            Written::Fresh { file, .. } => Ok(
+                json!({"id": file.meta.id, "path": file.meta.path, "revision": file.meta.revision}),
+            ),
+            Written::Replayed { body, .. } => Ok(body),
+        }
+    }
+}

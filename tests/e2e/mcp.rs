@@ -1,0 +1,181 @@
+//! The MCP server driven by the official `mcp` Python SDK over streamable HTTP with personal
+//! access tokens: handshake, tools, every tool, a stale revision refused, a viewer refused a
+//! write — all as MCP tool errors, never HTTP errors — and the raw transport's edges.
+
+use mdz_tests::{TestApp, TestUser};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+async fn pat(app: &TestApp, user: &TestUser) -> String {
+    let (status, created) = app
+        .post(
+            "/api/v1/auth/tokens",
+            Some(&user.access),
+            json!({"name": "MCP client"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_sdk_uses_every_tool_within_its_role() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let editor = app.new_user().await;
+    let viewer = app.new_user().await;
+    let project = app
+        .project_with(&owner, &[(&editor, "editor"), (&viewer, "viewer")])
+        .await;
+    let (editor_pat, viewer_pat) = (pat(&app, &editor).await, pat(&app, &viewer).await);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mcp-py");
+    let out = tokio::process::Command::new(dir.join(".venv/bin/python"))
+        .arg(dir.join("client.py"))
+        .args([&app.url("/mcp"), &editor_pat, &viewer_pat, &project])
+        .output()
+        .await
+        .expect("run the MCP Python client (installed by scripts/test.sh)");
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    assert_eq!(r["protocol"], "2025-11-25");
+    assert_eq!(r["server"], "mdz");
+    assert_eq!(
+        r["tools"],
+        json!([
+            "create_file",
+            "list_files",
+            "list_projects",
+            "read_file",
+            "search",
+            "update_file"
+        ])
+    );
+    assert_eq!(r["projects"]["is_error"], false);
+    assert_eq!(r["projects"]["data"]["projects"][0]["id"], project.as_str());
+    assert_eq!(r["projects"]["data"]["projects"][0]["role"], "editor");
+    assert_eq!(r["create"]["is_error"], false, "{}", r["create"]);
+    assert_eq!(r["list"]["data"]["files"][0]["path"], "mcp/hello.md");
+    assert_eq!(
+        r["read"]["data"]["content"],
+        "# Hello\nfrom the zebra assistant\n"
+    );
+    assert_eq!(r["search"]["data"]["results"][0]["path"], "mcp/hello.md");
+    assert_eq!(r["update"]["is_error"], false);
+    assert_eq!(
+        r["update"]["data"]["revision"],
+        r["read"]["data"]["revision"].as_i64().unwrap() + 1
+    );
+    assert_eq!(
+        r["stale_update"]["is_error"], true,
+        "a stale revision is refused"
+    );
+    assert!(
+        r["stale_update"]["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("conflict")
+    );
+    assert_eq!(r["bad_args"]["is_error"], true);
+    assert_eq!(r["viewer_read"]["is_error"], false);
+    assert_eq!(
+        r["viewer_create"]["is_error"], true,
+        "a viewer may not write"
+    );
+    assert!(
+        r["viewer_create"]["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("not allowed")
+    );
+    assert_eq!(r["viewer_update"]["is_error"], true);
+
+    // The REST API sees what the assistant wrote.
+    let file = r["file_id"].as_str().unwrap();
+    let (_, doc) = app
+        .get(&format!("/api/v1/files/{file}"), Some(&owner.access))
+        .await;
+    assert_eq!(doc["content"], "# Hello\nupdated\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_transport_answers_edges_by_the_spec() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    let token = pat(&app, &user).await;
+    let post = |body: String, token: Option<String>| {
+        let app = &app;
+        async move {
+            let mut rb = app
+                .client
+                .post(app.url("/mcp"))
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body);
+            if let Some(t) = token {
+                rb = rb.bearer_auth(t);
+            }
+            rb.send().await.unwrap()
+        }
+    };
+    let res = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string(),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = post("{not json".into(), Some(token.clone())).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], -32700);
+    let res = post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        Some(token.clone()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let res = post(
+        json!({"jsonrpc": "2.0", "id": 7, "method": "server/discover"}).to_string(),
+        Some(token.clone()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["id"], 7);
+    assert_eq!(body["error"]["code"], -32601);
+    let res = post(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).to_string(),
+        Some(token.clone()),
+    )
+    .await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(
+        body["result"]["capabilities"]["tools"]["listChanged"],
+        false
+    );
+    let res = post(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "nope", "arguments": {}}}).to_string(),
+        Some(token.clone()),
+    )
+    .await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["result"]["isError"], true,
+        "an unknown tool is a tool error"
+    );
+    let res = app
+        .client
+        .get(app.url("/mcp"))
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+}
