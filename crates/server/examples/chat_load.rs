@@ -1,0 +1,181 @@
+//! Chat streaming benchmark for `scripts/bench.sh`: how much mdz adds to the time to the
+//! first streamed byte of an answer, over a provider that answers at once. Prints figures;
+//! asserts nothing.
+//!
+//! - `chat_load provider <port>`: a zero-delay OpenAI-compatible provider (SSE) on `port`.
+//! - `chat_load measure <mdz-base> <token> <project> <provider-base> <streams> <seconds>`:
+//!   `streams` concurrent loops, each timing (a) a direct request to the provider until its
+//!   first `data:` chunk and (b) a message posted to mdz with `Accept: text/event-stream`
+//!   until its first `delta` event; prints p50/p99 of both and of the difference.
+
+#![expect(clippy::print_stdout, reason = "a benchmark tool prints its figures")]
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn serve_one(mut socket: tokio::net::TcpStream) {
+    let mut buf = Vec::new();
+    let mut tmp = [0_u8; 16384];
+    loop {
+        let Ok(n) = socket.read(&mut tmp).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                let Ok(n) = socket.read(&mut tmp).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&tmp[..n]);
+            }
+            break;
+        }
+    }
+    let mut out = String::from(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+    );
+    for piece in ["Hello", " from", " the provider"] {
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+        out.push_str(&format!("data: {chunk}\n\n"));
+    }
+    let usage = json!({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 3}});
+    out.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
+    drop(socket.write_all(out.as_bytes()).await);
+    drop(socket.shutdown().await);
+}
+
+async fn provider(port: u16) {
+    let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await else {
+        println!("provider: cannot bind {port}");
+        return;
+    };
+    while let Ok((socket, _)) = listener.accept().await {
+        drop(socket.set_nodelay(true));
+        tokio::spawn(serve_one(socket));
+    }
+}
+
+/// Time until the response body holds `marker`.
+async fn first(req: reqwest::RequestBuilder, marker: &str) -> Option<Duration> {
+    let started = Instant::now();
+    let res = req.send().await.ok()?;
+    if !res.status().is_success() {
+        return None;
+    }
+    let mut body = res.bytes_stream();
+    let mut seen = Vec::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        seen.extend_from_slice(&chunk);
+        if seen.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+            let at = started.elapsed();
+            // Drain the rest so the answer completes normally.
+            while body.next().await.is_some() {}
+            return Some(at);
+        }
+    }
+    None
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn measure(base: String, token: String, project: String, provider: String, streams: usize, seconds: u64) {
+    let client = reqwest::Client::new();
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..streams {
+        let (client, base, token, project, provider) = (client.clone(), base.clone(), token.clone(), project.clone(), provider.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut direct = Vec::new();
+            let mut through = Vec::new();
+            while Instant::now() < until {
+                let session: Value = match client
+                    .post(format!("{base}/api/v1/projects/{project}/sessions"))
+                    .bearer_auth(&token)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.json().await.unwrap_or(Value::Null),
+                    Err(_) => continue,
+                };
+                let Some(sid) = session["id"].as_str() else {
+                    continue;
+                };
+                let d = first(
+                    client
+                        .post(format!("{provider}/chat/completions"))
+                        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true})),
+                    "data:",
+                )
+                .await;
+                let t = first(
+                    client
+                        .post(format!("{base}/api/v1/sessions/{sid}/messages"))
+                        .bearer_auth(&token)
+                        .header("accept", "text/event-stream")
+                        .json(&json!({"content": "hi"})),
+                    "event: delta",
+                )
+                .await;
+                if let (Some(d), Some(t)) = (d, t) {
+                    direct.push(d.as_secs_f64() * 1000.0);
+                    through.push(t.as_secs_f64() * 1000.0);
+                }
+            }
+            (direct, through)
+        }));
+    }
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for t in tasks {
+        if let Ok((d, th)) = t.await {
+            direct.extend(d);
+            through.extend(th);
+        }
+    }
+    let mut added: Vec<f64> = through.iter().zip(&direct).map(|(t, d)| t - d).collect();
+    direct.sort_by(f64::total_cmp);
+    through.sort_by(f64::total_cmp);
+    added.sort_by(f64::total_cmp);
+    println!(
+        "chat first byte, {streams} concurrent streams, {} answers: provider direct p50 {:.2} ms p99 {:.2} ms; through mdz p50 {:.2} ms p99 {:.2} ms; added by mdz p50 {:.2} ms p99 {:.2} ms (p99 of the pairwise difference)",
+        through.len(),
+        pct(&direct, 0.5),
+        pct(&direct, 0.99),
+        pct(&through, 0.5),
+        pct(&through, 0.99),
+        pct(&added, 0.5),
+        pct(&added, 0.99),
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    match arg(0).as_str() {
+        "provider" => provider(arg(1).parse().unwrap_or(0)).await,
+        "measure" => {
+            measure(arg(1), arg(2), arg(3), arg(4), arg(5).parse().unwrap_or(32), arg(6).parse().unwrap_or(10)).await;
+        }
+        _ => println!("usage: chat_load provider <port> | measure … (see the module docs)"),
+    }
+}
