@@ -97,12 +97,25 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn measure(base: String, token: String, project: String, provider: String, streams: usize, seconds: u64) {
+async fn measure(
+    base: String,
+    token: String,
+    project: String,
+    provider: String,
+    streams: usize,
+    seconds: u64,
+) {
     let client = reqwest::Client::new();
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..streams {
-        let (client, base, token, project, provider) = (client.clone(), base.clone(), token.clone(), project.clone(), provider.clone());
+        let (client, base, token, project, provider) = (
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            project.clone(),
+            provider.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut direct = Vec::new();
             let mut through = Vec::new();
@@ -174,7 +187,15 @@ async fn main() {
     match arg(0).as_str() {
         "provider" => provider(arg(1).parse().unwrap_or(0)).await,
         "measure" => {
-            measure(arg(1), arg(2), arg(3), arg(4), arg(5).parse().unwrap_or(32), arg(6).parse().unwrap_or(10)).await;
+            measure(
+                arg(1),
+                arg(2),
+                arg(3),
+                arg(4),
+                arg(5).parse().unwrap_or(32),
+                arg(6).parse().unwrap_or(10),
+            )
+            .await;
         }
         _ => println!("usage: chat_load provider <port> | measure … (see the module docs)"),
     }
