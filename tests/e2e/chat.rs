@@ -16,6 +16,7 @@ struct Setup {
     viewer: TestUser,
     session: String,
     file: String,
+    project: String,
 }
 
 async fn setup() -> Setup {
@@ -64,6 +65,7 @@ async fn setup() -> Setup {
         editor,
         viewer,
         file,
+        project,
     }
 }
 
@@ -239,6 +241,112 @@ async fn a_streamed_answer_is_stored_with_usage_citations_and_the_context_sent()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn use_search_adds_the_projects_best_passages_and_cites_them() {
+    let s = setup().await;
+    let rollout = s
+        .app
+        .create_file(
+            &s.owner,
+            &s.project,
+            "ops/rollout.md",
+            "# Rollout\nThe canary rollout of the billing service starts on Tuesday at noon.\n",
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.app
+        .create_file(
+            &s.owner,
+            &s.project,
+            "misc/soup.md",
+            "# Soup\nCarrots and leeks.\n",
+        )
+        .await;
+    let elsewhere = s.app.project_with(&s.owner, &[]).await;
+    s.app
+        .create_file(
+            &s.owner,
+            &elsewhere,
+            "secret.md",
+            "The canary rollout of another project.\n",
+        )
+        .await;
+    let path = format!("/api/v1/sessions/{}/messages", s.session);
+    let ask = json!({"content": "When does the canary rollout start?", "use_search": true});
+    let (status, exchange) = s.app.post(&path, Some(&s.editor.access), ask.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{exchange}");
+    let cited: Vec<(String, String)> = exchange["assistant_message"]["citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap().to_owned(),
+                c["source"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cited,
+        [
+            ("notes/brief.md".to_owned(), "pinned".to_owned()),
+            ("ops/rollout.md".to_owned(), "search".to_owned()),
+        ],
+        "the pinned document, then the one passage found in this project only"
+    );
+    let citation = &exchange["assistant_message"]["citations"][1];
+    assert_eq!(citation["file_id"], rollout.as_str());
+    assert_eq!(citation["revision"], 1);
+    let (_, body) = s.llm.requests.lock().unwrap()[0].clone();
+    let system = body["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(
+        system.contains("### ops/rollout.md (revision 1)"),
+        "{system}"
+    );
+    assert!(system.contains("starts on Tuesday at noon"), "{system}");
+    assert!(!system.contains("Carrots") && !system.contains("another project"));
+
+    // Regenerating searches again: a trashed document is no longer found.
+    let (status, _) = s
+        .app
+        .delete(&format!("/api/v1/files/{rollout}"), Some(&s.owner.access))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let answer = exchange["assistant_message"]["id"].as_str().unwrap();
+    let (status, again) = s
+        .app
+        .post(
+            &format!("{path}/{answer}/regenerate"),
+            Some(&s.editor.access),
+            json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{again}");
+    let (_, body) = s.llm.requests.lock().unwrap()[1].clone();
+    let system = body["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(!system.contains("canary"), "{system}");
+
+    // Nothing to search for: no passages, the question still answered.
+    let (status, exchange) = s
+        .app
+        .post(
+            &path,
+            Some(&s.editor.access),
+            json!({"content": "Is it?", "use_search": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{exchange}");
+    assert_eq!(
+        exchange["assistant_message"]["citations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn upstream_failures_are_problems_and_keep_what_arrived() {
     let s = setup().await;
     // An error status: 502, nothing of the upstream body or the key leaks.
@@ -410,7 +518,7 @@ async fn roles_and_bad_input() {
     for bad in [
         json!({"content": "   "}),
         json!({"content": "hi", "context_file_ids": [uuid::Uuid::now_v7()]}),
-        json!({"content": "hi", "use_search": true}),
+        json!({"content": "hi", "use_search": "yes"}),
     ] {
         let (status, problem) = s.app.post(&path, Some(&s.owner.access), bad.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");

@@ -3,14 +3,19 @@
 //! 1. The system message: the session's instructions, then the pinned documents (the
 //!    session's and the message's), each headed by its path and revision. Documents share at
 //!    most half the budget, equally; a longer one is cut and marked `[…truncated]`.
+//!    Then, with `use_search`, the passages the project's full-text search found for the
+//!    message (documents already pinned left out), each headed by its path and revision;
+//!    they share at most a quarter of the budget, equally, cut like documents.
 //! 2. The new message, always, whole.
 //! 3. Earlier messages, newest first, as long as the total stays within the budget; the first
 //!    that does not fit ends the history (no gaps). Failed answers with no text are skipped.
 //!
-//! Every pinned document becomes a citation (file, path, revision) of the answer.
+//! Every pinned document and every passage sent becomes a citation (file, path, revision,
+//! and whether it was pinned or found by search) of the answer.
 
-use crate::interface::Citation;
+use crate::interface::{Citation, CitationSource};
 use crate::provider::Speaker;
+use mdz_core::documents::Passage;
 use mdz_core::ids::FileId;
 
 /// A document as the context sees it.
@@ -38,11 +43,46 @@ fn cut(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// Passages searched for a message, at most.
+pub const SEARCH_PASSAGES: usize = 5;
+/// Words of a message a search uses, at most.
+const SEARCH_WORDS: usize = 16;
+/// Words too common to say what a question is about.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "has", "have", "how", "i", "if", "in", "is", "it", "its", "me", "my",
+    "no", "not", "of", "on", "or", "our", "please", "should", "so", "tell", "that", "the", "their",
+    "them", "there", "these", "they", "this", "to", "us", "was", "we", "were", "what", "when",
+    "where", "which", "who", "why", "will", "with", "would", "you", "your",
+];
+
+/// The words a search for `message` looks for: its letters-and-digits words, lowercased,
+/// without stop words or repeats, first ones first.
+pub fn search_words(message: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for raw in message.split(|c: char| !c.is_alphanumeric()) {
+        let word = raw.to_lowercase();
+        if word.is_empty()
+            || word.chars().count() > 64
+            || STOP_WORDS.contains(&word.as_str())
+            || words.contains(&word)
+        {
+            continue;
+        }
+        words.push(word);
+        if words.len() == SEARCH_WORDS {
+            break;
+        }
+    }
+    words
+}
+
 /// The messages to send (oldest first) and the citations of the answer. `history` is newest
 /// first.
 pub fn assemble(
     instructions: &str,
     pinned: &[Pinned],
+    found: &[Passage],
     history: &[Earlier],
     message: &str,
     budget_chars: usize,
@@ -66,6 +106,34 @@ pub fn assemble(
                 file_id: doc.id,
                 path: doc.path.clone(),
                 revision: doc.revision,
+                source: CitationSource::Pinned,
+            });
+        }
+    }
+    let found: Vec<&Passage> = found
+        .iter()
+        .filter(|p| !pinned.iter().any(|d| d.id == p.file_id))
+        .collect();
+    if !found.is_empty() {
+        let share = (budget_chars / 4) / found.len();
+        if !system.is_empty() {
+            system.push_str("\n\n");
+        }
+        system.push_str(
+            "Passages the project's search found for the question (cite them by path):\n",
+        );
+        for passage in found {
+            system.push_str(&format!(
+                "\n### {} (revision {})\n{}\n",
+                passage.path,
+                passage.revision,
+                cut(&passage.text, share)
+            ));
+            citations.push(Citation {
+                file_id: passage.file_id,
+                path: passage.path.clone(),
+                revision: passage.revision,
+                source: CitationSource::Search,
             });
         }
     }
@@ -111,7 +179,7 @@ mod tests {
             said(Speaker::Assistant, "a very long answer that does not fit"),
             said(Speaker::User, "one"),
         ];
-        let (messages, citations) = assemble("", &[], &history, "five", 20);
+        let (messages, citations) = assemble("", &[], &[], &history, "five", 20);
         let texts: Vec<&str> = messages.iter().map(|(_, t)| t.as_str()).collect();
         assert_eq!(texts, ["three", "four", "five"]);
         assert!(citations.is_empty());
@@ -133,7 +201,7 @@ mod tests {
                 content: "short".into(),
             },
         ];
-        let (messages, citations) = assemble("Be brief.", &pinned, &[], "hi", 400);
+        let (messages, citations) = assemble("Be brief.", &pinned, &[], &[], "hi", 400);
         let (speaker, system) = &messages[0];
         assert_eq!(*speaker, Speaker::System);
         assert!(system.starts_with("Be brief."));
@@ -146,9 +214,69 @@ mod tests {
     }
 
     #[test]
+    fn search_words_drop_stop_words_punctuation_and_repeats() {
+        assert_eq!(
+            search_words("What is the plan for the Q3 launch? The plan, please!"),
+            ["plan", "q3", "launch"]
+        );
+        assert!(search_words("is it?").is_empty());
+        assert_eq!(search_words(&("w ".repeat(100) + "x")).len(), 2);
+    }
+
+    #[test]
     fn the_new_message_is_always_sent() {
-        let (messages, _) = assemble("", &[], &[said(Speaker::User, "old")], &"m".repeat(50), 10);
+        let (messages, _) = assemble(
+            "",
+            &[],
+            &[],
+            &[said(Speaker::User, "old")],
+            &"m".repeat(50),
+            10,
+        );
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].0, Speaker::User);
+    }
+
+    #[test]
+    fn search_passages_share_a_quarter_skip_pinned_documents_and_are_cited() {
+        let pinned_id = FileId::new();
+        let pinned = [Pinned {
+            id: pinned_id,
+            path: "pinned.md".into(),
+            revision: 2,
+            content: "pinned text".into(),
+        }];
+        let passage = |id: FileId, path: &str, text: String| Passage {
+            file_id: id,
+            path: path.into(),
+            revision: 7,
+            text,
+        };
+        let found = [
+            passage(pinned_id, "pinned.md", "again".into()),
+            passage(FileId::new(), "found.md", "y".repeat(500)),
+            passage(FileId::new(), "other.md", "z".into()),
+        ];
+        let (messages, citations) = assemble("", &pinned, &found, &[], "q", 800);
+        let system = &messages[0].1;
+        assert!(system.contains("### found.md (revision 7)"));
+        assert!(system.contains(&format!("{}{TRUNCATED}", "y".repeat(100))));
+        assert!(!system.contains(&"y".repeat(101)));
+        assert!(
+            !system.contains("again"),
+            "a pinned document is not repeated"
+        );
+        let sources: Vec<(&str, CitationSource)> = citations
+            .iter()
+            .map(|c| (c.path.as_str(), c.source))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("pinned.md", CitationSource::Pinned),
+                ("found.md", CitationSource::Search),
+                ("other.md", CitationSource::Search),
+            ]
+        );
     }
 }

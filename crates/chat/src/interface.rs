@@ -13,7 +13,7 @@ pub struct PostMessage {
     pub content: String,
     /// Documents for this message only, next to the session's pinned ones.
     pub context_file_ids: Option<Vec<FileId>>,
-    /// Add the best passages of the project's full-text search (not available yet: 422).
+    /// Add the best passages the project's full-text search finds for the message.
     pub use_search: Option<bool>,
 }
 
@@ -24,6 +24,20 @@ pub struct Citation {
     pub path: String,
     /// The document's revision (its ETag) when it was read.
     pub revision: i64,
+    /// Whether the document was pinned or its passage found by search.
+    #[serde(default)]
+    pub source: CitationSource,
+}
+
+/// How a cited text reached the context.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CitationSource {
+    /// A document pinned to the session or the message.
+    #[default]
+    Pinned,
+    /// A passage the project's full-text search found for the message.
+    Search,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -34,6 +34,20 @@ pub async fn insert(conn: &mut AsyncPgConnection, row: &MessageRow) -> Result<Me
         .await
 }
 
+/// Several rows in one statement (a question and its answer), in the given order.
+pub async fn insert_all(
+    conn: &mut AsyncPgConnection,
+    rows: &[MessageRow],
+) -> Result<Vec<MessageRow>, Error> {
+    let mut stored: Vec<MessageRow> = diesel::insert_into(chat_messages::table)
+        .values(rows)
+        .returning(MessageRow::as_returning())
+        .get_results(conn)
+        .await?;
+    stored.sort_by_key(|r| rows.iter().position(|w| w.id == r.id));
+    Ok(stored)
+}
+
 pub async fn get(
     conn: &mut AsyncPgConnection,
     id: ChatMessageId,

@@ -4,7 +4,7 @@
 use crate::context::{self, Earlier, Pinned};
 use crate::error::ChatError;
 use crate::generation::{Generations, Listener, after_chars};
-use crate::interface::{Citation, MAX_CONTENT, Message, PostMessage};
+use crate::interface::{Citation, CitationSource, MAX_CONTENT, Message, PostMessage};
 use crate::metrics::ChatMetrics;
 use crate::provider::{Prompt, Provider, Speaker};
 use crate::repo::{self, MessageRow};
@@ -12,7 +12,7 @@ use chrono::Utc;
 use mdz_core::FieldError;
 use mdz_core::access::{ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
-use mdz_core::documents::DocumentStore;
+use mdz_core::documents::{DocumentStore, Passage};
 use mdz_core::ids::{ChatMessageId, ChatSessionId, FileId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
 use mdz_core::ports::{ChatSessionInfo, ChatSessions};
@@ -42,6 +42,49 @@ pub struct ChatSettings {
     pub daily_tokens_per_user: i64,
     /// Tokens one project may use per UTC day (0: no limit).
     pub daily_tokens_per_project: i64,
+}
+
+/// Earlier messages (newest first) as the context sees them.
+fn earlier(
+    rows: Result<Vec<MessageRow>, diesel::result::Error>,
+) -> Result<Vec<Earlier>, ChatError> {
+    Ok(rows?
+        .into_iter()
+        .map(|m| Earlier {
+            speaker: if m.role == "user" {
+                Speaker::User
+            } else {
+                Speaker::Assistant
+            },
+            text: m.content,
+        })
+        .collect())
+}
+
+/// An answer about to stream.
+fn answer_row(
+    session_id: ChatSessionId,
+    actor: UserId,
+    model: &str,
+    citations: &[Citation],
+) -> MessageRow {
+    let now = Utc::now();
+    MessageRow {
+        id: ChatMessageId::new(),
+        session_id,
+        role: "assistant".into(),
+        content: String::new(),
+        author_id: None,
+        requested_by: Some(actor),
+        model: Some(model.to_owned()),
+        status: "streaming".into(),
+        prompt_tokens: None,
+        completion_tokens: None,
+        citations: serde_json::to_value(citations).unwrap_or_else(|_| serde_json::json!([])),
+        error: None,
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 pub fn to_message(row: MessageRow) -> Message {
@@ -179,6 +222,51 @@ impl ChatService {
         Ok(out)
     }
 
+    /// The documents and passages a question is answered from, with the quota checked, all
+    /// at once (each on its own connection).
+    async fn sources(
+        &self,
+        actor: UserId,
+        session: &ChatSessionInfo,
+        extra: &[FileId],
+        search_for: Option<&str>,
+    ) -> Result<(Vec<Pinned>, Vec<Passage>), ChatError> {
+        let found = async {
+            let Some(question) = search_for else {
+                return Ok(Vec::new());
+            };
+            let words = context::search_words(question);
+            if words.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.documents
+                .passages(session.project_id, &words, context::SEARCH_PASSAGES)
+                .await
+                .map_err(|e| ChatError::Unavailable(e.to_string()))
+        };
+        let (pinned, found, ()) = tokio::try_join!(
+            self.pinned(session, extra),
+            found,
+            self.check_quota(actor, session.project_id)
+        )?;
+        Ok((pinned, found))
+    }
+
+    fn require_editor(role: Role) -> Result<(), ChatError> {
+        if role.at_least(Role::Editor) {
+            Ok(())
+        } else {
+            Err(ChatError::Access(
+                mdz_core::access::AccessError::Forbidden {
+                    needed: Role::Editor,
+                },
+            ))
+        }
+    }
+
+    /// The question is stored, then the answer starts. Round trips before the provider is
+    /// called: the session and the history at once, the sources at once (only when there are
+    /// any), then one statement storing question and answer while the session is touched.
     #[instrument(skip_all, fields(user_id = %actor, session_id = %session_id))]
     pub async fn post(
         &self,
@@ -193,102 +281,71 @@ impl ChatService {
                 format!("1 to {MAX_CONTENT} characters"),
             )]));
         }
-        if body.use_search == Some(true) {
-            return Err(ChatError::Validation(vec![FieldError::new(
-                "use_search",
-                "search passages are not available in this version; pin documents instead",
-            )]));
-        }
-        let (session, role) = self.readable(actor, session_id).await?;
-        if !role.at_least(Role::Editor) {
-            return Err(ChatError::Access(
-                mdz_core::access::AccessError::Forbidden {
-                    needed: Role::Editor,
-                },
-            ));
-        }
+        let user_id = ChatMessageId::new();
+        let mut conn = db::conn(&self.pool).await?;
+        let (readable, history) = tokio::join!(
+            self.readable(actor, session_id),
+            repo::recent(&mut conn, session_id, user_id, HISTORY_LIMIT)
+        );
+        let (session, role) = readable?;
+        Self::require_editor(role)?;
         let provider = self.provider.clone().ok_or(ChatError::NoProvider)?;
-        let pinned = self
-            .pinned(&session, body.context_file_ids.as_deref().unwrap_or(&[]))
+        let history = earlier(history)?;
+        let (pinned, found) = self
+            .sources(
+                actor,
+                &session,
+                body.context_file_ids.as_deref().unwrap_or(&[]),
+                (body.use_search == Some(true)).then_some(content.as_str()),
+            )
             .await?;
+        let first = history.is_empty();
         let model = session
             .model
             .clone()
             .unwrap_or_else(|| provider.default_model().to_owned());
-        let user_id = ChatMessageId::new();
-        let mut conn = db::conn(&self.pool).await?;
-        self.check_quota(&mut conn, actor, session.project_id)
-            .await?;
-        let history: Vec<Earlier> = repo::recent(&mut conn, session_id, user_id, HISTORY_LIMIT)
-            .await?
-            .into_iter()
-            .map(|m| Earlier {
-                speaker: if m.role == "user" {
-                    Speaker::User
-                } else {
-                    Speaker::Assistant
-                },
-                text: m.content,
-            })
-            .collect();
-        let first = history.is_empty();
         let (messages, citations) = context::assemble(
             &session.instructions,
             &pinned,
+            &found,
             &history,
             &content,
             self.settings.budget_chars,
         );
         let now = Utc::now();
-        let user = repo::insert(
-            &mut conn,
-            &MessageRow {
-                id: user_id,
-                session_id,
-                role: "user".into(),
-                content: content.clone(),
-                author_id: Some(actor),
-                requested_by: Some(actor),
-                model: None,
-                status: "complete".into(),
-                prompt_tokens: None,
-                completion_tokens: None,
-                citations: serde_json::json!([]),
-                error: None,
-                created_at: now,
-                updated_at: now,
-            },
-        )
-        .await?;
-        let assistant = repo::insert(
-            &mut conn,
-            &MessageRow {
-                id: ChatMessageId::new(),
-                session_id,
-                role: "assistant".into(),
-                content: String::new(),
-                author_id: None,
-                requested_by: Some(actor),
-                model: Some(model.clone()),
-                status: "streaming".into(),
-                prompt_tokens: None,
-                completion_tokens: None,
-                citations: serde_json::to_value::<&[Citation]>(&citations)
-                    .unwrap_or_else(|_| serde_json::json!([])),
-                error: None,
-                created_at: now,
-                updated_at: now,
-            },
-        )
-        .await?;
+        let question = MessageRow {
+            id: user_id,
+            session_id,
+            role: "user".into(),
+            content: content.clone(),
+            author_id: Some(actor),
+            requested_by: Some(actor),
+            model: None,
+            status: "complete".into(),
+            prompt_tokens: None,
+            completion_tokens: None,
+            citations: serde_json::json!([]),
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let answer = answer_row(session_id, actor, &model, &citations);
+        let rows = [question, answer];
+        let (stored, touched) = tokio::join!(
+            repo::insert_all(&mut conn, &rows),
+            self.sessions
+                .touch(session_id, first.then_some(content.as_str()))
+        );
         drop(conn);
-        if let Err(e) = self
-            .sessions
-            .touch(session_id, first.then_some(content.as_str()))
-            .await
-        {
+        if let Err(e) = touched {
             tracing::warn!(error = %e, "session activity not recorded");
         }
+        let mut stored = stored?.into_iter();
+        let (Some(user), Some(assistant)) = (stored.next(), stored.next()) else {
+            return Err(ChatError::Unavailable(
+                "the messages were not stored".into(),
+            ));
+        };
         let listener = self.generations.start(
             assistant.id,
             provider,
@@ -306,7 +363,6 @@ impl ChatService {
     /// Refuse when the user or the project used its tokens for today (UTC).
     async fn check_quota(
         &self,
-        conn: &mut diesel_async::AsyncPgConnection,
         actor: UserId,
         project: mdz_core::ids::ProjectId,
     ) -> Result<(), ChatError> {
@@ -323,7 +379,8 @@ impl ChatService {
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc())
             .unwrap_or(now);
-        let (by_user, by_project) = repo::tokens_since(conn, actor, project, midnight).await?;
+        let mut conn = db::conn(&self.pool).await?;
+        let (by_user, by_project) = repo::tokens_since(&mut conn, actor, project, midnight).await?;
         let retry_after = u64::try_from((midnight + chrono::Duration::days(1) - now).num_seconds())
             .unwrap_or(60)
             .max(1);
@@ -344,7 +401,8 @@ impl ChatService {
         Ok(())
     }
 
-    /// Answer an earlier question again: a new answer to the user message before `id`.
+    /// Answer an earlier question again: a new answer to the user message before `id`, from
+    /// the same kinds of sources (search again when the old answer used search).
     #[instrument(skip_all, fields(user_id = %actor, session_id = %session_id))]
     pub async fn regenerate(
         &self,
@@ -353,21 +411,15 @@ impl ChatService {
         id: ChatMessageId,
     ) -> Result<Posted, ChatError> {
         let (session, role) = self.readable(actor, session_id).await?;
-        if !role.at_least(Role::Editor) {
-            return Err(ChatError::Access(
-                mdz_core::access::AccessError::Forbidden {
-                    needed: Role::Editor,
-                },
-            ));
-        }
-        let answer = self.message_in(session_id, id).await?;
-        if answer.role != "assistant" {
+        Self::require_editor(role)?;
+        let old = self.message_in(session_id, id).await?;
+        if old.role != "assistant" {
             return Err(ChatError::Validation(vec![FieldError::new(
                 "mid",
                 "regenerate an answer (an assistant message), not a question",
             )]));
         }
-        if answer.status == "streaming" {
+        if old.status == "streaming" {
             return Err(ChatError::Conflict(
                 "this answer is still being generated; cancel it first".into(),
             ));
@@ -380,21 +432,20 @@ impl ChatService {
             .position(|m| m.role == "user")
             .ok_or(ChatError::NotFound("question of this answer"))?;
         let question = before.remove(question_at);
-        let history: Vec<Earlier> = before
-            .into_iter()
-            .skip(question_at)
-            .map(|m| Earlier {
-                speaker: if m.role == "user" {
-                    Speaker::User
-                } else {
-                    Speaker::Assistant
-                },
-                text: m.content,
-            })
-            .collect();
-        self.check_quota(&mut conn, actor, session.project_id)
+        let history = earlier(Ok(before.into_iter().skip(question_at).collect()))?;
+        let old_citations: Vec<Citation> =
+            serde_json::from_value(old.citations).unwrap_or_default();
+        let searched = old_citations
+            .iter()
+            .any(|c| c.source == CitationSource::Search);
+        let (pinned, found) = self
+            .sources(
+                actor,
+                &session,
+                &[],
+                searched.then_some(question.content.as_str()),
+            )
             .await?;
-        let pinned = self.pinned(&session, &[]).await?;
         let model = session
             .model
             .clone()
@@ -402,36 +453,21 @@ impl ChatService {
         let (messages, citations) = context::assemble(
             &session.instructions,
             &pinned,
+            &found,
             &history,
             &question.content,
             self.settings.budget_chars,
         );
-        let now = Utc::now();
-        let assistant = repo::insert(
-            &mut conn,
-            &MessageRow {
-                id: ChatMessageId::new(),
-                session_id,
-                role: "assistant".into(),
-                content: String::new(),
-                author_id: None,
-                requested_by: Some(actor),
-                model: Some(model.clone()),
-                status: "streaming".into(),
-                prompt_tokens: None,
-                completion_tokens: None,
-                citations: serde_json::to_value::<&[Citation]>(&citations)
-                    .unwrap_or_else(|_| serde_json::json!([])),
-                error: None,
-                created_at: now,
-                updated_at: now,
-            },
-        )
-        .await?;
+        let row = answer_row(session_id, actor, &model, &citations);
+        let (stored, touched) = tokio::join!(
+            repo::insert(&mut conn, &row),
+            self.sessions.touch(session_id, None)
+        );
         drop(conn);
-        if let Err(e) = self.sessions.touch(session_id, None).await {
+        if let Err(e) = touched {
             tracing::warn!(error = %e, "session activity not recorded");
         }
+        let assistant = stored?;
         let listener = self.generations.start(
             assistant.id,
             provider,
@@ -480,13 +516,7 @@ impl ChatService {
         id: ChatMessageId,
     ) -> Result<(), ChatError> {
         let (_, role) = self.readable(actor, session).await?;
-        if !role.at_least(Role::Editor) {
-            return Err(ChatError::Access(
-                mdz_core::access::AccessError::Forbidden {
-                    needed: Role::Editor,
-                },
-            ));
-        }
+        Self::require_editor(role)?;
         let row = self.message_in(session, id).await?;
         if row.status != "streaming" {
             return Err(ChatError::Conflict(format!(

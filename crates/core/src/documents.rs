@@ -18,6 +18,17 @@ pub struct DocumentHead {
     pub revision: i64,
 }
 
+/// A piece of a document that matched a search, for an assistant's context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passage {
+    pub file_id: FileId,
+    pub path: String,
+    /// The revision the text was taken from.
+    pub revision: i64,
+    /// The matching fragments, joined by ` … `.
+    pub text: String,
+}
+
 /// Why a document operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
@@ -41,6 +52,14 @@ pub trait DocumentStore: Send + Sync + 'static {
         content: &str,
         author: UserId,
     ) -> Result<i64, DocumentError>;
+    /// The best-ranked passages of live documents in `project` matching any of `words`
+    /// (plain words, no query syntax), best first. The caller has checked read access.
+    async fn passages(
+        &self,
+        project: ProjectId,
+        words: &[String],
+        limit: usize,
+    ) -> Result<Vec<Passage>, DocumentError>;
 }
 
 /// Implemented by the collab domain: REST writes reach live editors through it.

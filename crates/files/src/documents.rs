@@ -3,8 +3,8 @@
 use crate::error::FileError;
 use crate::service::FilesService;
 use async_trait::async_trait;
-use mdz_core::documents::{DocumentError, DocumentHead, DocumentStore};
-use mdz_core::ids::{FileId, UserId};
+use mdz_core::documents::{DocumentError, DocumentHead, DocumentStore, Passage};
+use mdz_core::ids::{FileId, ProjectId, UserId};
 use std::sync::Arc;
 
 /// [`DocumentStore`] over the files service.
@@ -31,6 +31,18 @@ impl DocumentStore for FileDocuments {
     ) -> Result<i64, DocumentError> {
         self.0
             .save_from_collab(id, content, author)
+            .await
+            .map_err(port_error)
+    }
+
+    async fn passages(
+        &self,
+        project: ProjectId,
+        words: &[String],
+        limit: usize,
+    ) -> Result<Vec<Passage>, DocumentError> {
+        self.0
+            .passages(project, words, limit)
             .await
             .map_err(port_error)
     }

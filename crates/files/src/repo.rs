@@ -575,6 +575,53 @@ pub async fn forget_idempotency_before(
 // ---- search -----------------------------------------------------------------------------
 
 #[derive(Debug, QueryableByName)]
+pub struct PassageRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: FileId,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub path: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub revision: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub text: String,
+}
+
+/// The best-ranked live documents of `project` matching any of `words` (plain alphanumeric
+/// words), with their longer matching fragments.
+pub async fn passages(
+    conn: &mut AsyncPgConnection,
+    project: ProjectId,
+    words: &[String],
+    limit: i64,
+) -> Result<Vec<PassageRow>, Error> {
+    use diesel::sql_types::{Array, BigInt, Text};
+    diesel::sql_query(
+        "WITH q AS (
+             SELECT to_tsquery('simple', string_agg(quote_literal(w), ' | ')) AS query
+             FROM unnest($2::text[]) AS w
+         ),
+         hits AS (
+             SELECT f.id, ts_rank_cd(f.search, q.query) AS rank
+             FROM files f, q
+             WHERE f.project_id = $1 AND f.deleted_at IS NULL AND f.search @@ q.query
+             ORDER BY rank DESC, f.id
+             LIMIT $3
+         )
+         SELECT f.id, f.path, f.revision,
+                ts_headline('simple', left(f.content, 200000), q.query,
+                    'StartSel=\u{27E6}, StopSel=\u{27E7}, MaxFragments=3, MinWords=20, MaxWords=60, FragmentDelimiter=\" … \"'
+                ) AS text
+         FROM hits h JOIN files f ON f.id = h.id, q
+         ORDER BY h.rank DESC, f.id",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(project.0)
+    .bind::<Array<Text>, _>(words)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+#[derive(Debug, QueryableByName)]
 pub struct SearchHit {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub id: FileId,

@@ -92,3 +92,12 @@ mod tests {
         );
     }
 }
+
+/// A plain search word (letters and digits, at most 64 characters), lowercased; anything
+/// else is not a word and is left out.
+pub fn search_word(raw: &str) -> Option<String> {
+    let word = raw.trim().to_lowercase();
+    let plain =
+        !word.is_empty() && word.chars().count() <= 64 && word.chars().all(char::is_alphanumeric);
+    plain.then_some(word)
+}

@@ -8,12 +8,12 @@ use crate::interface::{
 };
 use crate::paths::DocPath;
 use crate::repo::{self, ChangeEntry, FileMetaRow, FileRow, VersionRow};
-use crate::search::{SearchQuery, safe_snippet};
+use crate::search::{SearchQuery, safe_snippet, search_word};
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::access::{Action, ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
-use mdz_core::documents::{DocumentHead, LiveDocuments};
+use mdz_core::documents::{DocumentHead, LiveDocuments, Passage};
 use mdz_core::ids::{FileId, ProjectId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
 use std::collections::BTreeMap;
@@ -758,6 +758,36 @@ impl FilesService {
                 content: f.content,
                 revision: f.revision,
             }))
+    }
+
+    /// Passages for an assistant's context (the documents port; access checked by the caller).
+    pub async fn passages(
+        &self,
+        project: ProjectId,
+        words: &[String],
+        limit: usize,
+    ) -> Result<Vec<Passage>, FileError> {
+        let words: Vec<String> = words.iter().filter_map(|w| search_word(w)).collect();
+        if words.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = db::conn(&self.pool).await?;
+        let rows = repo::passages(
+            &mut conn,
+            project,
+            &words,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Passage {
+                file_id: r.id,
+                path: r.path,
+                revision: r.revision,
+                text: r.text.replace(['\u{27E6}', '\u{27E7}'], ""),
+            })
+            .collect())
     }
 
     #[instrument(skip_all, fields(user_id = %actor, file_id = %id, n))]
