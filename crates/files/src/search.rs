@@ -65,6 +65,15 @@ pub fn safe_snippet(headline: &str) -> String {
     out.replace(START, "<mark>").replace(STOP, "</mark>")
 }
 
+/// A plain search word (letters and digits, at most 64 characters), lowercased; anything
+/// else is not a word and is left out.
+pub fn search_word(raw: &str) -> Option<String> {
+    let word = raw.trim().to_lowercase();
+    let plain =
+        !word.is_empty() && word.chars().count() <= 64 && word.chars().all(char::is_alphanumeric);
+    plain.then_some(word)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,13 +100,4 @@ mod tests {
             "a &lt;script&gt; <mark>plan</mark> &amp; more"
         );
     }
-}
-
-/// A plain search word (letters and digits, at most 64 characters), lowercased; anything
-/// else is not a word and is left out.
-pub fn search_word(raw: &str) -> Option<String> {
-    let word = raw.trim().to_lowercase();
-    let plain =
-        !word.is_empty() && word.chars().count() <= 64 && word.chars().all(char::is_alphanumeric);
-    plain.then_some(word)
 }
