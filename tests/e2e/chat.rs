@@ -757,3 +757,223 @@ async fn daily_token_quotas_answer_429() {
         "mdz_llm_tokens_total{kind=\"completion\",model=\"gpt-test\",provider=\"openai\"} 9"
     ));
 }
+
+/// A one-member project with a session on `app`; (user, session id).
+async fn solo_session(app: &TestApp, session: Value) -> (TestUser, String) {
+    let user = app.new_user().await;
+    let project = app.project_with(&user, &[]).await;
+    let (status, created) = app
+        .post(
+            &format!("/api/v1/projects/{project}/sessions"),
+            Some(&user.access),
+            session,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    (user, created["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bedrock_provider_signs_and_reads_the_aws_event_stream() {
+    let llm = FakeLlm::start().await;
+    let root = llm.base_url.trim_end_matches("/v1").to_owned();
+    let app = TestApp::spawn_with(Options {
+        config: vec![
+            ("llm_provider", json!("bedrock")),
+            ("llm_base_url", json!(root)),
+            ("llm_region", json!("eu-west-1")),
+            ("llm_aws_access_key_id", json!("AKIDFAKE")),
+            ("llm_aws_secret_access_key", json!("fake-secret-KEY")),
+            ("llm_model", json!("anthropic.claude-test-v1:0")),
+            ("llm_timeout_secs", json!(1)),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let (user, sid) = solo_session(&app, json!({"instructions": "Be kind."})).await;
+    let path = format!("/api/v1/sessions/{sid}/messages");
+    let res = app
+        .request(Method::POST, &path, Some(&user.access))
+        .header("accept", "text/event-stream")
+        .json(&json!({"content": "Say hello"}))
+        .send()
+        .await
+        .unwrap();
+    let evs = events(&res.text().await.unwrap());
+    assert_eq!(deltas(&evs), "Hello world");
+    let usage = evs.iter().find(|(e, _)| e == "usage").unwrap();
+    assert_eq!(
+        usage.1,
+        json!({"prompt_tokens": 12, "completion_tokens": 3})
+    );
+    assert_eq!(evs.last().unwrap().1["status"], "complete");
+
+    // Signed with SigV4 for the region and service; the secret itself never travels.
+    let (auth, body) = llm.requests.lock().unwrap()[0].clone();
+    let auth = auth.unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDFAKE/")
+            && auth.contains("/eu-west-1/bedrock/aws4_request"),
+        "{auth}"
+    );
+    assert!(!auth.contains("fake-secret-KEY"));
+    assert_eq!(body["system"], json!([{"text": "Be kind."}]));
+    assert_eq!(
+        body["messages"],
+        json!([{"role": "user", "content": [{"text": "Say hello"}]}])
+    );
+    assert_eq!(body["inferenceConfig"]["maxTokens"], 4096);
+
+    // A frame with a broken CRC mid-stream: an error event, the part before it kept.
+    let res = app
+        .request(Method::POST, &path, Some(&user.access))
+        .header("accept", "text/event-stream")
+        .json(&json!({"content": "[malformed] now"}))
+        .send()
+        .await
+        .unwrap();
+    let evs = events(&res.text().await.unwrap());
+    assert_eq!(deltas(&evs), "partial ");
+    let (event, data) = evs.last().unwrap();
+    assert_eq!(event, "error");
+    assert_eq!(data["status"], "incomplete");
+    let (_, page) = app.get(&path, Some(&user.access)).await;
+    let last = page["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["status"], "incomplete");
+    assert_eq!(last["content"], "partial ");
+    // An upstream exception: 502 without its message; a hang: 504.
+    let (status, problem) = app
+        .post(&path, Some(&user.access), json!({"content": "[500] now"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
+    assert!(!problem.to_string().contains("SECRET"));
+    let (status, problem) = app
+        .post(&path, Some(&user.access), json!({"content": "[hang] now"}))
+        .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{problem}");
+    // The next question after a timeout is answered normally.
+    let (status, exchange) = app
+        .post(&path, Some(&user.access), json!({"content": "Again"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{exchange}");
+    assert_eq!(exchange["assistant_message"]["content"], "Hello world");
+    assert_eq!(
+        llm.requests.lock().unwrap().len(),
+        5,
+        "no retries behind the client's back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bedrock_api_key_is_sent_as_a_bearer_token() {
+    let llm = FakeLlm::start().await;
+    let root = llm.base_url.trim_end_matches("/v1").to_owned();
+    let app = TestApp::spawn_with(Options {
+        config: vec![
+            ("llm_provider", json!("bedrock")),
+            ("llm_base_url", json!(root)),
+            ("llm_api_key", json!("bedrock-api-key-XYZ")),
+            ("llm_model", json!("amazon.nova-lite-v1:0")),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let (user, sid) = solo_session(&app, json!({})).await;
+    let (status, exchange) = app
+        .post(
+            &format!("/api/v1/sessions/{sid}/messages"),
+            Some(&user.access),
+            json!({"content": "Hi"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{exchange}");
+    assert_eq!(exchange["assistant_message"]["content"], "Hello world");
+    assert_eq!(
+        exchange["assistant_message"]["model"],
+        "amazon.nova-lite-v1:0"
+    );
+    let (auth, _) = llm.requests.lock().unwrap()[0].clone();
+    assert_eq!(auth.as_deref(), Some("Bearer bedrock-api-key-XYZ"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_may_choose_another_configured_provider() {
+    let llm = FakeLlm::start().await;
+    let app = TestApp::spawn_with(Options {
+        config: vec![
+            ("llm_provider", json!("openai")),
+            ("llm_base_url", json!(llm.base_url.clone())),
+            ("llm_model", json!("gpt-test")),
+            (
+                "llm_providers",
+                json!({"claude": {"provider": "anthropic", "base_url": llm.base_url.clone(),
+                                  "api_key": "sk-ant-other", "model": "claude-test"}}),
+            ),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let user = app.new_user().await;
+    let (status, list) = app.get("/api/v1/chat/providers", Some(&user.access)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        list["items"],
+        json!([
+            {"name": "default", "kind": "openai", "default_model": "gpt-test", "default": true},
+            {"name": "claude", "kind": "anthropic", "default_model": "claude-test", "default": false},
+        ])
+    );
+    assert!(!list.to_string().contains("sk-ant-other"));
+
+    let project = app.project_with(&user, &[]).await;
+    let sessions = format!("/api/v1/projects/{project}/sessions");
+    let (status, problem) = app
+        .post(&sessions, Some(&user.access), json!({"provider": "nope"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(problem.to_string().contains("default, claude"), "{problem}");
+
+    let (status, session) = app
+        .post(&sessions, Some(&user.access), json!({"provider": "claude"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    assert_eq!(session["provider"], "claude");
+    let sid = session["id"].as_str().unwrap();
+    let ask = |content: &'static str| {
+        let app = &app;
+        let user = &user;
+        async move {
+            let (status, exchange) = app
+                .post(
+                    &format!("/api/v1/sessions/{sid}/messages"),
+                    Some(&user.access),
+                    json!({ "content": content }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{exchange}");
+            exchange
+        }
+    };
+    let exchange = ask("Hello Claude").await;
+    assert_eq!(exchange["assistant_message"]["model"], "claude-test");
+    let (key, body) = llm.requests.lock().unwrap()[0].clone();
+    assert_eq!(key.as_deref(), Some("sk-ant-other"), "the Anthropic format");
+    assert_eq!(body["model"], "claude-test");
+
+    // Back to the default provider, with a model of its own.
+    let (status, session) = app
+        .patch(
+            &format!("/api/v1/sessions/{sid}"),
+            Some(&user.access),
+            json!({"provider": null, "model": "gpt-other"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(session["provider"], Value::Null);
+    let exchange = ask("Hello GPT").await;
+    assert_eq!(exchange["assistant_message"]["model"], "gpt-other");
+    let (key, body) = llm.requests.lock().unwrap()[1].clone();
+    assert_eq!(key, None, "the OpenAI format, without a key");
+    assert_eq!(body["model"], "gpt-other");
+    assert_eq!(body["stream"], true);
+}

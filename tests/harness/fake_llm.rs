@@ -5,7 +5,10 @@
 //! `[hang]` (never answers), `[malformed]` (one good piece, then garbage); otherwise
 //! "Hello world" in three pieces with usage. `POST …/messages` answers in the Anthropic
 //! Messages event format instead (`message_start`, `content_block_delta`, `message_delta`,
-//! `message_stop`).
+//! `message_stop`). `POST /model/{id}/converse-stream` answers as AWS Bedrock does: frames of
+//! the `application/vnd.amazon.eventstream` encoding (prelude, CRC32s, typed headers), written
+//! here from the format's description, carrying `messageStart`, `contentBlockDelta`,
+//! `contentBlockStop`, `messageStop` and `metadata`.
 
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -81,6 +84,103 @@ async fn read_request(socket: &mut TcpStream) -> Option<(String, Option<String>,
     ))
 }
 
+/// One frame of the AWS event-stream encoding: total length, headers length, prelude CRC32,
+/// string headers (type 7), payload, message CRC32.
+pub fn event_frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    let mut head = Vec::new();
+    for (name, value) in headers {
+        head.push(u8::try_from(name.len()).expect("short name"));
+        head.extend_from_slice(name.as_bytes());
+        head.push(7);
+        head.extend_from_slice(
+            &u16::try_from(value.len())
+                .expect("short value")
+                .to_be_bytes(),
+        );
+        head.extend_from_slice(value.as_bytes());
+    }
+    let total = 12 + head.len() + payload.len() + 4;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&u32::try_from(total).expect("small").to_be_bytes());
+    out.extend_from_slice(&u32::try_from(head.len()).expect("small").to_be_bytes());
+    let prelude = crc32fast::hash(&out);
+    out.extend_from_slice(&prelude.to_be_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn bedrock_event(kind: &str, payload: &Value) -> Vec<u8> {
+    event_frame(
+        &[
+            (":event-type", kind),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload.to_string().as_bytes(),
+    )
+}
+
+/// The Bedrock ConverseStream answer.
+async fn serve_bedrock(mut socket: TcpStream, last: &str) {
+    if last.contains("[500]") {
+        let body = r#"{"message":"internal failure for key sk-fake-SECRET"}"#;
+        let res = format!(
+            "HTTP/1.1 500 Internal Server Error\r\nx-amzn-errortype: InternalServerException\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        drop(socket.write_all(res.as_bytes()).await);
+        return;
+    }
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.amazon.eventstream\r\nx-amzn-requestid: r1\r\nconnection: close\r\n\r\n";
+    if socket.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let (pieces, gap): (Vec<&str>, u64) = if last.contains("[slow]") {
+        (SLOW_PIECES.to_vec(), 150)
+    } else if last.contains("[malformed]") {
+        (vec!["partial "], 10)
+    } else {
+        (vec!["Hel", "lo", " world"], 10)
+    };
+    let start = bedrock_event("messageStart", &json!({"role": "assistant", "p": "abc"}));
+    if socket.write_all(&start).await.is_err() {
+        return;
+    }
+    for piece in pieces {
+        let delta = bedrock_event(
+            "contentBlockDelta",
+            &json!({"contentBlockIndex": 0, "delta": {"text": piece}, "p": "abcdef"}),
+        );
+        if socket.write_all(&delta).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+    }
+    if last.contains("[malformed]") {
+        let mut broken = bedrock_event(
+            "contentBlockDelta",
+            &json!({"contentBlockIndex": 0, "delta": {"text": "never"}}),
+        );
+        let end = broken.len() - 1;
+        broken[end] ^= 0xff;
+        drop(socket.write_all(&broken).await);
+        return;
+    }
+    let mut tail = bedrock_event("contentBlockStop", &json!({"contentBlockIndex": 0}));
+    tail.extend(bedrock_event(
+        "messageStop",
+        &json!({"stopReason": "end_turn"}),
+    ));
+    tail.extend(bedrock_event(
+        "metadata",
+        &json!({"usage": {"inputTokens": 12, "outputTokens": 3, "totalTokens": 15}, "metrics": {"latencyMs": 5}}),
+    ));
+    drop(socket.write_all(&tail).await);
+}
+
 async fn serve(mut socket: TcpStream, requests: Received) {
     let Some((path, auth, body)) = read_request(&mut socket).await else {
         return;
@@ -89,12 +189,18 @@ async fn serve(mut socket: TcpStream, requests: Received) {
     let last = body["messages"]
         .as_array()
         .and_then(|m| m.last())
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or_default()
-        .to_owned();
+        .and_then(|m| m["content"].as_str().or(m["content"][0]["text"].as_str()))
+        .unwrap_or_default();
+    // Providers that need alternating turns get earlier unanswered questions joined to the
+    // last one: the tag counts in the newest paragraph only.
+    let last = last.rsplit("\n\n").next().unwrap_or_default().to_owned();
     requests.lock().expect("lock").push((auth, body));
     if last.contains("[hang]") {
         tokio::time::sleep(Duration::from_secs(3600)).await;
+        return;
+    }
+    if path.contains("/model/") && path.ends_with("/converse-stream") {
+        serve_bedrock(socket, &last).await;
         return;
     }
     if last.contains("[500]") {

@@ -5,7 +5,7 @@
 //! `done` (`{status}`) or `error` (`{status, type, title}` — the problem's type and title).
 
 use crate::generation::{Ending, Event, Listener};
-use crate::interface::{Exchange, Message, MessagesQuery, PostMessage, ResumeQuery};
+use crate::interface::{Exchange, Message, MessagesQuery, PostMessage, ProviderView, ResumeQuery};
 use crate::service::{ChatService, Source};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -288,4 +288,38 @@ async fn cancel(
     let (session, id) = path.into_inner();
     svc.cancel(user.user_id, session, id).await?;
     Ok(HttpResponse::Accepted().finish())
+}
+
+/// Routes under `/chat`.
+pub fn chat_routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_providers);
+}
+
+/// The model providers a session may choose (`provider` of a session): names, kinds and
+/// default models, the deployment's default first. Empty when none is configured.
+#[utoipa::path(
+    tag = "chat",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Page<ProviderView>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/providers")]
+async fn list_providers(svc: Svc, _user: AuthUser) -> HttpResponse {
+    let items: Vec<ProviderView> = svc
+        .providers()
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| ProviderView {
+            name: p.name,
+            kind: p.kind,
+            default_model: p.default_model,
+            default: i == 0,
+        })
+        .collect();
+    HttpResponse::Ok().json(Page {
+        items,
+        next_cursor: None,
+    })
 }

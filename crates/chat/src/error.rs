@@ -15,6 +15,8 @@ pub enum ChatError {
     NotFound(&'static str),
     #[error("no model provider is configured")]
     NoProvider,
+    #[error("the session's provider `{0}` is not configured")]
+    ProviderGone(String),
     #[error("the model provider timed out")]
     Timeout,
     #[error("the model provider failed")]
@@ -52,9 +54,19 @@ impl From<ChatError> for ApiError {
             )
             .detail(
                 "set MDZ_LLM_PROVIDER=openai with MDZ_LLM_BASE_URL (any OpenAI-compatible \
-                 endpoint: OpenAI, Azure, Ollama, vLLM, llama.cpp, LiteLLM), MDZ_LLM_MODEL and, \
-                 when needed, MDZ_LLM_API_KEY; sessions work without one",
+                 endpoint: OpenAI, Azure, Ollama, vLLM, llama.cpp, LiteLLM), `anthropic` or \
+                 `bedrock` (with MDZ_LLM_REGION and AWS keys), MDZ_LLM_MODEL and, when needed, \
+                 MDZ_LLM_API_KEY; sessions work without one",
             ),
+            ChatError::ProviderGone(name) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "llm-provider-gone",
+                "The session's model provider is not configured",
+            )
+            .detail(format!(
+                "this deployment no longer offers the provider `{name}`; choose another with \
+                 PATCH /sessions/{{id}} (`provider`, see GET /chat/providers)"
+            )),
             ChatError::Timeout => ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstream-timeout",

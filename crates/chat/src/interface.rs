@@ -78,3 +78,15 @@ pub struct ResumeQuery {
     /// Characters of the answer the client already has.
     pub offset: Option<usize>,
 }
+
+/// A model provider of the deployment (nothing secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProviderView {
+    /// What a session names in `provider`.
+    pub name: String,
+    /// `openai`, `anthropic` or `bedrock`.
+    pub kind: String,
+    pub default_model: String,
+    /// The provider of sessions that name none.
+    pub default: bool,
+}

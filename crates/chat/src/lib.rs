@@ -17,17 +17,19 @@ pub mod service;
 use actix_web::web;
 use mdz_core::access::ProjectAccess;
 use mdz_core::config::Config;
+use mdz_core::config::LlmProviderConfig;
 use mdz_core::db::DbPool;
 use mdz_core::documents::DocumentStore;
 use mdz_core::ports::ChatSessions;
 use prometheus::Registry;
-use provider::{Limits, Provider};
+use provider::bedrock::{BedrockAuth, BedrockSettings};
+use provider::{Limits, Provider, Providers};
 use service::ChatService;
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use endpoint::session_routes;
+pub use endpoint::{chat_routes, session_routes};
 pub use error::ChatError;
 
 /// The chat domain, built once at start.
@@ -36,53 +38,93 @@ pub struct ChatModule {
     service: Arc<ChatService>,
 }
 
-/// The configured provider, if any.
-fn provider(config: &Config) -> Result<Option<Arc<dyn Provider>>, String> {
-    let Some(kind) = config.llm_provider.as_deref() else {
-        return Ok(None);
-    };
-    let limits = Limits {
-        idle_timeout: Duration::from_secs(config.llm_timeout_secs),
-    };
-    match kind {
+/// A provider built from its configuration.
+fn build_provider(
+    name: &str,
+    config: &LlmProviderConfig,
+    max_tokens: u32,
+    limits: Limits,
+) -> Result<Arc<dyn Provider>, String> {
+    let model = config
+        .model
+        .clone()
+        .ok_or_else(|| format!("provider `{name}`: set its default model"))?;
+    let key = config.api_key.as_ref().map(|k| k.expose().to_owned());
+    tracing::info!(name, provider = %config.provider, model = %model, "chat provider configured");
+    Ok(match config.provider.as_str() {
         "openai" => {
             let base = config
-                .llm_base_url
+                .base_url
                 .clone()
                 .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
-            let model = config
-                .llm_model
-                .clone()
-                .ok_or("key `llm_model`: set the default model of the provider")?;
-            let key = config.llm_api_key.as_ref().map(|k| k.expose().to_owned());
-            tracing::info!(provider = "openai", model = %model, "chat provider configured");
-            Ok(Some(Arc::new(provider::openai::OpenAi::new(
-                &base, key, model, limits,
-            ))))
+            Arc::new(provider::openai::OpenAi::new(&base, key, model, limits))
         }
         "anthropic" => {
             let base = config
-                .llm_base_url
+                .base_url
                 .clone()
                 .unwrap_or_else(|| "https://api.anthropic.com/v1".to_owned());
-            let model = config
-                .llm_model
-                .clone()
-                .ok_or("key `llm_model`: set the default model of the provider")?;
-            let key = config.llm_api_key.as_ref().map(|k| k.expose().to_owned());
-            tracing::info!(provider = "anthropic", model = %model, "chat provider configured");
-            Ok(Some(Arc::new(provider::anthropic::Anthropic::new(
-                &base,
-                key,
-                model,
-                config.llm_max_tokens,
-                limits,
-            ))))
+            Arc::new(provider::anthropic::Anthropic::new(
+                &base, key, model, max_tokens, limits,
+            ))
         }
-        other => Err(format!(
-            "key `llm_provider`: `{other}` is not supported (use `openai` for any OpenAI-compatible endpoint, or `anthropic`)"
-        )),
+        "bedrock" => {
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let auth = match (
+                key,
+                &config.aws_access_key_id,
+                &config.aws_secret_access_key,
+            ) {
+                (Some(key), _, _) => BedrockAuth::ApiKey(key),
+                (None, Some(id), Some(secret)) => BedrockAuth::AccessKeys {
+                    access_key_id: id.clone(),
+                    secret_access_key: secret.expose().to_owned(),
+                    session_token: None,
+                },
+                _ => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                    (Some(id), Some(secret)) => BedrockAuth::AccessKeys {
+                        access_key_id: id,
+                        secret_access_key: secret,
+                        session_token: env("AWS_SESSION_TOKEN"),
+                    },
+                    _ => {
+                        return Err(format!(
+                            "provider `{name}` (bedrock): set an API key (llm_api_key), or AWS access keys (llm_aws_access_key_id and llm_aws_secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                        ));
+                    }
+                },
+            };
+            let region = config
+                .region
+                .clone()
+                .or_else(|| env("AWS_REGION"))
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            Arc::new(provider::bedrock::Bedrock::new(
+                BedrockSettings {
+                    region,
+                    endpoint: config.base_url.clone(),
+                    auth,
+                    model,
+                    max_tokens,
+                },
+                limits,
+            ))
+        }
+        other => return Err(format!("provider `{name}`: `{other}` is not supported")),
+    })
+}
+
+/// Every configured provider.
+fn providers(config: &Config) -> Result<Providers, String> {
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(config.llm_timeout_secs),
+    };
+    let mut all = Vec::new();
+    for (name, p) in config.llm_providers() {
+        let built = build_provider(&name, &p, config.llm_max_tokens, limits.clone())?;
+        all.push((name, p.provider, built));
     }
+    Ok(Providers::new(all))
 }
 
 impl ChatModule {
@@ -95,14 +137,14 @@ impl ChatModule {
         registry: &Registry,
     ) -> Result<Self, String> {
         let metrics = metrics::ChatMetrics::register(registry).map_err(|e| e.to_string())?;
-        let provider = provider(config)?;
+        let providers = providers(config)?;
         Ok(Self {
             service: Arc::new(ChatService::new(
                 pool,
                 access,
                 sessions,
                 documents,
-                provider,
+                providers,
                 Arc::new(metrics),
                 service::ChatSettings {
                     budget_chars: config.llm_context_chars,

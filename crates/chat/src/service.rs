@@ -6,7 +6,7 @@ use crate::error::ChatError;
 use crate::generation::{Generations, Listener, after_chars};
 use crate::interface::{Citation, CitationSource, MAX_CONTENT, Message, PostMessage};
 use crate::metrics::ChatMetrics;
-use crate::provider::{Prompt, Provider, Speaker};
+use crate::provider::{Prompt, Provider, ProviderInfo, Providers, Speaker};
 use crate::repo::{self, MessageRow};
 use chrono::Utc;
 use mdz_core::FieldError;
@@ -27,7 +27,7 @@ pub struct ChatService {
     access: Arc<dyn ProjectAccess>,
     sessions: Arc<dyn ChatSessions>,
     documents: Arc<dyn DocumentStore>,
-    provider: Option<Arc<dyn Provider>>,
+    providers: Providers,
     generations: Arc<Generations>,
     metrics: Arc<ChatMetrics>,
     settings: ChatSettings,
@@ -123,7 +123,7 @@ impl ChatService {
         access: Arc<dyn ProjectAccess>,
         sessions: Arc<dyn ChatSessions>,
         documents: Arc<dyn DocumentStore>,
-        provider: Option<Arc<dyn Provider>>,
+        providers: Providers,
         metrics: Arc<ChatMetrics>,
         settings: ChatSettings,
     ) -> Self {
@@ -132,7 +132,7 @@ impl ChatService {
             access,
             sessions,
             documents,
-            provider,
+            providers,
             generations: Arc::new(Generations::default()),
             metrics,
             settings,
@@ -252,6 +252,21 @@ impl ChatService {
         Ok((pinned, found))
     }
 
+    /// The session's provider: its named one, or the deployment's default.
+    fn provider_for(&self, session: &ChatSessionInfo) -> Result<Arc<dyn Provider>, ChatError> {
+        if self.providers.is_empty() {
+            return Err(ChatError::NoProvider);
+        }
+        self.providers
+            .pick(session.provider.as_deref())
+            .ok_or_else(|| ChatError::ProviderGone(session.provider.clone().unwrap_or_default()))
+    }
+
+    /// The deployment's providers (names, kinds and default models; nothing secret).
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        self.providers.infos().cloned().collect()
+    }
+
     fn require_editor(role: Role) -> Result<(), ChatError> {
         if role.at_least(Role::Editor) {
             Ok(())
@@ -289,7 +304,7 @@ impl ChatService {
         );
         let (session, role) = readable?;
         Self::require_editor(role)?;
-        let provider = self.provider.clone().ok_or(ChatError::NoProvider)?;
+        let provider = self.provider_for(&session)?;
         let history = earlier(history)?;
         let (pinned, found) = self
             .sources(
@@ -424,7 +439,7 @@ impl ChatService {
                 "this answer is still being generated; cancel it first".into(),
             ));
         }
-        let provider = self.provider.clone().ok_or(ChatError::NoProvider)?;
+        let provider = self.provider_for(&session)?;
         let mut conn = db::conn(&self.pool).await?;
         let mut before = repo::recent(&mut conn, session_id, id, HISTORY_LIMIT).await?;
         let question_at = before

@@ -7,6 +7,7 @@ use crate::secret::Secret;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// How log lines are written.
@@ -102,7 +103,8 @@ pub struct Config {
     /// Milliseconds of quiet after an edit before the text is written to the file (at most
     /// four times this after the first unsaved edit).
     pub collab_flush_ms: u64,
-    /// `openai` (any OpenAI-compatible endpoint) or `anthropic`; unset: chat answers 503.
+    /// `openai` (any OpenAI-compatible endpoint), `anthropic` or `bedrock`; unset: chat
+    /// answers 503 (unless `llm_providers` names some).
     pub llm_provider: Option<String>,
     /// The provider's API base, e.g. `https://api.openai.com/v1` or `http://ollama:11434/v1`.
     pub llm_base_url: Option<String>,
@@ -119,7 +121,37 @@ pub struct Config {
     pub llm_daily_tokens_per_user: i64,
     /// Tokens one project may use per UTC day; 0: no limit.
     pub llm_daily_tokens_per_project: i64,
+    /// Bedrock: the AWS region (default `us-east-1`).
+    pub llm_region: Option<String>,
+    /// Bedrock: AWS access keys for SigV4 (else `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
+    /// `AWS_SESSION_TOKEN`); `llm_api_key` instead is a Bedrock API key.
+    pub llm_aws_access_key_id: Option<String>,
+    pub llm_aws_secret_access_key: Option<Secret>,
+    /// More providers a session may choose by name, next to the one of the `llm_*` keys
+    /// (named `default`): a table in `mdz.toml` (`[llm_providers.claude]`) or an inline
+    /// table in `MDZ_LLM_PROVIDERS` (`{claude={provider="anthropic",model="…"}}`).
+    #[serde(default)]
+    pub llm_providers: BTreeMap<String, LlmProviderConfig>,
 }
+
+/// One model provider of the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmProviderConfig {
+    /// `openai`, `anthropic` or `bedrock`.
+    pub provider: String,
+    pub base_url: Option<String>,
+    pub api_key: Option<Secret>,
+    pub model: Option<String>,
+    pub region: Option<String>,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<Secret>,
+}
+
+/// The name of the provider the flat `llm_*` keys configure.
+pub const DEFAULT_LLM_PROVIDER: &str = "default";
+/// Kinds of model providers mdz speaks.
+pub const LLM_PROVIDER_KINDS: [&str; 3] = ["openai", "anthropic", "bedrock"];
 
 /// The defaults, written as the TOML-shaped layer figment starts from.
 #[derive(Serialize)]
@@ -239,6 +271,31 @@ impl Config {
         Self::from_figment(figment)
     }
 
+    /// Every configured model provider by name: `default` (the `llm_*` keys) first.
+    pub fn llm_providers(&self) -> Vec<(String, LlmProviderConfig)> {
+        let mut all = Vec::with_capacity(self.llm_providers.len() + 1);
+        if let Some(kind) = &self.llm_provider {
+            all.push((
+                DEFAULT_LLM_PROVIDER.to_owned(),
+                LlmProviderConfig {
+                    provider: kind.clone(),
+                    base_url: self.llm_base_url.clone(),
+                    api_key: self.llm_api_key.clone(),
+                    model: self.llm_model.clone(),
+                    region: self.llm_region.clone(),
+                    aws_access_key_id: self.llm_aws_access_key_id.clone(),
+                    aws_secret_access_key: self.llm_aws_secret_access_key.clone(),
+                },
+            ));
+        }
+        all.extend(
+            self.llm_providers
+                .iter()
+                .map(|(name, p)| (name.clone(), p.clone())),
+        );
+        all
+    }
+
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
         let config: Config = figment.extract().map_err(|e| {
             let keys: Vec<String> = e
@@ -332,10 +389,51 @@ impl Config {
         if self.llm_context_chars < 1000 {
             return bad("llm_context_chars", "must be at least 1000");
         }
-        if let Some(url) = &self.llm_base_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return bad("llm_base_url", "expected an http:// or https:// URL");
+        if self.llm_providers.contains_key(DEFAULT_LLM_PROVIDER) {
+            return bad(
+                "llm_providers",
+                "`default` is the provider of the llm_* keys; choose another name",
+            );
+        }
+        for (name, p) in self.llm_providers() {
+            let key = |field: &str| {
+                if name == DEFAULT_LLM_PROVIDER {
+                    format!("llm_{field}")
+                } else {
+                    format!("llm_providers.{name}.{field}")
+                }
+            };
+            if !LLM_PROVIDER_KINDS.contains(&p.provider.as_str()) {
+                return Err(ConfigError(format!(
+                    "key `{}`: `{}` is not supported (use `openai` for any OpenAI-compatible endpoint, `anthropic` or `bedrock`)",
+                    key("provider"),
+                    p.provider
+                )));
+            }
+            if p.model.is_none() {
+                return Err(ConfigError(format!(
+                    "key `{}`: set the default model of the provider",
+                    key("model")
+                )));
+            }
+            if let Some(url) = &p.base_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(ConfigError(format!(
+                    "key `{}`: expected an http:// or https:// URL",
+                    key("base_url")
+                )));
+            }
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || name.is_empty()
+                || name.len() > 64
+            {
+                return Err(ConfigError(format!(
+                    "key `llm_providers.{name}`: a name is 1 to 64 letters, digits, `-` or `_`"
+                )));
+            }
         }
         if self.rate_limit_window_secs == 0 {
             return bad("rate_limit_window_secs", "must be at least 1");

@@ -76,8 +76,10 @@ pub struct ChatSessionInfo {
     pub id: ChatSessionId,
     pub project_id: ProjectId,
     pub created_by: UserId,
-    /// `None`: the deployment's default model.
+    /// `None`: the default model of the session's provider.
     pub model: Option<String>,
+    /// A named provider of the deployment; `None`: the default one.
+    pub provider: Option<String>,
     pub instructions: String,
     pub context_file_ids: Vec<FileId>,
     /// Only its creator may see it.

@@ -31,6 +31,7 @@ pub fn mount(cfg: &mut ServiceConfig) {
                     .configure(mdz_sessions::session_routes)
                     .configure(mdz_chat::session_routes),
             )
+            .service(scope("/chat").configure(mdz_chat::chat_routes))
             .configure(mdz_projects::invitation_routes)
             .configure(mdz_collab::routes)
             .configure(crate::openapi::configure),

@@ -161,7 +161,13 @@ impl Application {
         )
         .map_err(anyhow::Error::msg)?;
         files.connect_live(collab.live_documents());
-        let sessions = SessionsModule::new(pool.clone(), projects.access(), files.documents());
+        let provider_names = config.llm_providers().into_iter().map(|(n, _)| n).collect();
+        let sessions = SessionsModule::new(
+            pool.clone(),
+            projects.access(),
+            files.documents(),
+            provider_names,
+        );
         let chat = ChatModule::new(
             &config,
             pool.clone(),

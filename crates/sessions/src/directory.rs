@@ -39,6 +39,7 @@ impl ChatSessions for SessionDirectory {
             project_id: r.project_id,
             created_by: r.created_by,
             model: r.model,
+            provider: r.provider,
             instructions: r.instructions,
             context_file_ids: r.context_file_ids.into_iter().map(FileId).collect(),
             private: r.visibility == "private",

@@ -43,8 +43,10 @@ impl Visibility {
 pub struct CreateSession {
     /// Defaults to a summary of the first message.
     pub title: Option<String>,
-    /// A model of the configured provider; default: the deployment's.
+    /// A model of the session's provider; default: that provider's default model.
     pub model: Option<String>,
+    /// One of the deployment's providers by name (`GET /chat/providers`); default: `default`.
+    pub provider: Option<String>,
     /// The system prompt.
     pub instructions: Option<String>,
     /// Documents pinned as context (same project).
@@ -57,10 +59,14 @@ pub struct CreateSession {
 #[serde(deny_unknown_fields)]
 pub struct UpdateSession {
     pub title: Option<String>,
-    /// `null` returns to the deployment's default model.
+    /// `null` returns to the provider's default model.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub model: Option<Option<String>>,
+    /// `null` returns to the deployment's default provider.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub provider: Option<Option<String>>,
     pub instructions: Option<String>,
     pub context_file_ids: Option<Vec<FileId>>,
     pub visibility: Option<Visibility>,
@@ -74,6 +80,8 @@ pub struct Session {
     pub created_by: UserId,
     pub title: String,
     pub model: Option<String>,
+    /// The named provider; `null`: the deployment's default.
+    pub provider: Option<String>,
     pub instructions: String,
     pub context_file_ids: Vec<FileId>,
     pub visibility: Visibility,

@@ -33,9 +33,15 @@ impl SessionsModule {
         pool: DbPool,
         access: Arc<dyn ProjectAccess>,
         documents: Arc<dyn DocumentStore>,
+        providers: Vec<String>,
     ) -> Self {
         Self {
-            service: Arc::new(SessionsService::new(pool.clone(), access, documents)),
+            service: Arc::new(SessionsService::new(
+                pool.clone(),
+                access,
+                documents,
+                providers,
+            )),
             pool,
         }
     }

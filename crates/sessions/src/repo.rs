@@ -23,6 +23,7 @@ pub struct SessionRow {
     pub last_activity_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub provider: Option<String>,
 }
 
 /// The columns a PATCH may change.
@@ -32,6 +33,7 @@ pub struct SessionChanges {
     pub title: Option<String>,
     pub title_is_default: Option<bool>,
     pub model: Option<Option<String>>,
+    pub provider: Option<Option<String>>,
     pub instructions: Option<String>,
     pub context_file_ids: Option<Vec<uuid::Uuid>>,
     pub visibility: Option<String>,

@@ -15,5 +15,6 @@ diesel::table! {
         last_activity_at -> Timestamptz,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        provider -> Nullable<Text>,
     }
 }

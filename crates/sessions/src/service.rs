@@ -7,6 +7,7 @@ use crate::interface::{
 };
 use crate::repo::{self, SessionChanges, SessionRow};
 use chrono::Utc;
+use mdz_core::FieldError;
 use mdz_core::access::{Action, ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
 use mdz_core::documents::DocumentStore;
@@ -22,6 +23,8 @@ pub struct SessionsService {
     pool: DbPool,
     access: Arc<dyn ProjectAccess>,
     documents: Arc<dyn DocumentStore>,
+    /// The deployment's model providers by name.
+    providers: Vec<String>,
 }
 
 pub fn to_session(row: SessionRow) -> Session {
@@ -31,6 +34,7 @@ pub fn to_session(row: SessionRow) -> Session {
         created_by: row.created_by,
         title: row.title,
         model: row.model,
+        provider: row.provider,
         instructions: row.instructions,
         context_file_ids: row.context_file_ids.into_iter().map(FileId).collect(),
         visibility: Visibility::parse(&row.visibility),
@@ -46,12 +50,31 @@ impl SessionsService {
         pool: DbPool,
         access: Arc<dyn ProjectAccess>,
         documents: Arc<dyn DocumentStore>,
+        providers: Vec<String>,
     ) -> Self {
         Self {
             pool,
             access,
             documents,
+            providers,
         }
+    }
+
+    /// One of the deployment's provider names.
+    fn parse_provider(&self, raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+        if self.providers.iter().any(|p| p == raw) {
+            return Some(raw.to_owned());
+        }
+        let known = if self.providers.is_empty() {
+            "no provider is configured".to_owned()
+        } else {
+            format!("configured: {}", self.providers.join(", "))
+        };
+        errors.push(FieldError::new(
+            "provider",
+            format!("no provider of this name ({known})"),
+        ));
+        None
     }
 
     /// Every pinned document must be live and in the session's project.
@@ -117,6 +140,10 @@ impl SessionsService {
             .model
             .as_deref()
             .and_then(|m| parse_model(m, &mut errors));
+        let provider = new
+            .provider
+            .as_deref()
+            .and_then(|p| self.parse_provider(p, &mut errors));
         let instructions = new.instructions.unwrap_or_default();
         check_instructions(&instructions, &mut errors);
         let files = new.context_file_ids.unwrap_or_default();
@@ -137,6 +164,7 @@ impl SessionsService {
                 title_is_default: title.is_none(),
                 title: title.unwrap_or_else(|| DEFAULT_TITLE.to_owned()),
                 model,
+                provider,
                 instructions,
                 context_file_ids: files,
                 visibility: new
@@ -201,6 +229,11 @@ impl SessionsService {
             Some(None) => Some(None),
             None => None,
         };
+        let provider = match &change.provider {
+            Some(Some(p)) => self.parse_provider(p, &mut errors).map(Some),
+            Some(None) => Some(None),
+            None => None,
+        };
         if let Some(i) = &change.instructions {
             check_instructions(i, &mut errors);
         }
@@ -220,6 +253,7 @@ impl SessionsService {
             title_is_default: title.as_ref().map(|_| false),
             title,
             model,
+            provider,
             instructions: change.instructions,
             context_file_ids: files,
             visibility: change.visibility.map(|v| v.as_str().to_owned()),
@@ -247,6 +281,7 @@ impl SessionsService {
 fn changes_are_empty(c: &SessionChanges) -> bool {
     c.title.is_none()
         && c.model.is_none()
+        && c.provider.is_none()
         && c.instructions.is_none()
         && c.context_file_ids.is_none()
         && c.visibility.is_none()

@@ -3,7 +3,7 @@
 //! (output tokens), `message_stop`, `ping`, and `error`.
 
 use super::sse::{pieces, without_url};
-use super::{Limits, Piece, Prompt, Provider, ProviderError, Speaker};
+use super::{Limits, Piece, Prompt, Provider, ProviderError, Speaker, system_and_turns};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -88,16 +88,9 @@ impl Provider for Anthropic {
         &self,
         prompt: Prompt,
     ) -> Result<BoxStream<'static, Result<Piece, ProviderError>>, ProviderError> {
-        let system: Vec<&str> = prompt
-            .messages
+        let (system, turns) = system_and_turns(&prompt.messages);
+        let messages: Vec<Value> = turns
             .iter()
-            .filter(|(who, _)| *who == Speaker::System)
-            .map(|(_, text)| text.as_str())
-            .collect();
-        let messages: Vec<Value> = prompt
-            .messages
-            .iter()
-            .filter(|(who, _)| *who != Speaker::System)
             .map(|(who, text)| {
                 let role = if *who == Speaker::User {
                     "user"
@@ -114,7 +107,7 @@ impl Provider for Anthropic {
             "stream": true,
         });
         if !system.is_empty() {
-            body["system"] = json!(system.join("\n\n"));
+            body["system"] = json!(system);
         }
         let mut request = self
             .client

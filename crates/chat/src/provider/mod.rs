@@ -2,11 +2,13 @@
 //! deltas and a usage report out. Errors say timeout or bad upstream, never the raw body.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod openai;
 pub mod sse;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,4 +60,104 @@ pub trait Provider: Send + Sync + 'static {
         &self,
         prompt: Prompt,
     ) -> Result<BoxStream<'static, Result<Piece, ProviderError>>, ProviderError>;
+}
+
+/// A configured provider as clients see it.
+#[derive(Debug, Clone)]
+pub struct ProviderInfo {
+    pub name: String,
+    /// `openai`, `anthropic` or `bedrock`.
+    pub kind: String,
+    pub default_model: String,
+}
+
+/// The deployment's providers by name; the first is the default.
+#[derive(Default)]
+pub struct Providers {
+    all: Vec<(ProviderInfo, Arc<dyn Provider>)>,
+}
+
+impl Providers {
+    pub fn new(all: Vec<(String, String, Arc<dyn Provider>)>) -> Self {
+        Self {
+            all: all
+                .into_iter()
+                .map(|(name, kind, provider)| {
+                    let info = ProviderInfo {
+                        name,
+                        kind,
+                        default_model: provider.default_model().to_owned(),
+                    };
+                    (info, provider)
+                })
+                .collect(),
+        }
+    }
+
+    /// The provider named `name`, or the default one; `None` when there is no such provider.
+    pub fn pick(&self, name: Option<&str>) -> Option<Arc<dyn Provider>> {
+        match name {
+            Some(name) => self.all.iter().find(|(i, _)| i.name == name),
+            None => self.all.first(),
+        }
+        .map(|(_, p)| p.clone())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    pub fn infos(&self) -> impl Iterator<Item = &ProviderInfo> {
+        self.all.iter().map(|(i, _)| i)
+    }
+}
+
+/// The system text, then the conversation as strictly alternating turns that start with the
+/// user (as Anthropic and Bedrock require): consecutive messages of one speaker are joined,
+/// a leading answer is dropped.
+pub fn system_and_turns(messages: &[(Speaker, String)]) -> (String, Vec<(Speaker, String)>) {
+    let system: Vec<&str> = messages
+        .iter()
+        .filter(|(who, _)| *who == Speaker::System)
+        .map(|(_, text)| text.as_str())
+        .collect();
+    let mut turns: Vec<(Speaker, String)> = Vec::new();
+    for (who, text) in messages.iter().filter(|(who, _)| *who != Speaker::System) {
+        match turns.last_mut() {
+            Some((last, joined)) if last == who => {
+                joined.push_str("\n\n");
+                joined.push_str(text);
+            }
+            None if *who == Speaker::Assistant => {}
+            _ => turns.push((*who, text.clone())),
+        }
+    }
+    (system.join("\n\n"), turns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turns_alternate_and_start_with_the_user() {
+        let said = |who, text: &str| (who, text.to_owned());
+        let (system, turns) = system_and_turns(&[
+            said(Speaker::System, "rules"),
+            said(Speaker::Assistant, "stray"),
+            said(Speaker::User, "one"),
+            said(Speaker::User, "two"),
+            said(Speaker::Assistant, "three"),
+            said(Speaker::User, "four"),
+        ]);
+        assert_eq!(system, "rules");
+        assert_eq!(
+            turns,
+            [
+                said(Speaker::User, "one\n\ntwo"),
+                said(Speaker::Assistant, "three"),
+                said(Speaker::User, "four"),
+            ]
+        );
+    }
 }
