@@ -13,15 +13,17 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks: `just bench` (HTTP, documents), `just bench collab` (live editing), `just bench all`
+# Benchmarks: `just bench` (HTTP, documents, chat), `just bench collab` (live editing),
+# `just bench chat` (chat first byte only), `just bench all`
 bench WHAT="http":
     #!/usr/bin/env bash
     set -euo pipefail
     case "{{WHAT}}" in
       http) scripts/bench.sh ;;
       collab) scripts/bench-collab.sh ;;
+      chat) scripts/bench-chat.sh ;;
       all) scripts/bench.sh && scripts/bench-collab.sh ;;
-      *) echo "just bench [http|collab|all]" >&2; exit 2 ;;
+      *) echo "just bench [http|collab|chat|all]" >&2; exit 2 ;;
     esac
 
 # What CI runs

@@ -11,7 +11,7 @@ CONNECTIONS=${BENCH_CONNECTIONS:-64}
 ensure_tools
 ensure_js_client
 command -v wrk >/dev/null 2>&1 || { as_root apt-get update -qq; as_root apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -p mdz-server --bin mdz --example ceiling --example loadgen --example chat_load
+cargo build --release -p mdz-server --bin mdz --example ceiling --example loadgen
 
 work=$(mktemp -d /tmp/mdz-bench.XXXXXX)
 chmod 755 "$work"
@@ -27,13 +27,9 @@ start_services "$work"
 
 MDZ_PORT=$(free_port)
 CEIL_PORT=$(free_port)
-LLM_PORT=$(free_port)
-./target/release/examples/chat_load provider "$LLM_PORT" &
-pids+=($!)
 export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
 MDZ_DATA_DIR="$work/data" MDZ_LISTEN="127.0.0.1:$MDZ_PORT" MDZ_LOG_LEVEL=warn \
   MDZ_LOGIN_MAX_FAILURES=1000000000 MDZ_WORKERS=2 MDZ_VERSION_COALESCE_SECS=0 \
-  MDZ_LLM_PROVIDER=openai MDZ_LLM_BASE_URL="http://127.0.0.1:$LLM_PORT/v1" MDZ_LLM_MODEL=bench \
   ./target/release/mdz serve >"$work/mdz.log" 2>&1 &
 mdz_pid=$!
 pids+=("$mdz_pid")
@@ -85,5 +81,6 @@ psql "$DATABASE_URL" -tA -F ' ' -c "SELECT count(*), sum(octet_length(body)), su
     echo "version storage, 1,000 small edits of a 20 KB document: $versions versions, $bytes bytes of scripts and snapshots ($stored stored after compression) for a final document of $hist_size bytes: $(python3 -c "print(f'{$bytes/$hist_size:.2f}')")x"
   done
 
-echo "== chat: time to the first streamed byte, zero-delay provider"
-./target/release/examples/chat_load measure "$base" "$token" "$project" "http://127.0.0.1:$LLM_PORT/v1" 32 "${DURATION%s}"
+
+# Chat first byte: its own script (own PostgreSQL with fsync on, own mdz per case).
+scripts/bench-chat.sh

@@ -77,6 +77,32 @@ pub fn search_words(message: &str) -> Vec<String> {
     words
 }
 
+/// Passages of documents that are not pinned (those are sent whole).
+fn unpinned<'a>(pinned: &[Pinned], found: &'a [Passage]) -> Vec<&'a Passage> {
+    found
+        .iter()
+        .filter(|p| !pinned.iter().any(|d| d.id == p.file_id))
+        .collect()
+}
+
+/// The citations of an answer given `pinned` documents and `found` passages: what
+/// [`assemble`] sends, in its order (it does not depend on the history).
+pub fn citations(pinned: &[Pinned], found: &[Passage]) -> Vec<Citation> {
+    let documents = pinned.iter().map(|d| Citation {
+        file_id: d.id,
+        path: d.path.clone(),
+        revision: d.revision,
+        source: CitationSource::Pinned,
+    });
+    let passages = unpinned(pinned, found).into_iter().map(|p| Citation {
+        file_id: p.file_id,
+        path: p.path.clone(),
+        revision: p.revision,
+        source: CitationSource::Search,
+    });
+    documents.chain(passages).collect()
+}
+
 /// The messages to send (oldest first) and the citations of the answer. `history` is newest
 /// first.
 pub fn assemble(
@@ -88,7 +114,7 @@ pub fn assemble(
     budget_chars: usize,
 ) -> (Vec<(Speaker, String)>, Vec<Citation>) {
     let mut system = instructions.trim().to_owned();
-    let mut citations = Vec::new();
+    let citations = citations(pinned, found);
     if !pinned.is_empty() {
         let share = (budget_chars / 2) / pinned.len();
         if !system.is_empty() {
@@ -102,18 +128,9 @@ pub fn assemble(
                 doc.revision,
                 cut(&doc.content, share)
             ));
-            citations.push(Citation {
-                file_id: doc.id,
-                path: doc.path.clone(),
-                revision: doc.revision,
-                source: CitationSource::Pinned,
-            });
         }
     }
-    let found: Vec<&Passage> = found
-        .iter()
-        .filter(|p| !pinned.iter().any(|d| d.id == p.file_id))
-        .collect();
+    let found = unpinned(pinned, found);
     if !found.is_empty() {
         let share = (budget_chars / 4) / found.len();
         if !system.is_empty() {
@@ -129,12 +146,6 @@ pub fn assemble(
                 passage.revision,
                 cut(&passage.text, share)
             ));
-            citations.push(Citation {
-                file_id: passage.file_id,
-                path: passage.path.clone(),
-                revision: passage.revision,
-                source: CitationSource::Search,
-            });
         }
     }
     let mut used = system.chars().count() + message.chars().count();

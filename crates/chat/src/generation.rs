@@ -120,6 +120,8 @@ impl Generations {
         prompt: Prompt,
         pool: DbPool,
         metrics: Arc<ChatMetrics>,
+        // Work beside the answer that must be done before its end is reported.
+        beside: tokio::task::JoinHandle<()>,
     ) -> Listener {
         let (events, first) = broadcast::channel(1024);
         let (cancel, cancelled) = watch::channel(false);
@@ -155,6 +157,7 @@ impl Generations {
                 tracing::error!(message_id = %id, error = %e, "storing the answer failed");
             }
             me.map().remove(&id);
+            drop(beside.await);
             drop(live.events.send(Event::Finished(ending)));
         });
         Listener {

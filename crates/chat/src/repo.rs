@@ -4,7 +4,7 @@ use crate::schema::chat_messages;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnectionCore, AsyncPgConnection, RunQueryDsl};
 use mdz_core::ids::{ChatMessageId, ChatSessionId, ProjectId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -35,10 +35,11 @@ pub async fn insert(conn: &mut AsyncPgConnection, row: &MessageRow) -> Result<Me
 }
 
 /// Several rows in one statement (a question and its answer), in the given order.
-pub async fn insert_all(
-    conn: &mut AsyncPgConnection,
-    rows: &[MessageRow],
-) -> Result<Vec<MessageRow>, Error> {
+/// Generic over the connection so that it can be pipelined with [`recent`] (`&mut &conn`).
+pub async fn insert_all<C>(conn: &mut C, rows: &[MessageRow]) -> Result<Vec<MessageRow>, Error>
+where
+    C: AsyncConnectionCore<Backend = diesel::pg::Pg> + Send,
+{
     let mut stored: Vec<MessageRow> = diesel::insert_into(chat_messages::table)
         .values(rows)
         .returning(MessageRow::as_returning())
@@ -80,12 +81,15 @@ pub async fn page(
 }
 
 /// The newest messages before `before`, newest first (for the context window).
-pub async fn recent(
-    conn: &mut AsyncPgConnection,
+pub async fn recent<C>(
+    conn: &mut C,
     session: ChatSessionId,
     before: ChatMessageId,
     limit: i64,
-) -> Result<Vec<MessageRow>, Error> {
+) -> Result<Vec<MessageRow>, Error>
+where
+    C: AsyncConnectionCore<Backend = diesel::pg::Pg> + Send,
+{
     chat_messages::table
         .filter(chat_messages::session_id.eq(session))
         .filter(chat_messages::id.lt(before))

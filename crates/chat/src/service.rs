@@ -222,8 +222,9 @@ impl ChatService {
         Ok(out)
     }
 
-    /// The documents and passages a question is answered from, with the quota checked, all
-    /// at once (each on its own connection).
+    /// The documents and passages a question is answered from, with the quota checked. One
+    /// pool connection at a time (a request that held one while waiting for another could
+    /// starve the pool under load).
     async fn sources(
         &self,
         actor: UserId,
@@ -231,25 +232,34 @@ impl ChatService {
         extra: &[FileId],
         search_for: Option<&str>,
     ) -> Result<(Vec<Pinned>, Vec<Passage>), ChatError> {
-        let found = async {
-            let Some(question) = search_for else {
-                return Ok(Vec::new());
-            };
-            let words = context::search_words(question);
-            if words.is_empty() {
-                return Ok(Vec::new());
-            }
+        self.check_quota(actor, session.project_id).await?;
+        let pinned = self.pinned(session, extra).await?;
+        let words = search_for.map(context::search_words).unwrap_or_default();
+        let found = if words.is_empty() {
+            Vec::new()
+        } else {
             self.documents
                 .passages(session.project_id, &words, context::SEARCH_PASSAGES)
                 .await
-                .map_err(|e| ChatError::Unavailable(e.to_string()))
+                .map_err(|e| ChatError::Unavailable(e.to_string()))?
         };
-        let (pinned, found, ()) = tokio::try_join!(
-            self.pinned(session, extra),
-            found,
-            self.check_quota(actor, session.project_id)
-        )?;
         Ok((pinned, found))
+    }
+
+    /// Record activity in the session (and a first title) beside the answer; the answer's task
+    /// waits for it before it reports the end, so whoever saw an answer end sees the session
+    /// moved.
+    fn touch_later(
+        &self,
+        session: ChatSessionId,
+        first_message: Option<String>,
+    ) -> tokio::task::JoinHandle<()> {
+        let sessions = self.sessions.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sessions.touch(session, first_message.as_deref()).await {
+                tracing::warn!(error = %e, "session activity not recorded");
+            }
+        })
     }
 
     /// The session's provider: its named one, or the deployment's default.
@@ -280,8 +290,8 @@ impl ChatService {
     }
 
     /// The question is stored, then the answer starts. Round trips before the provider is
-    /// called: the session and the history at once, the sources at once (only when there are
-    /// any), then one statement storing question and answer while the session is touched.
+    /// called: the session (its role is cached), the sources (only when there are any), then
+    /// the history read and both messages stored in one pipelined trip on one connection.
     #[instrument(skip_all, fields(user_id = %actor, session_id = %session_id))]
     pub async fn post(
         &self,
@@ -296,16 +306,9 @@ impl ChatService {
                 format!("1 to {MAX_CONTENT} characters"),
             )]));
         }
-        let user_id = ChatMessageId::new();
-        let mut conn = db::conn(&self.pool).await?;
-        let (readable, history) = tokio::join!(
-            self.readable(actor, session_id),
-            repo::recent(&mut conn, session_id, user_id, HISTORY_LIMIT)
-        );
-        let (session, role) = readable?;
+        let (session, role) = self.readable(actor, session_id).await?;
         Self::require_editor(role)?;
         let provider = self.provider_for(&session)?;
-        let history = earlier(history)?;
         let (pinned, found) = self
             .sources(
                 actor,
@@ -314,22 +317,14 @@ impl ChatService {
                 (body.use_search == Some(true)).then_some(content.as_str()),
             )
             .await?;
-        let first = history.is_empty();
         let model = session
             .model
             .clone()
             .unwrap_or_else(|| provider.default_model().to_owned());
-        let (messages, citations) = context::assemble(
-            &session.instructions,
-            &pinned,
-            &found,
-            &history,
-            &content,
-            self.settings.budget_chars,
-        );
+        let citations = context::citations(&pinned, &found);
         let now = Utc::now();
         let question = MessageRow {
-            id: user_id,
+            id: ChatMessageId::new(),
             session_id,
             role: "user".into(),
             content: content.clone(),
@@ -344,29 +339,38 @@ impl ChatService {
             created_at: now,
             updated_at: now,
         };
-        let answer = answer_row(session_id, actor, &model, &citations);
-        let rows = [question, answer];
-        let (stored, touched) = tokio::join!(
-            repo::insert_all(&mut conn, &rows),
-            self.sessions
-                .touch(session_id, first.then_some(content.as_str()))
-        );
+        let question_id = question.id;
+        let rows = [question, answer_row(session_id, actor, &model, &citations)];
+        let conn = db::conn(&self.pool).await?;
+        let (mut reading, mut writing) = (&*conn, &*conn);
+        let (history, stored) = tokio::try_join!(
+            repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT),
+            repo::insert_all(&mut writing, &rows)
+        )?;
         drop(conn);
-        if let Err(e) = touched {
-            tracing::warn!(error = %e, "session activity not recorded");
-        }
-        let mut stored = stored?.into_iter();
+        let history = earlier(Ok(history))?;
+        let mut stored = stored.into_iter();
         let (Some(user), Some(assistant)) = (stored.next(), stored.next()) else {
             return Err(ChatError::Unavailable(
                 "the messages were not stored".into(),
             ));
         };
+        let (messages, _) = context::assemble(
+            &session.instructions,
+            &pinned,
+            &found,
+            &history,
+            &content,
+            self.settings.budget_chars,
+        );
+        let touched = self.touch_later(session_id, history.is_empty().then_some(content));
         let listener = self.generations.start(
             assistant.id,
             provider,
             Prompt { model, messages },
             self.pool.clone(),
             self.metrics.clone(),
+            touched,
         );
         Ok(Posted {
             user: to_message(user),
@@ -440,8 +444,10 @@ impl ChatService {
             ));
         }
         let provider = self.provider_for(&session)?;
-        let mut conn = db::conn(&self.pool).await?;
-        let mut before = repo::recent(&mut conn, session_id, id, HISTORY_LIMIT).await?;
+        let mut before = {
+            let mut conn = db::conn(&self.pool).await?;
+            repo::recent(&mut conn, session_id, id, HISTORY_LIMIT).await?
+        };
         let question_at = before
             .iter()
             .position(|m| m.role == "user")
@@ -473,22 +479,22 @@ impl ChatService {
             &question.content,
             self.settings.budget_chars,
         );
-        let row = answer_row(session_id, actor, &model, &citations);
-        let (stored, touched) = tokio::join!(
-            repo::insert(&mut conn, &row),
-            self.sessions.touch(session_id, None)
-        );
-        drop(conn);
-        if let Err(e) = touched {
-            tracing::warn!(error = %e, "session activity not recorded");
-        }
-        let assistant = stored?;
+        let assistant = {
+            let mut conn = db::conn(&self.pool).await?;
+            repo::insert(
+                &mut conn,
+                &answer_row(session_id, actor, &model, &citations),
+            )
+            .await?
+        };
+        let touched = self.touch_later(session_id, None);
         let listener = self.generations.start(
             assistant.id,
             provider,
             Prompt { model, messages },
             self.pool.clone(),
             self.metrics.clone(),
+            touched,
         );
         Ok(Posted {
             user: to_message(question),

@@ -2,11 +2,14 @@
 //! first streamed byte of an answer, over a provider that answers at once. Prints figures;
 //! asserts nothing.
 //!
-//! - `chat_load provider <port>`: a zero-delay OpenAI-compatible provider (SSE) on `port`.
+//! - `chat_load provider <port> <token-ms>`: an OpenAI-compatible provider (SSE) on `port`
+//!   whose first chunk leaves at once; the rest of the answer (20 more chunks) follows one
+//!   chunk every `token-ms` like a model generating (0: all at once).
 //! - `chat_load measure <mdz-base> <token> <project> <provider-base> <streams> <seconds>`:
-//!   `streams` concurrent loops, each timing (a) a direct request to the provider until its
-//!   first `data:` chunk and (b) a message posted to mdz with `Accept: text/event-stream`
-//!   until its first `delta` event; prints p50/p99 of both and of the difference.
+//!   `streams` sessions and as many concurrent loops, each timing (a) a direct request to the
+//!   provider until its first `data:` chunk and (b) a message posted to mdz with
+//!   `Accept: text/event-stream` until its first `delta` event, each read to its end; prints
+//!   p50/p99 of both and of the pairwise difference.
 
 #![expect(clippy::print_stdout, reason = "a benchmark tool prints its figures")]
 
@@ -15,7 +18,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn serve_one(mut socket: tokio::net::TcpStream) {
+async fn serve_one(mut socket: tokio::net::TcpStream, token_ms: u64) {
     let mut buf = Vec::new();
     let mut tmp = [0_u8; 16384];
     loop {
@@ -45,27 +48,42 @@ async fn serve_one(mut socket: tokio::net::TcpStream) {
             break;
         }
     }
-    let mut out = String::from(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+    let chunk = |piece: &str| {
+        let c = json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+        format!("data: {c}\n\n")
+    };
+    let first = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}",
+        chunk("Hello")
     );
-    for piece in ["Hello", " from", " the provider"] {
-        let chunk = json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
-        out.push_str(&format!("data: {chunk}\n\n"));
+    if socket.write_all(first.as_bytes()).await.is_err() {
+        return;
     }
-    let usage = json!({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 3}});
-    out.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
-    drop(socket.write_all(out.as_bytes()).await);
+    let mut rest = String::new();
+    for _ in 0..20 {
+        rest.push_str(&chunk(" word"));
+        if token_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(token_ms)).await;
+            if socket.write_all(rest.as_bytes()).await.is_err() {
+                return;
+            }
+            rest.clear();
+        }
+    }
+    let usage = json!({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 21}});
+    rest.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
+    drop(socket.write_all(rest.as_bytes()).await);
     drop(socket.shutdown().await);
 }
 
-async fn provider(port: u16) {
+async fn provider(port: u16, token_ms: u64) {
     let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await else {
         println!("provider: cannot bind {port}");
         return;
     };
     while let Ok((socket, _)) = listener.accept().await {
         drop(socket.set_nodelay(true));
-        tokio::spawn(serve_one(socket));
+        tokio::spawn(serve_one(socket, token_ms));
     }
 }
 
@@ -119,20 +137,21 @@ async fn measure(
         tasks.push(tokio::spawn(async move {
             let mut direct = Vec::new();
             let mut through = Vec::new();
+            let session: Value = match client
+                .post(format!("{base}/api/v1/projects/{project}/sessions"))
+                .bearer_auth(&token)
+                .json(&json!({}))
+                .send()
+                .await
+            {
+                Ok(r) => r.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+            let Some(sid) = session["id"].as_str() else {
+                println!("could not create a session: {session}");
+                return (direct, through);
+            };
             while Instant::now() < until {
-                let session: Value = match client
-                    .post(format!("{base}/api/v1/projects/{project}/sessions"))
-                    .bearer_auth(&token)
-                    .json(&json!({}))
-                    .send()
-                    .await
-                {
-                    Ok(r) => r.json().await.unwrap_or(Value::Null),
-                    Err(_) => continue,
-                };
-                let Some(sid) = session["id"].as_str() else {
-                    continue;
-                };
                 let d = first(
                     client
                         .post(format!("{provider}/chat/completions"))
@@ -185,7 +204,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
     match arg(0).as_str() {
-        "provider" => provider(arg(1).parse().unwrap_or(0)).await,
+        "provider" => provider(arg(1).parse().unwrap_or(0), arg(2).parse().unwrap_or(0)).await,
         "measure" => {
             measure(
                 arg(1),

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Chat benchmark (`just bench chat`), release build, loopback, PostgreSQL with fsync on: how
+# much mdz adds to the time to the first streamed byte of an answer, at 32 concurrent
+# streams, over a local OpenAI-compatible provider whose first chunk leaves at once.
+#   1. paced: the provider streams the rest of each answer one chunk every 25 ms (a model
+#      generating ~40 tokens/s), so 32 answers are in flight at any time — the target's case;
+#   2. burst: the provider sends each whole answer at once, so the 32 loops post back to back
+#      — a saturation test of the same path.
+# Prints figures; asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+SECONDS_EACH=${BENCH_CHAT_SECONDS:-10}
+STREAMS=${BENCH_CHAT_STREAMS:-32}
+ensure_tools
+cargo build --release -p mdz-server --bin mdz --example chat_load
+
+work=$(mktemp -d /tmp/mdz-bench-chat.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  stop_services "$work"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+PG_DURABLE=1 start_services "$work"
+export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
+
+run_case() { # name, token-ms
+  local name=$1 token_ms=$2
+  local mdz_port llm_port
+  mdz_port=$(free_port)
+  llm_port=$(free_port)
+  ./target/release/examples/chat_load provider "$llm_port" "$token_ms" &
+  local llm_pid=$!
+  MDZ_DATA_DIR="$work/data" MDZ_LISTEN="127.0.0.1:$mdz_port" MDZ_LOG_LEVEL=warn MDZ_WORKERS=2 \
+    MDZ_LLM_PROVIDER=openai MDZ_LLM_BASE_URL="http://127.0.0.1:$llm_port/v1" MDZ_LLM_MODEL=bench \
+    ./target/release/mdz serve >>"$work/mdz.log" 2>&1 &
+  local mdz_pid=$!
+  pids+=("$llm_pid" "$mdz_pid")
+  local base="http://127.0.0.1:$mdz_port"
+  for _ in $(seq 100); do curl -fs "$base/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+  local email="bench-$token_ms@example.com"
+  local token project
+  token=$(curl -fs -X POST "$base/api/v1/auth/register" -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"violet-harbour-42\",\"display_name\":\"Bench\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  project=$(curl -fs -X POST "$base/api/v1/projects" -H 'content-type: application/json' \
+    -H "Authorization: Bearer $token" -d '{"name":"Chat bench"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  printf '%s: ' "$name"
+  ./target/release/examples/chat_load measure "$base" "$token" "$project" \
+    "http://127.0.0.1:$llm_port/v1" "$STREAMS" "$SECONDS_EACH"
+  kill "$mdz_pid" "$llm_pid" 2>/dev/null || true
+  wait "$mdz_pid" "$llm_pid" 2>/dev/null || true
+}
+
+echo "== mdz chat bench: $(nproc) cores, $STREAMS concurrent streams, ${SECONDS_EACH}s each, PostgreSQL fsync on"
+run_case "paced (25 ms a chunk after the first)" 25
+run_case "burst (whole answers at once)" 0
