@@ -34,9 +34,9 @@ pub async fn insert(conn: &mut AsyncPgConnection, row: &MessageRow) -> Result<Me
         .await
 }
 
-/// Several rows in one statement (a question and its answer), in the given order.
-/// Generic over the connection so that it can be pipelined with [`recent`] (`&mut &conn`).
-pub async fn insert_all<C>(conn: &mut C, rows: &[MessageRow]) -> Result<Vec<MessageRow>, Error>
+/// A question and its answer in one statement, returned in this order. Generic over the
+/// connection so that it can be pipelined with [`recent`] (`&mut &conn`).
+pub async fn insert_pair<C>(conn: &mut C, rows: &[MessageRow; 2]) -> Result<Vec<MessageRow>, Error>
 where
     C: AsyncConnectionCore<Backend = diesel::pg::Pg> + Send,
 {

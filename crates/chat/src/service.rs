@@ -345,7 +345,7 @@ impl ChatService {
         let (mut reading, mut writing) = (&*conn, &*conn);
         let (history, stored) = tokio::try_join!(
             repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT),
-            repo::insert_all(&mut writing, &rows)
+            repo::insert_pair(&mut writing, &rows)
         )?;
         drop(conn);
         let history = earlier(Ok(history))?;
