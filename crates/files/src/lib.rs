@@ -131,6 +131,22 @@ impl FilesModule {
         }
     }
 
+    /// Index the search vectors of saved documents every `every`, in batches, so that saves
+    /// do not compute them (a search indexes its projects' stale rows itself first).
+    pub fn spawn_indexer(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let service = self.service.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.index_pending().await {
+                    tracing::warn!(error = %e, "search indexing failed");
+                }
+            }
+        })
+    }
+
     /// Purge the trash, compact the change feed and drop abandoned uploads every `every`.
     pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let service = self.service.clone();

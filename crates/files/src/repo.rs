@@ -574,6 +574,35 @@ pub async fn forget_idempotency_before(
 
 // ---- search -----------------------------------------------------------------------------
 
+/// Index up to `limit` rows whose search vector is stale: those of `projects` (waiting for rows
+/// a save is writing, so a search sees every committed save), or of any project, skipping rows
+/// that are locked (the background indexer never waits). Returns how many were indexed.
+pub async fn index_dirty(
+    conn: &mut AsyncPgConnection,
+    projects: Option<&[ProjectId]>,
+    limit: i64,
+) -> Result<usize, Error> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Uuid};
+    let ids: Option<Vec<uuid::Uuid>> = projects.map(|p| p.iter().map(|p| p.0).collect());
+    let skip = if projects.is_some() {
+        ""
+    } else {
+        " SKIP LOCKED"
+    };
+    diesel::sql_query(format!(
+        "UPDATE files f
+         SET search = mdz_file_search(f.title, f.path, f.content), search_dirty = false
+         FROM (SELECT id FROM files
+               WHERE search_dirty AND ($1::uuid[] IS NULL OR project_id = ANY($1))
+               ORDER BY id LIMIT $2 FOR UPDATE{skip}) d
+         WHERE f.id = d.id"
+    ))
+    .bind::<Nullable<Array<Uuid>>, _>(ids)
+    .bind::<BigInt, _>(limit)
+    .execute(conn)
+    .await
+}
+
 #[derive(Debug, QueryableByName)]
 pub struct PassageRow {
     #[diesel(sql_type = diesel::sql_types::Uuid)]

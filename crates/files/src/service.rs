@@ -53,6 +53,12 @@ pub enum Written {
     },
 }
 
+/// Stale search vectors the background indexer computes per statement.
+const INDEX_BATCH: i64 = 500;
+/// Stale rows of its projects a search indexes before it reads (more are left to the
+/// background indexer: a bulk import is searchable within a few of its rounds).
+const INDEX_AT_SEARCH: i64 = 5_000;
+
 pub struct FilesService {
     pool: DbPool,
     access: Arc<dyn ProjectAccess>,
@@ -772,6 +778,7 @@ impl FilesService {
             return Ok(Vec::new());
         }
         let mut conn = db::conn(&self.pool).await?;
+        repo::index_dirty(&mut conn, Some(&[project]), INDEX_AT_SEARCH).await?;
         let rows = repo::passages(
             &mut conn,
             project,
@@ -808,6 +815,20 @@ impl FilesService {
 
     // ---- search -------------------------------------------------------------------------
 
+    /// Index stale search vectors of any project, batch after batch, until none is left
+    /// (rows being saved right now are left for the next round).
+    pub async fn index_pending(&self) -> Result<usize, FileError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let mut total = 0;
+        loop {
+            let n = repo::index_dirty(&mut conn, None, INDEX_BATCH).await?;
+            total += n;
+            if i64::try_from(n).unwrap_or(0) < INDEX_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Ranked matches in one project, or (with `project = None`) in every project the caller
     /// may read. Membership is checked at query time, so a removed member finds nothing at once.
     #[instrument(skip_all, fields(user_id = %actor))]
@@ -833,6 +854,7 @@ impl FilesService {
         }
         let offset = page.after.unwrap_or(0).max(0);
         let mut conn = db::conn(&self.pool).await?;
+        repo::index_dirty(&mut conn, Some(&projects), INDEX_AT_SEARCH).await?;
         let hits = repo::search(
             &mut conn,
             &projects,

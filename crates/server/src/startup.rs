@@ -150,6 +150,7 @@ impl Application {
         .await
         .map_err(anyhow::Error::msg)?;
         files.spawn_purger(Duration::from_secs(config.purge_interval_secs));
+        files.spawn_indexer(Duration::from_millis(200));
         let collab = CollabModule::new(
             &config,
             pool.clone(),

@@ -1,0 +1,10 @@
+DROP TRIGGER files_search_dirty ON files;
+DROP FUNCTION mdz_files_mark_search_dirty();
+DROP INDEX files_search_dirty_idx;
+ALTER TABLE files DROP COLUMN search_dirty;
+ALTER TABLE files DROP COLUMN search;
+ALTER TABLE files ADD COLUMN search tsvector GENERATED ALWAYS AS (
+    mdz_file_search(title, path, content)
+) STORED;
+CREATE INDEX files_search_idx ON files USING gin (search) WHERE deleted_at IS NULL;
+DROP FUNCTION mdz_file_search(text, text, text);
