@@ -1,5 +1,7 @@
 DROP TRIGGER files_search_dirty ON files;
 DROP FUNCTION mdz_files_mark_search_dirty();
+DROP TRIGGER files_search_new ON files;
+DROP FUNCTION mdz_files_index_new();
 DROP INDEX files_search_dirty_idx;
 ALTER TABLE files DROP COLUMN search_dirty;
 ALTER TABLE files DROP COLUMN search;

@@ -236,3 +236,56 @@ async fn results_page_deleted_files_vanish_and_membership_is_checked_at_once() {
         .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_save_is_found_at_once_and_indexed_in_the_background() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let p = project(&app, &owner, "Index").await;
+    let id = doc(
+        &app,
+        &owner,
+        &p,
+        "notes/animal.md",
+        "# Animal\nThe wombat sleeps.\n",
+    )
+    .await;
+    let put = |content: &'static str| {
+        let (app, owner, id) = (&app, &owner, &id);
+        async move {
+            let (status, body) = app
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/api/v1/files/{id}"),
+                    Some(&owner.access),
+                    Some(json!({ "content": content })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    let at = format!("/api/v1/projects/{p}/search");
+
+    // The search right after a save finds the new text, not the old.
+    put("# Animal\nThe quokka smiles.\n").await;
+    let (_, page) = search(&app, &owner, &at, "quokka").await;
+    assert_eq!(paths(&page), ["notes/animal.md"]);
+    let (_, page) = search(&app, &owner, &at, "wombat").await;
+    assert!(paths(&page).is_empty(), "{page}");
+
+    // With no search at all, the background indexer writes the vector within a second or two.
+    put("# Animal\nThe numbat digs.\n").await;
+    let indexed = format!(
+        "SELECT 1 FROM files WHERE id = '{id}' AND NOT search_dirty \
+         AND search @@ to_tsquery('simple', 'numbat')"
+    );
+    let mut seen = false;
+    for _ in 0..40 {
+        if app.sql(&indexed).await == 1 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the indexer never indexed the save");
+}

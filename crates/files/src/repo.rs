@@ -574,9 +574,36 @@ pub async fn forget_idempotency_before(
 
 // ---- search -----------------------------------------------------------------------------
 
-/// Index up to `limit` rows whose search vector is stale: those of `projects` (waiting for rows
-/// a save is writing, so a search sees every committed save), or of any project, skipping rows
-/// that are locked (the background indexer never waits). Returns how many were indexed.
+/// Whether `files` changed a lot since its last ANALYZE: more than 1,000 rows and more than
+/// a tenth of the table (autovacuum's rule is 50 rows + 10%, checked once a minute).
+pub async fn file_stats_stale(conn: &mut AsyncPgConnection) -> Result<bool, Error> {
+    #[derive(QueryableByName)]
+    struct Stale {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        stale: bool,
+    }
+    let row: Option<Stale> = diesel::sql_query(
+        "SELECT n_mod_since_analyze > greatest(1000, n_live_tup / 10) AS stale
+         FROM pg_stat_user_tables WHERE relid = 'files'::regclass",
+    )
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.is_some_and(|r| r.stale))
+}
+
+/// `VACUUM (ANALYZE) files`: after a bulk change, fresh statistics and no dead versions.
+pub async fn refresh_file_stats(conn: &mut AsyncPgConnection) -> Result<(), Error> {
+    diesel::sql_query("VACUUM (ANALYZE) files")
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Index up to `limit` rows whose search vector is stale, of `projects` or of any project.
+/// The vectors are computed before any row is locked, then written where the row still has
+/// the revision they were computed from (a row saved meanwhile stays stale for the next
+/// round), so a save never waits for vectors being computed. Returns how many were indexed.
 pub async fn index_dirty(
     conn: &mut AsyncPgConnection,
     projects: Option<&[ProjectId]>,
@@ -584,19 +611,17 @@ pub async fn index_dirty(
 ) -> Result<usize, Error> {
     use diesel::sql_types::{Array, BigInt, Nullable, Uuid};
     let ids: Option<Vec<uuid::Uuid>> = projects.map(|p| p.iter().map(|p| p.0).collect());
-    let skip = if projects.is_some() {
-        ""
-    } else {
-        " SKIP LOCKED"
-    };
-    diesel::sql_query(format!(
-        "UPDATE files f
-         SET search = mdz_file_search(f.title, f.path, f.content), search_dirty = false
-         FROM (SELECT id FROM files
-               WHERE search_dirty AND ($1::uuid[] IS NULL OR project_id = ANY($1))
-               ORDER BY id LIMIT $2 FOR UPDATE{skip}) d
-         WHERE f.id = d.id"
-    ))
+    diesel::sql_query(
+        "WITH stale AS MATERIALIZED (
+             SELECT id, revision, mdz_file_search(title, path, content) AS vector
+             FROM files
+             WHERE search_dirty AND ($1::uuid[] IS NULL OR project_id = ANY($1))
+             ORDER BY id LIMIT $2
+         )
+         UPDATE files f SET search = stale.vector, search_dirty = false
+         FROM stale
+         WHERE f.id = stale.id AND f.revision = stale.revision",
+    )
     .bind::<Nullable<Array<Uuid>>, _>(ids)
     .bind::<BigInt, _>(limit)
     .execute(conn)

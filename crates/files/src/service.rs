@@ -58,6 +58,8 @@ const INDEX_BATCH: i64 = 500;
 /// Stale rows of its projects a search indexes before it reads (more are left to the
 /// background indexer: a bulk import is searchable within a few of its rounds).
 const INDEX_AT_SEARCH: i64 = 5_000;
+/// The indexer refreshes stale `files` statistics at most this often.
+const REFRESH_STATS_EVERY: Duration = Duration::from_secs(30);
 
 pub struct FilesService {
     pool: DbPool,
@@ -65,6 +67,8 @@ pub struct FilesService {
     settings: FileSettings,
     /// Live rooms that REST writes must reach; set once at start when collab runs.
     live: OnceLock<Arc<dyn LiveDocuments>>,
+    /// When the indexer last refreshed the `files` statistics.
+    stats_refreshed: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 fn to_i32(n: usize) -> i32 {
@@ -154,6 +158,7 @@ impl FilesService {
             access,
             settings,
             live: OnceLock::new(),
+            stats_refreshed: std::sync::Mutex::new(None),
         }
     }
 
@@ -824,9 +829,28 @@ impl FilesService {
             let n = repo::index_dirty(&mut conn, None, INDEX_BATCH).await?;
             total += n;
             if i64::try_from(n).unwrap_or(0) < INDEX_BATCH {
-                return Ok(total);
+                break;
             }
         }
+        let due = {
+            let last = self
+                .stats_refreshed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            last.is_none_or(|at| at.elapsed() >= REFRESH_STATS_EVERY)
+        };
+        if due && repo::file_stats_stale(&mut conn).await? {
+            // Many rows changed since the last ANALYZE (an import, heavy editing): refresh the
+            // planner's statistics and clear dead row versions now rather than when autovacuum
+            // comes by (up to a minute later), so searches keep their GIN plans.
+            *self
+                .stats_refreshed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(std::time::Instant::now());
+            repo::refresh_file_stats(&mut conn).await?;
+        }
+        Ok(total)
     }
 
     /// Ranked matches in one project, or (with `project = None`) in every project the caller

@@ -144,24 +144,25 @@ async fn create(
     body["id"].as_str().map(str::to_owned)
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let [_, base, token, project, seconds] = &args[..] else {
-        eprintln!("usage: loadgen <base-url> <access-token> <project-id> <seconds>");
-        std::process::exit(2);
-    };
-    let seconds: u64 = seconds.parse().unwrap_or(10);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap_or_default();
-
-    // ---- saves: 16 writers, each its own 20 KB document, PUT with If-Match ------------------
+/// 16 writers saving their own 20 KB document with If-Match, back to back or every `every`.
+async fn saves(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    project: &str,
+    seconds: u64,
+    every: Option<Duration>,
+) {
     let mut handles = Vec::new();
+    let tag = every.map_or("fast".to_owned(), |e| format!("every-{}ms", e.as_millis()));
     for w in 0..WRITERS {
-        let (client, base, token, project) =
-            (client.clone(), base.clone(), token.clone(), project.clone());
+        let (client, base, token, project, tag) = (
+            client.clone(),
+            base.to_owned(),
+            token.to_owned(),
+            project.to_owned(),
+            tag.clone(),
+        );
         handles.push(tokio::spawn(async move {
             let mut text = document(w as u64 + 1, 20_000);
             let Some(id) = create(
@@ -169,7 +170,7 @@ async fn main() {
                 &base,
                 &token,
                 &project,
-                &format!("bench/save-{w}.md"),
+                &format!("bench/save-{tag}-{w}.md"),
                 &text,
             )
             .await
@@ -179,8 +180,16 @@ async fn main() {
             let mut etag = "\"1\"".to_owned();
             let (mut lat, mut errors) = (Vec::new(), 0usize);
             let end = Instant::now() + Duration::from_secs(seconds);
+            let mut tick = every.map(|e| {
+                let mut t = tokio::time::interval(e);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
             let mut i = 0u64;
             while Instant::now() < end {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
                 i += 1;
                 text.push_str(&format!("edit {i} "));
                 let started = Instant::now();
@@ -213,12 +222,42 @@ async fn main() {
             errors += e;
         }
     }
-    report(
-        "PUT /files/{id} 20 KB, If-Match, 16 writers",
-        lat,
-        started.elapsed(),
-        errors,
-    );
+    let label = match every {
+        None => "PUT /files/{id} 20 KB, If-Match, 16 writers back to back".to_owned(),
+        Some(e) => format!(
+            "PUT /files/{{id}} 20 KB, If-Match, 16 writers each every {} ms",
+            e.as_millis()
+        ),
+    };
+    report(&label, lat, started.elapsed(), errors);
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, base, token, project, seconds] = &args[..] else {
+        eprintln!("usage: loadgen <base-url> <access-token> <project-id> <seconds>");
+        std::process::exit(2);
+    };
+    let seconds: u64 = seconds.parse().unwrap_or(10);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap_or_default();
+
+    // ---- saves: 16 writers, each its own 20 KB document, PUT with If-Match ------------------
+    // As fast as each writer can (throughput; latency is then concurrency / throughput), and
+    // paced like editors autosaving every 100 ms (latency at a stated offered load).
+    saves(&client, base, token, project, seconds, None).await;
+    saves(
+        &client,
+        base,
+        token,
+        project,
+        seconds,
+        Some(Duration::from_millis(100)),
+    )
+    .await;
 
     // ---- version storage: 1,000 small edits of one 20 KB document --------------------------
     let mut text = document(999, 20_000);
