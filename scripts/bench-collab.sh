@@ -23,7 +23,8 @@ chmod 755 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Only our own processes: the services (s3s-fs among them) are stopped below.
+  if [ ${#pids[@]} -gt 0 ]; then wait "${pids[@]}" 2>/dev/null || true; fi
   stop_services "$work"
   rm -rf "$work"
 }
