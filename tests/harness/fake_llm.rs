@@ -123,6 +123,17 @@ fn bedrock_event(kind: &str, payload: &Value) -> Vec<u8> {
     )
 }
 
+/// The text pieces of an answer and the milliseconds between them, by the question's tag.
+fn pieces_for(last: &str) -> (Vec<&'static str>, u64) {
+    if last.contains("[slow]") {
+        (SLOW_PIECES.to_vec(), 150)
+    } else if last.contains("[malformed]") {
+        (vec!["partial "], 10)
+    } else {
+        (vec!["Hel", "lo", " world"], 10)
+    }
+}
+
 /// The Bedrock ConverseStream answer.
 async fn serve_bedrock(mut socket: TcpStream, last: &str) {
     if last.contains("[500]") {
@@ -138,13 +149,7 @@ async fn serve_bedrock(mut socket: TcpStream, last: &str) {
     if socket.write_all(head.as_bytes()).await.is_err() {
         return;
     }
-    let (pieces, gap): (Vec<&str>, u64) = if last.contains("[slow]") {
-        (SLOW_PIECES.to_vec(), 150)
-    } else if last.contains("[malformed]") {
-        (vec!["partial "], 10)
-    } else {
-        (vec!["Hel", "lo", " world"], 10)
-    };
+    let (pieces, gap) = pieces_for(last);
     let start = bedrock_event("messageStart", &json!({"role": "assistant", "p": "abc"}));
     if socket.write_all(&start).await.is_err() {
         return;
@@ -216,13 +221,7 @@ async fn serve(mut socket: TcpStream, requests: Received) {
     if socket.write_all(head.as_bytes()).await.is_err() {
         return;
     }
-    let (pieces, gap): (Vec<&str>, u64) = if last.contains("[slow]") {
-        (SLOW_PIECES.to_vec(), 150)
-    } else if last.contains("[malformed]") {
-        (vec!["partial "], 10)
-    } else {
-        (vec!["Hel", "lo", " world"], 10)
-    };
+    let (pieces, gap) = pieces_for(&last);
     if anthropic {
         let start = json!({"type": "message_start", "message": {"id": "m1", "usage": {"input_tokens": 12, "output_tokens": 1}}});
         let text = format!(
