@@ -201,6 +201,7 @@ pub async fn save_content(
             files::title.eq(title),
             files::revision.eq(files::revision + 1),
             files::updated_by.eq(actor),
+            files::updated_at.eq(diesel::dsl::now),
         ))
         .returning(FileRow::as_returning())
         .get_result(conn)
@@ -218,6 +219,7 @@ pub async fn set_path(
             files::path.eq(path),
             files::revision.eq(files::revision + 1),
             files::updated_by.eq(actor),
+            files::updated_at.eq(diesel::dsl::now),
         ))
         .returning(FileRow::as_returning())
         .get_result(conn)
@@ -237,6 +239,7 @@ pub async fn set_trashed(
             files::deleted_by.eq(trashed.then_some(actor)),
             files::revision.eq(files::revision + 1),
             files::updated_by.eq(actor),
+            files::updated_at.eq(diesel::dsl::now),
         ))
         .returning(FileRow::as_returning())
         .get_result(conn)
@@ -253,6 +256,13 @@ pub async fn purge_trash_before(
 }
 
 diesel::define_sql_function!(fn octet_length(x: diesel::sql_types::Bytea) -> diesel::sql_types::Integer);
+diesel::define_sql_function!(
+    #[sql_name = "coalesce"]
+    fn coalesce_int(
+        x: diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+        y: diesel::sql_types::Integer,
+    ) -> diesel::sql_types::Integer
+);
 
 // ---- versions ---------------------------------------------------------------------------
 
@@ -328,16 +338,16 @@ pub async fn script_bytes_since_snapshot(
     conn: &mut AsyncPgConnection,
     file: FileId,
 ) -> Result<i64, Error> {
-    let last_snapshot: Option<i32> = file_versions::table
-        .filter(file_versions::file_id.eq(file))
-        .filter(file_versions::snapshot)
-        .select(diesel::dsl::max(file_versions::n))
-        .first(conn)
-        .await?;
+    let snap = diesel::alias!(file_versions as snap);
+    let last_snapshot = snap
+        .filter(snap.field(file_versions::file_id).eq(file))
+        .filter(snap.field(file_versions::snapshot))
+        .select(diesel::dsl::max(snap.field(file_versions::n)))
+        .single_value();
     // One number back from the database, not every script.
     let total: Option<i64> = file_versions::table
         .filter(file_versions::file_id.eq(file))
-        .filter(file_versions::n.gt(last_snapshot.unwrap_or(0)))
+        .filter(file_versions::n.gt(coalesce_int(last_snapshot, 0)))
         .select(diesel::dsl::sum(octet_length(file_versions::body)))
         .first(conn)
         .await?;
@@ -450,12 +460,13 @@ pub async fn append_change(
     entry: ChangeEntry<'_>,
     actor: UserId,
 ) -> Result<i64, Error> {
-    diesel::insert_into(file_change_counters::table)
-        .values(file_change_counters::project_id.eq(entry.project))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    let seq: i64 = diesel::update(file_change_counters::table.find(entry.project))
+    let seq: i64 = diesel::insert_into(file_change_counters::table)
+        .values((
+            file_change_counters::project_id.eq(entry.project),
+            file_change_counters::seq.eq(1),
+        ))
+        .on_conflict(file_change_counters::project_id)
+        .do_update()
         .set(file_change_counters::seq.eq(file_change_counters::seq + 1))
         .returning(file_change_counters::seq)
         .get_result(conn)
@@ -574,8 +585,8 @@ pub async fn forget_idempotency_before(
 
 // ---- search -----------------------------------------------------------------------------
 
-/// Whether `files` changed a lot since its last ANALYZE: more than 1,000 rows and more than
-/// a tenth of the table (autovacuum's rule is 50 rows + 10%, checked once a minute).
+/// Whether `file_search` changed a lot since its last ANALYZE: more than 1,000 rows and more
+/// than a tenth of the table (autovacuum's rule is 50 rows + 10%, checked once a minute).
 pub async fn file_stats_stale(conn: &mut AsyncPgConnection) -> Result<bool, Error> {
     #[derive(QueryableByName)]
     struct Stale {
@@ -584,7 +595,7 @@ pub async fn file_stats_stale(conn: &mut AsyncPgConnection) -> Result<bool, Erro
     }
     let row: Option<Stale> = diesel::sql_query(
         "SELECT n_mod_since_analyze > greatest(1000, n_live_tup / 10) AS stale
-         FROM pg_stat_user_tables WHERE relid = 'files'::regclass",
+         FROM pg_stat_user_tables WHERE relid = 'file_search'::regclass",
     )
     .get_result(conn)
     .await
@@ -592,40 +603,69 @@ pub async fn file_stats_stale(conn: &mut AsyncPgConnection) -> Result<bool, Erro
     Ok(row.is_some_and(|r| r.stale))
 }
 
-/// `VACUUM (ANALYZE) files`: after a bulk change, fresh statistics and no dead versions.
+/// `VACUUM (ANALYZE)` of what search reads: after a bulk change, fresh statistics and no
+/// dead versions.
 pub async fn refresh_file_stats(conn: &mut AsyncPgConnection) -> Result<(), Error> {
-    diesel::sql_query("VACUUM (ANALYZE) files")
+    diesel::sql_query("VACUUM (ANALYZE) file_search, files")
         .execute(conn)
         .await
         .map(drop)
 }
 
-/// Index up to `limit` rows whose search vector is stale, of `projects` or of any project.
-/// The vectors are computed before any row is locked, then written where the row still has
-/// the revision they were computed from (a row saved meanwhile stays stale for the next
-/// round), so a save never waits for vectors being computed. Returns how many were indexed.
+/// Index up to `limit` queued documents of `projects` (or of any project) queued at least
+/// `settled` ago. The vectors are computed and stored without locking anything a save needs;
+/// then the queue entries are removed where they still have the number they were computed for
+/// (a document saved meanwhile stays queued for the next round), so a save never waits for
+/// vectors. Returns how many vectors were stored.
 pub async fn index_dirty(
     conn: &mut AsyncPgConnection,
     projects: Option<&[ProjectId]>,
+    settled: std::time::Duration,
     limit: i64,
 ) -> Result<usize, Error> {
-    use diesel::sql_types::{Array, BigInt, Nullable, Uuid};
+    use diesel::sql_types::{Array, BigInt, Double, Nullable, Uuid};
+    #[derive(QueryableByName)]
+    struct Indexed {
+        #[diesel(sql_type = Uuid)]
+        file_id: uuid::Uuid,
+        #[diesel(sql_type = BigInt)]
+        seq: i64,
+    }
     let ids: Option<Vec<uuid::Uuid>> = projects.map(|p| p.iter().map(|p| p.0).collect());
-    diesel::sql_query(
+    let indexed: Vec<Indexed> = diesel::sql_query(
         "WITH stale AS MATERIALIZED (
-             SELECT id, revision, mdz_file_search(title, path, content) AS vector
-             FROM files
-             WHERE search_dirty AND ($1::uuid[] IS NULL OR project_id = ANY($1))
-             ORDER BY id LIMIT $2
+             SELECT q.file_id, q.project_id, q.seq,
+                    mdz_file_search(f.title, f.path, f.content) AS vector
+             FROM search_queue q JOIN files f ON f.id = q.file_id
+             WHERE ($1::uuid[] IS NULL OR q.project_id = ANY($1))
+               AND q.queued_at <= now() - make_interval(secs => $2)
+             ORDER BY q.file_id LIMIT $3
          )
-         UPDATE files f SET search = stale.vector, search_dirty = false
-         FROM stale
-         WHERE f.id = stale.id AND f.revision = stale.revision",
+         INSERT INTO file_search (file_id, project_id, seq, search)
+         SELECT file_id, project_id, seq, vector FROM stale
+         ON CONFLICT (file_id) DO UPDATE SET seq = EXCLUDED.seq, search = EXCLUDED.search
+             WHERE file_search.seq < EXCLUDED.seq
+         RETURNING file_id, seq",
     )
     .bind::<Nullable<Array<Uuid>>, _>(ids)
+    .bind::<Double, _>(settled.as_secs_f64())
     .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    if indexed.is_empty() {
+        return Ok(0);
+    }
+    let (files, seqs): (Vec<uuid::Uuid>, Vec<i64>) =
+        indexed.iter().map(|i| (i.file_id, i.seq)).unzip();
+    diesel::sql_query(
+        "DELETE FROM search_queue q USING unnest($1::uuid[], $2::bigint[]) AS d(file_id, seq)
+         WHERE q.file_id = d.file_id AND q.seq = d.seq",
+    )
+    .bind::<Array<Uuid>, _>(files)
+    .bind::<Array<BigInt>, _>(seqs)
     .execute(conn)
-    .await
+    .await?;
+    Ok(indexed.len())
 }
 
 #[derive(Debug, QueryableByName)]
@@ -655,9 +695,10 @@ pub async fn passages(
              FROM unnest($2::text[]) AS w
          ),
          hits AS (
-             SELECT f.id, ts_rank_cd(f.search, q.query) AS rank
-             FROM files f, q
-             WHERE f.project_id = $1 AND f.deleted_at IS NULL AND f.search @@ q.query
+             SELECT f.id, ts_rank_cd(s.search, (SELECT query FROM q)) AS rank
+             FROM file_search s JOIN files f ON f.id = s.file_id
+             WHERE s.project_id = $1 AND f.deleted_at IS NULL
+               AND s.search @@ (SELECT query FROM q)
              ORDER BY rank DESC, f.id
              LIMIT $3
          )
@@ -692,7 +733,8 @@ pub struct SearchHit {
 }
 
 /// Ranked matches in `projects`: `head` in websearch syntax, `prefix` (when set) as a prefix of
-/// the last word. Headlines are only computed for the page.
+/// the last word. Headlines are only computed for the page. The query is a sub-select (one
+/// value for the whole scan), so the planner matches it through the GIN index.
 pub async fn search(
     conn: &mut AsyncPgConnection,
     projects: &[ProjectId],
@@ -718,10 +760,10 @@ pub async fn search(
              FROM parts
          ),
          hits AS (
-             SELECT f.id, ts_rank_cd(f.search, q.query) AS rank
-             FROM files f, q
-             WHERE f.project_id = ANY($1) AND f.deleted_at IS NULL
-               AND numnode(q.query) > 0 AND f.search @@ q.query
+             SELECT f.id, ts_rank_cd(s.search, (SELECT query FROM q)) AS rank
+             FROM file_search s JOIN files f ON f.id = s.file_id
+             WHERE s.project_id = ANY($1) AND f.deleted_at IS NULL
+               AND s.search @@ (SELECT query FROM q WHERE numnode(query) > 0)
              ORDER BY rank DESC, f.id
              LIMIT $5 OFFSET $4
          )

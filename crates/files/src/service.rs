@@ -55,10 +55,14 @@ pub enum Written {
 
 /// Stale search vectors the background indexer computes per statement.
 const INDEX_BATCH: i64 = 500;
+/// The background indexer takes a document this long after its first unindexed change, so a
+/// document being edited is indexed once per interval, not once per save. Searches do not
+/// wait for it: they index their projects' queued documents first.
+const INDEX_DELAY: Duration = Duration::from_secs(2);
 /// Stale rows of its projects a search indexes before it reads (more are left to the
 /// background indexer: a bulk import is searchable within a few of its rounds).
 const INDEX_AT_SEARCH: i64 = 5_000;
-/// The indexer refreshes stale `files` statistics at most this often.
+/// The indexer refreshes stale search statistics at most this often.
 const REFRESH_STATS_EVERY: Duration = Duration::from_secs(30);
 
 pub struct FilesService {
@@ -783,7 +787,7 @@ impl FilesService {
             return Ok(Vec::new());
         }
         let mut conn = db::conn(&self.pool).await?;
-        repo::index_dirty(&mut conn, Some(&[project]), INDEX_AT_SEARCH).await?;
+        repo::index_dirty(&mut conn, Some(&[project]), Duration::ZERO, INDEX_AT_SEARCH).await?;
         let rows = repo::passages(
             &mut conn,
             project,
@@ -826,7 +830,7 @@ impl FilesService {
         let mut conn = db::conn(&self.pool).await?;
         let mut total = 0;
         loop {
-            let n = repo::index_dirty(&mut conn, None, INDEX_BATCH).await?;
+            let n = repo::index_dirty(&mut conn, None, INDEX_DELAY, INDEX_BATCH).await?;
             total += n;
             if i64::try_from(n).unwrap_or(0) < INDEX_BATCH {
                 break;
@@ -878,7 +882,7 @@ impl FilesService {
         }
         let offset = page.after.unwrap_or(0).max(0);
         let mut conn = db::conn(&self.pool).await?;
-        repo::index_dirty(&mut conn, Some(&projects), INDEX_AT_SEARCH).await?;
+        repo::index_dirty(&mut conn, Some(&projects), Duration::ZERO, INDEX_AT_SEARCH).await?;
         let hits = repo::search(
             &mut conn,
             &projects,

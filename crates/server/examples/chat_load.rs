@@ -9,7 +9,8 @@
 //!   `streams` sessions and as many concurrent loops, each timing (a) a direct request to the
 //!   provider until its first `data:` chunk and (b) a message posted to mdz with
 //!   `Accept: text/event-stream` until its first `delta` event, each read to its end; prints
-//!   p50/p99 of both and of the pairwise difference.
+//!   p50/p99 of both and of the pairwise difference. The first 2 s of every loop warm the
+//!   connections up and are not counted; then it runs `seconds`.
 
 #![expect(clippy::print_stdout, reason = "a benchmark tool prints its figures")]
 
@@ -108,6 +109,9 @@ async fn first(req: reqwest::RequestBuilder, marker: &str) -> Option<Duration> {
     None
 }
 
+/// How long every stream runs before its figures count.
+const WARM_UP: Duration = Duration::from_secs(2);
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -124,7 +128,9 @@ async fn measure(
     seconds: u64,
 ) {
     let client = reqwest::Client::new();
-    let until = Instant::now() + Duration::from_secs(seconds);
+    // The first rounds open HTTP and database connections; only steady state is recorded.
+    let warm_until = Instant::now() + WARM_UP;
+    let until = warm_until + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..streams {
         let (client, base, token, project, provider) = (
@@ -152,6 +158,7 @@ async fn measure(
                 return (direct, through);
             };
             while Instant::now() < until {
+                let counts = Instant::now() >= warm_until;
                 let d = first(
                     client
                         .post(format!("{provider}/chat/completions"))
@@ -168,7 +175,7 @@ async fn measure(
                     "event: delta",
                 )
                 .await;
-                if let (Some(d), Some(t)) = (d, t) {
+                if let (Some(d), Some(t), true) = (d, t, counts) {
                     direct.push(d.as_secs_f64() * 1000.0);
                     through.push(t.as_secs_f64() * 1000.0);
                 }

@@ -144,17 +144,35 @@ async fn create(
     body["id"].as_str().map(str::to_owned)
 }
 
-/// 16 writers saving their own 20 KB document with If-Match, back to back or every `every`.
+/// How the writers pace their saves.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// Each saves again as soon as its last save answered.
+    BackToBack,
+    /// Each saves every period, all at the same instants: 16 saves arrive at once.
+    Together(Duration),
+    /// Each saves every period, the writers' phases spread evenly over it, as independent
+    /// editors' autosaves are.
+    Spread(Duration),
+}
+
+/// 16 writers saving their own 20 KB document with If-Match, paced by `pace`.
 async fn saves(
     client: &reqwest::Client,
     base: &str,
     token: &str,
     project: &str,
     seconds: u64,
-    every: Option<Duration>,
+    pace: Pace,
 ) {
     let mut handles = Vec::new();
-    let tag = every.map_or("fast".to_owned(), |e| format!("every-{}ms", e.as_millis()));
+    // One clock for every writer, after their documents exist.
+    let start = tokio::time::Instant::now() + Duration::from_millis(500);
+    let tag = match pace {
+        Pace::BackToBack => "fast".to_owned(),
+        Pace::Together(e) => format!("together-{}ms", e.as_millis()),
+        Pace::Spread(e) => format!("spread-{}ms", e.as_millis()),
+    };
     for w in 0..WRITERS {
         let (client, base, token, project, tag) = (
             client.clone(),
@@ -179,9 +197,15 @@ async fn saves(
             };
             let mut etag = "\"1\"".to_owned();
             let (mut lat, mut errors) = (Vec::new(), 0usize);
-            let end = Instant::now() + Duration::from_secs(seconds);
-            let mut tick = every.map(|e| {
-                let mut t = tokio::time::interval(e);
+            tokio::time::sleep_until(start).await;
+            let end = start.into_std() + Duration::from_secs(seconds);
+            let mut tick = match pace {
+                Pace::BackToBack => None,
+                Pace::Together(e) => Some((start, e)),
+                Pace::Spread(e) => Some((start + e * w as u32 / WRITERS as u32, e)),
+            }
+            .map(|(start, e)| {
+                let mut t = tokio::time::interval_at(start, e);
                 t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 t
             });
@@ -214,7 +238,7 @@ async fn saves(
             (lat, errors)
         }));
     }
-    let started = Instant::now();
+    let started = start.into_std();
     let (mut lat, mut errors) = (Vec::new(), 0);
     for h in handles {
         if let Ok((l, e)) = h.await {
@@ -222,10 +246,14 @@ async fn saves(
             errors += e;
         }
     }
-    let label = match every {
-        None => "PUT /files/{id} 20 KB, If-Match, 16 writers back to back".to_owned(),
-        Some(e) => format!(
-            "PUT /files/{{id}} 20 KB, If-Match, 16 writers each every {} ms",
+    let label = match pace {
+        Pace::BackToBack => "PUT /files/{id} 20 KB, If-Match, 16 writers back to back".to_owned(),
+        Pace::Together(e) => format!(
+            "PUT /files/{{id}} 20 KB, If-Match, 16 writers each every {} ms, all at once",
+            e.as_millis()
+        ),
+        Pace::Spread(e) => format!(
+            "PUT /files/{{id}} 20 KB, If-Match, 16 writers each every {} ms, phases spread",
             e.as_millis()
         ),
     };
@@ -247,15 +275,19 @@ async fn main() {
 
     // ---- saves: 16 writers, each its own 20 KB document, PUT with If-Match ------------------
     // As fast as each writer can (throughput; latency is then concurrency / throughput), and
-    // paced like editors autosaving every 100 ms (latency at a stated offered load).
-    saves(&client, base, token, project, seconds, None).await;
+    // paced like editors autosaving every 100 ms (latency at a stated offered load): with the
+    // writers' phases spread as independent editors' are (the target's case), and all 16 at
+    // the same instant (a burst: the worst case of the same load).
+    saves(&client, base, token, project, seconds, Pace::BackToBack).await;
+    let period = Duration::from_millis(100);
+    saves(&client, base, token, project, seconds, Pace::Spread(period)).await;
     saves(
         &client,
         base,
         token,
         project,
         seconds,
-        Some(Duration::from_millis(100)),
+        Pace::Together(period),
     )
     .await;
 
