@@ -1,7 +1,9 @@
-//! Health, metrics, request ids, security headers, docs and the OpenAPI document.
+//! Health, metrics, request ids, security headers, docs, the OpenAPI document, and migrations
+//! that revert and re-apply.
 
 use mdz_tests::{Options, Redis, TestApp};
 use reqwest::StatusCode;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn live_and_ready_without_redis() {
@@ -215,4 +217,34 @@ async fn openapi_document_covers_every_route() {
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     insta::assert_json_snapshot!("openapi", doc, {".info.version" => "[version]"});
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_migration_reverts_and_reapplies_on_an_empty_database() {
+    let app = TestApp::spawn().await;
+    app.revert_migrations(usize::MAX).await;
+    assert_eq!(
+        app.sql("SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = 'files'")
+            .await,
+        0
+    );
+    app.migrate().await;
+    // The app works on the schema built again.
+    let owner = app.new_user().await;
+    let (status, p) = app
+        .post(
+            "/api/v1/projects",
+            Some(&owner.access),
+            json!({"name": "Again"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let (status, f) = app
+        .post(
+            &format!("/api/v1/projects/{}/files", p["id"].as_str().unwrap()),
+            Some(&owner.access),
+            json!({"path": "again.md", "content": "# Again\n"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{f}");
 }

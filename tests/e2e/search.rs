@@ -1,5 +1,6 @@
 //! Full-text search: ranking (title first), highlights, websearch syntax, prefixes while typing,
-//! deleted files, and membership checked at query time.
+//! deleted files, renames, trash and restore, membership checked at query time, and the search
+//! table migration reverting with its data.
 
 use mdz_tests::{TestApp, TestUser};
 use reqwest::StatusCode;
@@ -290,4 +291,95 @@ async fn a_save_is_found_at_once_and_indexed_in_the_background() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(seen, "the indexer never indexed the save");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn renames_trash_and_restore_are_searched_as_they_are() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let p = project(&app, &owner, "Moves").await;
+    let id = doc(&app, &owner, &p, "notes/draft.md", "Nothing to see.\n").await;
+    let at = format!("/api/v1/projects/{p}/search");
+
+    // A rename queues the document; the next search finds it under its new path.
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/files/{id}"),
+            Some(&owner.access),
+            json!({"path": "plans/kangaroo.md"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, page) = search(&app, &owner, &at, "kangaroo").await;
+    assert_eq!(paths(&page), ["plans/kangaroo.md"]);
+    let (_, page) = search(&app, &owner, &at, "draft").await;
+    assert!(paths(&page).is_empty(), "{page}");
+
+    // In the trash it is not found; restored, it is.
+    let (status, _) = app
+        .delete(&format!("/api/v1/files/{id}"), Some(&owner.access))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, page) = search(&app, &owner, &at, "kangaroo").await;
+    assert!(paths(&page).is_empty(), "{page}");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/files/{id}/restore"),
+            Some(&owner.access),
+            json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let (_, page) = search(&app, &owner, &at, "kangaroo").await;
+    assert_eq!(paths(&page), ["plans/kangaroo.md"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_search_table_migration_reverts_and_reapplies_keeping_every_vector() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let p = project(&app, &owner, "Migrations").await;
+    let id = doc(
+        &app,
+        &owner,
+        &p,
+        "zoo/wombat.md",
+        "# Burrow\nThe wombat digs.\n",
+    )
+    .await;
+    // A save leaves the document queued (the background indexer waits two seconds).
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/files/{id}"),
+            Some(&owner.access),
+            Some(json!({"content": "# Burrow\nThe wombat sleeps.\n"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    app.revert_migrations(1).await;
+    assert_eq!(
+        app.sql("SELECT 1 FROM files WHERE search @@ to_tsquery('simple', 'wombat')")
+            .await,
+        1
+    );
+    app.migrate().await;
+    assert_eq!(
+        app.sql("SELECT 1 FROM file_search WHERE search @@ to_tsquery('simple', 'sleeps')")
+            .await
+            + app
+                .sql("SELECT 1 FROM search_queue WHERE project_id IS NOT NULL")
+                .await,
+        1,
+        "the vector is current or the document is queued"
+    );
+    let (_, page) = search(
+        &app,
+        &owner,
+        &format!("/api/v1/projects/{p}/search"),
+        "sleeps",
+    )
+    .await;
+    assert_eq!(paths(&page), ["zoo/wombat.md"]);
 }

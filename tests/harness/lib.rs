@@ -243,6 +243,36 @@ impl TestApp {
     }
 
     /// Run SQL directly on this app's database (to age rows, inspect state).
+    /// Revert the newest `n` migrations of this test's database (all of them for `usize::MAX`),
+    /// running their `down.sql`.
+    pub async fn revert_migrations(&self, n: usize) {
+        use diesel_migrations::MigrationHarness;
+        let conn = AsyncPgConnection::establish(&self.db_url)
+            .await
+            .expect("connect to the test database");
+        let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
+        tokio::task::block_in_place(|| {
+            if n == usize::MAX {
+                harness
+                    .revert_all_migrations(mdz_core::db::MIGRATIONS)
+                    .expect("revert every migration");
+            } else {
+                for _ in 0..n {
+                    harness
+                        .revert_last_migration(mdz_core::db::MIGRATIONS)
+                        .expect("revert a migration");
+                }
+            }
+        });
+    }
+
+    /// Apply the pending migrations of this test's database again.
+    pub async fn migrate(&self) {
+        mdz_core::db::run_migrations(&self.db_url)
+            .await
+            .expect("re-apply the migrations");
+    }
+
     pub async fn sql(&self, query: &str) -> usize {
         let mut conn = AsyncPgConnection::establish(&self.db_url)
             .await
