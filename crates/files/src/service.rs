@@ -63,7 +63,7 @@ const INDEX_DELAY: Duration = Duration::from_secs(2);
 /// background indexer: a bulk import is searchable within a few of its rounds).
 const INDEX_AT_SEARCH: i64 = 5_000;
 /// The indexer refreshes stale search statistics at most this often.
-const REFRESH_STATS_EVERY: Duration = Duration::from_secs(30);
+const REFRESH_STATS_EVERY: Duration = Duration::from_secs(10);
 
 pub struct FilesService {
     pool: DbPool,
