@@ -41,12 +41,7 @@ INSERT INTO file_search (file_id, project_id, seq, search)
 INSERT INTO search_queue (file_id, project_id, seq)
     SELECT id, project_id, nextval('search_queue_seq') FROM files
     WHERE search_dirty OR search IS NULL;
--- A small pending list: new entries wait there to be merged in batches, but every search
--- reads the whole list until then (seen: 262 pending pages right after a 10,000-document
--- import, a broad query 24-28 ms instead of 3 ms). 512 kB bounds that; with no list at all,
--- the import took twice as long.
-CREATE INDEX file_search_idx ON file_search USING gin (search)
-    WITH (gin_pending_list_limit = 512);
+CREATE INDEX file_search_idx ON file_search USING gin (search);
 
 DROP TRIGGER files_search_dirty ON files;
 DROP FUNCTION mdz_files_mark_search_dirty();
