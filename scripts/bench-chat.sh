@@ -3,8 +3,12 @@
 # much mdz adds to the time to the first streamed byte of an answer, at 32 concurrent
 # streams, over a local OpenAI-compatible provider whose first chunk leaves at once.
 #   1. paced: the provider streams the rest of each answer one chunk every 25 ms (a model
-#      generating ~40 tokens/s), so 32 answers are in flight at any time — the target's case;
-#   2. burst: the provider sends each whole answer at once, so the 32 loops post back to back
+#      generating ~40 tokens/s), so 32 answers are in flight at any time, the 32 loops
+#      started at phases spread over a second like people asking independently — the
+#      target's case;
+#   2. the same with the 32 loops started at one instant: answers of a fixed length keep
+#      them in step, so every round's 32 posts arrive in the same millisecond;
+#   3. burst: the provider sends each whole answer at once, so the 32 loops post back to back
 #      — a saturation test of the same path.
 # Prints figures; asserts nothing.
 set -euo pipefail
@@ -30,8 +34,8 @@ trap cleanup EXIT
 PG_DURABLE=1 start_services "$work"
 export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
 
-run_case() { # name, token-ms
-  local name=$1 token_ms=$2
+run_case() { # name, token-ms, start (spread|together)
+  local name=$1 token_ms=$2 start=$3
   local mdz_port llm_port
   mdz_port=$(free_port)
   llm_port=$(free_port)
@@ -44,7 +48,7 @@ run_case() { # name, token-ms
   pids+=("$llm_pid" "$mdz_pid")
   local base="http://127.0.0.1:$mdz_port"
   for _ in $(seq 100); do curl -fs "$base/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
-  local email="bench-$token_ms@example.com"
+  local email="bench-$token_ms-$start@example.com"
   local token project
   token=$(curl -fs -X POST "$base/api/v1/auth/register" -H 'content-type: application/json' \
     -d "{\"email\":\"$email\",\"password\":\"violet-harbour-42\",\"display_name\":\"Bench\"}" |
@@ -54,11 +58,12 @@ run_case() { # name, token-ms
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   printf '%s: ' "$name"
   ./target/release/examples/chat_load measure "$base" "$token" "$project" \
-    "http://127.0.0.1:$llm_port/v1" "$STREAMS" "$SECONDS_EACH"
+    "http://127.0.0.1:$llm_port/v1" "$STREAMS" "$SECONDS_EACH" "$start"
   kill "$mdz_pid" "$llm_pid" 2>/dev/null || true
   wait "$mdz_pid" "$llm_pid" 2>/dev/null || true
 }
 
 echo "== mdz chat bench: $(nproc) cores, $STREAMS concurrent streams, ${SECONDS_EACH}s each, PostgreSQL fsync on"
-run_case "paced (25 ms a chunk after the first)" 25
-run_case "burst (whole answers at once)" 0
+run_case "paced (25 ms a chunk after the first)" 25 spread
+run_case "paced, all streams in step" 25 together
+run_case "burst (whole answers at once)" 0 together

@@ -5,12 +5,15 @@
 //! - `chat_load provider <port> <token-ms>`: an OpenAI-compatible provider (SSE) on `port`
 //!   whose first chunk leaves at once; the rest of the answer (20 more chunks) follows one
 //!   chunk every `token-ms` like a model generating (0: all at once).
-//! - `chat_load measure <mdz-base> <token> <project> <provider-base> <streams> <seconds>`:
-//!   `streams` sessions and as many concurrent loops, each timing (a) a direct request to the
-//!   provider until its first `data:` chunk and (b) a message posted to mdz with
+//! - `chat_load measure <mdz-base> <token> <project> <provider-base> <streams> <seconds>
+//!   <start>`: `streams` sessions and as many concurrent loops, each timing (a) a direct
+//!   request to the provider until its first `data:` chunk and (b) a message posted to mdz with
 //!   `Accept: text/event-stream` until its first `delta` event, each read to its end; prints
 //!   p50/p99 of both and of the pairwise difference. The first 2 s of every loop warm the
-//!   connections up and are not counted; then it runs `seconds`.
+//!   connections up and are not counted; then it runs `seconds`. `start`: `together` (every
+//!   loop starts at the same instant; with answers of a fixed length they stay in step, so
+//!   all the posts of a round arrive in the same millisecond) or `spread` (loop `i` starts
+//!   `i / streams` of a second late, like people asking independently).
 
 #![expect(clippy::print_stdout, reason = "a benchmark tool prints its figures")]
 
@@ -126,13 +129,21 @@ async fn measure(
     provider: String,
     streams: usize,
     seconds: u64,
+    spread: bool,
 ) {
     let client = reqwest::Client::new();
     // The first rounds open HTTP and database connections; only steady state is recorded.
     let warm_until = Instant::now() + WARM_UP;
     let until = warm_until + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for _ in 0..streams {
+    for i in 0..streams {
+        // One round (a direct answer and one through mdz) of the paced provider is ~1 s.
+        let offset = if spread {
+            Duration::from_secs(1) * u32::try_from(i).unwrap_or(0)
+                / u32::try_from(streams).unwrap_or(1)
+        } else {
+            Duration::ZERO
+        };
         let (client, base, token, project, provider) = (
             client.clone(),
             base.clone(),
@@ -157,6 +168,7 @@ async fn measure(
                 println!("could not create a session: {session}");
                 return (direct, through);
             };
+            tokio::time::sleep(offset).await;
             while Instant::now() < until {
                 let counts = Instant::now() >= warm_until;
                 let d = first(
@@ -195,7 +207,12 @@ async fn measure(
     through.sort_by(f64::total_cmp);
     added.sort_by(f64::total_cmp);
     println!(
-        "chat first byte, {streams} concurrent streams, {} answers: provider direct p50 {:.2} ms p99 {:.2} ms; through mdz p50 {:.2} ms p99 {:.2} ms; added by mdz p50 {:.2} ms p99 {:.2} ms (p99 of the pairwise difference)",
+        "chat first byte, {streams} concurrent streams (started {}), {} answers: provider direct p50 {:.2} ms p99 {:.2} ms; through mdz p50 {:.2} ms p99 {:.2} ms; added by mdz p50 {:.2} ms p99 {:.2} ms (p99 of the pairwise difference)",
+        if spread {
+            "spread over 1 s"
+        } else {
+            "together"
+        },
         through.len(),
         pct(&direct, 0.5),
         pct(&direct, 0.99),
@@ -220,6 +237,7 @@ async fn main() {
                 arg(4),
                 arg(5).parse().unwrap_or(32),
                 arg(6).parse().unwrap_or(10),
+                arg(7) == "spread",
             )
             .await;
         }
