@@ -977,3 +977,137 @@ async fn a_session_may_choose_another_configured_provider() {
     assert_eq!(body["model"], "gpt-other");
     assert_eq!(body["stream"], true);
 }
+
+/// The system prompt of the `n`th request the provider received.
+fn system_prompt(llm: &FakeLlm, n: usize) -> String {
+    let (_, body) = llm.requests.lock().unwrap()[n].clone();
+    body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_changes_on_one_replica_apply_to_chat_on_the_other_at_once() {
+    let llm = FakeLlm::start().await;
+    let config = vec![
+        ("llm_provider", json!("openai")),
+        ("llm_base_url", json!(llm.base_url.clone())),
+        ("llm_model", json!("gpt-test")),
+    ];
+    let a = TestApp::spawn_with(Options {
+        redis: mdz_tests::Redis::Shared,
+        config: config.clone(),
+        ..Options::default()
+    })
+    .await;
+    let b = TestApp::spawn_with(Options {
+        redis: mdz_tests::Redis::Shared,
+        replica_of: Some(a.replica()),
+        config,
+        ..Options::default()
+    })
+    .await;
+    let owner = a.new_user().await;
+    let editor = a.new_user().await;
+    let project = a.project_with(&owner, &[(&editor, "editor")]).await;
+    let (status, session) = a
+        .post(
+            &format!("/api/v1/projects/{project}/sessions"),
+            Some(&editor.access),
+            json!({"instructions": "Answer in English."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let session = session["id"].as_str().unwrap().to_owned();
+    let messages = format!("/api/v1/sessions/{session}/messages");
+    let ask = |user: &TestUser| {
+        let (b, path, token) = (&b, messages.clone(), user.access.clone());
+        async move { b.post(&path, Some(&token), json!({"content": "hi"})).await }
+    };
+    // Replica b reads the session (and keeps it) while answering the owner.
+    for _ in 0..2 {
+        let (status, body) = ask(&owner).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    assert!(system_prompt(&llm, 1).contains("Answer in English."));
+
+    // Private to its creator on replica a: the owner is refused on b from the next request.
+    let session_path = format!("/api/v1/sessions/{session}");
+    let (status, _) = a
+        .patch(
+            &session_path,
+            Some(&editor.access),
+            json!({"visibility": "private"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ask(&owner).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        b.get(&messages, Some(&owner.access)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, body) = ask(&editor).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // New instructions on a are the ones b sends with its next answer.
+    let (status, _) = a
+        .patch(
+            &session_path,
+            Some(&editor.access),
+            json!({"instructions": "Answer in French."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = ask(&editor).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let sent = llm.requests.lock().unwrap().len();
+    assert!(system_prompt(&llm, sent - 1).contains("Answer in French."));
+
+    // Deleted on a: gone on b, and nothing is written for it.
+    assert_eq!(
+        a.delete(&session_path, Some(&editor.access)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(ask(&editor).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        a.sql(&format!(
+            "SELECT 1 FROM chat_messages WHERE session_id = '{session}'"
+        ))
+        .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_deleted_behind_a_warm_cache_answers_404_and_writes_nothing() {
+    let s = setup().await;
+    let path = format!("/api/v1/sessions/{}/messages", s.session);
+    let (status, body) = s
+        .app
+        .post(&path, Some(&s.editor.access), json!({"content": "hi"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Gone without the sessions domain knowing (as when another replica's invalidation is
+    // still on its way): the question's foreign key refuses it.
+    s.app
+        .sql(&format!(
+            "DELETE FROM chat_sessions WHERE id = '{}'",
+            s.session
+        ))
+        .await;
+    let (status, problem) = s
+        .app
+        .post(&path, Some(&s.editor.access), json!({"content": "again"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert_eq!(
+        s.app
+            .sql(&format!(
+                "SELECT 1 FROM chat_messages WHERE session_id = '{}'",
+                s.session
+            ))
+            .await,
+        0
+    );
+}

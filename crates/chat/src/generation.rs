@@ -180,6 +180,12 @@ async fn save(
     Ok(())
 }
 
+async fn save_growing(pool: &DbPool, id: ChatMessageId, text: &str) -> Result<(), ChatError> {
+    let mut conn = db::conn(pool).await?;
+    repo::save_growing(&mut conn, id, text).await?;
+    Ok(())
+}
+
 async fn run(
     live: &Live,
     provider: &dyn Provider,
@@ -220,7 +226,7 @@ async fn run(
         if saved_at.elapsed() >= SAVE_EVERY {
             saved_at = Instant::now();
             let text = live.text().clone();
-            if let Err(e) = save(pool, id, &text, "streaming", None, None).await {
+            if let Err(e) = save_growing(pool, id, &text).await {
                 tracing::warn!(message_id = %id, error = %e, "saving a growing answer failed");
             }
         }

@@ -122,6 +122,29 @@ pub async fn save_progress(
         .map(drop)
 }
 
+/// Save a growing answer without waiting for the WAL flush: the statement turns
+/// `synchronous_commit` off for its own transaction only. A crash can lose the last fraction
+/// of a second of such a snapshot, which the next snapshot and the final (durable) save
+/// replace anyway; meanwhile the questions stored before a provider call, which must be
+/// durable, do not queue behind a flush for every snapshot of every answer in flight.
+pub async fn save_growing(
+    conn: &mut AsyncPgConnection,
+    id: ChatMessageId,
+    content: &str,
+) -> Result<(), Error> {
+    use diesel::sql_types::{Text, Uuid};
+    diesel::sql_query(
+        "UPDATE chat_messages SET content = $2 \
+         WHERE id = $1 AND status = 'streaming' \
+           AND set_config('synchronous_commit', 'off', true) = 'off'",
+    )
+    .bind::<Uuid, _>(id.0)
+    .bind::<Text, _>(content)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// Tokens of answers since `since`: those `user` asked for, and those in `project`.
 pub async fn tokens_since(
     conn: &mut AsyncPgConnection,

@@ -61,6 +61,20 @@ fn earlier(
         .collect())
 }
 
+/// The session was read through a cache; when another node deleted it a moment ago, the
+/// messages' foreign key refuses them: that is the session not being there (404), not a fault.
+fn session_gone(e: diesel::result::Error) -> ChatError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match &e {
+        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info)
+            if info.constraint_name() == Some("chat_messages_session_id_fkey") =>
+        {
+            ChatError::NotFound("session")
+        }
+        _ => e.into(),
+    }
+}
+
 /// An answer about to stream.
 fn answer_row(
     session_id: ChatSessionId,
@@ -290,8 +304,9 @@ impl ChatService {
     }
 
     /// The question is stored, then the answer starts. Round trips before the provider is
-    /// called: the session (its role is cached), the sources (only when there are any), then
-    /// the history read and both messages stored in one pipelined trip on one connection.
+    /// called: the sources (only when there are any), then the history read and both messages
+    /// stored in one pipelined trip on one connection; the session and the caller's role come
+    /// from caches that every node drops on a change (one trip each when they miss).
     #[instrument(skip_all, fields(user_id = %actor, session_id = %session_id))]
     pub async fn post(
         &self,
@@ -346,7 +361,8 @@ impl ChatService {
         let (history, stored) = tokio::try_join!(
             repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT),
             repo::insert_pair(&mut writing, &rows)
-        )?;
+        )
+        .map_err(session_gone)?;
         drop(conn);
         let history = earlier(Ok(history))?;
         let mut stored = stored.into_iter();
@@ -485,7 +501,8 @@ impl ChatService {
                 &mut conn,
                 &answer_row(session_id, actor, &model, &citations),
             )
-            .await?
+            .await
+            .map_err(session_gone)?
         };
         let touched = self.touch_later(session_id, None);
         let listener = self.generations.start(

@@ -165,6 +165,7 @@ impl Application {
         let provider_names = config.llm_providers().into_iter().map(|(n, _)| n).collect();
         let sessions = SessionsModule::new(
             pool.clone(),
+            kv.clone(),
             projects.access(),
             files.documents(),
             provider_names,

@@ -1,15 +1,34 @@
-//! The sessions domain's side of the [`ChatSessions`] port.
+//! The sessions domain's side of the [`ChatSessions`] port: session facts read through a
+//! cache that every node drops an entry of when any node changes or deletes that session.
 
 use crate::repo;
 use async_trait::async_trait;
+use mdz_core::cache::Cache;
 use mdz_core::db::{self, DbPool};
 use mdz_core::ids::{ChatSessionId, FileId};
+use mdz_core::kv::SharedKv;
 use mdz_core::ports::{ChatSessionInfo, ChatSessions};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Titles taken from a first message are cut to this many characters (on a word boundary).
 const TITLE_CHARS: usize = 60;
 
-pub struct SessionDirectory(pub DbPool);
+/// What chat knows of sessions, by session id. Every write to a session's row that chat reads
+/// (see [`SessionsService`](crate::service::SessionsService)) invalidates its entry after it
+/// commits; the session touch changes only the title and activity time, which chat does not
+/// read.
+pub type InfoCache = Cache<Arc<ChatSessionInfo>>;
+
+/// A new [`InfoCache`]: entries live a minute at most, as the projects domain's roles do.
+pub fn info_cache(kv: SharedKv) -> Arc<InfoCache> {
+    Cache::new("chat-sessions", kv, Duration::from_secs(60), 100_000)
+}
+
+pub struct SessionDirectory {
+    pub pool: DbPool,
+    pub cache: Arc<InfoCache>,
+}
 
 /// A short title from a first message: its first line, cut at a word near 60 characters.
 pub fn summary_title(message: &str) -> String {
@@ -32,9 +51,14 @@ pub fn summary_title(message: &str) -> String {
 #[async_trait]
 impl ChatSessions for SessionDirectory {
     async fn session(&self, id: ChatSessionId) -> Result<Option<ChatSessionInfo>, String> {
-        let mut conn = db::conn(&self.0).await.map_err(|e| e.to_string())?;
+        let key = id.to_string();
+        if let Some(info) = self.cache.get(&key) {
+            return Ok(Some(ChatSessionInfo::clone(&info)));
+        }
+        let epoch = self.cache.epoch();
+        let mut conn = db::conn(&self.pool).await.map_err(|e| e.to_string())?;
         let row = repo::get(&mut conn, id).await.map_err(|e| e.to_string())?;
-        Ok(row.map(|r| ChatSessionInfo {
+        let info = row.map(|r| ChatSessionInfo {
             id: r.id,
             project_id: r.project_id,
             created_by: r.created_by,
@@ -43,11 +67,15 @@ impl ChatSessions for SessionDirectory {
             instructions: r.instructions,
             context_file_ids: r.context_file_ids.into_iter().map(FileId).collect(),
             private: r.visibility == "private",
-        }))
+        });
+        if let Some(info) = &info {
+            self.cache.insert(key, Arc::new(info.clone()), epoch);
+        }
+        Ok(info)
     }
 
     async fn touch(&self, id: ChatSessionId, first_message: Option<&str>) -> Result<(), String> {
-        let mut conn = db::conn(&self.0).await.map_err(|e| e.to_string())?;
+        let mut conn = db::conn(&self.pool).await.map_err(|e| e.to_string())?;
         let title = first_message.map(summary_title);
         repo::touch(&mut conn, id, title.as_deref())
             .await

@@ -11,9 +11,11 @@ pub mod schema;
 pub mod service;
 
 use actix_web::web;
+use directory::InfoCache;
 use mdz_core::access::ProjectAccess;
 use mdz_core::db::DbPool;
 use mdz_core::documents::DocumentStore;
+use mdz_core::kv::SharedKv;
 use service::SessionsService;
 use std::sync::Arc;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -26,29 +28,37 @@ pub use error::SessionError;
 pub struct SessionsModule {
     service: Arc<SessionsService>,
     pool: DbPool,
+    cache: Arc<InfoCache>,
 }
 
 impl SessionsModule {
     pub fn new(
         pool: DbPool,
+        kv: SharedKv,
         access: Arc<dyn ProjectAccess>,
         documents: Arc<dyn DocumentStore>,
         providers: Vec<String>,
     ) -> Self {
+        let cache = directory::info_cache(kv);
         Self {
             service: Arc::new(SessionsService::new(
                 pool.clone(),
+                cache.clone(),
                 access,
                 documents,
                 providers,
             )),
             pool,
+            cache,
         }
     }
 
     /// The port chat reads sessions through.
     pub fn chat_sessions(&self) -> Arc<dyn mdz_core::ports::ChatSessions> {
-        Arc::new(directory::SessionDirectory(self.pool.clone()))
+        Arc::new(directory::SessionDirectory {
+            pool: self.pool.clone(),
+            cache: self.cache.clone(),
+        })
     }
 
     pub fn app_data(&self, cfg: &mut ServiceConfig) {

@@ -1,5 +1,6 @@
 //! Session rules: who may create, read, change and delete a session, and what a valid one is.
 
+use crate::directory::InfoCache;
 use crate::error::SessionError;
 use crate::interface::{
     CreateSession, Session, UpdateSession, Visibility, check_context, check_instructions,
@@ -21,6 +22,8 @@ pub const DEFAULT_TITLE: &str = "New session";
 
 pub struct SessionsService {
     pool: DbPool,
+    /// What chat reads of sessions: dropped after every update and delete.
+    chat_view: Arc<InfoCache>,
     access: Arc<dyn ProjectAccess>,
     documents: Arc<dyn DocumentStore>,
     /// The deployment's model providers by name.
@@ -48,12 +51,14 @@ pub fn to_session(row: SessionRow) -> Session {
 impl SessionsService {
     pub fn new(
         pool: DbPool,
+        chat_view: Arc<InfoCache>,
         access: Arc<dyn ProjectAccess>,
         documents: Arc<dyn DocumentStore>,
         providers: Vec<String>,
     ) -> Self {
         Self {
             pool,
+            chat_view,
             access,
             documents,
             providers,
@@ -263,7 +268,10 @@ impl SessionsService {
         let row = if changes_are_empty(&changes) {
             row
         } else {
-            repo::update(&mut conn, id, &changes).await?
+            let row = repo::update(&mut conn, id, &changes).await?;
+            drop(conn);
+            self.chat_view.invalidate(&id.to_string()).await;
+            row
         };
         Ok(to_session(row))
     }
@@ -274,6 +282,8 @@ impl SessionsService {
         Self::may_manage(&row, actor, role)?;
         let mut conn = db::conn(&self.pool).await?;
         repo::delete(&mut conn, id).await?;
+        drop(conn);
+        self.chat_view.invalidate(&id.to_string()).await;
         Ok(())
     }
 }
