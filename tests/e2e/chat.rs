@@ -1111,3 +1111,96 @@ async fn a_session_deleted_behind_a_warm_cache_answers_404_and_writes_nothing() 
         0
     );
 }
+
+/// A message row as a node that stopped mid-answer leaves it: `minutes_ago` since its last save.
+async fn leave_message(
+    s: &Setup,
+    role: &str,
+    content: &str,
+    status: &str,
+    minutes_ago: u32,
+) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    s.app
+        .sql(&format!(
+            "INSERT INTO chat_messages (id, session_id, role, content, status, created_at, updated_at) \
+             VALUES ('{id}', '{}', '{role}', '{content}', '{status}', \
+                     now() - interval '{minutes_ago} minutes', now() - interval '{minutes_ago} minutes')",
+            s.session
+        ))
+        .await;
+    id
+}
+
+async fn message_by_id(s: &Setup, id: &str) -> Value {
+    messages(s)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("no message {id}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_left_streaming_by_a_stopped_node_are_ended() {
+    let s = setup().await;
+    let base = format!("/api/v1/sessions/{}/messages", s.session);
+    leave_message(&s, "user", "What ships on Friday?", "complete", 60).await;
+    let half = leave_message(&s, "assistant", "The release and", "streaming", 60).await;
+    let empty = leave_message(&s, "assistant", "", "streaming", 60).await;
+    // Saved a moment ago: perhaps another node is still generating it.
+    let fresh = leave_message(&s, "assistant", "Still", "streaming", 0).await;
+
+    let cancel = |id: &str| format!("{base}/{id}/cancel");
+    let (status, _) = s
+        .app
+        .post(&cancel(&fresh), Some(&s.editor.access), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = s
+        .app
+        .post(&cancel(&half), Some(&s.editor.access), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let cancelled = message_by_id(&s, &half).await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(
+        cancelled["content"], "The release and",
+        "the part so far stays"
+    );
+
+    // An orphan may be regenerated (no "cancel it first").
+    let (status, again) = s
+        .app
+        .post(
+            &format!("{base}/{empty}/regenerate"),
+            Some(&s.editor.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["assistant_message"]["status"], "complete");
+    assert_eq!(message_by_id(&s, &empty).await["status"], "failed");
+
+    // The sweeper (which runs when a node starts, then every minute) ends the rest.
+    let forgotten = leave_message(&s, "assistant", "Half", "streaming", 60).await;
+    let _replica = TestApp::spawn_with(Options {
+        replica_of: Some(s.app.replica()),
+        ..Options::default()
+    })
+    .await;
+    let mut ended = Value::Null;
+    for _ in 0..50 {
+        ended = message_by_id(&s, &forgotten).await;
+        if ended["status"] != "streaming" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ended["status"], "incomplete", "{ended}");
+    assert_eq!(ended["content"], "Half");
+    assert_eq!(
+        message_by_id(&s, &fresh).await["status"],
+        "streaming",
+        "a recently saved answer is left alone"
+    );
+}

@@ -358,7 +358,7 @@ async fn the_search_table_migration_reverts_and_reapplies_keeping_every_vector()
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    app.revert_migrations(1).await;
+    app.revert_migrations_through("2026-11-22-001100").await;
     assert_eq!(
         app.sql("SELECT 1 FROM files WHERE search @@ to_tsquery('simple', 'wombat')")
             .await,

@@ -242,7 +242,6 @@ impl TestApp {
         }
     }
 
-    /// Run SQL directly on this app's database (to age rows, inspect state).
     /// Revert the newest `n` migrations of this test's database (all of them for `usize::MAX`),
     /// running their `down.sql`.
     pub async fn revert_migrations(&self, n: usize) {
@@ -266,6 +265,27 @@ impl TestApp {
         });
     }
 
+    /// Revert migrations, newest first, down to and including the one whose directory starts
+    /// with `version` (`2026-11-22-001100`).
+    pub async fn revert_migrations_through(&self, version: &str) {
+        use diesel_migrations::MigrationHarness;
+        let conn = AsyncPgConnection::establish(&self.db_url)
+            .await
+            .expect("connect to the test database");
+        let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
+        let wanted = version.replace('-', "");
+        tokio::task::block_in_place(|| {
+            loop {
+                let reverted = harness
+                    .revert_last_migration(mdz_core::db::MIGRATIONS)
+                    .expect("revert a migration");
+                if reverted.to_string().replace('-', "") == wanted {
+                    return;
+                }
+            }
+        });
+    }
+
     /// Apply the pending migrations of this test's database again.
     pub async fn migrate(&self) {
         mdz_core::db::run_migrations(&self.db_url)
@@ -273,6 +293,7 @@ impl TestApp {
             .expect("re-apply the migrations");
     }
 
+    /// Run SQL directly on this app's database (to age rows, inspect state); rows affected.
     pub async fn sql(&self, query: &str) -> usize {
         let mut conn = AsyncPgConnection::establish(&self.db_url)
             .await

@@ -101,6 +101,11 @@ impl Generations {
         })
     }
 
+    /// Whether the answer `id` is being generated on this node.
+    pub fn is_live(&self, id: ChatMessageId) -> bool {
+        self.map().contains_key(&id)
+    }
+
     /// Stop an answer in progress on this node; `false` when there is none here.
     pub fn cancel(&self, id: ChatMessageId) -> bool {
         match self.map().get(&id) {

@@ -114,6 +114,13 @@ fn build_provider(
     })
 }
 
+/// How much longer than the provider idle timeout an answer may go unsaved before it counts as
+/// left by a stopped node (saves are 250 ms apart while text arrives).
+const ORPHAN_MARGIN: Duration = Duration::from_secs(30);
+
+/// How often the answers left by stopped nodes are looked for.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 /// Every configured provider.
 fn providers(config: &Config) -> Result<Providers, String> {
     let limits = Limits {
@@ -150,6 +157,7 @@ impl ChatModule {
                     budget_chars: config.llm_context_chars,
                     daily_tokens_per_user: config.llm_daily_tokens_per_user,
                     daily_tokens_per_project: config.llm_daily_tokens_per_project,
+                    orphaned_after: Duration::from_secs(config.llm_timeout_secs) + ORPHAN_MARGIN,
                 },
             )),
         })
@@ -157,5 +165,23 @@ impl ChatModule {
 
     pub fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(web::Data::from(self.service.clone()));
+    }
+
+    /// Every `every` (and once at start), end the answers that a stopped node left
+    /// `streaming`, so that they can be regenerated and nobody waits on them.
+    pub fn spawn_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let service = self.service.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match service.end_orphans().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(answers = n, "ended answers left by a stopped node"),
+                    Err(e) => tracing::warn!(error = %e, "ending orphaned answers failed"),
+                }
+            }
+        })
     }
 }

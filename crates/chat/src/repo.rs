@@ -145,6 +145,30 @@ pub async fn save_growing(
     .map(drop)
 }
 
+/// End answers still `streaming` whose last save is older than `before` (all of them, or only
+/// `only`): `with_text` when some text arrived, `without_text` otherwise. How many were ended.
+pub async fn end_stale(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+    only: Option<ChatMessageId>,
+    (with_text, without_text): (&str, &str),
+    error: Option<&str>,
+) -> Result<usize, Error> {
+    use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid};
+    diesel::sql_query(
+        "UPDATE chat_messages \
+         SET status = CASE WHEN content = '' THEN $3 ELSE $2 END, error = $4 \
+         WHERE status = 'streaming' AND updated_at < $1 AND ($5::uuid IS NULL OR id = $5)",
+    )
+    .bind::<Timestamptz, _>(before)
+    .bind::<Text, _>(with_text)
+    .bind::<Text, _>(without_text)
+    .bind::<Nullable<Text>, _>(error)
+    .bind::<Nullable<Uuid>, _>(only.map(|m| m.0))
+    .execute(conn)
+    .await
+}
+
 /// Tokens of answers since `since`: those `user` asked for, and those in `project`.
 pub async fn tokens_since(
     conn: &mut AsyncPgConnection,

@@ -179,6 +179,7 @@ impl Application {
             &registry,
         )
         .map_err(anyhow::Error::msg)?;
+        chat.spawn_sweeper(mdz_chat::SWEEP_EVERY);
         let workspace: web::Data<dyn mdz_core::workspace::Workspace> =
             web::Data::from(Arc::new(crate::workspace::DomainWorkspace {
                 projects: projects.service(),
