@@ -171,11 +171,9 @@ impl ChatModule {
     /// `streaming`, so that they can be regenerated and nobody waits on them.
     pub fn spawn_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let service = self.service.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+        mdz_core::periodic::spawn_every(every, move || {
+            let service = service.clone();
+            async move {
                 match service.end_orphans().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(answers = n, "ended answers left by a stopped node"),

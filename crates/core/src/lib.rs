@@ -17,6 +17,7 @@ pub mod json;
 pub mod kv;
 pub mod metrics;
 pub mod pagination;
+pub mod periodic;
 pub mod ports;
 pub mod problem;
 pub mod secret;

@@ -135,11 +135,9 @@ impl FilesModule {
     /// do not compute them (a search indexes its projects' stale rows itself first).
     pub fn spawn_indexer(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let service = self.service.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+        mdz_core::periodic::spawn_every(every, move || {
+            let service = service.clone();
+            async move {
                 if let Err(e) = service.index_pending().await {
                     tracing::warn!(error = %e, "search indexing failed");
                 }
@@ -151,11 +149,9 @@ impl FilesModule {
     pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let service = self.service.clone();
         let attachments = self.attachments.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+        mdz_core::periodic::spawn_every(every, move || {
+            let (service, attachments) = (service.clone(), attachments.clone());
+            async move {
                 match service.purge().await {
                     Ok((0, 0)) => {}
                     Ok((files, changes)) => {

@@ -63,11 +63,9 @@ impl ProjectsModule {
     /// Purge projects past their retention every `every`, until the process ends.
     pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let service = self.service.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+        mdz_core::periodic::spawn_every(every, move || {
+            let service = service.clone();
+            async move {
                 match service.purge().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(projects = n, "purged deleted projects"),
