@@ -5,10 +5,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncConnectionCore, AsyncPgConnection, RunQueryDsl};
+use mdz_core::db::Cached;
 use mdz_core::ids::{ChatMessageId, ChatSessionId, ProjectId, UserId};
 
+/// `None` is stored as NULL (the columns' own default), not as `DEFAULT`: an insert with
+/// `DEFAULT` in it cannot be a cached prepared statement, and would cost a round trip to
+/// prepare every time.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = chat_messages)]
+#[diesel(table_name = chat_messages, treat_none_as_default_value = false)]
 pub struct MessageRow {
     pub id: ChatMessageId,
     pub session_id: ChatSessionId,
@@ -109,17 +113,16 @@ pub async fn save_progress(
     usage: Option<(i32, i32)>,
     error: Option<&str>,
 ) -> Result<(), Error> {
-    diesel::update(chat_messages::table.find(id))
-        .set((
-            chat_messages::content.eq(content),
-            chat_messages::status.eq(status),
-            chat_messages::prompt_tokens.eq(usage.map(|u| u.0)),
-            chat_messages::completion_tokens.eq(usage.map(|u| u.1)),
-            chat_messages::error.eq(error),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+    Cached(diesel::update(chat_messages::table.find(id)).set((
+        chat_messages::content.eq(content),
+        chat_messages::status.eq(status),
+        chat_messages::prompt_tokens.eq(usage.map(|u| u.0)),
+        chat_messages::completion_tokens.eq(usage.map(|u| u.1)),
+        chat_messages::error.eq(error),
+    )))
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// Save a growing answer without waiting for the WAL flush: the statement turns
@@ -133,13 +136,15 @@ pub async fn save_growing(
     content: &str,
 ) -> Result<(), Error> {
     use diesel::sql_types::{Text, Uuid};
-    diesel::sql_query(
-        "UPDATE chat_messages SET content = $2 \
-         WHERE id = $1 AND status = 'streaming' \
-           AND set_config('synchronous_commit', 'off', true) = 'off'",
+    Cached(
+        diesel::sql_query(
+            "UPDATE chat_messages SET content = $2 \
+             WHERE id = $1 AND status = 'streaming' \
+               AND set_config('synchronous_commit', 'off', true) = 'off'",
+        )
+        .bind::<Uuid, _>(id.0)
+        .bind::<Text, _>(content),
     )
-    .bind::<Uuid, _>(id.0)
-    .bind::<Text, _>(content)
     .execute(conn)
     .await
     .map(drop)

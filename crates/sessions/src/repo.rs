@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mdz_core::db::Cached;
 use mdz_core::ids::{ChatSessionId, ProjectId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -120,20 +121,24 @@ pub async fn touch(
     id: ChatSessionId,
     default_title: Option<&str>,
 ) -> Result<(), Error> {
-    diesel::update(chat_sessions::table.find(id))
-        .set(chat_sessions::last_activity_at.eq(Utc::now()))
-        .execute(conn)
-        .await?;
+    Cached(
+        diesel::update(chat_sessions::table.find(id))
+            .set(chat_sessions::last_activity_at.eq(Utc::now())),
+    )
+    .execute(conn)
+    .await?;
     if let Some(title) = default_title {
-        diesel::update(
-            chat_sessions::table
-                .find(id)
-                .filter(chat_sessions::title_is_default.eq(true)),
+        Cached(
+            diesel::update(
+                chat_sessions::table
+                    .find(id)
+                    .filter(chat_sessions::title_is_default.eq(true)),
+            )
+            .set((
+                chat_sessions::title.eq(title),
+                chat_sessions::title_is_default.eq(false),
+            )),
         )
-        .set((
-            chat_sessions::title.eq(title),
-            chat_sessions::title_is_default.eq(false),
-        ))
         .execute(conn)
         .await?;
     }
