@@ -68,6 +68,36 @@ impl Live {
     }
 }
 
+/// Work beside an answer (recording the session's activity): started once the first piece has
+/// gone out to the listeners (or when the answer ends without one), so that its round trips
+/// do not delay that first piece; the answer's end is reported only after it is done.
+pub struct Beside {
+    pending: Option<futures_util::future::BoxFuture<'static, ()>>,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Beside {
+    pub fn new(work: futures_util::future::BoxFuture<'static, ()>) -> Self {
+        Self {
+            pending: Some(work),
+            running: None,
+        }
+    }
+
+    fn start(&mut self) {
+        if let Some(work) = self.pending.take() {
+            self.running = Some(tokio::spawn(work));
+        }
+    }
+
+    async fn finish(mut self) {
+        self.start();
+        if let Some(running) = self.running.take() {
+            drop(running.await);
+        }
+    }
+}
+
 /// A live listener: the text after its offset so far, then events.
 pub struct Listener {
     pub backlog: String,
@@ -125,8 +155,7 @@ impl Generations {
         prompt: Prompt,
         pool: DbPool,
         metrics: Arc<ChatMetrics>,
-        // Work beside the answer that must be done before its end is reported.
-        beside: tokio::task::JoinHandle<()>,
+        beside: Beside,
     ) -> Listener {
         let (events, first) = broadcast::channel(1024);
         let (cancel, cancelled) = watch::channel(false);
@@ -140,7 +169,16 @@ impl Generations {
         tokio::spawn(async move {
             let model = prompt.model.clone();
             let started = Instant::now();
-            let (ending, usage) = run(&live, provider.as_ref(), prompt, cancelled, &pool, id).await;
+            let mut beside = beside;
+            let (ending, usage) = run(
+                &live,
+                provider.as_ref(),
+                prompt,
+                cancelled,
+                (&pool, id),
+                &mut beside,
+            )
+            .await;
             let text = live.text().clone();
             let usage = usage.or_else(|| {
                 // Providers that report no usage: about four characters a token.
@@ -162,7 +200,7 @@ impl Generations {
                 tracing::error!(message_id = %id, error = %e, "storing the answer failed");
             }
             me.map().remove(&id);
-            drop(beside.await);
+            beside.finish().await;
             drop(live.events.send(Event::Finished(ending)));
         });
         Listener {
@@ -196,8 +234,8 @@ async fn run(
     provider: &dyn Provider,
     prompt: Prompt,
     mut cancelled: watch::Receiver<bool>,
-    pool: &DbPool,
-    id: ChatMessageId,
+    (pool, id): (&DbPool, ChatMessageId),
+    beside: &mut Beside,
 ) -> (Ending, Option<(i32, i32)>) {
     let mut usage = None;
     let started = tokio::select! {
@@ -221,6 +259,8 @@ async fn run(
                 let mut text = live.text();
                 text.push_str(&t);
                 drop(live.events.send(Event::Delta(t)));
+                drop(text);
+                beside.start();
             }
             Some(Ok(Piece::Usage { prompt, completion })) => {
                 let n = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);

@@ -3,7 +3,7 @@
 
 use crate::context::{self, Earlier, Pinned};
 use crate::error::ChatError;
-use crate::generation::{Generations, Listener, after_chars};
+use crate::generation::{Beside, Generations, Listener, after_chars};
 use crate::interface::{Citation, CitationSource, MAX_CONTENT, Message, PostMessage};
 use crate::metrics::ChatMetrics;
 use crate::provider::{Prompt, Provider, ProviderInfo, Providers, Speaker};
@@ -266,20 +266,16 @@ impl ChatService {
         Ok((pinned, found))
     }
 
-    /// Record activity in the session (and a first title) beside the answer; the answer's task
-    /// waits for it before it reports the end, so whoever saw an answer end sees the session
-    /// moved.
-    fn touch_later(
-        &self,
-        session: ChatSessionId,
-        first_message: Option<String>,
-    ) -> tokio::task::JoinHandle<()> {
+    /// Record activity in the session (and a first title) beside the answer, once its first
+    /// piece is out; the answer's task waits for it before it reports the end, so whoever saw
+    /// an answer end sees the session moved.
+    fn touch_later(&self, session: ChatSessionId, first_message: Option<String>) -> Beside {
         let sessions = self.sessions.clone();
-        tokio::spawn(async move {
+        Beside::new(Box::pin(async move {
             if let Err(e) = sessions.touch(session, first_message.as_deref()).await {
                 tracing::warn!(error = %e, "session activity not recorded");
             }
-        })
+        }))
     }
 
     /// The session's provider: its named one, or the deployment's default.
