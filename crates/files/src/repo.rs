@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mdz_core::db::Cached;
 use mdz_core::ids::{FileId, ProjectId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -593,10 +594,10 @@ pub async fn file_stats_stale(conn: &mut AsyncPgConnection) -> Result<bool, Erro
         #[diesel(sql_type = diesel::sql_types::Bool)]
         stale: bool,
     }
-    let row: Option<Stale> = diesel::sql_query(
+    let row: Option<Stale> = Cached(diesel::sql_query(
         "SELECT n_mod_since_analyze > greatest(1000, n_live_tup / 10) AS stale
          FROM pg_stat_user_tables WHERE relid = 'file_search'::regclass",
-    )
+    ))
     .get_result(conn)
     .await
     .optional()?;

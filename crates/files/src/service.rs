@@ -62,7 +62,9 @@ const INDEX_DELAY: Duration = Duration::from_secs(2);
 /// Stale rows of its projects a search indexes before it reads (more are left to the
 /// background indexer: a bulk import is searchable within a few of its rounds).
 const INDEX_AT_SEARCH: i64 = 5_000;
-/// The indexer refreshes stale search statistics at most this often.
+/// The indexer asks whether search statistics are stale at most this often…
+const CHECK_STATS_EVERY: Duration = Duration::from_secs(1);
+/// …and refreshes them at most this often.
 const REFRESH_STATS_EVERY: Duration = Duration::from_secs(10);
 
 pub struct FilesService {
@@ -71,8 +73,8 @@ pub struct FilesService {
     settings: FileSettings,
     /// Live rooms that REST writes must reach; set once at start when collab runs.
     live: OnceLock<Arc<dyn LiveDocuments>>,
-    /// When the indexer last refreshed the `files` statistics.
-    stats_refreshed: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When the indexer next asks whether the search statistics are stale.
+    stats_next_check: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 fn to_i32(n: usize) -> i32 {
@@ -162,7 +164,7 @@ impl FilesService {
             access,
             settings,
             live: OnceLock::new(),
-            stats_refreshed: std::sync::Mutex::new(None),
+            stats_next_check: std::sync::Mutex::new(None),
         }
     }
 
@@ -836,22 +838,27 @@ impl FilesService {
                 break;
             }
         }
+        let now = std::time::Instant::now();
         let due = {
-            let last = self
-                .stats_refreshed
+            let mut next = self
+                .stats_next_check
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            last.is_none_or(|at| at.elapsed() >= REFRESH_STATS_EVERY)
+            let due = next.is_none_or(|at| now >= at);
+            if due {
+                *next = Some(now + CHECK_STATS_EVERY);
+            }
+            due
         };
         if due && repo::file_stats_stale(&mut conn).await? {
             // Many rows changed since the last ANALYZE (an import, heavy editing): refresh the
             // planner's statistics and clear dead row versions now rather than when autovacuum
             // comes by (up to a minute later), so searches keep their GIN plans.
             *self
-                .stats_refreshed
+                .stats_next_check
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some(std::time::Instant::now());
+                Some(now + REFRESH_STATS_EVERY);
             repo::refresh_file_stats(&mut conn).await?;
         }
         Ok(total)
