@@ -155,7 +155,7 @@ impl Generations {
         prompt: Prompt,
         pool: DbPool,
         metrics: Arc<ChatMetrics>,
-        beside: Beside,
+        mut beside: Beside,
     ) -> Listener {
         let (events, first) = broadcast::channel(1024);
         let (cancel, cancelled) = watch::channel(false);
@@ -169,7 +169,6 @@ impl Generations {
         tokio::spawn(async move {
             let model = prompt.model.clone();
             let started = Instant::now();
-            let mut beside = beside;
             let (ending, usage) = run(
                 &live,
                 provider.as_ref(),
