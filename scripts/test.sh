@@ -22,8 +22,11 @@ start_services "$work"
 export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
 export REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
 export TEST_REDIS_SERVER="$(command -v redis-server)"
+export TEST_PG_BIN="$(pg_bin_dir)"
 export TEST_S3_ENDPOINT="http://127.0.0.1:${S3_PORT}"
 export TEST_S3_ACCESS_KEY="$S3_ACCESS_KEY" TEST_S3_SECRET_KEY="$S3_SECRET_KEY"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# The reconnect storm opens 1,000 sockets on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo nextest run --workspace --no-fail-fast "$@"

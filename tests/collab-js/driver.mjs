@@ -80,6 +80,9 @@ const commands = {
   awareness () {
     return { states: others() }
   },
+  client_id () {
+    return { client_id: doc.clientID }
+  },
   async wait_awareness ({ count, timeout_ms: t }) {
     const ok = await until(() => others().length === count, t)
     return { ok, states: others() }

@@ -12,7 +12,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Text, Transact};
 
 /// Poll `check` every 50 ms for up to 10 s; true as soon as it holds.
-async fn eventually<F, Fut>(mut check: F) -> bool
+pub(crate) async fn eventually<F, Fut>(mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -26,7 +26,7 @@ where
     false
 }
 
-async fn content(app: &TestApp, user: &TestUser, file: &str) -> String {
+pub(crate) async fn content(app: &TestApp, user: &TestUser, file: &str) -> String {
     let (status, body) = app
         .get(&format!("/api/v1/files/{file}"), Some(&user.access))
         .await;
@@ -34,16 +34,16 @@ async fn content(app: &TestApp, user: &TestUser, file: &str) -> String {
     body["content"].as_str().unwrap().to_owned()
 }
 
-struct Setup {
-    app: TestApp,
-    owner: TestUser,
-    editor: TestUser,
-    viewer: TestUser,
-    project: String,
-    file: String,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub owner: TestUser,
+    pub editor: TestUser,
+    pub viewer: TestUser,
+    pub project: String,
+    pub file: String,
 }
 
-async fn setup_with(options: Options, text: &str) -> Setup {
+pub(crate) async fn setup_with(options: Options, text: &str) -> Setup {
     let app = TestApp::spawn_with(options).await;
     let owner = app.new_user().await;
     let editor = app.new_user().await;
@@ -65,7 +65,7 @@ async fn setup_with(options: Options, text: &str) -> Setup {
     }
 }
 
-async fn setup(text: &str) -> Setup {
+pub(crate) async fn setup(text: &str) -> Setup {
     setup_with(Options::default(), text).await
 }
 
@@ -335,7 +335,7 @@ async fn strangers_and_bad_tokens_are_refused_before_the_upgrade() {
     assert_eq!(res.headers()["sec-websocket-protocol"], "mdz");
 }
 
-async fn raw_socket(
+pub(crate) async fn raw_socket(
     app: &TestApp,
     file: &str,
     token: &str,
@@ -348,7 +348,7 @@ async fn raw_socket(
 }
 
 /// Send `frame`, then read until the server closes; the close code.
-async fn close_code_after(
+pub(crate) async fn close_code_after(
     mut ws: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
@@ -366,7 +366,7 @@ async fn close_code_after(
     None
 }
 
-fn sample_update(text: &str) -> Vec<u8> {
+pub(crate) fn sample_update(text: &str) -> Vec<u8> {
     let doc = Doc::new();
     let t = doc.get_or_insert_text("content");
     t.insert(&mut doc.transact_mut(), 0, text);
@@ -374,7 +374,7 @@ fn sample_update(text: &str) -> Vec<u8> {
         .encode_state_as_update_v1(&StateVector::default())
 }
 
-fn update_frame(update: &[u8]) -> Vec<u8> {
+pub(crate) fn update_frame(update: &[u8]) -> Vec<u8> {
     // [sync, update, varuint length, bytes]
     let mut frame = vec![0, 2];
     let mut n = update.len();
@@ -395,7 +395,10 @@ fn update_frame(update: &[u8]) -> Vec<u8> {
 async fn hostile_frames_close_the_socket_and_never_hurt_the_room() {
     let s = setup_with(
         Options {
-            config: vec![("collab_max_message_bytes", json!(4096))],
+            config: vec![
+                ("collab_max_message_bytes", json!(4096)),
+                ("max_file_bytes", json!(3000)),
+            ],
             ..Options::default()
         },
         "steady",

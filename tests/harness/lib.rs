@@ -19,9 +19,11 @@ pub use reqwest;
 
 mod fake_llm;
 mod js;
+mod pg;
 mod process;
 pub use fake_llm::{FakeLlm, SLOW_PIECES};
 pub use js::JsClient;
+pub use pg::PgServer;
 pub use process::MdzProcess;
 
 /// Which Redis the app under test uses.
@@ -54,6 +56,9 @@ pub struct Options {
     pub replica_of: Option<Replica>,
     /// Extra configuration keys, as in `mdz.toml`.
     pub config: Vec<(&'static str, Value)>,
+    /// Serve this (migrated) database instead of a clone of the template, e.g. a private
+    /// [`PgServer`]'s.
+    pub database_url: Option<String>,
 }
 
 /// A running app for one test. Dropping it stops the server and drops its database.
@@ -68,6 +73,7 @@ pub struct TestApp {
     db_url: String,
     redis_prefix: String,
     owns_db: bool,
+    owns_dir: bool,
 }
 
 fn admin_url() -> String {
@@ -165,11 +171,15 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> Self {
         init_logs();
-        let owns_db = options.replica_of.is_none();
+        let owns_dir = options.replica_of.is_none();
+        let owns_db = owns_dir && options.database_url.is_none();
         let (db_url, db_name, data_dir, redis_prefix) = match options.replica_of {
             Some(r) => (r.db_url, String::new(), r.data_dir, r.redis_prefix),
             None => {
-                let (url, name) = create_database().await;
+                let (url, name) = match options.database_url {
+                    Some(url) => (url, String::new()),
+                    None => create_database().await,
+                };
                 let dir = std::env::temp_dir().join(format!("mdz-test-{}", uuid::Uuid::new_v4()));
                 (
                     url,
@@ -239,6 +249,7 @@ impl TestApp {
             db_url,
             redis_prefix,
             owns_db,
+            owns_dir,
         }
     }
 
@@ -291,6 +302,13 @@ impl TestApp {
         mdz_core::db::run_migrations(&self.db_url)
             .await
             .expect("re-apply the migrations");
+    }
+
+    /// A connection of its own to this app's database (to hold locks, inject faults).
+    pub async fn db(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.db_url)
+            .await
+            .expect("connect to the test database")
     }
 
     /// Run SQL directly on this app's database (to age rows, inspect state); rows affected.
@@ -474,6 +492,7 @@ impl Drop for TestApp {
         let db = self.db_name.clone();
         let data_dir = self.data_dir.clone();
         let owns_db = self.owns_db;
+        let owns_dir = self.owns_dir;
         // Drop runs inside the test's runtime; do the async cleanup on a thread of its own.
         let cleanup = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -495,7 +514,7 @@ impl Drop for TestApp {
                     );
                 }
             });
-            if owns_db {
+            if owns_dir {
                 drop(std::fs::remove_dir_all(data_dir));
             }
         });
@@ -520,6 +539,12 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        Self::start_on(port).await
+    }
+
+    /// Start on `port` (again, after [`RedisServer::stop`]): an empty Redis, as after a
+    /// restart without persistence.
+    pub async fn start_on(port: u16) -> Self {
         let binary = std::env::var("TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = tokio::process::Command::new(binary)
             .args([

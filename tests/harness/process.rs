@@ -68,6 +68,18 @@ impl MdzProcess {
         panic!("mdz did not become ready on port {port}");
     }
 
+    /// Resident memory of the process (`VmRSS` in `/proc`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("mdz is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS")
+    }
+
     pub fn address(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -27,6 +27,11 @@ const CLOSE_STORAGE: Close = Close(
     "storage",
     "storage unavailable; reconnect",
 );
+const CLOSE_DOC_TOO_BIG: Close = Close(
+    CloseCode::Size,
+    "document-too-big",
+    "the document would pass its size limit (max_file_bytes)",
+);
 const CLOSE_DEAD: Close = Close(CloseCode::Away, "dead-peer", "no answer to pings");
 
 /// A token bucket: `rate` messages a second, bursts of twice that.
@@ -46,13 +51,15 @@ impl Bucket {
         }
     }
 
-    fn take(&mut self) -> bool {
+    /// Take `n` tokens (one per message), or none when there are not enough.
+    fn take(&mut self, n: usize) -> bool {
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate)
             .min(self.rate * 2.0);
         self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let n = n as f64;
+        if self.tokens >= n {
+            self.tokens -= n;
             true
         } else {
             false
@@ -119,10 +126,7 @@ impl Connection {
                     heard = Instant::now();
                     match incoming {
                         Some(Ok(AggregatedMessage::Binary(data))) => {
-                            if !bucket.take() {
-                                return Some(CLOSE_RATE);
-                            }
-                            if let Some(close) = self.handle(&data).await {
+                            if let Some(close) = self.handle(&data, &mut bucket).await {
                                 return Some(close);
                             }
                         }
@@ -180,7 +184,7 @@ impl Connection {
         }
     }
 
-    async fn handle(&mut self, data: &[u8]) -> Option<Close> {
+    async fn handle(&mut self, data: &[u8], bucket: &mut Bucket) -> Option<Close> {
         let messages = match protocol::parse(data) {
             Ok(messages) => messages,
             Err(e) => {
@@ -188,6 +192,9 @@ impl Connection {
                 return Some(CLOSE_MALFORMED);
             }
         };
+        if !bucket.take(messages.len()) {
+            return Some(CLOSE_RATE);
+        }
         for message in messages {
             match message {
                 Incoming::SyncStep1(sv) => {
@@ -204,10 +211,20 @@ impl Connection {
                     if update.is_empty() {
                         continue;
                     }
+                    if !self.room.fits(&raw, self.rooms.settings.max_text_bytes) {
+                        // Refused before it is stored: the file, its history and the room
+                        // keep the last text within the limit.
+                        return Some(CLOSE_DOC_TOO_BIG);
+                    }
                     let stored = self
                         .rooms
                         .journal
-                        .append(self.room.file, Some(self.user), Bytes::from(raw.clone()))
+                        .append(
+                            self.room.file,
+                            Some(self.user),
+                            Bytes::from(raw.clone()),
+                            None,
+                        )
                         .await;
                     match stored {
                         Ok(seq) => self.room.apply_stored(
@@ -223,9 +240,10 @@ impl Connection {
                         }
                     }
                 }
-                Incoming::Awareness { update, raw } => {
-                    self.room.awareness(self.id, update, &raw);
-                    self.rooms.publish_awareness(self.room.file, &raw).await;
+                Incoming::Awareness { update, .. } => {
+                    if let Some(applied) = self.room.awareness(self.id, update) {
+                        self.rooms.publish_awareness(self.room.file, &applied).await;
+                    }
                 }
                 Incoming::AwarenessQuery => {
                     if let Some(all) = self.room.awareness_all()

@@ -4,6 +4,7 @@ use crate::connection::Connection;
 use crate::error::CollabError;
 use crate::rooms::Rooms;
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_ws::{CloseCode, CloseReason};
 use mdz_core::ApiError;
 use mdz_core::Problem;
 use mdz_core::auth::authenticate;
@@ -43,6 +44,31 @@ fn bearer_token(req: &HttpRequest) -> Option<String> {
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .map(|t| t.trim().to_owned())
+}
+
+/// Close a socket whose document could not be loaded: 1013 (try again later) when storage is
+/// unavailable or slow, 1011 when the stored state is damaged.
+async fn refuse(session: actix_ws::Session, error: CollabError) {
+    let (code, description) = match &error {
+        CollabError::Corrupt { .. } => (
+            CloseCode::Error,
+            "the document's stored state is damaged; an operator must repair it",
+        ),
+        CollabError::NotFound(_) => (CloseCode::Policy, "the document no longer exists"),
+        _ => (
+            CloseCode::Again,
+            "the document could not be loaded; try again shortly",
+        ),
+    };
+    tracing::warn!(error = %error, close = ?code, "collab: refused a connection");
+    drop(
+        session
+            .close(Some(CloseReason {
+                code,
+                description: Some(description.to_owned()),
+            }))
+            .await,
+    );
 }
 
 /// Live editing of one document: a WebSocket speaking the y-websocket protocol (Yjs sync
@@ -85,13 +111,23 @@ async fn collab(
         .map_err(CollabError::from)?
         .ok_or(CollabError::NotFound("document"))?;
     let max = rooms.settings.max_connections;
-    let mut room = rooms.open(file).await?;
-    if room.connections() >= max {
+    let opened = rooms.open_within(file).await;
+    if let Ok(room) = &opened
+        && room.connections() >= max
+    {
         return Err(CollabError::RoomFull(max).into());
     }
     let (response, session, stream) =
         actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])
             .map_err(|e| ApiError::bad_request(format!("not a WebSocket upgrade: {e}")))?;
+    let mut room = match opened {
+        Ok(room) => room,
+        Err(e) => {
+            // Nothing was served: the client hears why and retries (1013) or gives up (1011).
+            actix_web::rt::spawn(refuse(session, e));
+            return Ok(response);
+        }
+    };
     let stream = stream
         .max_frame_size(rooms.settings.max_message_bytes)
         .aggregate_continuations()
@@ -102,7 +138,13 @@ async fn collab(
             break joined;
         }
         // Unloaded between opening and joining: open it again.
-        room = rooms.open(file).await?;
+        match rooms.open_within(file).await {
+            Ok(again) => room = again,
+            Err(e) => {
+                actix_web::rt::spawn(refuse(session, e));
+                return Ok(response);
+            }
+        }
     };
     tracing::debug!(file_id = %file, role = %role, "collab connection opened");
     actix_web::rt::spawn(

@@ -26,6 +26,13 @@ pub enum CollabError {
     Journal(String),
     #[error("user directory unavailable: {0}")]
     Directory(String),
+    #[error("the stored state of document {file} does not apply (at update {seq})")]
+    Corrupt {
+        file: mdz_core::ids::FileId,
+        seq: i64,
+    },
+    #[error("loading the document took longer than {0:?}")]
+    LoadTimeout(std::time::Duration),
 }
 
 impl From<diesel::result::Error> for CollabError {
@@ -62,6 +69,11 @@ impl From<CollabError> for ApiError {
             CollabError::Documents(cause) | CollabError::Journal(cause) => {
                 tracing::warn!(error = %cause, "collab storage unavailable");
                 ApiError::unavailable("document storage is not reachable; try again shortly")
+            }
+            e @ CollabError::Corrupt { .. } => ApiError::internal(&e),
+            e @ CollabError::LoadTimeout(_) => {
+                tracing::warn!(error = %e, "collab: loading a document timed out");
+                ApiError::unavailable("the document could not be loaded in time; try again shortly")
             }
             CollabError::Directory(cause) => {
                 tracing::warn!(error = %cause, "user directory unavailable");

@@ -14,6 +14,10 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most updates in one commit.
 const MAX_BATCH: usize = 1024;
+/// Most update bytes in one commit (a single update may be larger, up to the WebSocket
+/// message limit, and then commits alone): PostgreSQL refuses a message over 1 GiB, and a
+/// refused batch would fail every update in it.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
 
 /// An update the journal stored, as replicas tell each other about it.
 #[derive(Debug, Clone)]
@@ -29,10 +33,19 @@ pub struct Stored {
 #[error("the update journal is unavailable: {0}")]
 pub struct JournalError(String);
 
+/// The file text a server edit brought the document up to: recorded with the edit, in its
+/// transaction (see [`repo::set_base`]).
+#[derive(Debug, Clone)]
+pub struct Base {
+    pub revision: i64,
+    pub text: Arc<str>,
+}
+
 struct Append {
     file: FileId,
     user: Option<UserId>,
     data: Bytes,
+    base: Option<Base>,
     reply: oneshot::Sender<Result<i64, JournalError>>,
 }
 
@@ -61,6 +74,7 @@ impl Journal {
         file: FileId,
         user: Option<UserId>,
         data: Bytes,
+        base: Option<Base>,
     ) -> Result<i64, JournalError> {
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -68,6 +82,7 @@ impl Journal {
                 file,
                 user,
                 data,
+                base,
                 reply,
             })
             .await
@@ -85,7 +100,8 @@ async fn write_loop(
     metrics: Arc<CollabMetrics>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut carried = None;
+    while next_batch(&mut rx, &mut carried, &mut batch).await {
         let size = batch.len();
         match commit(&pool, &batch).await {
             Ok(seqs) => {
@@ -112,6 +128,37 @@ async fn write_loop(
     }
 }
 
+/// Wait for the next update, then take what else is queued, up to [`MAX_BATCH`] updates and
+/// [`MAX_BATCH_BYTES`] (the update that would pass the byte limit waits in `carried` for the
+/// next batch). `false` once the queue is closed and empty.
+async fn next_batch(
+    rx: &mut mpsc::Receiver<Append>,
+    carried: &mut Option<Append>,
+    batch: &mut Vec<Append>,
+) -> bool {
+    let first = match carried.take() {
+        Some(append) => append,
+        None => match rx.recv().await {
+            Some(append) => append,
+            None => return false,
+        },
+    };
+    let mut bytes = first.data.len();
+    batch.push(first);
+    while batch.len() < MAX_BATCH {
+        let Ok(next) = rx.try_recv() else {
+            break;
+        };
+        if bytes + next.data.len() > MAX_BATCH_BYTES {
+            *carried = Some(next);
+            break;
+        }
+        bytes += next.data.len();
+        batch.push(next);
+    }
+    true
+}
+
 /// One transaction for the whole batch; returns each update's sequence number in order.
 async fn commit(pool: &DbPool, batch: &[Append]) -> Result<Vec<i64>, JournalError> {
     let fail = |e: &dyn std::fmt::Display| JournalError(e.to_string());
@@ -126,7 +173,15 @@ async fn commit(pool: &DbPool, batch: &[Append]) -> Result<Vec<i64>, JournalErro
             let mut seqs = vec![0_i64; batch.len()];
             for (file, indexes) in &per_file {
                 let n = i64::try_from(indexes.len()).unwrap_or(i64::MAX);
-                let last = repo::reserve(conn, *file, n).await?;
+                // The newest base among this document's appends, recorded with the reservation.
+                let base = indexes
+                    .iter()
+                    .filter_map(|&i| batch[i].base.as_ref())
+                    .max_by_key(|b| b.revision);
+                let last = match base {
+                    Some(b) => repo::reserve_with_base(conn, *file, n, b.revision, &b.text).await?,
+                    None => repo::reserve(conn, *file, n).await?,
+                };
                 for (k, &i) in indexes.iter().enumerate() {
                     seqs[i] = last - n + 1 + i64::try_from(k).unwrap_or(0);
                 }
@@ -146,4 +201,52 @@ async fn commit(pool: &DbPool, batch: &[Append]) -> Result<Vec<i64>, JournalErro
         })
         .await
         .map_err(|e| fail(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(bytes: usize) -> Append {
+        let (reply, _) = oneshot::channel();
+        Append {
+            file: FileId(uuid::Uuid::nil()),
+            user: None,
+            data: Bytes::from(vec![0; bytes]),
+            base: None,
+            reply,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_bounded_by_bytes_as_well_as_count() {
+        let (tx, mut rx) = mpsc::channel(64);
+        // 20 updates of 7 MiB queued at once: 140 MiB if taken together.
+        for _ in 0..20 {
+            tx.send(append(7 << 20)).await.unwrap();
+        }
+        // And one larger than the byte limit on its own, then small ones.
+        tx.send(append(MAX_BATCH_BYTES + 1)).await.unwrap();
+        for _ in 0..2000 {
+            tx.try_send(append(10)).ok();
+        }
+        drop(tx);
+        let (mut carried, mut batch, mut sizes) = (None, Vec::new(), Vec::new());
+        while next_batch(&mut rx, &mut carried, &mut batch).await {
+            let bytes: usize = batch.iter().map(|a| a.data.len()).sum();
+            assert!(batch.len() <= MAX_BATCH);
+            assert!(
+                bytes <= MAX_BATCH_BYTES || batch.len() == 1,
+                "{bytes} bytes"
+            );
+            sizes.push(batch.len());
+            batch.clear();
+        }
+        assert_eq!(
+            sizes.iter().sum::<usize>(),
+            21 + 43,
+            "nothing lost: {sizes:?}"
+        );
+        assert_eq!(&sizes[..11], &[2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1]);
+    }
 }

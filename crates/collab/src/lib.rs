@@ -65,6 +65,8 @@ impl CollabModule {
         let metrics = metrics::CollabMetrics::register(registry).map_err(|e| e.to_string())?;
         let settings = Settings {
             max_message_bytes: config.collab_max_message_bytes,
+            max_text_bytes: config.max_file_bytes,
+            load_timeout: Duration::from_secs(config.database_timeout_secs.max(1) * 2),
             max_connections: config.collab_max_connections_per_doc,
             messages_per_sec: config.collab_messages_per_sec,
             idle_unload: Duration::from_secs(config.collab_idle_unload_secs),

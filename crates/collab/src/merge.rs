@@ -205,4 +205,53 @@ mod tests {
         );
         assert_eq!(merged("日本語", "日本語です", "日本"), "日本です");
     }
+
+    /// Lines of a small alphabet (with multibyte characters), so diffs have real overlap.
+    fn lines() -> impl proptest::strategy::Strategy<Value = Vec<String>> {
+        proptest::collection::vec("[ab é日\\n]{0,12}", 2..12)
+    }
+
+    proptest::proptest! {
+        /// One side edits the first half of the lines, the other inserts a marker into the
+        /// second half: the merge keeps both.
+        #[test]
+        fn disjoint_edits_both_survive(
+            base in lines(),
+            theirs in lines(),
+            at in 0usize..100,
+        ) {
+            let half = base.len() / 2;
+            let base_text: String = base.iter().map(|l| format!("{l}\n")).collect();
+            let head: String = base[..half].iter().map(|l| format!("{l}\n")).collect();
+            let tail: String = base[half..].iter().map(|l| format!("{l}\n")).collect();
+            // REST rewrote the head; a collaborator typed into the tail.
+            let rewritten: String = theirs.iter().map(|l| format!("{l}#\n")).collect();
+            let target = format!("{rewritten}{tail}");
+            let cut = tail.char_indices().map(|(i, _)| i).nth(at % tail.chars().count().max(1)).unwrap_or(0);
+            let ours = format!("{head}{}@@{}", &tail[..cut], &tail[cut..]);
+            let out = merged(&base_text, &ours, &target);
+            // Where equal runs make the place ambiguous the marker may land elsewhere in
+            // them, but it is there once, and the rest is exactly the REST text.
+            proptest::prop_assert_eq!(out.matches("@@").count(), 1, "{:?}", out);
+            proptest::prop_assert_eq!(out.replace("@@", ""), target);
+        }
+
+        /// Whatever the three texts, the merge yields valid text containing every insertion
+        /// of ours that is not in the base (the other side never deletes what it never saw).
+        #[test]
+        fn insertions_of_ours_are_never_lost(
+            base in "[ab é日]{0,24}",
+            target in "[ab é日]{0,24}",
+            insert_at in 0usize..30,
+        ) {
+            let chars: Vec<char> = base.chars().collect();
+            let at = insert_at % (chars.len() + 1);
+            let mut ours: String = chars[..at].iter().collect();
+            ours.push_str("XYZ");
+            ours.extend(&chars[at..]);
+            let out = merged(&base, &ours, &target);
+            proptest::prop_assert!(out.contains("XYZ"), "{:?}", out);
+            proptest::prop_assert_eq!(out.replace("XYZ", "").chars().count() <= base.chars().count() + target.chars().count(), true);
+        }
+    }
 }

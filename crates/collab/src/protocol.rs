@@ -22,29 +22,40 @@ pub enum Incoming {
     /// their v1 encoding.
     Update { update: Update, raw: Vec<u8> },
     /// Presence: cursors, names, colours.
-    Awareness {
-        update: AwarenessUpdate,
-        raw: Vec<u8>,
-    },
+    Awareness { update: AwarenessUpdate },
     /// "Send me everyone's presence."
     AwarenessQuery,
     /// Auth messages and unknown kinds carry nothing the server acts on.
     Ignored,
 }
 
+/// Most messages in one frame (stock clients send one; the rate limit counts each).
+pub const MAX_MESSAGES_PER_FRAME: usize = 32;
+/// Most client entries in one presence message (a room's connections, each with a few).
+pub const MAX_AWARENESS_ENTRIES: u64 = 2048;
+
 /// Why a frame was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed y-websocket frame: {0}")]
 pub struct Malformed(&'static str);
 
-/// Parse a binary frame into its messages.
+/// Parse a binary frame into its messages. The decoders are yrs's; a panic inside one (yrs
+/// asserts on some impossible values in debug builds) is a refused frame, not a dead task.
 pub fn parse(frame: &[u8]) -> Result<Vec<Incoming>, Malformed> {
+    std::panic::catch_unwind(|| parse_frame(frame))
+        .unwrap_or(Err(Malformed("the decoder refused the frame")))
+}
+
+fn parse_frame(frame: &[u8]) -> Result<Vec<Incoming>, Malformed> {
     if frame.is_empty() {
         return Err(Malformed("empty frame"));
     }
     let mut cursor = Cursor::new(frame);
     let mut out = Vec::with_capacity(1);
     while cursor.has_content() {
+        if out.len() == MAX_MESSAGES_PER_FRAME {
+            return Err(Malformed("too many messages in one frame"));
+        }
         out.push(parse_one(&mut cursor)?);
     }
     Ok(out)
@@ -77,11 +88,14 @@ fn parse_one(cursor: &mut Cursor<'_>) -> Result<Incoming, Malformed> {
             let buf = cursor
                 .read_buf()
                 .map_err(|_| Malformed("truncated awareness"))?;
+            let entries: u64 = Cursor::new(buf)
+                .read_var()
+                .map_err(|_| Malformed("bad awareness update"))?;
+            if entries > MAX_AWARENESS_ENTRIES {
+                return Err(Malformed("too many presence entries in one message"));
+            }
             AwarenessUpdate::decode_v1(buf)
-                .map(|update| Incoming::Awareness {
-                    update,
-                    raw: buf.to_vec(),
-                })
+                .map(|update| Incoming::Awareness { update })
                 .map_err(|_| Malformed("bad awareness update"))
         }
         MSG_QUERY_AWARENESS => Ok(Incoming::AwarenessQuery),
@@ -191,6 +205,66 @@ mod tests {
                 })
                 .collect();
             drop(parse(&bytes));
+        }
+    }
+
+    #[test]
+    fn a_frame_of_a_million_requests_is_refused() {
+        let one = step1_frame(StateVector::default());
+        let flood: Vec<u8> = one
+            .iter()
+            .copied()
+            .cycle()
+            .take(one.len() * 1_000_000)
+            .collect();
+        assert!(parse(&flood).is_err());
+        let most: Vec<u8> = one
+            .iter()
+            .copied()
+            .cycle()
+            .take(one.len() * MAX_MESSAGES_PER_FRAME)
+            .collect();
+        assert_eq!(parse(&most).unwrap().len(), MAX_MESSAGES_PER_FRAME);
+    }
+
+    #[test]
+    fn a_presence_message_with_too_many_entries_is_refused() {
+        let mut update = AwarenessUpdate {
+            clients: std::collections::HashMap::new(),
+        };
+        for id in 0..=MAX_AWARENESS_ENTRIES {
+            update.clients.insert(
+                yrs::block::ClientID::new(id),
+                yrs::sync::awareness::AwarenessUpdateEntry {
+                    clock: 1,
+                    json: "{}".into(),
+                },
+            );
+        }
+        assert!(parse(&awareness_frame(&update)).is_err());
+        update.clients.remove(&yrs::block::ClientID::new(0));
+        assert!(matches!(
+            parse(&awareness_frame(&update)).unwrap().as_slice(),
+            [Incoming::Awareness { .. }]
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            drop(parse(&bytes));
+        }
+
+        #[test]
+        fn valid_frames_parse_and_any_cut_of_them_is_refused(text in "\\PC{1,64}", cut in 0usize..1000) {
+            let doc = Doc::new();
+            let t = doc.get_or_insert_text("content");
+            t.insert(&mut doc.transact_mut(), 0, &text);
+            let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
+            let frame = update_frame(update);
+            proptest::prop_assert!(parse(&frame).is_ok());
+            let cut = cut % frame.len();
+            proptest::prop_assert!(parse(&frame[..cut]).is_err());
         }
     }
 }

@@ -14,7 +14,10 @@ pub struct DocRow {
     pub last_seq: i64,
     pub snapshot: Vec<u8>,
     pub snapshot_seq: i64,
+    /// The file revision whose text the Yjs state last agreed with.
     pub file_revision: i64,
+    /// That revision's text: the base of a three-way merge with a file changed meanwhile.
+    pub base_text: Option<String>,
 }
 
 /// One stored update.
@@ -51,18 +54,21 @@ pub async fn exists(conn: &mut AsyncPgConnection, id: FileId) -> Result<bool, Er
         .await
 }
 
-/// Create the stored state from a first snapshot unless another node already did.
+/// Create the stored state from a first snapshot of the file's `text` at `file_revision`,
+/// unless another node already did.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     id: FileId,
     snapshot: &[u8],
     file_revision: i64,
+    text: &str,
 ) -> Result<(), Error> {
     diesel::insert_into(collab_docs::table)
         .values((
             collab_docs::file_id.eq(id),
             collab_docs::snapshot.eq(snapshot),
             collab_docs::file_revision.eq(file_revision),
+            collab_docs::base_text.eq(text),
         ))
         .on_conflict_do_nothing()
         .execute(conn)
@@ -93,6 +99,37 @@ pub async fn reserve(conn: &mut AsyncPgConnection, id: FileId, n: i64) -> Result
         .returning(collab_docs::last_seq)
         .get_result(conn)
         .await
+}
+
+/// [`reserve`], and record the file text `base` as the merge base (unless a newer revision
+/// is recorded) in the same statement: a second UPDATE of the row in this transaction would
+/// re-check its foreign key (PostgreSQL does when the row version is the transaction's own),
+/// taking a key-share lock on the file that a concurrent save holds: a deadlock.
+pub async fn reserve_with_base(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    n: i64,
+    revision: i64,
+    text: &str,
+) -> Result<i64, Error> {
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        last_seq: i64,
+    }
+    let last: Last = diesel::sql_query(
+        "UPDATE collab_docs SET last_seq = last_seq + $2, \
+         base_text = CASE WHEN file_revision <= $3 THEN $4 ELSE base_text END, \
+         file_revision = GREATEST(file_revision, $3) \
+         WHERE file_id = $1 RETURNING last_seq",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<diesel::sql_types::BigInt, _>(n)
+    .bind::<diesel::sql_types::BigInt, _>(revision)
+    .bind::<diesel::sql_types::Text, _>(text)
+    .get_result(conn)
+    .await?;
+    Ok(last.last_seq)
 }
 
 pub async fn insert_updates(
@@ -137,18 +174,24 @@ pub async fn compact(
     .await
 }
 
-/// Remember which file revision the Yjs text agrees with.
-pub async fn set_file_revision(
+/// Remember that the Yjs state agrees with the file's `text` at `revision` (unless a newer
+/// revision is already recorded). Run in the transaction that makes it true: the file save,
+/// or the journal commit of the update that merged that revision in.
+pub async fn set_base(
     conn: &mut AsyncPgConnection,
     id: FileId,
     revision: i64,
+    text: &str,
 ) -> Result<(), Error> {
     diesel::update(
         collab_docs::table
             .find(id)
-            .filter(collab_docs::file_revision.lt(revision)),
+            .filter(collab_docs::file_revision.le(revision)),
     )
-    .set(collab_docs::file_revision.eq(revision))
+    .set((
+        collab_docs::file_revision.eq(revision),
+        collab_docs::base_text.eq(text),
+    ))
     .execute(conn)
     .await
     .map(drop)

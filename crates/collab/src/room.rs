@@ -18,13 +18,19 @@ use yrs::block::ClientID;
 use yrs::sync::{Awareness, AwarenessUpdate};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
-use yrs::{Doc, GetString, ReadTxn, StateVector, TextRef, Transact, TransactionMut, Update};
+use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, TransactionMut, Update};
 
 /// A connection's number, unique in this process. 0 is the server itself.
 pub type ConnId = u64;
 
 /// Frames a room buffers for a slow connection before it must resynchronise it.
 const FRAME_BUFFER: usize = 1024;
+/// Presence client ids one connection may set (a tab has one; a few for split views).
+pub const MAX_PRESENCE_CLIENTS: usize = 4;
+/// Largest presence state of one client (JSON bytes).
+pub const MAX_PRESENCE_STATE_BYTES: usize = 16 * 1024;
+/// Largest presence of a room, all clients together (JSON bytes).
+pub const MAX_ROOM_PRESENCE_BYTES: usize = 1024 * 1024;
 
 /// A frame for every connection of the room except `origin`.
 #[derive(Debug, Clone)]
@@ -69,6 +75,9 @@ struct State {
     dirty: Option<Dirty>,
     /// A REST write up to this file revision is already in the document.
     reconciled_revision: i64,
+    /// JSON bytes of each client's presence, and their sum.
+    presence: HashMap<ClientID, usize>,
+    presence_bytes: usize,
     empty_since: Option<Instant>,
 }
 
@@ -105,6 +114,8 @@ impl Room {
                 snapshot_seq: loaded.snapshot_seq,
                 dirty: None,
                 reconciled_revision: loaded.reconciled_revision,
+                presence: HashMap::new(),
+                presence_bytes: 0,
                 empty_since: Some(Instant::now()),
             }),
             frames,
@@ -172,6 +183,9 @@ impl Room {
         }
         for id in &gone {
             state.awareness.remove_state(*id);
+            if let Some(bytes) = state.presence.remove(id) {
+                state.presence_bytes -= bytes;
+            }
         }
         let update = state.awareness.update_with_clients(gone).ok()?;
         let raw = update.encode_v1();
@@ -274,23 +288,87 @@ impl Room {
         touch(&mut state, None);
     }
 
-    /// Presence from connection `conn` (or another replica, `conn` 0): apply and relay.
-    pub fn awareness(&self, conn: ConnId, update: AwarenessUpdate, raw: &[u8]) {
+    /// Presence from connection `conn` (or another replica, `conn` 0): apply what it may
+    /// set and relay that. A connection sets and removes only the client ids it introduced
+    /// (at most [`MAX_PRESENCE_CLIENTS`]); a state is at most [`MAX_PRESENCE_STATE_BYTES`]
+    /// and the room's presence at most [`MAX_ROOM_PRESENCE_BYTES`], so nobody grows what
+    /// every joiner receives. Entries past these limits are dropped (stock clients echo
+    /// others' removals after a timeout, so that is no reason to close). Returns the
+    /// applied part, encoded, for the other replicas.
+    pub fn awareness(&self, conn: ConnId, update: AwarenessUpdate) -> Option<Vec<u8>> {
         let mut state = self.lock();
-        if let Some(member) = state.members.get_mut(&conn) {
-            for (id, entry) in &update.clients {
-                if &*entry.json == "null" {
-                    member.clients.remove(id);
-                } else {
-                    member.clients.insert(*id);
+        let state = &mut *state;
+        let mut kept = AwarenessUpdate {
+            clients: HashMap::new(),
+        };
+        for (id, entry) in update.clients {
+            let removal = &*entry.json == "null";
+            let size = entry.json.len();
+            if !removal && size > MAX_PRESENCE_STATE_BYTES {
+                continue;
+            }
+            if conn != 0 {
+                let owner = state
+                    .members
+                    .iter()
+                    .find(|(_, m)| m.clients.contains(&id))
+                    .map(|(c, _)| *c);
+                let foreign = state.presence.contains_key(&id) && owner != Some(conn);
+                if owner.is_some_and(|o| o != conn) || foreign {
+                    continue;
+                }
+                let Some(member) = state.members.get_mut(&conn) else {
+                    continue;
+                };
+                if removal {
+                    member.clients.remove(&id);
+                } else if !member.clients.contains(&id) {
+                    if member.clients.len() >= MAX_PRESENCE_CLIENTS {
+                        continue;
+                    }
+                    member.clients.insert(id);
                 }
             }
+            let before = state.presence.get(&id).copied().unwrap_or(0);
+            let total = state.presence_bytes - before + if removal { 0 } else { size };
+            if !removal && size > before && total > MAX_ROOM_PRESENCE_BYTES {
+                continue;
+            }
+            kept.clients.insert(id, entry);
         }
-        if let Err(e) = state.awareness.apply_update(update) {
-            tracing::debug!(file_id = %self.file, error = %e, "awareness update refused");
-            return;
+        if kept.clients.is_empty() {
+            return None;
         }
-        self.send(conn, protocol::awareness_raw_frame(raw));
+        let raw = kept.encode_v1();
+        let sizes: HashMap<ClientID, usize> = kept
+            .clients
+            .iter()
+            .map(|(id, e)| (*id, if &*e.json == "null" { 0 } else { e.json.len() }))
+            .collect();
+        let applied = state
+            .awareness
+            .apply_update_summary(kept)
+            .map_err(|e| e.to_string());
+        let summary = match applied {
+            Ok(summary) => summary,
+            Err(e) => {
+                tracing::debug!(file_id = %self.file, error = %e, "awareness update refused");
+                return None;
+            }
+        };
+        // What the room holds now decides the byte count (stale clocks change nothing).
+        if let Some(summary) = summary {
+            for id in summary.all_changes() {
+                let now = sizes.get(&id).copied().unwrap_or(0);
+                let before = match now {
+                    0 => state.presence.remove(&id),
+                    n => state.presence.insert(id, n),
+                };
+                state.presence_bytes = state.presence_bytes - before.unwrap_or(0) + now;
+            }
+        }
+        self.send(conn, protocol::awareness_raw_frame(&raw));
+        Some(raw)
     }
 
     /// Everyone's presence, for a query.
@@ -298,6 +376,35 @@ impl Room {
         let state = self.lock();
         let update = state.awareness.update().ok()?;
         Some(protocol::awareness_frame(&update))
+    }
+
+    /// Would the text stay within `limit` bytes with this update applied? A v1 update
+    /// carries every character it inserts, so the text cannot grow by more than the update's
+    /// size: only an update that comes that close to the limit is tried on a copy.
+    pub fn fits(&self, raw: &[u8], limit: usize) -> bool {
+        let state = self.lock();
+        let doc = state.awareness.doc();
+        let now = state.text.len(&doc.transact()) as usize;
+        if now.saturating_add(raw.len()) <= limit {
+            return true;
+        }
+        let copy = Doc::new();
+        let text = copy.get_or_insert_text(crate::TEXT_NAME);
+        let current = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        drop(state);
+        let mut txn = copy.transact_mut();
+        let applied = Update::decode_v1(&current)
+            .map_err(|e| e.to_string())
+            .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()))
+            .and_then(|()| Update::decode_v1(raw).map_err(|e| e.to_string()))
+            .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()));
+        if let Err(e) = applied {
+            tracing::debug!(file_id = %self.file, error = %e, "size check: update does not apply");
+            return false;
+        }
+        text.len(&txn) as usize <= limit
     }
 
     /// The document's text.

@@ -3,16 +3,18 @@
 //! file, filling gaps, compaction, unloading), and the bus between replicas.
 
 use crate::error::CollabError;
-use crate::journal::{Journal, Stored};
+use crate::journal::{Base, Journal, Stored};
 use crate::metrics::CollabMetrics;
 use crate::room::{Loaded, Room};
 use crate::{merge, repo};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
+use diesel_async::AsyncPgConnection;
+use futures_util::future::BoxFuture;
 use mdz_core::access::ProjectAccess;
 use mdz_core::db::{self, DbPool};
-use mdz_core::documents::{DocumentError, DocumentStore};
+use mdz_core::documents::{DocumentError, DocumentHead, DocumentStore};
 use mdz_core::ids::{FileId, UserId};
 use mdz_core::kv::{BusEvent, SharedKv};
 use serde::{Deserialize, Serialize};
@@ -41,6 +43,10 @@ const TAIL_CHECK: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub max_message_bytes: usize,
+    /// The file-size limit: an edit that would make the text longer is refused.
+    pub max_text_bytes: usize,
+    /// How long a room may take to load before the connection is closed (1013, retry).
+    pub load_timeout: Duration,
     pub max_connections: usize,
     pub messages_per_sec: u32,
     pub idle_unload: Duration,
@@ -160,6 +166,19 @@ impl Rooms {
         }
     }
 
+    /// [`Rooms::open`] within the load timeout. The load goes on in its own task when the
+    /// caller stops waiting, so a slow load is never cut off half-way and the next
+    /// connection joins it.
+    pub async fn open_within(self: &Arc<Self>, file: FileId) -> Result<Arc<Room>, CollabError> {
+        let rooms = self.clone();
+        let load = tokio::spawn(async move { rooms.open(file).await });
+        match tokio::time::timeout(self.settings.load_timeout, load).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(CollabError::Journal(format!("the load task failed: {e}"))),
+            Err(_) => Err(CollabError::LoadTimeout(self.settings.load_timeout)),
+        }
+    }
+
     fn forget(&self, file: FileId, room: &Arc<Room>) {
         let mut slots = self.slots();
         if slots
@@ -189,7 +208,7 @@ impl Rooms {
                 let snapshot = doc
                     .transact()
                     .encode_state_as_update_v1(&StateVector::default());
-                repo::create(&mut conn, file, &snapshot, head.revision).await?;
+                repo::create(&mut conn, file, &snapshot, head.revision, &head.content).await?;
                 repo::doc(&mut conn, file)
                     .await?
                     .ok_or(CollabError::NotFound("document"))?
@@ -202,9 +221,9 @@ impl Rooms {
         let mut last_author = None;
         {
             let mut txn = doc.transact_mut();
-            apply_logged(&mut txn, file, &row.snapshot);
+            apply_stored(&mut txn, file, 0, &row.snapshot)?;
             for update in &updates {
-                apply_logged(&mut txn, file, &update.data);
+                apply_stored(&mut txn, file, update.seq, &update.data)?;
                 watermark = update.seq;
                 last_author = update.user_id.or(last_author);
             }
@@ -221,24 +240,7 @@ impl Rooms {
                 reconciled_revision: head.revision,
             },
         ));
-        let text = room.text();
-        if text != head.content {
-            if head.revision > row.file_revision {
-                // REST changed the file while no room held it: the file wins.
-                tracing::info!("the file changed outside collab; bringing the document up to it");
-                self.server_edit(&room, None, |txn, t, current| {
-                    merge::apply(txn, t, current, current, &head.content)
-                })
-                .await?;
-            } else {
-                // Collaborators' last edits had not reached the file yet.
-                room.mark_dirty(last_author);
-            }
-        }
-        if head.revision > row.file_revision {
-            let mut conn = db::conn(&self.pool).await?;
-            repo::set_file_revision(&mut conn, file, head.revision).await?;
-        }
+        self.reconcile(&room, &head, row, last_author).await?;
         tracing::debug!(
             updates = stored_updates,
             ms = started.elapsed().as_millis() as u64,
@@ -250,23 +252,67 @@ impl Rooms {
         Ok(room)
     }
 
-    /// Make, store and send a change on the server's behalf.
+    /// Bring a freshly loaded document and its file together. The stored state records the
+    /// file revision (and its text) it last agreed with; a newer file was changed while no
+    /// room held the document (a REST write after a crash, or on a replica without the
+    /// room), and is merged three-way from that text, so the journaled typing that never
+    /// reached the file and the file's own change both survive.
+    async fn reconcile(
+        &self,
+        room: &Room,
+        head: &DocumentHead,
+        row: repo::DocRow,
+        last_author: Option<UserId>,
+    ) -> Result<(), CollabError> {
+        let base = Base {
+            revision: head.revision,
+            text: Arc::from(head.content.as_str()),
+        };
+        if head.revision > row.file_revision {
+            let known = row.base_text;
+            if known.is_some() {
+                tracing::info!("the file changed outside collab; merging it into the document");
+            } else {
+                // Stored before bases were recorded: the file's change is all that is known.
+                tracing::info!("the file changed outside collab; bringing the document up to it");
+            }
+            let merged = self
+                .server_edit(room, None, Some(base), |txn, t, current| {
+                    let from = known.as_deref().unwrap_or(current);
+                    merge::apply(txn, t, from, current, &head.content)
+                })
+                .await?;
+            if !merged {
+                let mut conn = db::conn(&self.pool).await?;
+                repo::set_base(&mut conn, room.file, head.revision, &head.content).await?;
+            }
+        }
+        if room.text() != head.content {
+            // Collaborators' edits (maybe merged with the file's) have not reached the file.
+            room.mark_dirty(last_author);
+        }
+        Ok(())
+    }
+
+    /// Make, store and send a change on the server's behalf; `base` is the file text it
+    /// brings the document up to. Returns whether there was a change to store.
     pub(crate) async fn server_edit(
         &self,
         room: &Room,
         author: Option<UserId>,
+        base: Option<Base>,
         edit: impl FnOnce(&mut yrs::TransactionMut, &yrs::TextRef, &str) -> bool,
-    ) -> Result<(), CollabError> {
+    ) -> Result<bool, CollabError> {
         let Some(update) = room.server_edit(edit) else {
-            return Ok(());
+            return Ok(false);
         };
         let seq = self
             .journal
-            .append(room.file, author, Bytes::from(update.clone()))
+            .append(room.file, author, Bytes::from(update.clone()), base)
             .await
             .map_err(|e| CollabError::Journal(e.to_string()))?;
         room.stored_server_edit(seq, update, author);
-        Ok(())
+        Ok(true)
     }
 
     /// Tell the other replicas about presence.
@@ -310,10 +356,21 @@ impl Rooms {
         if room.has_revision(revision) {
             return Ok(());
         }
-        self.server_edit(&room, Some(author), |txn, text, current| {
-            merge::apply(txn, text, before, current, after)
-        })
-        .await
+        let base = Base {
+            revision,
+            text: Arc::from(after),
+        };
+        let merged = self
+            .server_edit(&room, Some(author), Some(base), |txn, text, current| {
+                merge::apply(txn, text, before, current, after)
+            })
+            .await?;
+        if !merged {
+            // Nothing to change: the document already agrees with this revision.
+            let mut conn = db::conn(&self.pool).await?;
+            repo::set_base(&mut conn, file, revision, after).await?;
+        }
+        Ok(())
     }
 
     /// Fill what this room missed from the journal (lost bus messages, compaction elsewhere).
@@ -360,18 +417,14 @@ impl Rooms {
             // Nobody to attribute a version to (the server's own reconciliation).
             return;
         };
+        // The saved text becomes the merge base in the save's own transaction.
+        let also = base_in_save(room.file, Arc::from(text.as_str()));
         match self
             .documents
-            .save_from_collab(room.file, &text, author)
+            .save_from_collab(room.file, &text, author, &also)
             .await
         {
-            Ok(revision) => {
-                if let Ok(mut conn) = db::conn(&self.pool).await
-                    && let Err(e) = repo::set_file_revision(&mut conn, room.file, revision).await
-                {
-                    tracing::warn!(error = %e, "collab: remembering the file revision failed");
-                }
-            }
+            Ok(_) => {}
             Err(DocumentError::Gone) => {
                 tracing::info!(file_id = %room.file, "document gone: closing its room");
                 room.shut();
@@ -420,15 +473,36 @@ impl Rooms {
     }
 }
 
-fn apply_logged(txn: &mut yrs::TransactionMut, file: FileId, data: &[u8]) {
-    match Update::decode_v1(data) {
-        Ok(update) => {
-            if let Err(e) = txn.apply_update(update) {
-                tracing::warn!(file_id = %file, error = %e, "a stored update did not apply");
-            }
-        }
-        Err(e) => tracing::warn!(file_id = %file, error = %e, "a stored update does not decode"),
+/// The [`mdz_core::documents::InSave`] hook of a collab save: record the saved text as the
+/// merge base, in the save's transaction.
+fn base_in_save(
+    file: FileId,
+    text: Arc<str>,
+) -> impl for<'c> Fn(&'c mut AsyncPgConnection, i64) -> BoxFuture<'c, Result<(), diesel::result::Error>>
++ Send
++ Sync {
+    move |conn, revision| {
+        let text = text.clone();
+        Box::pin(async move { repo::set_base(conn, file, revision, &text).await })
     }
+}
+
+/// Apply a stored snapshot (`seq` 0) or update at load. One that does not decode or apply
+/// fails the load: a room missing part of its history must never be served, or its
+/// partial text would be saved over the file.
+fn apply_stored(
+    txn: &mut yrs::TransactionMut,
+    file: FileId,
+    seq: i64,
+    data: &[u8],
+) -> Result<(), CollabError> {
+    let applied = Update::decode_v1(data)
+        .map_err(|e| e.to_string())
+        .and_then(|update| txn.apply_update(update).map_err(|e| e.to_string()));
+    applied.map_err(|reason| {
+        tracing::error!(file_id = %file, seq, error = %reason, "a stored update cannot be applied");
+        CollabError::Corrupt { file, seq }
+    })
 }
 
 /// Each room's own loop: roles, saving to the file, gaps, compaction, unloading.
@@ -547,7 +621,7 @@ async fn listen_loop(
                     (rooms.room_for_bus(message.f), B64.decode(&message.d))
                     && let Ok(update) = yrs::sync::AwarenessUpdate::decode_v1(&raw)
                 {
-                    room.awareness(0, update, &raw);
+                    room.awareness(0, update);
                 }
             }
             BusEvent::Message { .. } => {}

@@ -9,6 +9,7 @@ diesel::table! {
         file_revision -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        base_text -> Nullable<Text>,
     }
 }
 

@@ -362,6 +362,15 @@ impl Config {
         if self.collab_max_message_bytes < 1024 {
             return bad("collab_max_message_bytes", "must be at least 1024");
         }
+        if self.collab_max_message_bytes
+            < self.max_file_bytes.saturating_add(self.max_file_bytes / 4)
+        {
+            // A client must be able to send a whole document (with Yjs's overhead) at once.
+            return bad(
+                "collab_max_message_bytes",
+                "must be at least 1.25 × max_file_bytes (a whole document fits in one message)",
+            );
+        }
         if self.collab_max_connections_per_doc == 0 {
             return bad("collab_max_connections_per_doc", "must be at least 1");
         }
@@ -505,6 +514,26 @@ mod tests {
         assert!(err.to_string().contains("listen"), "{err}");
         let err = Config::with_overrides(&[("log_format", json!("xml"))]).unwrap_err();
         assert!(err.to_string().contains("log_format"), "{err}");
+    }
+
+    #[test]
+    fn the_collab_message_limit_holds_a_whole_document() {
+        let err = Config::with_overrides(&[
+            ("max_file_bytes", json!(8 * 1024 * 1024)),
+            ("collab_max_message_bytes", json!(8 * 1024 * 1024)),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("collab_max_message_bytes"),
+            "{err}"
+        );
+        assert!(
+            Config::with_overrides(&[
+                ("max_file_bytes", json!(4000)),
+                ("collab_max_message_bytes", json!(5000)),
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

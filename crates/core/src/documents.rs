@@ -6,6 +6,20 @@
 
 use crate::ids::{FileId, ProjectId, UserId};
 use async_trait::async_trait;
+use diesel_async::AsyncPgConnection;
+use futures_util::future::BoxFuture;
+
+/// Work the caller does inside the save's own transaction (one database), given the revision
+/// the save made (or kept, when the text was unchanged). Collab records there which file text
+/// its Yjs state agrees with, so that record and the file can never disagree after a crash.
+pub type InSave<'a> = &'a (
+        dyn for<'c> Fn(
+    &'c mut AsyncPgConnection,
+    i64,
+) -> BoxFuture<'c, Result<(), diesel::result::Error>>
+            + Send
+            + Sync
+    );
 
 /// What collab needs to know about a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,13 +58,14 @@ pub trait DocumentStore: Send + Sync + 'static {
     /// The live (not trashed) document, or `None`.
     async fn document(&self, id: FileId) -> Result<Option<DocumentHead>, DocumentError>;
     /// Store text that collaborators produced, as a (coalesced) version by `author`, and
-    /// return the new revision. Saving unchanged text changes nothing. This never calls
-    /// back into [`LiveDocuments`].
+    /// return the new revision. Saving unchanged text changes nothing. `also` runs in the
+    /// same transaction, after the write. This never calls back into [`LiveDocuments`].
     async fn save_from_collab(
         &self,
         id: FileId,
         content: &str,
         author: UserId,
+        also: InSave<'_>,
     ) -> Result<i64, DocumentError>;
     /// The best-ranked passages of live documents in `project` matching any of `words`
     /// (plain words, no query syntax), best first. The caller has checked read access.

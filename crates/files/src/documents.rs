@@ -3,7 +3,7 @@
 use crate::error::FileError;
 use crate::service::FilesService;
 use async_trait::async_trait;
-use mdz_core::documents::{DocumentError, DocumentHead, DocumentStore, Passage};
+use mdz_core::documents::{DocumentError, DocumentHead, DocumentStore, InSave, Passage};
 use mdz_core::ids::{FileId, ProjectId, UserId};
 use std::sync::Arc;
 
@@ -28,9 +28,10 @@ impl DocumentStore for FileDocuments {
         id: FileId,
         content: &str,
         author: UserId,
+        also: InSave<'_>,
     ) -> Result<i64, DocumentError> {
         self.0
-            .save_from_collab(id, content, author)
+            .save_from_collab(id, content, author, also)
             .await
             .map_err(port_error)
     }

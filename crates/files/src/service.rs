@@ -13,7 +13,7 @@ use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::access::{Action, ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
-use mdz_core::documents::{DocumentHead, LiveDocuments, Passage};
+use mdz_core::documents::{DocumentHead, InSave, LiveDocuments, Passage};
 use mdz_core::ids::{FileId, ProjectId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
 use std::collections::BTreeMap;
@@ -751,16 +751,20 @@ impl FilesService {
         id: FileId,
         content: &str,
         author: UserId,
+        also: InSave<'_>,
     ) -> Result<i64, FileError> {
         self.check_size(content)?;
         let mut conn = db::conn(&self.pool).await?;
-        let (file, _) = (*conn)
+        let revision = (*conn)
             .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
-                self.write_content(conn, author, id, content, None, true)
-                    .await
+                let (file, _) = self
+                    .write_content(conn, author, id, content, None, true)
+                    .await?;
+                also(conn, file.meta.revision).await?;
+                Ok(file.meta.revision)
             })
             .await?;
-        Ok(file.meta.revision)
+        Ok(revision)
     }
 
     /// The live document collab opens a room for.

@@ -1,0 +1,1 @@
+ALTER TABLE collab_docs DROP COLUMN base_text;
