@@ -44,6 +44,9 @@ pub trait Kv: Send + Sync + 'static {
     async fn count(&self, key: &str) -> Result<Window, KvError>;
     /// Remove the counter `key`.
     async fn reset(&self, key: &str) -> Result<(), KvError>;
+    /// Take back one [`Kv::incr`] of a running window (a reserved attempt that turned out not
+    /// to count); nothing when the counter is absent, expired or zero. The window keeps its end.
+    async fn release(&self, key: &str) -> Result<(), KvError>;
     /// Set a flag that expires after `ttl`.
     async fn set_flag(&self, key: &str, ttl: Duration) -> Result<(), KvError>;
     /// Is the flag set?
@@ -128,6 +131,18 @@ impl Kv for MemoryKv {
 
     async fn reset(&self, key: &str) -> Result<(), KvError> {
         self.with_entries(|m| m.remove(key));
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), KvError> {
+        let now = Instant::now();
+        self.with_entries(|m| {
+            if let Some((count, until)) = m.get_mut(key)
+                && *until > now
+            {
+                *count = count.saturating_sub(1);
+            }
+        });
         Ok(())
     }
 
@@ -316,6 +331,22 @@ impl Kv for RedisKv {
         Ok(())
     }
 
+    async fn release(&self, key: &str) -> Result<(), KvError> {
+        // Only a live, positive counter goes down: a DECR of an expired key would create one
+        // at -1 without an expiry.
+        const SCRIPT: &str = "local v = tonumber(redis.call('GET', KEYS[1])) \
+            if v and v > 0 then return redis.call('DECR', KEYS[1]) end return 0";
+        let mut conn = self.conn().await?;
+        let _: i64 = deadpool_redis::redis::cmd("EVAL")
+            .arg(SCRIPT)
+            .arg(1)
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
     async fn set_flag(&self, key: &str, ttl: Duration) -> Result<(), KvError> {
         let mut conn = self.conn().await?;
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -376,6 +407,21 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert_eq!(kv.count("a").await.unwrap().count, 0);
         assert_eq!(kv.incr("a", w).await.unwrap().count, 1);
+    }
+
+    #[tokio::test]
+    async fn memory_release_takes_back_one_hit_and_never_goes_below_zero() {
+        let kv = MemoryKv::new();
+        let w = Duration::from_secs(60);
+        kv.incr("r", w).await.unwrap();
+        kv.incr("r", w).await.unwrap();
+        kv.release("r").await.unwrap();
+        assert_eq!(kv.count("r").await.unwrap().count, 1);
+        kv.release("r").await.unwrap();
+        kv.release("r").await.unwrap();
+        assert_eq!(kv.count("r").await.unwrap().count, 0);
+        kv.release("absent").await.unwrap();
+        assert_eq!(kv.count("absent").await.unwrap().count, 0);
     }
 
     #[tokio::test]
