@@ -4,6 +4,7 @@
 
 mod attachments;
 mod auth_flows;
+mod auth_hardening;
 mod auth_tokens;
 mod bad_input;
 mod chat;
@@ -21,3 +22,4 @@ mod redis_outage;
 mod search;
 mod sessions;
 mod soak;
+mod token_scopes;

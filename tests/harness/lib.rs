@@ -65,6 +65,8 @@ pub struct Options {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The separate `/metrics` listener's port, when `metrics_listen` is configured.
+    pub metrics_port: Option<u16>,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
     handle: actix_web::dev::ServerHandle,
@@ -233,11 +235,13 @@ impl TestApp {
         let config = Config::with_overrides(&config).expect("test configuration");
         let app = Application::build(config).await.expect("build the app");
         let port = app.port();
+        let metrics_port = app.metrics_port();
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         Self {
             address: format!("http://127.0.0.1:{port}"),
             port,
+            metrics_port,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -2,8 +2,7 @@
 
 use crate::interface::{
     ApiToken, AuthResponse, ChangePasswordRequest, CreateTokenRequest, CreatedApiToken,
-    DisplayName, Fields, LoginRequest, NewPassword, RefreshRequest, RegisterRequest, Session,
-    UpdateMeRequest, User,
+    DisplayName, LoginRequest, RefreshRequest, RegisterRequest, Session, UpdateMeRequest, User,
 };
 use crate::keys::Jwks;
 use crate::service::{AuthService, ClientInfo};
@@ -58,6 +57,7 @@ pub fn configure_well_known(cfg: &mut ServiceConfig) {
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many registrations from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many passwords being hashed; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/register")]
@@ -79,6 +79,7 @@ async fn register(
         (status = 200, body = AuthResponse),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many passwords being hashed; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/login")]
@@ -189,11 +190,8 @@ async fn change_password(
         current_password,
         new_password,
     } = body.into_inner();
-    let mut f = Fields::default();
-    let new = f
-        .check("new_password", NewPassword::parse(&new_password, None))
-        .ok_or_else(|| ApiError::validation(f.into_errors()))?;
-    svc.change_password(&user, current_password, new).await?;
+    svc.change_password(&user, current_password, &new_password)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -247,6 +245,7 @@ async fn revoke_session(
     responses(
         (status = 201, body = CreatedApiToken),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A personal access token without the admin scope, or asking beyond its projects", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -257,7 +256,7 @@ async fn create_token(
     body: web::Json<CreateTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner().parse().map_err(ApiError::validation)?;
-    let created = svc.create_token(user.user_id, request).await?;
+    let created = svc.create_token(&user, request).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -290,6 +289,7 @@ async fn list_tokens(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A personal access token without the admin scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -299,7 +299,7 @@ async fn delete_token(
     user: AuthUser,
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, ApiError> {
-    svc.delete_token(user.user_id, id.into_inner()).await?;
+    svc.delete_token(&user, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

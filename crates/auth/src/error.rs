@@ -20,6 +20,12 @@ pub enum AuthError {
     RateLimited { retry_after_secs: u64 },
     #[error("not found")]
     NotFound,
+    /// The credential may not do this (a personal access token without the scope).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Every password-hashing slot is taken and its queue is full.
+    #[error("too many sign-ins at once")]
+    Busy,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("internal: {0}")]
@@ -29,6 +35,15 @@ pub enum AuthError {
 impl From<diesel::result::Error> for AuthError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Db(DbError::Query(e))
+    }
+}
+
+impl From<crate::password::HashError> for AuthError {
+    fn from(e: crate::password::HashError) -> Self {
+        match e {
+            crate::password::HashError::Busy => Self::Busy,
+            crate::password::HashError::Failed(cause) => Self::Internal(cause),
+        }
     }
 }
 
@@ -45,6 +60,17 @@ impl From<AuthError> for ApiError {
                 ApiError::too_many_requests(retry_after_secs)
             }
             AuthError::NotFound => ApiError::not_found("no such item in your account"),
+            AuthError::Forbidden(why) => ApiError::forbidden(why),
+            AuthError::Busy => ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Server busy",
+            )
+            .detail("too many sign-ins at once; try again in a moment")
+            .header(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("1"),
+            ),
             AuthError::Db(db) => db.into(),
             AuthError::Internal(cause) => ApiError::internal(&cause),
         }

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use mdz_core::FieldError;
-use mdz_core::ids::{SessionId, TokenId, UserId};
+use mdz_core::ids::{ProjectId, SessionId, TokenId, UserId};
+use mdz_core::ports::Scope;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -53,8 +54,16 @@ pub struct ChangePasswordRequest {
 pub struct CreateTokenRequest {
     /// What the token is for, e.g. `VS Code on laptop`.
     pub name: String,
-    /// Days until it expires (1–3650); never when absent.
+    /// Days until it expires (1–3650); never when absent (and no `expires_at`).
     pub expires_in_days: Option<i64>,
+    /// When it expires (in the future, within 3650 days); instead of `expires_in_days`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `read` (GET only; live editing as a viewer), `write` (default) or `admin` (also
+    /// creates and deletes tokens).
+    #[schema(example = "read")]
+    pub scope: Option<String>,
+    /// Limit the token to these projects (1–100); every project of the user when absent.
+    pub projects: Option<Vec<ProjectId>>,
 }
 
 /// A user as the API shows it.
@@ -103,6 +112,10 @@ pub struct ApiToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// `read`, `write` or `admin`.
+    pub scope: String,
+    /// The projects it is limited to; absent: every project of the user.
+    pub projects: Option<Vec<ProjectId>>,
 }
 
 /// A new personal access token; `token` is shown this once and never again.
@@ -231,27 +244,66 @@ impl RegisterRequest {
 #[derive(Debug)]
 pub struct NewApiToken {
     pub name: String,
-    pub expires_in_days: Option<i64>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scope: Scope,
+    pub projects: Option<Vec<ProjectId>>,
 }
+
+/// Longest a token may live.
+const TOKEN_MAX_DAYS: i64 = 3650;
+/// Most projects one token may be limited to.
+const TOKEN_MAX_PROJECTS: usize = 100;
 
 impl CreateTokenRequest {
     pub fn parse(self) -> Result<NewApiToken, Vec<FieldError>> {
         let mut f = Fields::default();
+        let now = Utc::now();
         let name = f.check(
             "name",
             DisplayName::parse(&self.name).map(|n| n.as_str().to_owned()),
         );
-        let days = f.check(
+        let expires_at = f.check(
             "expires_in_days",
-            match self.expires_in_days {
-                Some(d) if !(1..=3650).contains(&d) => Err("must be between 1 and 3650".to_owned()),
-                other => Ok(other),
+            match (self.expires_in_days, self.expires_at) {
+                (Some(_), Some(_)) => Err("give expires_in_days or expires_at, not both".into()),
+                (Some(d), None) if !(1..=TOKEN_MAX_DAYS).contains(&d) => {
+                    Err(format!("must be between 1 and {TOKEN_MAX_DAYS}"))
+                }
+                (Some(d), None) => Ok(Some(now + chrono::Duration::days(d))),
+                (None, Some(at))
+                    if at <= now || at > now + chrono::Duration::days(TOKEN_MAX_DAYS) =>
+                {
+                    Err(format!(
+                        "expires_at must be in the future, within {TOKEN_MAX_DAYS} days"
+                    ))
+                }
+                (None, at) => Ok(at),
             },
         );
-        match (name, days) {
-            (Some(name), Some(expires_in_days)) => Ok(NewApiToken {
+        let scope = f.check(
+            "scope",
+            self.scope.as_deref().map_or(Ok(Scope::Write), Scope::parse),
+        );
+        let projects = f.check(
+            "projects",
+            match self.projects {
+                Some(list) if list.is_empty() || list.len() > TOKEN_MAX_PROJECTS => Err(format!(
+                    "list 1 to {TOKEN_MAX_PROJECTS} projects, or leave it out for all"
+                )),
+                Some(mut list) => {
+                    list.sort_unstable_by_key(|p| p.0);
+                    list.dedup();
+                    Ok(Some(list))
+                }
+                None => Ok(None),
+            },
+        );
+        match (name, expires_at, scope, projects) {
+            (Some(name), Some(expires_at), Some(scope), Some(projects)) => Ok(NewApiToken {
                 name,
-                expires_in_days,
+                expires_at,
+                scope,
+                projects,
             }),
             _ => Err(f.into_errors()),
         }

@@ -48,6 +48,10 @@ impl AuthModule {
             login_max_failures: config.login_max_failures,
             register_max_per_ip: config.register_max_per_ip,
             rate_window: Duration::from_secs(config.rate_limit_window_secs),
+            hash_concurrency: config.password_hash_concurrency.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+            }),
+            hash_queue: config.password_hash_queue,
         };
         let is_memory = kv.backend() == "memory";
         let service = Arc::new(AuthService::new(pool, kv, key, settings));

@@ -2,44 +2,132 @@
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
 fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
 }
 
+/// Why a password could not be hashed or checked.
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
-
-/// Hash on the blocking pool: argon2 takes tens of milliseconds of CPU by design.
-pub async fn hash(password: String) -> Result<String, HashError> {
-    tokio::task::spawn_blocking(move || {
-        hasher()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| HashError(e.to_string()))
-    })
-    .await
-    .map_err(|e| HashError(e.to_string()))?
+pub enum HashError {
+    /// Every hashing slot is taken and the queue is full: come back in a moment.
+    #[error("too many passwords are being hashed at once")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
 }
 
-/// Verify on the blocking pool. With `stored == None` (unknown user) a dummy hash is checked,
-/// so an unknown email costs the same time as a wrong password.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, HashError> {
-    tokio::task::spawn_blocking(move || {
-        let known = stored.is_some();
-        let phc = match stored {
-            Some(phc) => phc,
-            None => dummy_hash()?,
-        };
-        let ok = hasher()
-            .verify_password(password.as_bytes(), phc.as_str())
-            .is_ok();
-        Ok(ok && known)
-    })
-    .await
-    .map_err(|e| HashError(e.to_string()))?
+/// Bounds the argon2 work of the process. Each hash takes ~19 MiB and tens of milliseconds of
+/// a core, so at most `concurrency` run at once (on the blocking pool) and at most `queue`
+/// more requests wait for a slot; a request beyond that gets [`HashError::Busy`] at once
+/// instead of queueing behind hundreds of hashes.
+pub struct Hasher {
+    /// Running plus waiting.
+    admitted: Arc<Semaphore>,
+    running: Arc<Semaphore>,
+}
+
+impl Hasher {
+    pub fn new(concurrency: usize, queue: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        Self {
+            admitted: Arc::new(Semaphore::new(concurrency.saturating_add(queue))),
+            running: Arc::new(Semaphore::new(concurrency)),
+        }
+    }
+
+    /// A place among the running and waiting hashes, or `Busy` at once. Taken before any
+    /// other work of the request (a database lookup), so a refused request costs nothing.
+    pub fn admit(&self) -> Result<Admission, HashError> {
+        let admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
+        Ok(Admission {
+            _admitted: admitted,
+            running: self.running.clone(),
+        })
+    }
+
+    /// Hash a new password.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.admit()?.hash(password).await
+    }
+
+    /// Check a password (see [`Admission::verify`]).
+    #[cfg(test)]
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
+        self.admit()?.verify(password, stored).await
+    }
+}
+
+/// A request's place in the hashing queue; hashes run one at a time through it.
+pub struct Admission {
+    _admitted: OwnedSemaphorePermit,
+    running: Arc<Semaphore>,
+}
+
+impl Admission {
+    /// Run `work` on the blocking pool once a slot is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::Busy)?;
+        // The slot moves into the task: a request that goes away does not free it while its
+        // hash still runs.
+        tokio::task::spawn_blocking(move || {
+            let _slot = running;
+            work()
+        })
+        .await
+        .map_err(|e| HashError::Failed(e.to_string()))?
+    }
+
+    /// Hash a new password.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.run(move || {
+            hasher()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| HashError::Failed(e.to_string()))
+        })
+        .await
+    }
+
+    /// Check a password. With `stored == None` (unknown user) a dummy hash is checked, so an
+    /// unknown email costs the same time as a wrong password.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
+        self.run(move || {
+            let known = stored.is_some();
+            let phc = match stored {
+                Some(phc) => phc,
+                None => dummy_hash()?,
+            };
+            let ok = hasher()
+                .verify_password(password.as_bytes(), phc.as_str())
+                .is_ok();
+            Ok(ok && known)
+        })
+        .await
+    }
 }
 
 /// An argon2id hash with the same parameters, made once, checked for unknown users.
@@ -51,7 +139,7 @@ fn dummy_hash() -> Result<String, HashError> {
     let h = hasher()
         .hash_password(b"mdz-dummy-password-for-unknown-users")
         .map(|h| h.to_string())
-        .map_err(|e| HashError(e.to_string()))?;
+        .map_err(|e| HashError::Failed(e.to_string()))?;
     Ok(DUMMY.get_or_init(|| h).clone())
 }
 
@@ -177,14 +265,38 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn hash_then_verify() {
-        let h = hash("violet-harbour-42".into()).await.unwrap();
+        let hasher = Hasher::new(2, 0);
+        let h = hasher.hash("violet-harbour-42".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(
-            verify("violet-harbour-42".into(), Some(h.clone()))
+            hasher
+                .verify("violet-harbour-42".into(), Some(h.clone()))
                 .await
                 .unwrap()
         );
-        assert!(!verify("violet-harbour-43".into(), Some(h)).await.unwrap());
-        assert!(!verify("anything-at-all".into(), None).await.unwrap());
+        assert!(
+            !hasher
+                .verify("violet-harbour-43".into(), Some(h))
+                .await
+                .unwrap()
+        );
+        assert!(!hasher.verify("anything-at-all".into(), None).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn callers_beyond_the_slots_and_the_queue_are_turned_away() {
+        let hasher = Hasher::new(1, 1);
+        // One hash running and one waiting: the slot and the queue place are taken.
+        let held = hasher.admitted.clone().try_acquire_many_owned(2).unwrap();
+        assert!(matches!(
+            hasher.hash("violet-harbour-42".into()).await,
+            Err(HashError::Busy)
+        ));
+        assert!(matches!(
+            hasher.verify("violet-harbour-42".into(), None).await,
+            Err(HashError::Busy)
+        ));
+        drop(held);
+        assert!(hasher.hash("violet-harbour-42".into()).await.is_ok());
     }
 }

@@ -45,6 +45,19 @@ pub struct ApiTokenRow {
     pub last_used_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `read`, `write` or `admin`.
+    pub scope: String,
+    /// The projects the token reaches; `None`: all of the user's.
+    pub project_ids: Option<Vec<uuid::Uuid>>,
+}
+
+/// What a presented token stands for.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub scope: String,
+    pub project_ids: Option<Vec<uuid::Uuid>>,
 }
 
 // ---- users ------------------------------------------------------------------------------
@@ -329,8 +342,15 @@ pub async fn delete_api_token(
 pub async fn use_api_token(
     conn: &mut AsyncPgConnection,
     hash: &[u8],
-) -> Result<Option<(TokenId, UserId)>, Error> {
-    let found: Option<(TokenId, UserId, Option<DateTime<Utc>>)> = api_tokens::table
+) -> Result<Option<TokenGrant>, Error> {
+    type Found = (
+        TokenId,
+        UserId,
+        Option<DateTime<Utc>>,
+        String,
+        Option<Vec<uuid::Uuid>>,
+    );
+    let found: Option<Found> = api_tokens::table
         .filter(api_tokens::token_hash.eq(hash))
         .filter(
             api_tokens::expires_at
@@ -341,11 +361,13 @@ pub async fn use_api_token(
             api_tokens::id,
             api_tokens::user_id,
             api_tokens::last_used_at,
+            api_tokens::scope,
+            api_tokens::project_ids,
         ))
         .first(conn)
         .await
         .optional()?;
-    let Some((id, user, last_used)) = found else {
+    let Some((id, user_id, last_used, scope, project_ids)) = found else {
         return Ok(None);
     };
     let stale = last_used.is_none_or(|t| Utc::now() - t > chrono::Duration::minutes(1));
@@ -355,7 +377,12 @@ pub async fn use_api_token(
             .execute(conn)
             .await?;
     }
-    Ok(Some((id, user)))
+    Ok(Some(TokenGrant {
+        id,
+        user_id,
+        scope,
+        project_ids,
+    }))
 }
 
 pub async fn users_by_ids(

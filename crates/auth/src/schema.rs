@@ -47,6 +47,8 @@ diesel::table! {
         last_used_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        scope -> Text,
+        project_ids -> Nullable<Array<Uuid>>,
     }
 }
 

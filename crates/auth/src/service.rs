@@ -7,18 +7,19 @@ use crate::interface::{
     User,
 };
 use crate::keys::{ALGORITHM, Jwks, SigningKey};
+use crate::password::Hasher;
 use crate::repo::{self, ApiTokenRow, RefreshUse, SessionRow, UserRow};
-use crate::{password, secrets};
+use crate::secrets;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use jsonwebtoken::{Header, Validation};
 use mdz_core::cache::Cache;
 use mdz_core::db::{self, DbPool, is_unique_violation};
-use mdz_core::ids::{SessionId, TokenId, UserId};
+use mdz_core::ids::{ProjectId, SessionId, TokenId, UserId};
 use mdz_core::kv::SharedKv;
 use mdz_core::pagination::{Page, PageRequest};
-use mdz_core::ports::{Credential, Principal, TokenRejection, TokenVerifier};
+use mdz_core::ports::{Credential, Principal, Scope, TokenRejection, TokenVerifier};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -35,6 +36,10 @@ pub struct AuthSettings {
     pub login_max_failures: u64,
     pub register_max_per_ip: u64,
     pub rate_window: Duration,
+    /// Password hashes computed at once.
+    pub hash_concurrency: usize,
+    /// Callers that may wait for a hashing slot.
+    pub hash_queue: usize,
 }
 
 /// Where a request came from, for the session list and rate limits.
@@ -59,6 +64,7 @@ pub struct AuthService {
     kv: SharedKv,
     key: SigningKey,
     settings: AuthSettings,
+    hasher: Hasher,
     validation: Validation,
     /// Signatures already checked, by token: an Ed25519 verification costs far more than the
     /// rest of a request. Revocation is still checked on every request.
@@ -85,6 +91,7 @@ impl AuthService {
             pool,
             kv,
             key,
+            hasher: Hasher::new(settings.hash_concurrency, settings.hash_queue),
             settings,
             validation,
             verified: RwLock::new(HashMap::new()),
@@ -205,13 +212,18 @@ impl AuthService {
         })
     }
 
-    /// Count one attempt against `key`; `Err` when the limit is passed. A shared store that is
-    /// down does not lock everyone out: the attempt is allowed and the outage logged.
-    async fn hit_limit(&self, key: &str, max: u64) -> Result<(), AuthError> {
+    /// Reserve one attempt against `key` before doing the work it limits, so parallel
+    /// attempts cannot all pass a check made before any of them is counted; `Err` (and
+    /// nothing kept) when the limit is passed. A shared store that is down does not lock
+    /// everyone out: the attempt is allowed and the outage logged.
+    async fn reserve(&self, key: &str, max: u64) -> Result<(), AuthError> {
         match self.kv.incr(key, self.settings.rate_window).await {
-            Ok(w) if w.count > max => Err(AuthError::RateLimited {
-                retry_after_secs: w.resets_in.as_secs().max(1),
-            }),
+            Ok(w) if w.count > max => {
+                self.release(key).await;
+                Err(AuthError::RateLimited {
+                    retry_after_secs: w.resets_in.as_secs().max(1),
+                })
+            }
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, "rate limiter unavailable; allowing the attempt");
@@ -220,23 +232,27 @@ impl AuthService {
         }
     }
 
-    /// `Err` when `key` has already reached `max` failures in the current window.
-    async fn check_limit(&self, key: &str, max: u64) -> Result<(), AuthError> {
-        match self.kv.count(key).await {
-            Ok(w) if w.count >= max => Err(AuthError::RateLimited {
-                retry_after_secs: w.resets_in.as_secs().max(1),
-            }),
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::warn!(error = %e, "rate limiter unavailable; allowing the attempt");
-                Ok(())
+    /// Reserve one attempt against each key, all or none.
+    async fn reserve_all(&self, keys: &[&str], max: u64) -> Result<(), AuthError> {
+        for (i, key) in keys.iter().enumerate() {
+            if let Err(e) = self.reserve(key, max).await {
+                self.release_all(&keys[..i]).await;
+                return Err(e);
             }
+        }
+        Ok(())
+    }
+
+    /// Give back a reserved attempt that does not count (it succeeded, or was never tried).
+    async fn release(&self, key: &str) {
+        if let Err(e) = self.kv.release(key).await {
+            tracing::warn!(error = %e, "rate limiter unavailable; attempt not given back");
         }
     }
 
-    async fn record_failure(&self, key: &str) {
-        if let Err(e) = self.kv.incr(key, self.settings.rate_window).await {
-            tracing::warn!(error = %e, "rate limiter unavailable; failure not counted");
+    async fn release_all(&self, keys: &[&str]) {
+        for key in keys {
+            self.release(key).await;
         }
     }
 
@@ -247,14 +263,17 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<AuthResponse, AuthError> {
         let ip = client.ip.as_deref().unwrap_or("unknown");
-        self.hit_limit(
-            &format!("rl:register:ip:{ip}"),
-            self.settings.register_max_per_ip,
-        )
-        .await?;
-        let hash = password::hash(account.password.into_inner())
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let ip_key = format!("rl:register:ip:{ip}");
+        self.reserve(&ip_key, self.settings.register_max_per_ip)
+            .await?;
+        let hash = match self.hasher.hash(account.password.into_inner()).await {
+            Ok(hash) => hash,
+            Err(e) => {
+                // Turned away before any work: it does not count against the address.
+                self.release(&ip_key).await;
+                return Err(e.into());
+            }
+        };
         let now = Utc::now();
         let row = UserRow {
             id: UserId::new(),
@@ -293,27 +312,48 @@ impl AuthService {
             Email::parse(email).map_err(|m| AuthError::Validation(vec![field("email", m)]))?;
         let ip_key = format!("rl:login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
         let account_key = format!("rl:login:acct:{}", secrets::label(email.as_str()));
-        let max = self.settings.login_max_failures;
-        self.check_limit(&ip_key, max).await?;
-        self.check_limit(&account_key, max).await?;
-
-        let mut conn = db::conn(&self.pool).await?;
-        let user = repo::user_by_email(&mut conn, email.as_str()).await?;
-        let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.clone()))
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
-        let Some(user) = user.filter(|_| ok) else {
-            self.record_failure(&ip_key).await;
-            self.record_failure(&account_key).await;
+        let keys = [ip_key.as_str(), account_key.as_str()];
+        // Counted before the password is checked: of many parallel guesses at most
+        // `login_max_failures` are evaluated; a success gives its reservation back.
+        self.reserve_all(&keys, self.settings.login_max_failures)
+            .await?;
+        let user = match self.check_password(email.as_str(), password).await {
+            Ok(user) => user,
+            Err(e) => {
+                self.release_all(&keys).await;
+                return Err(e);
+            }
+        };
+        let Some(user) = user else {
             tracing::info!("login failed");
             return Err(AuthError::InvalidCredentials);
         };
+        self.release(&ip_key).await;
         if let Err(e) = self.kv.reset(&account_key).await {
             tracing::warn!(error = %e, "could not reset the failure counter");
         }
+        let mut conn = db::conn(&self.pool).await?;
         let (session, refresh) = self.open_session(&mut conn, user.id, client).await?;
         tracing::info!(user_id = %user.id, %session, "logged in");
         self.auth_response(user, session, refresh)
+    }
+
+    /// The account when `password` is its password. No pool connection is held while the
+    /// password is hashed.
+    async fn check_password(
+        &self,
+        email: &str,
+        password: String,
+    ) -> Result<Option<UserRow>, AuthError> {
+        let admission = self.hasher.admit()?;
+        let user = {
+            let mut conn = db::conn(&self.pool).await?;
+            repo::user_by_email(&mut conn, email).await?
+        };
+        let ok = admission
+            .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+            .await?;
+        Ok(user.filter(|_| ok))
     }
 
     #[instrument(skip_all)]
@@ -423,32 +463,46 @@ impl AuthService {
         row.map(user_view).ok_or(AuthError::NotFound)
     }
 
-    /// Change the password and sign out every other session.
+    /// Change the password and sign out every other session. The new password follows the
+    /// rules of registration (checked against the account's email too).
     #[instrument(skip_all, fields(user_id = %principal.user_id))]
     pub async fn change_password(
         &self,
         principal: &Principal,
         current: String,
-        new: NewPassword,
+        new: &str,
     ) -> Result<(), AuthError> {
+        let user = {
+            let mut conn = db::conn(&self.pool).await?;
+            repo::user_by_id(&mut conn, principal.user_id)
+                .await?
+                .ok_or(AuthError::NotFound)?
+        };
+        let new = NewPassword::parse(new, Some(&user.email))
+            .map_err(|m| AuthError::Validation(vec![field("new_password", m)]))?;
         let account_key = format!("rl:password:acct:{}", principal.user_id);
-        self.check_limit(&account_key, self.settings.login_max_failures)
+        self.reserve(&account_key, self.settings.login_max_failures)
             .await?;
-        let mut conn = db::conn(&self.pool).await?;
-        let user = repo::user_by_id(&mut conn, principal.user_id)
-            .await?
-            .ok_or(AuthError::NotFound)?;
-        let ok = password::verify(current, Some(user.password_hash))
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
-        if !ok {
-            self.record_failure(&account_key).await;
+        // One place in the hashing queue for both hashes of the change.
+        let admission = match self.hasher.admit() {
+            Ok(a) => a,
+            Err(e) => {
+                self.release(&account_key).await;
+                return Err(e.into());
+            }
+        };
+        let checked = admission.verify(current, Some(user.password_hash)).await;
+        if !matches!(checked, Ok(false)) {
+            // Right, or never checked: only wrong guesses count.
+            self.release(&account_key).await;
+        }
+        if !checked? {
             return Err(AuthError::WrongCurrentPassword);
         }
-        let hash = password::hash(new.into_inner())
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let hash = admission.hash(new.into_inner()).await?;
+        drop(admission);
         let keep = principal.session_id();
+        let mut conn = db::conn(&self.pool).await?;
         let revoked = (*conn)
             .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
                 repo::set_password_hash(conn, principal.user_id, &hash).await?;
@@ -498,12 +552,39 @@ impl AuthService {
         Ok(())
     }
 
-    #[instrument(skip_all, fields(user_id = %user))]
+    /// A personal access token manages tokens only with the `admin` scope, and never makes
+    /// one that reaches further than itself.
+    fn may_mint(principal: &Principal, request: &NewApiToken) -> Result<(), AuthError> {
+        if principal.session_id().is_some() {
+            return Ok(());
+        }
+        if principal.scope < Scope::Admin {
+            return Err(AuthError::Forbidden(
+                "managing tokens needs a session or a token with the admin scope",
+            ));
+        }
+        if let Some(own) = &principal.projects {
+            let within = request
+                .projects
+                .as_ref()
+                .is_some_and(|wanted| wanted.iter().all(|p| own.contains(p)));
+            if !within {
+                return Err(AuthError::Forbidden(
+                    "a token limited to projects can only make tokens limited to those projects",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %principal.user_id))]
     pub async fn create_token(
         &self,
-        user: UserId,
+        principal: &Principal,
         request: NewApiToken,
     ) -> Result<CreatedApiToken, AuthError> {
+        Self::may_mint(principal, &request)?;
+        let user = principal.user_id;
         let token = new_secret(secrets::PAT_PREFIX)?;
         let now = Utc::now();
         let row = ApiTokenRow {
@@ -512,12 +593,14 @@ impl AuthService {
             name: request.name,
             token_hash: secrets::digest(&token),
             token_prefix: token.chars().take(secrets::PAT_PREFIX.len() + 4).collect(),
-            expires_at: request
-                .expires_in_days
-                .map(|d| now + chrono::Duration::days(d)),
+            expires_at: request.expires_at,
             last_used_at: None,
             created_at: now,
             updated_at: now,
+            scope: request.scope.as_str().to_owned(),
+            project_ids: request
+                .projects
+                .map(|list| list.into_iter().map(|p| p.0).collect()),
         };
         let mut conn = db::conn(&self.pool).await?;
         let row = repo::insert_api_token(&mut conn, &row).await?;
@@ -538,8 +621,14 @@ impl AuthService {
         Ok(Page::from_rows(rows, page.limit, |r| r.id).map(token_view))
     }
 
-    #[instrument(skip_all, fields(user_id = %user, token = %id))]
-    pub async fn delete_token(&self, user: UserId, id: TokenId) -> Result<(), AuthError> {
+    #[instrument(skip_all, fields(user_id = %principal.user_id, token = %id))]
+    pub async fn delete_token(&self, principal: &Principal, id: TokenId) -> Result<(), AuthError> {
+        if principal.session_id().is_none() && principal.scope < Scope::Admin {
+            return Err(AuthError::Forbidden(
+                "managing tokens needs a session or a token with the admin scope",
+            ));
+        }
+        let user = principal.user_id;
         let mut conn = db::conn(&self.pool).await?;
         if repo::delete_api_token(&mut conn, user, id).await? {
             Ok(())
@@ -552,9 +641,14 @@ impl AuthService {
         let unavailable = |e: &dyn std::fmt::Display| TokenRejection::Unavailable(e.to_string());
         let mut conn = db::conn(&self.pool).await.map_err(|e| unavailable(&e))?;
         match repo::use_api_token(&mut conn, &secrets::digest(token)).await {
-            Ok(Some((token_id, user_id))) => Ok(Principal {
-                user_id,
-                credential: Credential::PersonalAccessToken { token_id },
+            Ok(Some(grant)) => Ok(Principal {
+                user_id: grant.user_id,
+                credential: Credential::PersonalAccessToken { token_id: grant.id },
+                // A scope the code does not know reads only.
+                scope: Scope::parse(&grant.scope).unwrap_or(Scope::Read),
+                projects: grant
+                    .project_ids
+                    .map(|list| list.into_iter().map(ProjectId).collect()),
             }),
             Ok(None) => Err(TokenRejection::Invalid),
             Err(e) => Err(unavailable(&e)),
@@ -570,7 +664,7 @@ impl AuthService {
         verified
             .get(token)
             .filter(|(_, exp)| *exp > Utc::now().timestamp())
-            .map(|(p, _)| *p)
+            .map(|(p, _)| p.clone())
     }
 
     fn remember_verified(&self, token: &str, principal: Principal, exp: i64) {
@@ -605,8 +699,10 @@ impl AuthService {
                     credential: Credential::AccessToken {
                         session_id: SessionId(data.claims.sid),
                     },
+                    scope: Scope::Admin,
+                    projects: None,
                 };
-                self.remember_verified(token, p, data.claims.exp);
+                self.remember_verified(token, p.clone(), data.claims.exp);
                 p
             }
         };
@@ -673,6 +769,10 @@ fn token_view(r: ApiTokenRow) -> ApiToken {
         created_at: r.created_at,
         expires_at: r.expires_at,
         last_used_at: r.last_used_at,
+        scope: r.scope,
+        projects: r
+            .project_ids
+            .map(|list| list.into_iter().map(ProjectId).collect()),
     }
 }
 

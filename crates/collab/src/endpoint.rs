@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{CloseCode, CloseReason};
 use mdz_core::ApiError;
 use mdz_core::Problem;
+use mdz_core::access::Role;
 use mdz_core::auth::authenticate;
 use mdz_core::ids::FileId;
 use serde::Deserialize;
@@ -102,6 +103,12 @@ async fn collab(
         .or_else(|| bearer_token(&req));
     let principal = authenticate(&req, token.as_deref()).await?;
     let user = principal.user_id;
+    // A read-only token edits nothing: it connects as a viewer at most.
+    let ceiling = if principal.may_write() {
+        Role::Owner
+    } else {
+        Role::Viewer
+    };
     let rooms = rooms.into_inner();
     let project = rooms.project_of(file).await?;
     let role = rooms
@@ -134,7 +141,7 @@ async fn collab(
         .max_continuation_size(rooms.settings.max_message_bytes);
     let id = rooms.next_conn();
     let joined = loop {
-        if let Some(joined) = room.join(id, user, role) {
+        if let Some(joined) = room.join(id, user, role, ceiling) {
             break joined;
         }
         // Unloaded between opening and joining: open it again.
@@ -146,7 +153,7 @@ async fn collab(
             }
         }
     };
-    tracing::debug!(file_id = %file, role = %role, "collab connection opened");
+    tracing::debug!(file_id = %file, role = %role, %ceiling, "collab connection opened");
     actix_web::rt::spawn(
         Connection {
             rooms,

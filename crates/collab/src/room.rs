@@ -39,6 +39,15 @@ pub struct Frame {
     pub bytes: Bytes,
 }
 
+/// `role`, lowered to `ceiling` when above it.
+fn capped(role: Role, ceiling: Role) -> Role {
+    if role.at_least(ceiling) {
+        ceiling
+    } else {
+        role
+    }
+}
+
 /// What a connection gets when it joins.
 pub struct Joined {
     pub frames: broadcast::Receiver<Frame>,
@@ -50,6 +59,8 @@ pub struct Joined {
 struct Member {
     user: UserId,
     role: watch::Sender<Option<Role>>,
+    /// The highest role this connection's credential allows (a read-only token: viewer).
+    ceiling: Role,
     clients: HashSet<ClientID>,
 }
 
@@ -139,19 +150,21 @@ impl Room {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Add a connection; `None` when the room is being unloaded (open it again).
-    pub fn join(&self, conn: ConnId, user: UserId, role: Role) -> Option<Joined> {
+    /// Add a connection whose credential allows at most `ceiling`; `None` when the room is
+    /// being unloaded (open it again).
+    pub fn join(&self, conn: ConnId, user: UserId, role: Role, ceiling: Role) -> Option<Joined> {
         let mut state = self.lock();
         if self.is_closed() {
             return None;
         }
         let frames = self.frames.subscribe();
-        let (tx, rx) = watch::channel(Some(role));
+        let (tx, rx) = watch::channel(Some(capped(role, ceiling)));
         state.members.insert(
             conn,
             Member {
                 user,
                 role: tx,
+                ceiling,
                 clients: HashSet::new(),
             },
         );
@@ -521,6 +534,7 @@ impl Room {
     pub fn set_role(&self, user: UserId, role: Option<Role>) {
         let state = self.lock();
         for member in state.members.values().filter(|m| m.user == user) {
+            let role = role.map(|r| capped(r, member.ceiling));
             member.role.send_if_modified(|r| {
                 let changed = *r != role;
                 *r = role;

@@ -141,6 +141,21 @@ impl From<AccessError> for ApiError {
     }
 }
 
+/// Does the current request's credential reach `project`? A personal access token limited to
+/// some projects reaches only those; implementations of [`ProjectAccess`] treat any other
+/// project as one the user is not a member of (404), so every domain gets the limit from the
+/// one place it resolves access.
+pub fn reachable(project: ProjectId) -> bool {
+    crate::context::project_limit().is_none_or(|list| list.contains(&project))
+}
+
+/// Keep the projects the current request's credential reaches.
+pub fn keep_reachable(projects: &mut Vec<ProjectId>) {
+    if let Some(list) = crate::context::project_limit() {
+        projects.retain(|p| list.contains(p));
+    }
+}
+
 /// The access port (implemented by `mdz-projects`).
 #[async_trait]
 pub trait ProjectAccess: Send + Sync + 'static {

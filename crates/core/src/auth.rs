@@ -12,7 +12,11 @@ use futures_util::future::LocalBoxFuture;
 use std::ops::Deref;
 
 /// The authenticated caller. Add it as a handler argument to require authentication.
-#[derive(Debug, Clone, Copy)]
+///
+/// A read-scoped credential is refused (403) on any method other than `GET`, `HEAD` and
+/// `OPTIONS`, whatever the domain; a credential limited to some projects has that limit
+/// recorded for the request, where project access is resolved (`access::reachable`).
+#[derive(Debug, Clone)]
 pub struct AuthUser(pub Principal);
 
 impl Deref for AuthUser {
@@ -39,7 +43,16 @@ pub async fn authenticate(req: &HttpRequest, token: Option<&str>) -> Result<Prin
         .cloned()
         .ok_or_else(|| ApiError::internal(&"no TokenVerifier registered in the app"))?;
     let token = token.ok_or(TokenRejection::Missing).map_err(rejection)?;
-    verifier.verify(token).await.map_err(rejection)
+    let principal = verifier.verify(token).await.map_err(rejection)?;
+    if let Some(projects) = &principal.projects {
+        crate::context::limit_projects(projects.clone());
+    }
+    Ok(principal)
+}
+
+fn is_read_method(method: &actix_web::http::Method) -> bool {
+    use actix_web::http::Method;
+    [Method::GET, Method::HEAD, Method::OPTIONS].contains(method)
 }
 
 fn rejection(r: TokenRejection) -> ApiError {
@@ -71,7 +84,13 @@ impl FromRequest for AuthUser {
         let req = req.clone();
         Box::pin(async move {
             let token = bearer_token(&req).map(str::to_owned);
-            authenticate(&req, token.as_deref()).await.map(AuthUser)
+            let principal = authenticate(&req, token.as_deref()).await?;
+            if !principal.may_write() && !is_read_method(req.method()) {
+                return Err(ApiError::forbidden(
+                    "this token is read-only: it may only make GET requests",
+                ));
+            }
+            Ok(AuthUser(principal))
         })
     }
 }

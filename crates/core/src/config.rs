@@ -24,6 +24,9 @@ pub enum LogFormat {
 pub struct Config {
     /// Address the HTTP server binds (`MDZ_LISTEN`).
     pub listen: String,
+    /// A separate address for `GET /metrics` (e.g. an internal interface); when set, the
+    /// main listener answers 404 for it.
+    pub metrics_listen: Option<String>,
     /// Where mdz keeps its own files: signing keys, the embedded PostgreSQL cluster, local blobs.
     pub data_dir: PathBuf,
     /// External PostgreSQL (`DATABASE_URL`); without it mdz runs its own cluster in `data_dir`.
@@ -58,6 +61,10 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Trust `X-Forwarded-For`/`Forwarded` for the client address (only behind your own proxy).
     pub trust_proxy: bool,
+    /// With `trust_proxy`: comma-separated CIDRs of the proxies whose forwarding headers are
+    /// believed; the client is the rightmost hop outside them. Empty: only the direct peer is
+    /// trusted, so the client is the last hop it appended.
+    pub trusted_proxies: String,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_timeout_secs: u64,
     /// Failed logins per account and per IP within the window before 429.
@@ -66,6 +73,11 @@ pub struct Config {
     pub register_max_per_ip: u64,
     /// The rate-limit window in seconds.
     pub rate_limit_window_secs: u64,
+    /// Password hashes (argon2id, ~19 MiB each) computed at once; the number of cores when unset.
+    pub password_hash_concurrency: Option<usize>,
+    /// Logins, registrations and password changes that may wait for a hashing slot; beyond
+    /// that they get 503 with `Retry-After` at once.
+    pub password_hash_queue: usize,
     /// The URL clients reach mdz at (for links in invitations); `http://<listen>` when unset.
     pub public_url: Option<String>,
     /// Days a deleted project can be restored before it is purged.
@@ -169,10 +181,12 @@ struct Defaults {
     cors_origins: &'static str,
     max_json_bytes: usize,
     trust_proxy: bool,
+    trusted_proxies: &'static str,
     shutdown_timeout_secs: u64,
     login_max_failures: u64,
     register_max_per_ip: u64,
     rate_limit_window_secs: u64,
+    password_hash_queue: usize,
     project_retention_days: u64,
     purge_interval_secs: u64,
     max_file_bytes: usize,
@@ -208,10 +222,12 @@ const DEFAULTS: Defaults = Defaults {
     cors_origins: "",
     max_json_bytes: 1024 * 1024,
     trust_proxy: false,
+    trusted_proxies: "",
     shutdown_timeout_secs: 30,
     login_max_failures: 10,
     register_max_per_ip: 20,
     rate_limit_window_secs: 900,
+    password_hash_queue: 16,
     project_retention_days: 30,
     purge_interval_secs: 3600,
     max_file_bytes: 5 * 1024 * 1024,
@@ -322,6 +338,11 @@ impl Config {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return bad("listen", "expected host:port, e.g. 127.0.0.1:8080");
         }
+        if let Some(addr) = &self.metrics_listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return bad("metrics_listen", "expected host:port, e.g. 127.0.0.1:9090");
+        }
         if self.database_pool_size == 0 {
             return bad("database_pool_size", "must be at least 1");
         }
@@ -333,6 +354,12 @@ impl Config {
         }
         if self.max_json_bytes < 1024 {
             return bad("max_json_bytes", "must be at least 1024");
+        }
+        if let Err(why) = crate::client::parse_cidrs(&self.trusted_proxies) {
+            return bad("trusted_proxies", &why);
+        }
+        if self.password_hash_concurrency == Some(0) {
+            return bad("password_hash_concurrency", "must be at least 1");
         }
         if self.workers == Some(0) {
             return bad("workers", "must be at least 1");
@@ -479,6 +506,11 @@ impl Config {
             .collect()
     }
 
+    /// The proxies whose forwarding headers are believed (checked at load).
+    pub fn trusted_proxy_list(&self) -> Vec<crate::client::Cidr> {
+        crate::client::parse_cidrs(&self.trusted_proxies).unwrap_or_default()
+    }
+
     /// The CORS origins as a list.
     pub fn cors_origin_list(&self) -> Vec<String> {
         self.cors_origins
@@ -534,6 +566,15 @@ mod tests {
             ])
             .is_ok()
         );
+    }
+
+    #[test]
+    fn trusted_proxies_must_be_networks() {
+        let err =
+            Config::with_overrides(&[("trusted_proxies", json!("10.0.0.0/8, nope"))]).unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        let c = Config::with_overrides(&[("trusted_proxies", json!("10.0.0.0/8, ::1"))]).unwrap();
+        assert_eq!(c.trusted_proxy_list().len(), 2);
     }
 
     #[test]

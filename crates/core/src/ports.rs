@@ -5,6 +5,7 @@
 
 use crate::ids::{ChatSessionId, FileId, ProjectId, SessionId, TokenId, UserId};
 use async_trait::async_trait;
+use std::sync::Arc;
 
 /// How a request proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,11 +16,46 @@ pub enum Credential {
     PersonalAccessToken { token_id: TokenId },
 }
 
+/// What a credential may do. Sessions (access tokens) may do everything; a personal access
+/// token carries the scope it was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Reads only: any request other than `GET`/`HEAD`/`OPTIONS` gets 403, and live editing
+    /// connects as a viewer at most.
+    Read,
+    /// Reads and writes, as far as the user's roles allow.
+    Write,
+    /// Writes, and managing personal access tokens.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| "must be one of read, write, admin".to_owned())
+    }
+}
+
 /// The authenticated caller of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: UserId,
     pub credential: Credential,
+    pub scope: Scope,
+    /// The projects the credential is limited to; `None`: every project of the user.
+    pub projects: Option<Arc<[ProjectId]>>,
 }
 
 impl Principal {
@@ -29,6 +65,18 @@ impl Principal {
             Credential::AccessToken { session_id } => Some(session_id),
             Credential::PersonalAccessToken { .. } => None,
         }
+    }
+
+    /// May this credential write at all?
+    pub fn may_write(&self) -> bool {
+        self.scope >= Scope::Write
+    }
+
+    /// Does this credential reach `project` (before any role is considered)?
+    pub fn reaches(&self, project: ProjectId) -> bool {
+        self.projects
+            .as_ref()
+            .is_none_or(|list| list.contains(&project))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::repo::{self, InvitationRow, MemberRow, ProjectRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use mdz_core::access::{AccessError, Action, ProjectAccess, Role};
+use mdz_core::access::{self, AccessError, Action, ProjectAccess, Role};
 use mdz_core::cache::Cache;
 use mdz_core::db::{self, DbPool, is_unique_violation};
 use mdz_core::ids::{InvitationId, ProjectId, UserId};
@@ -130,6 +130,9 @@ impl ProjectsService {
         user: UserId,
         project: ProjectId,
     ) -> Result<Option<Role>, ProjectError> {
+        if !access::reachable(project) {
+            return Ok(None);
+        }
         let key = role_key(project, user);
         if let Some(role) = self.roles.get(&key) {
             return Ok(role);
@@ -174,6 +177,10 @@ impl ProjectsService {
         user: UserId,
         project: ProjectId,
     ) -> Result<Option<Role>, ProjectError> {
+        // A credential limited to other projects sees this one as a non-member would.
+        if !access::reachable(project) {
+            return Ok(None);
+        }
         repo::role_of(conn, user, project, false)
             .await?
             .map(|r| parse_role(&r))
@@ -240,7 +247,9 @@ impl ProjectsService {
         let page = Page::from_rows(rows, page.limit, |(p, _)| (p.last_activity_at, p.id));
         let mut items = Vec::with_capacity(page.items.len());
         for (p, role) in page.items {
-            items.push(project_view(p, parse_role(&role)?));
+            if access::reachable(p.id) {
+                items.push(project_view(p, parse_role(&role)?));
+            }
         }
         Ok(Page {
             items,
@@ -292,6 +301,9 @@ impl ProjectsService {
 
     #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
     pub async fn restore(&self, actor: UserId, id: ProjectId) -> Result<Project, ProjectError> {
+        if !access::reachable(id) {
+            return Err(AccessError::NotFound.into());
+        }
         let mut conn = db::conn(&self.pool).await?;
         let role = repo::role_of(&mut conn, actor, id, true)
             .await?
@@ -710,9 +722,11 @@ impl ProjectAccess for ProjectsService {
         let mut conn = db::conn(&self.pool)
             .await
             .map_err(|e| AccessError::Unavailable(e.to_string()))?;
-        repo::project_ids_of(&mut conn, user)
+        let mut ids = repo::project_ids_of(&mut conn, user)
             .await
-            .map_err(|e| AccessError::Unavailable(e.to_string()))
+            .map_err(|e| AccessError::Unavailable(e.to_string()))?;
+        access::keep_reachable(&mut ids);
+        Ok(ids)
     }
 }
 

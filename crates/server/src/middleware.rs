@@ -46,10 +46,7 @@ pub async fn observe(
     if let Some(m) = &metrics {
         m.in_flight.inc();
     }
-    let ctx = RequestContext {
-        request_id: id.clone(),
-        path: path.clone(),
-    };
+    let ctx = RequestContext::new(id.clone(), path.clone());
     let result = context::scope(ctx, next.call(req))
         .instrument(span.clone())
         .await;
@@ -66,10 +63,7 @@ pub async fn observe(
     if status.is_client_error() || status.is_server_error() {
         let has_body_type = res.headers().contains_key(header::CONTENT_TYPE);
         if !has_body_type {
-            let ctx = RequestContext {
-                request_id: id.clone(),
-                path: path.clone(),
-            };
+            let ctx = RequestContext::new(id.clone(), path.clone());
             let problem = context::scope(ctx, async { problem_for(status) }).await;
             let (req, old) = res.into_parts();
             let mut new = problem.error_response();

@@ -13,6 +13,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(live).service(ready).service(metrics);
 }
 
+/// The app of the separate metrics listener: `/metrics` and nothing else.
+pub fn configure_metrics_only(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(metrics);
+}
+
 /// What readiness found for one dependency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
@@ -129,7 +134,11 @@ impl PoolGauges {
     }
 }
 
-/// Prometheus text exposition.
+/// Where `/metrics` is served: registered as app data of each listener's app.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsHere(pub bool);
+
+/// Prometheus text exposition (404 on the main listener when `METRICS_LISTEN` is set).
 #[utoipa::path(
     tag = "ops",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String))
@@ -139,7 +148,11 @@ async fn metrics(
     registry: web::Data<Registry>,
     gauges: web::Data<PoolGauges>,
     pool: web::Data<DbPool>,
+    here: Option<web::Data<MetricsHere>>,
 ) -> HttpResponse {
+    if here.is_some_and(|h| !h.0) {
+        return crate::middleware::not_found().await;
+    }
     gauges.update(&pool);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -4,7 +4,7 @@
 use crate::embedded_pg::EmbeddedPostgres;
 use crate::middleware;
 use crate::openapi;
-use crate::ops::PoolGauges;
+use crate::ops::{MetricsHere, PoolGauges};
 use crate::routes;
 use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
@@ -67,8 +67,18 @@ impl Database {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The separate `/metrics` listener (`METRICS_LISTEN`): its port and server.
+    metrics: Option<(u16, Server)>,
     pool: DbPool,
     database: Database,
+}
+
+/// What `build_on` makes.
+struct Built {
+    port: u16,
+    server: Server,
+    metrics: Option<(u16, Server)>,
+    pool: DbPool,
 }
 
 impl Application {
@@ -76,10 +86,11 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let database = Database::open(&config).await?;
         match Self::build_on(config, &database.url).await {
-            Ok((port, server, pool)) => Ok(Self {
-                port,
-                server,
-                pool,
+            Ok(built) => Ok(Self {
+                port: built.port,
+                server: built.server,
+                metrics: built.metrics,
+                pool: built.pool,
                 database,
             }),
             Err(e) => {
@@ -89,7 +100,7 @@ impl Application {
         }
     }
 
-    async fn build_on(config: Config, db_url: &str) -> anyhow::Result<(u16, Server, DbPool)> {
+    async fn build_on(config: Config, db_url: &str) -> anyhow::Result<Built> {
         let ran = db::run_migrations(db_url)
             .await
             .map_err(anyhow::Error::msg)?;
@@ -190,6 +201,7 @@ impl Application {
         let cors_origins = config.cors_origin_list();
         let ip_policy = ClientIpPolicy {
             trust_proxy: config.trust_proxy,
+            trusted_proxies: config.trusted_proxy_list().into(),
         };
         let shared = (
             web::Data::new(pool.clone()),
@@ -198,6 +210,11 @@ impl Application {
             web::Data::new(http_metrics),
             web::Data::new(pool_gauges),
         );
+        let metrics_here = web::Data::new(MetricsHere(config.metrics_listen.is_none()));
+        let metrics = match &config.metrics_listen {
+            Some(addr) => Some(metrics_server(addr, &shared)?),
+            None => None,
+        };
 
         let server = actix_web::HttpServer::new(move || {
             let (pool, kv, registry, http_metrics, pool_gauges) = shared.clone();
@@ -207,12 +224,13 @@ impl Application {
                 .app_data(mdz_core::json::path_config())
                 .app_data(mdz_core::json::query_config())
                 .app_data(web::PayloadConfig::new(json_limit))
-                .app_data(ip_policy)
+                .app_data(ip_policy.clone())
                 .app_data(pool)
                 .app_data(kv)
                 .app_data(registry)
                 .app_data(http_metrics)
                 .app_data(pool_gauges)
+                .app_data(metrics_here.clone())
                 .app_data(doc.clone())
                 .app_data(verifier.clone())
                 .app_data(access.clone())
@@ -261,24 +279,78 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        Ok((port, server, pool))
+        Ok(Built {
+            port,
+            server,
+            metrics,
+            pool,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The port of the separate `/metrics` listener, when `METRICS_LISTEN` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
+    }
+
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
-    /// Serve until stopped through the handle, then close the pool and the embedded database.
+    /// Serve until stopped through the handle, then close the metrics listener, the pool and
+    /// the embedded database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            match task.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "metrics listener failed"),
+                Err(e) => tracing::warn!(error = %e, "metrics listener task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         self.pool.close();
         self.database.close().await;
         result.context("HTTP server failed")
     }
+}
+
+type Shared = (
+    web::Data<DbPool>,
+    web::Data<SharedKv>,
+    web::Data<prometheus::Registry>,
+    web::Data<HttpMetrics>,
+    web::Data<PoolGauges>,
+);
+
+/// The listener of `METRICS_LISTEN`: `/metrics` and a problem+json 404 for anything else.
+fn metrics_server(addr: &str, shared: &Shared) -> anyhow::Result<(u16, Server)> {
+    let listener =
+        TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} (metrics)"))?;
+    let port = listener.local_addr()?.port();
+    let (pool, _, registry, _, gauges) = shared.clone();
+    let server = actix_web::HttpServer::new(move || {
+        App::new()
+            .app_data(pool.clone())
+            .app_data(registry.clone())
+            .app_data(gauges.clone())
+            .configure(crate::ops::configure_metrics_only)
+            .default_service(web::to(middleware::not_found))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    tracing::info!(%addr, "serving /metrics on its own listener");
+    Ok((port, server))
 }
 
 fn cors(origins: &[String]) -> Cors {

@@ -1,0 +1,3 @@
+ALTER TABLE api_tokens
+    DROP COLUMN project_ids,
+    DROP COLUMN scope;
