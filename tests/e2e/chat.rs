@@ -177,6 +177,7 @@ async fn a_streamed_answer_is_stored_with_usage_citations_and_the_context_sent()
     assert_eq!(auth.as_deref(), Some("Bearer sk-fake-SECRET"));
     assert_eq!(body["model"], "gpt-test");
     assert_eq!(body["stream"], true);
+    assert_eq!(body["max_tokens"], 4096);
     let sent = body["messages"].as_array().unwrap();
     assert_eq!(sent[0]["role"], "system");
     assert!(

@@ -57,7 +57,9 @@ fn build_provider(
                 .base_url
                 .clone()
                 .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
-            Arc::new(provider::openai::OpenAi::new(&base, key, model, limits))
+            Arc::new(provider::openai::OpenAi::new(
+                &base, key, model, max_tokens, limits,
+            ))
         }
         "anthropic" => {
             let base = config

@@ -14,16 +14,24 @@ pub struct OpenAi {
     base_url: String,
     api_key: Option<String>,
     model: String,
+    max_tokens: u32,
     limits: Limits,
 }
 
 impl OpenAi {
-    pub fn new(base_url: &str, api_key: Option<String>, model: String, limits: Limits) -> Self {
+    pub fn new(
+        base_url: &str,
+        api_key: Option<String>,
+        model: String,
+        max_tokens: u32,
+        limits: Limits,
+    ) -> Self {
         Self {
             client: reqwest::Client::new(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             model,
+            max_tokens,
             limits,
         }
     }
@@ -85,6 +93,9 @@ impl Provider for OpenAi {
         let body = json!({
             "model": prompt.model,
             "messages": messages,
+            // The answer's length is bounded, as the quotas' holds assume. `max_tokens` is
+            // the field every OpenAI-compatible server reads.
+            "max_tokens": self.max_tokens,
             "stream": true,
             "stream_options": {"include_usage": true},
         });
