@@ -702,9 +702,12 @@ async fn daily_token_quotas_answer_429() {
             ("llm_provider", json!("openai")),
             ("llm_base_url", json!(llm.base_url.clone())),
             ("llm_model", json!("gpt-test")),
-            // One answer costs 15 tokens (12 + 3): the second still fits, the third does not.
-            ("llm_daily_tokens_per_user", json!(30)),
-            ("llm_daily_tokens_per_project", json!(40)),
+            // An answer holds its prompt's estimate + 5 while it is generated, then costs 15
+            // (12 + 3). Alice's first holds 10 ("hi": 1 + 4, + 5), her second 22 (her history
+            // too): both fit in 40; her third (35) does not.
+            ("llm_max_tokens", json!(5)),
+            ("llm_daily_tokens_per_user", json!(40)),
+            ("llm_daily_tokens_per_project", json!(50)),
         ],
         ..Options::default()
     })
@@ -712,17 +715,18 @@ async fn daily_token_quotas_answer_429() {
     let alice = app.new_user().await;
     let bob = app.new_user().await;
     let project = app.project_with(&alice, &[(&bob, "editor")]).await;
-    let (_, session) = app
-        .post(
-            &format!("/api/v1/projects/{project}/sessions"),
-            Some(&alice.access),
-            json!({}),
-        )
-        .await;
-    let path = format!(
-        "/api/v1/sessions/{}/messages",
-        session["id"].as_str().unwrap()
-    );
+    let session_of = |user: &TestUser| {
+        let (app, access) = (&app, user.access.clone());
+        let sessions = format!("/api/v1/projects/{project}/sessions");
+        async move {
+            let (_, session) = app.post(&sessions, Some(&access), json!({})).await;
+            format!(
+                "/api/v1/sessions/{}/messages",
+                session["id"].as_str().unwrap()
+            )
+        }
+    };
+    let path = session_of(&alice).await;
     for _ in 0..2 {
         let (status, body) = app
             .post(&path, Some(&alice.access), json!({"content": "hi"}))
@@ -736,11 +740,27 @@ async fn daily_token_quotas_answer_429() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(res.headers().contains_key("retry-after"));
+    // Ended answers used the room: try again tomorrow (UTC), not in a few seconds.
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = chrono::Utc::now();
+    let midnight = (now.date_naive() + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    assert!(
+        retry.abs_diff((midnight - now).num_seconds().unsigned_abs()) <= 5,
+        "{retry}"
+    );
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["type"], "urn:mdz:problem:quota-exceeded");
     assert!(problem["detail"].as_str().unwrap().contains("user"));
-    // Bob has his own allowance, but the project's (40) runs out after his first answer.
+    // Bob has his own allowance, but the project's (50, 30 used) runs out after his first
+    // answer (10 held, 15 used; his second holds 22).
+    let path = session_of(&bob).await;
     let (status, _) = app
         .post(&path, Some(&bob.access), json!({"content": "hi"}))
         .await;

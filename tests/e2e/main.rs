@@ -8,6 +8,7 @@ mod auth_hardening;
 mod auth_tokens;
 mod bad_input;
 mod chat;
+mod chat_limits;
 mod collab;
 mod collab_abuse;
 mod collab_recovery;

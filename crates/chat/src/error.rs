@@ -90,7 +90,9 @@ impl From<ChatError> for ApiError {
                 "Daily token quota used up",
             )
             .detail(format!(
-                "this {scope} may use {limit} tokens a day (UTC); it resets in {retry_after} s"
+                "this {scope} may use {limit} tokens a day (UTC), answers still being generated \
+                 counted at their estimate (prompt + max_tokens) until they end; try again in \
+                 {retry_after} s"
             ))
             .header(
                 actix_web::http::header::RETRY_AFTER,

@@ -5,6 +5,7 @@
 use crate::error::ChatError;
 use crate::metrics::ChatMetrics;
 use crate::provider::{Piece, Prompt, Provider, ProviderError};
+use crate::quota::{self, Hold};
 use crate::repo;
 use futures_util::StreamExt;
 use mdz_core::db::{self, DbPool};
@@ -98,6 +99,16 @@ impl Beside {
     }
 }
 
+/// The answer to generate and what it is charged against.
+#[derive(Debug, Clone, Copy)]
+pub struct Answering {
+    pub id: ChatMessageId,
+    /// The prompt's tokens, about (charged when the provider reports no usage).
+    pub prompt_tokens: i32,
+    /// What the answer holds of the day's quotas (settled when it ends).
+    pub hold: Option<Hold>,
+}
+
 /// A live listener: the text after its offset so far, then events.
 pub struct Listener {
     pub backlog: String,
@@ -147,10 +158,10 @@ impl Generations {
         }
     }
 
-    /// Start generating the answer `id`; returns a listener from its first character.
+    /// Start generating the answer; returns a listener from its first character.
     pub fn start(
         self: &Arc<Self>,
-        id: ChatMessageId,
+        answering: Answering,
         provider: Arc<dyn Provider>,
         prompt: Prompt,
         pool: DbPool,
@@ -164,6 +175,7 @@ impl Generations {
             events,
             cancel,
         });
+        let id = answering.id;
         self.map().insert(id, live.clone());
         let me = self.clone();
         tokio::spawn(async move {
@@ -179,16 +191,12 @@ impl Generations {
             )
             .await;
             let text = live.text().clone();
-            let usage = usage.or_else(|| {
-                // Providers that report no usage: about four characters a token.
-                let approx = |n: usize| i32::try_from(n / 4 + 1).unwrap_or(i32::MAX);
-                (!text.is_empty()).then(|| (0, approx(text.chars().count())))
-            });
+            let usage = quota::charge(ending, usage, &text, answering.prompt_tokens);
             metrics.observe(provider.name(), &model, started.elapsed(), usage);
             let error = ending.error().map(|e| e.to_string());
             if let Err(e) = save(
                 &pool,
-                id,
+                answering,
                 &text,
                 ending.status(!text.is_empty()),
                 usage,
@@ -209,16 +217,23 @@ impl Generations {
     }
 }
 
+/// Store the answer for good (settling its hold, if it has one).
 async fn save(
     pool: &DbPool,
-    id: ChatMessageId,
+    answering: Answering,
     text: &str,
     status: &str,
     usage: Option<(i32, i32)>,
     error: Option<&str>,
 ) -> Result<(), ChatError> {
     let mut conn = db::conn(pool).await?;
-    repo::save_progress(&mut conn, id, text, status, usage, error).await?;
+    match &answering.hold {
+        Some(hold) => {
+            repo::save_settling(&mut conn, (answering.id, hold), text, status, usage, error)
+                .await?;
+        }
+        None => repo::save_progress(&mut conn, answering.id, text, status, usage, error).await?,
+    }
     Ok(())
 }
 

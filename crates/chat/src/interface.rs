@@ -6,12 +6,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 pub const MAX_CONTENT: usize = 100_000;
+/// Documents one message may name in `context_file_ids`: as many as a session may pin.
+pub const MAX_CONTEXT_FILES: usize = 50;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
     pub content: String,
-    /// Documents for this message only, next to the session's pinned ones.
+    /// Documents for this message only, next to the session's pinned ones (at most 50).
+    #[schema(max_items = 50)]
     pub context_file_ids: Option<Vec<FileId>>,
     /// Add the best passages the project's full-text search finds for the message.
     pub use_search: Option<bool>,

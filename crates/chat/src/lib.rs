@@ -10,6 +10,7 @@ pub mod generation;
 pub mod interface;
 pub mod metrics;
 pub mod provider;
+pub mod quota;
 pub mod repo;
 pub mod schema;
 pub mod service;
@@ -157,8 +158,11 @@ impl ChatModule {
                 Arc::new(metrics),
                 service::ChatSettings {
                     budget_chars: config.llm_context_chars,
-                    daily_tokens_per_user: config.llm_daily_tokens_per_user,
-                    daily_tokens_per_project: config.llm_daily_tokens_per_project,
+                    quotas: quota::Quotas {
+                        per_user: config.llm_daily_tokens_per_user,
+                        per_project: config.llm_daily_tokens_per_project,
+                        max_tokens: config.llm_max_tokens,
+                    },
                     orphaned_after: Duration::from_secs(config.llm_timeout_secs) + ORPHAN_MARGIN,
                 },
             )),

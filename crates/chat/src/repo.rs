@@ -1,12 +1,15 @@
 //! Message queries on `&mut AsyncPgConnection`.
 
+use crate::quota::Hold;
 use crate::schema::chat_messages;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::Error;
 use diesel_async::{AsyncConnectionCore, AsyncPgConnection, RunQueryDsl};
 use mdz_core::db::Cached;
-use mdz_core::ids::{ChatMessageId, ChatSessionId, ProjectId, UserId};
+use mdz_core::ids::{ChatMessageId, ChatSessionId, UserId};
 
 /// `None` is stored as NULL (the columns' own default), not as `DEFAULT`: an insert with
 /// `DEFAULT` in it cannot be a cached prepared statement, and would cost a round trip to
@@ -26,29 +29,85 @@ pub struct MessageRow {
     pub completion_tokens: Option<i32>,
     pub citations: serde_json::Value,
     pub error: Option<String>,
+    /// What the answer holds of the day's quotas until it is settled.
+    pub reserved_tokens: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-pub async fn insert(conn: &mut AsyncPgConnection, row: &MessageRow) -> Result<MessageRow, Error> {
-    diesel::insert_into(chat_messages::table)
-        .values(row)
-        .returning(MessageRow::as_returning())
-        .get_result(conn)
-        .await
+/// An insert that first adds `hold` to the day's counters of its user and project, in the same
+/// statement: `WITH hold AS (INSERT INTO chat_token_use … ON CONFLICT DO UPDATE) INSERT …`.
+/// The counters' checks refuse the whole statement (nothing stored) when a limit would be
+/// passed; the row locks make concurrent reservations queue. Fixed SQL, so it is cached like
+/// the insert it wraps.
+pub struct Reserving<'h, Q> {
+    hold: &'h Hold,
+    insert: Q,
 }
 
-/// A question and its answer in one statement, returned in this order. Generic over the
-/// connection so that it can be pipelined with [`recent`] (`&mut &conn`).
-pub async fn insert_pair<C>(conn: &mut C, rows: &[MessageRow; 2]) -> Result<Vec<MessageRow>, Error>
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Reserving<'_, Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Date, Nullable, Uuid};
+        let h = self.hold;
+        out.push_sql(
+            "WITH hold AS (INSERT INTO chat_token_use AS u (scope, owner_id, day, held, cap) \
+             VALUES ('user', ",
+        );
+        out.push_bind_param::<Uuid, _>(&h.user.0)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Date, _>(&h.day)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&h.tokens)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&h.user_cap)?;
+        out.push_sql("), ('project', ");
+        out.push_bind_param::<Uuid, _>(&h.project.0)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Date, _>(&h.day)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&h.tokens)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&h.project_cap)?;
+        out.push_sql(
+            ") ON CONFLICT (scope, owner_id, day) \
+             DO UPDATE SET held = u.held + EXCLUDED.held, cap = EXCLUDED.cap) ",
+        );
+        self.insert.walk_ast(out.reborrow())
+    }
+
+    fn is_safe_to_cache_prepared(&self, backend: &Pg) -> QueryResult<bool> {
+        self.insert.is_safe_to_cache_prepared(backend)
+    }
+}
+
+impl<Q> QueryId for Reserving<'_, Q> {
+    // Cached by its SQL text.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Reserving<'_, Q> {
+    type SqlType = Q::SqlType;
+}
+
+/// Store messages (first holding `hold` of the day's quotas, when there is one), returned in
+/// the order given. A fixed number of rows, so that the statement is a cached one. Generic over the connection so that it can be pipelined with [`recent`]
+/// (`&mut &conn`).
+pub async fn insert<C, const N: usize>(
+    conn: &mut C,
+    rows: &[MessageRow; N],
+    hold: Option<&Hold>,
+) -> Result<Vec<MessageRow>, Error>
 where
-    C: AsyncConnectionCore<Backend = diesel::pg::Pg> + Send,
+    C: AsyncConnectionCore<Backend = Pg> + Send,
 {
-    let mut stored: Vec<MessageRow> = diesel::insert_into(chat_messages::table)
+    let insert = diesel::insert_into(chat_messages::table)
         .values(rows)
-        .returning(MessageRow::as_returning())
-        .get_results(conn)
-        .await?;
+        .returning(MessageRow::as_returning());
+    let mut stored: Vec<MessageRow> = match hold {
+        Some(hold) => Reserving { hold, insert }.get_results(conn).await?,
+        None => insert.get_results(conn).await?,
+    };
     stored.sort_by_key(|r| rows.iter().position(|w| w.id == r.id));
     Ok(stored)
 }
@@ -150,8 +209,55 @@ pub async fn save_growing(
     .map(drop)
 }
 
+/// Save the answer for good and settle its hold in the same statement: the hold leaves
+/// `held` and what the answer cost (`prompt + completion` of `usage`) joins `used`, on the
+/// counters of the hold's day, unless the sweeper settled it already (the row says so by a
+/// NULL `reserved_tokens`). The counters are settled even when the answer's row is gone with
+/// its session.
+pub async fn save_settling(
+    conn: &mut AsyncPgConnection,
+    (id, hold): (ChatMessageId, &Hold),
+    content: &str,
+    status: &str,
+    usage: Option<(i32, i32)>,
+    error: Option<&str>,
+) -> Result<(), Error> {
+    use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text, Uuid};
+    let cost = usage.map_or(0, |(p, c)| i64::from(p) + i64::from(c));
+    Cached(
+        diesel::sql_query(
+            "WITH settle AS (\
+               UPDATE chat_token_use SET held = held - $7, used = used + $8, cap = NULL \
+               WHERE day = $9 \
+                 AND ((scope = 'user' AND owner_id = $10) \
+                   OR (scope = 'project' AND owner_id = $11)) \
+                 AND NOT EXISTS (SELECT 1 FROM chat_messages \
+                                 WHERE id = $1 AND reserved_tokens IS NULL)) \
+             UPDATE chat_messages SET content = $2, status = $3, prompt_tokens = $4, \
+               completion_tokens = $5, error = $6, reserved_tokens = NULL \
+             WHERE id = $1",
+        )
+        .bind::<Uuid, _>(id.0)
+        .bind::<Text, _>(content)
+        .bind::<Text, _>(status)
+        .bind::<Nullable<Integer>, _>(usage.map(|u| u.0))
+        .bind::<Nullable<Integer>, _>(usage.map(|u| u.1))
+        .bind::<Nullable<Text>, _>(error)
+        .bind::<BigInt, _>(hold.tokens)
+        .bind::<BigInt, _>(cost)
+        .bind::<Date, _>(hold.day)
+        .bind::<Uuid, _>(hold.user.0)
+        .bind::<Uuid, _>(hold.project.0),
+    )
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// End answers still `streaming` whose last save is older than `before` (all of them, or only
-/// `only`): `with_text` when some text arrived, `without_text` otherwise. How many were ended.
+/// `only`): `with_text` when some text arrived, `without_text` otherwise. Their holds are
+/// settled in the same statement, each charged in full (what its stopped node saw is lost).
+/// How many were ended.
 pub async fn end_stale(
     conn: &mut AsyncPgConnection,
     before: DateTime<Utc>,
@@ -159,50 +265,78 @@ pub async fn end_stale(
     (with_text, without_text): (&str, &str),
     error: Option<&str>,
 ) -> Result<usize, Error> {
-    use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid};
-    diesel::sql_query(
-        "UPDATE chat_messages \
-         SET status = CASE WHEN content = '' THEN $3 ELSE $2 END, error = $4 \
-         WHERE status = 'streaming' AND updated_at < $1 AND ($5::uuid IS NULL OR id = $5)",
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid};
+    #[derive(QueryableByName)]
+    struct Ended {
+        #[diesel(sql_type = BigInt)]
+        ended: i64,
+    }
+    let ended: Ended = diesel::sql_query(
+        "WITH ended AS (\
+           UPDATE chat_messages m \
+           SET status = CASE WHEN m.content = '' THEN $3 ELSE $2 END, error = $4, \
+               reserved_tokens = NULL \
+           FROM chat_messages old \
+           WHERE old.id = m.id AND m.status = 'streaming' AND m.updated_at < $1 \
+             AND ($5::uuid IS NULL OR m.id = $5) \
+           RETURNING m.session_id, m.requested_by, \
+             (m.created_at AT TIME ZONE 'UTC')::date AS day, old.reserved_tokens AS held), \
+         holds AS (\
+           SELECT 'user'::text AS scope, requested_by AS owner_id, day, held FROM ended \
+           WHERE held IS NOT NULL AND requested_by IS NOT NULL \
+           UNION ALL \
+           SELECT 'project', s.project_id, e.day, e.held \
+           FROM ended e JOIN chat_sessions s ON s.id = e.session_id WHERE e.held IS NOT NULL), \
+         settled AS (\
+           UPDATE chat_token_use u SET held = u.held - h.held, used = u.used + h.held, cap = NULL \
+           FROM (SELECT scope, owner_id, day, sum(held) AS held FROM holds \
+                 GROUP BY scope, owner_id, day) h \
+           WHERE u.scope = h.scope AND u.owner_id = h.owner_id AND u.day = h.day) \
+         SELECT count(*) AS ended FROM ended",
     )
     .bind::<Timestamptz, _>(before)
     .bind::<Text, _>(with_text)
     .bind::<Text, _>(without_text)
     .bind::<Nullable<Text>, _>(error)
     .bind::<Nullable<Uuid>, _>(only.map(|m| m.0))
-    .execute(conn)
-    .await
+    .get_result(conn)
+    .await?;
+    Ok(usize::try_from(ended.ended).unwrap_or(usize::MAX))
 }
 
-/// Tokens of answers since `since`: those `user` asked for, and those in `project`.
-pub async fn tokens_since(
-    conn: &mut AsyncPgConnection,
-    user: UserId,
-    project: ProjectId,
-    since: DateTime<Utc>,
-) -> Result<(i64, i64), Error> {
-    use diesel::sql_types::{BigInt, Timestamptz, Uuid};
+/// What the day's ended answers used, by `hold`'s user or project (`scope`).
+pub async fn used_on(conn: &mut AsyncPgConnection, hold: &Hold, scope: &str) -> Result<i64, Error> {
+    use diesel::sql_types::{BigInt, Date, Text, Uuid};
     #[derive(QueryableByName)]
     struct Used {
         #[diesel(sql_type = BigInt)]
-        by_user: i64,
-        #[diesel(sql_type = BigInt)]
-        by_project: i64,
+        used: i64,
     }
-    let used: Used = diesel::sql_query(
-        "SELECT \
-           coalesce(sum(coalesce(m.prompt_tokens, 0) + coalesce(m.completion_tokens, 0)) \
-             FILTER (WHERE m.requested_by = $1), 0)::bigint AS by_user, \
-           coalesce(sum(coalesce(m.prompt_tokens, 0) + coalesce(m.completion_tokens, 0)) \
-             FILTER (WHERE s.project_id = $2), 0)::bigint AS by_project \
-         FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-         WHERE m.role = 'assistant' AND m.created_at >= $3 \
-           AND (m.requested_by = $1 OR s.project_id = $2)",
+    let owner = if scope == "user" {
+        hold.user.0
+    } else {
+        hold.project.0
+    };
+    let used: Option<Used> = diesel::sql_query(
+        "SELECT used FROM chat_token_use WHERE scope = $1 AND owner_id = $2 AND day = $3",
     )
-    .bind::<Uuid, _>(user.0)
-    .bind::<Uuid, _>(project.0)
-    .bind::<Timestamptz, _>(since)
+    .bind::<Text, _>(scope)
+    .bind::<Uuid, _>(owner)
+    .bind::<Date, _>(hold.day)
     .get_result(conn)
-    .await?;
-    Ok((used.by_user, used.by_project))
+    .await
+    .optional()?;
+    Ok(used.map_or(0, |u| u.used))
+}
+
+/// Forget the counters of days before `before`.
+pub async fn purge_token_use(
+    conn: &mut AsyncPgConnection,
+    before: NaiveDate,
+) -> Result<usize, Error> {
+    use diesel::sql_types::Date;
+    diesel::sql_query("DELETE FROM chat_token_use WHERE day < $1")
+        .bind::<Date, _>(before)
+        .execute(conn)
+        .await
 }

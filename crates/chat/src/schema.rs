@@ -14,6 +14,7 @@ diesel::table! {
         completion_tokens -> Nullable<Int4>,
         citations -> Jsonb,
         error -> Nullable<Text>,
+        reserved_tokens -> Nullable<Int4>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }

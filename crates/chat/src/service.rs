@@ -3,12 +3,16 @@
 
 use crate::context::{self, Earlier, Pinned};
 use crate::error::ChatError;
-use crate::generation::{Beside, Generations, Listener, after_chars};
-use crate::interface::{Citation, CitationSource, MAX_CONTENT, Message, PostMessage};
+use crate::generation::{Answering, Beside, Generations, Listener, after_chars};
+use crate::interface::{
+    Citation, CitationSource, MAX_CONTENT, MAX_CONTEXT_FILES, Message, PostMessage,
+};
 use crate::metrics::ChatMetrics;
 use crate::provider::{Prompt, Provider, ProviderInfo, Providers, Speaker};
+use crate::quota::{self, Hold, Quotas};
 use crate::repo::{self, MessageRow};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
 use mdz_core::FieldError;
 use mdz_core::access::{ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
@@ -38,10 +42,8 @@ pub struct ChatService {
 pub struct ChatSettings {
     /// Characters of context per message (see [`crate::context`]).
     pub budget_chars: usize,
-    /// Tokens one user may use per UTC day (0: no limit).
-    pub daily_tokens_per_user: i64,
-    /// Tokens one project may use per UTC day (0: no limit).
-    pub daily_tokens_per_project: i64,
+    /// Daily token quotas (see [`crate::quota`]).
+    pub quotas: Quotas,
     /// An answer still `streaming` with no save for this long was left by a node that stopped:
     /// a live one saves at least every provider idle timeout (or the timeout ends it).
     pub orphaned_after: std::time::Duration,
@@ -81,14 +83,14 @@ fn session_gone(e: diesel::result::Error) -> ChatError {
     }
 }
 
-/// An answer about to stream.
+/// An answer about to stream, created `now`.
 fn answer_row(
     session_id: ChatSessionId,
     actor: UserId,
     model: &str,
     citations: &[Citation],
+    now: DateTime<Utc>,
 ) -> MessageRow {
-    let now = Utc::now();
     MessageRow {
         id: ChatMessageId::new(),
         session_id,
@@ -102,6 +104,7 @@ fn answer_row(
         completion_tokens: None,
         citations: serde_json::to_value(citations).unwrap_or_else(|_| serde_json::json!([])),
         error: None,
+        reserved_tokens: None,
         created_at: now,
         updated_at: now,
     }
@@ -242,17 +245,14 @@ impl ChatService {
         Ok(out)
     }
 
-    /// The documents and passages a question is answered from, with the quota checked. One
-    /// pool connection at a time (a request that held one while waiting for another could
-    /// starve the pool under load).
+    /// The documents and passages a question is answered from. One pool connection at a time
+    /// (a request that held one while waiting for another could starve the pool under load).
     async fn sources(
         &self,
-        actor: UserId,
         session: &ChatSessionInfo,
         extra: &[FileId],
         search_for: Option<&str>,
     ) -> Result<(Vec<Pinned>, Vec<Passage>), ChatError> {
-        self.check_quota(actor, session.project_id).await?;
         let pinned = self.pinned(session, extra).await?;
         let words = search_for.map(context::search_words).unwrap_or_default();
         let found = if words.is_empty() {
@@ -323,14 +323,20 @@ impl ChatService {
                 format!("1 to {MAX_CONTENT} characters"),
             )]));
         }
+        let extra = body.context_file_ids.unwrap_or_default();
+        if extra.len() > MAX_CONTEXT_FILES {
+            return Err(ChatError::Validation(vec![FieldError::new(
+                "context_file_ids",
+                format!("at most {MAX_CONTEXT_FILES} documents"),
+            )]));
+        }
         let (session, role) = self.readable(actor, session_id).await?;
         Self::require_editor(role)?;
         let provider = self.provider_for(&session)?;
         let (pinned, found) = self
             .sources(
-                actor,
                 &session,
-                body.context_file_ids.as_deref().unwrap_or(&[]),
+                &extra,
                 (body.use_search == Some(true)).then_some(content.as_str()),
             )
             .await?;
@@ -353,37 +359,66 @@ impl ChatService {
             completion_tokens: None,
             citations: serde_json::json!([]),
             error: None,
+            reserved_tokens: None,
             created_at: now,
             updated_at: now,
         };
         let question_id = question.id;
-        let rows = [question, answer_row(session_id, actor, &model, &citations)];
-        let conn = db::conn(&self.pool).await?;
-        let (mut reading, mut writing) = (&*conn, &*conn);
-        let (history, stored) = tokio::try_join!(
-            repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT),
-            repo::insert_pair(&mut writing, &rows)
-        )
-        .map_err(session_gone)?;
+        let mut rows = [
+            question,
+            answer_row(session_id, actor, &model, &citations, now),
+        ];
+        let assemble = |history: &[Earlier]| {
+            context::assemble(
+                &session.instructions,
+                &pinned,
+                &found,
+                history,
+                &content,
+                self.settings.budget_chars,
+            )
+            .0
+        };
+        let mut conn = db::conn(&self.pool).await?;
+        let (first, messages, hold, stored) = if self.settings.quotas.enabled() {
+            // The hold is estimated from the prompt, so the history is read first: one round
+            // trip more than without quotas (as many as the sum the quotas took before).
+            let history =
+                earlier(repo::recent(&mut *conn, session_id, question_id, HISTORY_LIMIT).await)?;
+            let messages = assemble(&history);
+            let estimate = quota::prompt_estimate(&messages);
+            let hold = self
+                .settings
+                .quotas
+                .hold(actor, session.project_id, now, estimate);
+            rows[1].reserved_tokens = hold.map(|h| h.reserved());
+            let stored = self.store(&mut conn, &rows, hold.as_ref()).await?;
+            (history.is_empty(), messages, hold, stored)
+        } else {
+            let (mut reading, mut writing) = (&*conn, &*conn);
+            let (history, stored) = tokio::try_join!(
+                repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT),
+                repo::insert(&mut writing, &rows, None)
+            )
+            .map_err(session_gone)?;
+            let history = earlier(Ok(history))?;
+            (history.is_empty(), assemble(&history), None, stored)
+        };
         drop(conn);
-        let history = earlier(Ok(history))?;
         let mut stored = stored.into_iter();
         let (Some(user), Some(assistant)) = (stored.next(), stored.next()) else {
             return Err(ChatError::Unavailable(
                 "the messages were not stored".into(),
             ));
         };
-        let (messages, _) = context::assemble(
-            &session.instructions,
-            &pinned,
-            &found,
-            &history,
-            &content,
-            self.settings.budget_chars,
-        );
-        let touched = self.touch_later(session_id, history.is_empty().then_some(content));
+        let touched = self.touch_later(session_id, first.then_some(content));
+        let answering = Answering {
+            id: assistant.id,
+            prompt_tokens: quota::prompt_estimate(&messages),
+            hold,
+        };
         let listener = self.generations.start(
-            assistant.id,
+            answering,
             provider,
             Prompt { model, messages },
             self.pool.clone(),
@@ -397,45 +432,39 @@ impl ChatService {
         })
     }
 
-    /// Refuse when the user or the project used its tokens for today (UTC).
-    async fn check_quota(
+    /// Store messages, the last one holding `hold` of the day's quotas. A refusal is a 429
+    /// that says when to try again: soon when answers still being generated hold the room
+    /// (they settle to what they cost when they end), at midnight (UTC) when ended ones used it.
+    async fn store<const N: usize>(
         &self,
-        actor: UserId,
-        project: mdz_core::ids::ProjectId,
-    ) -> Result<(), ChatError> {
-        let (per_user, per_project) = (
-            self.settings.daily_tokens_per_user,
-            self.settings.daily_tokens_per_project,
-        );
-        if per_user == 0 && per_project == 0 {
-            return Ok(());
-        }
-        let now = Utc::now();
-        let midnight = now
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .unwrap_or(now);
-        let mut conn = db::conn(&self.pool).await?;
-        let (by_user, by_project) = repo::tokens_since(&mut conn, actor, project, midnight).await?;
-        let retry_after = u64::try_from((midnight + chrono::Duration::days(1) - now).num_seconds())
-            .unwrap_or(60)
-            .max(1);
-        if per_user > 0 && by_user >= per_user {
-            return Err(ChatError::Quota {
-                scope: "user",
-                limit: per_user,
-                retry_after,
-            });
-        }
-        if per_project > 0 && by_project >= per_project {
-            return Err(ChatError::Quota {
-                scope: "project",
-                limit: per_project,
-                retry_after,
-            });
-        }
-        Ok(())
+        conn: &mut AsyncPgConnection,
+        rows: &[MessageRow; N],
+        hold: Option<&Hold>,
+    ) -> Result<Vec<MessageRow>, ChatError> {
+        let e = match repo::insert(conn, rows, hold).await {
+            Ok(stored) => return Ok(stored),
+            Err(e) => e,
+        };
+        let (Some(scope), Some(hold)) = (quota::refused(&e), hold) else {
+            return Err(session_gone(e));
+        };
+        let limit = self.settings.quotas.limit(scope);
+        let midnight = quota::until_midnight(Utc::now());
+        let retry_after = match repo::used_on(conn, hold, scope).await {
+            Ok(used) if used.saturating_add(hold.tokens) <= limit => {
+                quota::HELD_RETRY_SECS.min(midnight)
+            }
+            Ok(_) => midnight,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the day's token use failed");
+                midnight
+            }
+        };
+        Err(ChatError::Quota {
+            scope,
+            limit,
+            retry_after,
+        })
     }
 
     /// Answer an earlier question again: a new answer to the user message before `id`, from
@@ -483,12 +512,7 @@ impl ChatService {
             .iter()
             .any(|c| c.source == CitationSource::Search);
         let (pinned, found) = self
-            .sources(
-                actor,
-                &session,
-                &[],
-                searched.then_some(question.content.as_str()),
-            )
+            .sources(&session, &[], searched.then_some(question.content.as_str()))
             .await?;
         let model = session
             .model
@@ -502,18 +526,29 @@ impl ChatService {
             &question.content,
             self.settings.budget_chars,
         );
+        let now = Utc::now();
+        let estimate = quota::prompt_estimate(&messages);
+        let hold = self
+            .settings
+            .quotas
+            .hold(actor, session.project_id, now, estimate);
+        let mut row = answer_row(session_id, actor, &model, &citations, now);
+        row.reserved_tokens = hold.map(|h| h.reserved());
         let assistant = {
             let mut conn = db::conn(&self.pool).await?;
-            repo::insert(
-                &mut conn,
-                &answer_row(session_id, actor, &model, &citations),
-            )
-            .await
-            .map_err(session_gone)?
+            self.store(&mut conn, &[row], hold.as_ref())
+                .await?
+                .pop()
+                .ok_or_else(|| ChatError::Unavailable("the answer was not stored".into()))?
         };
         let touched = self.touch_later(session_id, None);
+        let answering = Answering {
+            id: assistant.id,
+            prompt_tokens: estimate,
+            hold,
+        };
         let listener = self.generations.start(
-            assistant.id,
+            answering,
             provider,
             Prompt { model, messages },
             self.pool.clone(),
@@ -606,6 +641,12 @@ impl ChatService {
     #[instrument(skip_all)]
     pub async fn end_orphans(&self) -> Result<usize, ChatError> {
         let mut conn = db::conn(&self.pool).await?;
+        // Counters of the day before yesterday are no longer read (a hold of yesterday's may
+        // still settle).
+        let today = Utc::now().date_naive();
+        if let Some(before) = today.checked_sub_days(chrono::Days::new(1)) {
+            repo::purge_token_use(&mut conn, before).await?;
+        }
         Ok(repo::end_stale(
             &mut conn,
             self.orphaned_before(),

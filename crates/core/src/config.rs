@@ -416,11 +416,24 @@ impl Config {
         if self.llm_timeout_secs == 0 {
             return bad("llm_timeout_secs", "must be at least 1");
         }
-        if self.llm_daily_tokens_per_user < 0 || self.llm_daily_tokens_per_project < 0 {
-            return bad(
-                "llm_daily_tokens_per_user",
-                "quotas are 0 (no limit) or more",
-            );
+        if self.llm_max_tokens == 0 {
+            return bad("llm_max_tokens", "must be at least 1");
+        }
+        for (key, quota) in [
+            ("llm_daily_tokens_per_user", self.llm_daily_tokens_per_user),
+            (
+                "llm_daily_tokens_per_project",
+                self.llm_daily_tokens_per_project,
+            ),
+        ] {
+            // An answer holds its prompt + llm_max_tokens of the quota while it is generated.
+            if quota != 0 && quota <= i64::from(self.llm_max_tokens) {
+                return bad(
+                    key,
+                    "0 (no limit) or more than llm_max_tokens (an answer holds its prompt and \
+                     llm_max_tokens of the quota while it is generated)",
+                );
+            }
         }
         if self.llm_context_chars < 1000 {
             return bad("llm_context_chars", "must be at least 1000");
@@ -563,6 +576,31 @@ mod tests {
             Config::with_overrides(&[
                 ("max_file_bytes", json!(4000)),
                 ("collab_max_message_bytes", json!(5000)),
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_quota_must_admit_an_answer() {
+        let err = Config::with_overrides(&[
+            ("llm_max_tokens", json!(100)),
+            ("llm_daily_tokens_per_project", json!(100)),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("llm_daily_tokens_per_project"),
+            "{err}"
+        );
+        let err = Config::with_overrides(&[("llm_daily_tokens_per_user", json!(-1))]).unwrap_err();
+        assert!(
+            err.to_string().contains("llm_daily_tokens_per_user"),
+            "{err}"
+        );
+        assert!(
+            Config::with_overrides(&[
+                ("llm_max_tokens", json!(100)),
+                ("llm_daily_tokens_per_user", json!(101)),
             ])
             .is_ok()
         );
