@@ -261,3 +261,56 @@ async fn a_message_names_at_most_50_documents() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_a_stopped_node_left_is_charged_its_hold() {
+    let llm = FakeLlm::start().await;
+    let app = app_with(
+        &llm,
+        &[
+            ("llm_max_tokens", json!(10)),
+            ("llm_daily_tokens_per_user", json!(100)),
+        ],
+    )
+    .await;
+    let (user, sid) = solo(&app).await;
+    let (_, session) = app
+        .get(&format!("/api/v1/sessions/{sid}"), Some(&user.access))
+        .await;
+    let project = session["project_id"].as_str().unwrap();
+    // As a node that stopped mid-answer leaves it: 16 held, no save for an hour.
+    let id = uuid::Uuid::now_v7();
+    let today = "(now() AT TIME ZONE 'UTC')::date";
+    app.sql(&format!(
+        "INSERT INTO chat_token_use (scope, owner_id, day, held) \
+         VALUES ('user', '{}', {today}, 16), ('project', '{project}', {today}, 16)",
+        user.id
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO chat_messages (id, session_id, role, content, status, requested_by, \
+           reserved_tokens, created_at, updated_at) \
+         VALUES ('{id}', '{sid}', 'assistant', '', 'streaming', '{}', 16, now(), \
+                 now() - interval '1 hour')",
+        user.id
+    ))
+    .await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/sessions/{sid}/messages/{id}/cancel"),
+            Some(&user.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let settled = "SELECT 1 FROM chat_token_use WHERE held = 0 AND used = 16 AND cap IS NULL";
+    assert_eq!(app.sql(settled).await, 2, "both counters settled");
+    // The row holds nothing any more: a late final save would not settle it twice.
+    assert_eq!(
+        app.sql(&format!(
+            "SELECT 1 FROM chat_messages WHERE id = '{id}' AND reserved_tokens IS NULL"
+        ))
+        .await,
+        1
+    );
+}
