@@ -209,6 +209,10 @@ pub async fn save_growing(
     .map(drop)
 }
 
+/// Counter rows are locked in one order everywhere (user before project, then by owner and
+/// day): a reservation's `VALUES` lists the user's row first, settlements lock with
+/// `ORDER BY scope DESC … FOR UPDATE`, so reservations and settlements never deadlock.
+///
 /// Save the answer for good and settle its hold in the same statement: the hold leaves
 /// `held` and what the answer cost (`prompt + completion` of `usage`) joins `used`, on the
 /// counters of the hold's day, unless the sweeper settled it already (the row says so by a
@@ -226,13 +230,18 @@ pub async fn save_settling(
     let cost = usage.map_or(0, |(p, c)| i64::from(p) + i64::from(c));
     Cached(
         diesel::sql_query(
-            "WITH settle AS (\
-               UPDATE chat_token_use SET held = held - $7, used = used + $8, cap = NULL \
+            "WITH locked AS (\
+               SELECT scope, owner_id FROM chat_token_use \
                WHERE day = $9 \
                  AND ((scope = 'user' AND owner_id = $10) \
                    OR (scope = 'project' AND owner_id = $11)) \
                  AND NOT EXISTS (SELECT 1 FROM chat_messages \
-                                 WHERE id = $1 AND reserved_tokens IS NULL)) \
+                                 WHERE id = $1 AND reserved_tokens IS NULL) \
+               ORDER BY scope DESC FOR UPDATE), \
+             settle AS (\
+               UPDATE chat_token_use u SET held = u.held - $7, used = u.used + $8, cap = NULL \
+               FROM locked l \
+               WHERE u.day = $9 AND u.scope = l.scope AND u.owner_id = l.owner_id) \
              UPDATE chat_messages SET content = $2, status = $3, prompt_tokens = $4, \
                completion_tokens = $5, error = $6, reserved_tokens = NULL \
              WHERE id = $1",
@@ -287,11 +296,17 @@ pub async fn end_stale(
            UNION ALL \
            SELECT 'project', s.project_id, e.day, e.held \
            FROM ended e JOIN chat_sessions s ON s.id = e.session_id WHERE e.held IS NOT NULL), \
-         settled AS (\
-           UPDATE chat_token_use u SET held = u.held - h.held, used = u.used + h.held, cap = NULL \
-           FROM (SELECT scope, owner_id, day, sum(held) AS held FROM holds \
+         locked AS (\
+           SELECT u.scope, u.owner_id, u.day, h.held \
+           FROM chat_token_use u \
+           JOIN (SELECT scope, owner_id, day, sum(held) AS held FROM holds \
                  GROUP BY scope, owner_id, day) h \
-           WHERE u.scope = h.scope AND u.owner_id = h.owner_id AND u.day = h.day) \
+             ON u.scope = h.scope AND u.owner_id = h.owner_id AND u.day = h.day \
+           ORDER BY u.scope DESC, u.owner_id, u.day FOR UPDATE OF u), \
+         settled AS (\
+           UPDATE chat_token_use u SET held = u.held - l.held, used = u.used + l.held, cap = NULL \
+           FROM locked l \
+           WHERE u.scope = l.scope AND u.owner_id = l.owner_id AND u.day = l.day) \
          SELECT count(*) AS ended FROM ended",
     )
     .bind::<Timestamptz, _>(before)
