@@ -17,7 +17,7 @@ use mdz_core::FieldError;
 use mdz_core::access::{ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
 use mdz_core::documents::{DocumentStore, Passage};
-use mdz_core::ids::{ChatMessageId, ChatSessionId, FileId, UserId};
+use mdz_core::ids::{ChatMessageId, ChatSessionId, FileId, ProjectId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
 use mdz_core::ports::{ChatSessionInfo, ChatSessions};
 use std::sync::Arc;
@@ -82,6 +82,36 @@ fn session_gone(e: diesel::result::Error) -> ChatError {
         _ => e.into(),
     }
 }
+
+/// A question, created `now`.
+fn question_row(
+    session_id: ChatSessionId,
+    actor: UserId,
+    content: &str,
+    now: DateTime<Utc>,
+) -> MessageRow {
+    MessageRow {
+        id: ChatMessageId::new(),
+        session_id,
+        role: "user".into(),
+        content: content.to_owned(),
+        author_id: Some(actor),
+        requested_by: Some(actor),
+        model: None,
+        status: "complete".into(),
+        prompt_tokens: None,
+        completion_tokens: None,
+        citations: serde_json::json!([]),
+        error: None,
+        reserved_tokens: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// What storing an exchange gives: whether it starts the session, the prompt, the answer's
+/// hold, the stored question and answer.
+type Exchanged = (bool, Vec<(Speaker, String)>, Option<Hold>, Vec<MessageRow>);
 
 /// An answer about to stream, created `now`.
 fn answer_row(
@@ -346,26 +376,8 @@ impl ChatService {
             .unwrap_or_else(|| provider.default_model().to_owned());
         let citations = context::citations(&pinned, &found);
         let now = Utc::now();
-        let question = MessageRow {
-            id: ChatMessageId::new(),
-            session_id,
-            role: "user".into(),
-            content: content.clone(),
-            author_id: Some(actor),
-            requested_by: Some(actor),
-            model: None,
-            status: "complete".into(),
-            prompt_tokens: None,
-            completion_tokens: None,
-            citations: serde_json::json!([]),
-            error: None,
-            reserved_tokens: None,
-            created_at: now,
-            updated_at: now,
-        };
-        let question_id = question.id;
         let mut rows = [
-            question,
+            question_row(session_id, actor, &content, now),
             answer_row(session_id, actor, &model, &citations, now),
         ];
         let assemble = |history: &[Earlier]| {
@@ -379,32 +391,9 @@ impl ChatService {
             )
             .0
         };
-        let mut conn = db::conn(&self.pool).await?;
-        let (first, messages, hold, stored) = if self.settings.quotas.enabled() {
-            // The hold is estimated from the prompt, so the history is read first: one round
-            // trip more than without quotas (as many as the sum the quotas took before).
-            let history =
-                earlier(repo::recent(&mut *conn, session_id, question_id, HISTORY_LIMIT).await)?;
-            let messages = assemble(&history);
-            let estimate = quota::prompt_estimate(&messages);
-            let hold = self
-                .settings
-                .quotas
-                .hold(actor, session.project_id, now, estimate);
-            rows[1].reserved_tokens = hold.map(|h| h.reserved());
-            let stored = self.store(&mut conn, &rows, hold.as_ref()).await?;
-            (history.is_empty(), messages, hold, stored)
-        } else {
-            let (mut reading, mut writing) = (&*conn, &*conn);
-            let (history, stored) = tokio::try_join!(
-                repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT),
-                repo::insert(&mut writing, &rows, None)
-            )
-            .map_err(session_gone)?;
-            let history = earlier(Ok(history))?;
-            (history.is_empty(), assemble(&history), None, stored)
-        };
-        drop(conn);
+        let (first, messages, hold, stored) = self
+            .store_exchange(&mut rows, (actor, session.project_id), assemble)
+            .await?;
         let mut stored = stored.into_iter();
         let (Some(user), Some(assistant)) = (stored.next(), stored.next()) else {
             return Err(ChatError::Unavailable(
@@ -430,6 +419,40 @@ impl ChatService {
             assistant: to_message(assistant),
             listener,
         })
+    }
+
+    /// Store a question and its answer with the history before them: whether they start the
+    /// session, the prompt, the answer's hold, the stored rows. Without quotas the history read
+    /// and the insert are pipelined in one round trip; with quotas the hold is estimated from
+    /// the prompt, so the history is read first (one round trip more: as many as the sum the
+    /// quotas took before).
+    async fn store_exchange(
+        &self,
+        rows: &mut [MessageRow; 2],
+        (actor, project): (UserId, ProjectId),
+        assemble: impl Fn(&[Earlier]) -> Vec<(Speaker, String)>,
+    ) -> Result<Exchanged, ChatError> {
+        let (session_id, question_id) = (rows[0].session_id, rows[0].id);
+        let mut conn = db::conn(&self.pool).await?;
+        if !self.settings.quotas.enabled() {
+            let (mut reading, mut writing) = (&*conn, &*conn);
+            let (history, stored) = tokio::try_join!(
+                repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT),
+                repo::insert(&mut writing, rows, None)
+            )
+            .map_err(session_gone)?;
+            let history = earlier(Ok(history))?;
+            return Ok((history.is_empty(), assemble(&history), None, stored));
+        }
+        let history =
+            earlier(repo::recent(&mut *conn, session_id, question_id, HISTORY_LIMIT).await)?;
+        let messages = assemble(&history);
+        let estimate = quota::prompt_estimate(&messages);
+        let at = rows[1].created_at;
+        let hold = self.settings.quotas.hold(actor, project, at, estimate);
+        rows[1].reserved_tokens = hold.map(|h| h.reserved());
+        let stored = self.store(&mut conn, rows, hold.as_ref()).await?;
+        Ok((history.is_empty(), messages, hold, stored))
     }
 
     /// Store messages, the last one holding `hold` of the day's quotas. A refusal is a 429
