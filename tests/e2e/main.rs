@@ -7,6 +7,7 @@ mod auth_flows;
 mod auth_hardening;
 mod auth_tokens;
 mod bad_input;
+mod big_documents;
 mod chat;
 mod chat_limits;
 mod collab;

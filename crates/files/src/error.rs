@@ -27,6 +27,8 @@ pub enum FileError {
     Db(#[from] DbError),
     #[error("object store unavailable: {0}")]
     Store(String),
+    #[error("a background computation failed")]
+    Worker(#[from] tokio::task::JoinError),
 }
 
 impl From<diesel::result::Error> for FileError {
@@ -75,6 +77,7 @@ impl From<FileError> for ApiError {
             )
             .detail("the change feed no longer reaches back this far: list the files again and continue from the cursor of a fresh GET /changes"),
             FileError::Corrupt => ApiError::internal(&"a stored version is corrupt"),
+            FileError::Worker(cause) => ApiError::internal(&format!("a diff task failed: {cause}")),
             FileError::Db(db) => db.into(),
             FileError::Store(cause) => {
                 tracing::warn!(error = %cause, "object store unavailable");

@@ -336,7 +336,7 @@ impl FilesService {
                         updated_by: actor,
                     };
                     let row = repo::insert_file(conn, &row).await?;
-                    let (added, _) = history::line_stats("", &row.content);
+                    let added = history::line_count(&row.content);
                     repo::insert_version(
                         conn,
                         &VersionRow {
@@ -481,35 +481,29 @@ impl FilesService {
         let size = to_i32(content.len());
         if coalesce {
             // The head version absorbs this save; the version before it must now lead to it.
-            let (prev_content, lines) = if head.n > 1 {
+            let lines = if head.n > 1 {
                 let prev = repo::version(conn, id, head.n - 1)
                     .await?
                     .ok_or(FileError::Corrupt)?;
                 let prev_content = if prev.snapshot {
                     String::from_utf8(prev.body).map_err(|_| FileError::Corrupt)?
                 } else {
-                    let text = history::apply(&current.content, &prev.body)?;
-                    repo::set_version_body(
-                        conn,
-                        id,
-                        prev.n,
-                        false,
-                        &history::script(content, &text),
-                    )
-                    .await?;
-                    text
+                    history::apply(&current.content, &prev.body)?
                 };
-                let lines = history::line_stats(&prev_content, content);
-                (Some(prev_content), lines)
+                let back = history::delta_bounded(content, &prev_content).await?;
+                if !prev.snapshot {
+                    repo::set_version_body(conn, id, prev.n, false, &back.script).await?;
+                }
+                (back.deleted, back.inserted)
             } else {
-                (None, history::line_stats("", content))
+                (history::line_count(content), 0)
             };
-            drop(prev_content);
             repo::coalesce_head(conn, id, head.n, size, lines, actor).await?;
         } else {
             // The old head becomes a stored version: a reverse script, or a full copy when the
             // scripts since the last copy already add up to twice the document.
-            let reverse = history::script(content, &current.content);
+            let back = history::delta_bounded(content, &current.content).await?;
+            let reverse = back.script;
             let since = repo::script_bytes_since_snapshot(conn, id).await?;
             let budget = 2 * i64::try_from(current.content.len().max(1024)).unwrap_or(i64::MAX);
             if since + i64::try_from(reverse.len()).unwrap_or(i64::MAX) > budget {
@@ -518,7 +512,7 @@ impl FilesService {
                 repo::set_version_body(conn, id, head.n, false, &reverse).await?;
             }
             let now = Utc::now();
-            let lines = history::line_stats(&current.content, content);
+            let lines = (back.deleted, back.inserted);
             repo::insert_version(
                 conn,
                 &VersionRow {
@@ -709,15 +703,14 @@ impl FilesService {
             .ok_or(FileError::NotFound("document"))?;
         let (_, to) = Self::content_of(&mut conn, &file, n).await?;
         let (_, from) = Self::content_of(&mut conn, &file, m).await?;
+        let (a, b) = (format!("{}@{m}", file.path), format!("{}@{n}", file.path));
+        drop(conn);
+        let unified =
+            tokio::task::spawn_blocking(move || history::unified(&from, &to, &a, &b)).await?;
         Ok(VersionDiff {
             from: m,
             to: n,
-            unified: history::unified(
-                &from,
-                &to,
-                &format!("{}@{m}", file.path),
-                &format!("{}@{n}", file.path),
-            ),
+            unified,
         })
     }
 
