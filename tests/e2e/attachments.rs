@@ -6,7 +6,10 @@ use mdz_tests::{Options, TestApp, TestUser};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn setup(s3: bool, config: Vec<(&'static str, Value)>) -> (TestApp, TestUser, String) {
+pub(crate) async fn setup(
+    s3: bool,
+    config: Vec<(&'static str, Value)>,
+) -> (TestApp, TestUser, String) {
     let app = TestApp::spawn_with(Options {
         s3,
         config,
@@ -25,7 +28,7 @@ async fn setup(s3: bool, config: Vec<(&'static str, Value)>) -> (TestApp, TestUs
     (app, owner, project)
 }
 
-async fn announce(
+pub(crate) async fn announce(
     app: &TestApp,
     user: &TestUser,
     project: &str,
@@ -40,7 +43,7 @@ async fn announce(
 }
 
 /// PUT bytes to a presigned URL with a plain HTTP client, as a browser would.
-async fn upload(announced: &Value, bytes: Vec<u8>) -> StatusCode {
+pub(crate) async fn upload(announced: &Value, bytes: Vec<u8>) -> StatusCode {
     let client = reqwest::Client::new();
     let mut req = client.put(announced["upload_url"].as_str().unwrap());
     for (k, v) in announced["headers"].as_object().unwrap() {

@@ -145,7 +145,8 @@ impl FilesModule {
         })
     }
 
-    /// Purge the trash, compact the change feed and drop abandoned uploads every `every`.
+    /// Purge the trash, compact the change feed, drop abandoned uploads and delete the stored
+    /// objects of deleted attachments every `every`.
     pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let service = self.service.clone();
         let attachments = self.attachments.clone();
@@ -160,8 +161,10 @@ impl FilesModule {
                     Err(e) => tracing::warn!(error = %e, "purging files failed"),
                 }
                 match attachments.cleanup().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(uploads = n, "removed abandoned uploads"),
+                    Ok((0, 0)) => {}
+                    Ok((uploads, objects)) => {
+                        tracing::info!(uploads, objects, "removed abandoned uploads and objects");
+                    }
                     Err(e) => tracing::warn!(error = %e, "cleaning up uploads failed"),
                 }
             }

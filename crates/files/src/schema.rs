@@ -111,5 +111,13 @@ diesel::table! {
         expires_at -> Timestamptz,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    blob_deletions (object_key) {
+        object_key -> Text,
+        queued_at -> Timestamptz,
     }
 }

@@ -1,16 +1,14 @@
 //! HTTP handlers for attachments, and for the local store's upload and download URLs.
 
-use super::store::{LocalStore, content_disposition};
+use super::store::{LocalStore, UploadError, content_disposition, file_chunks};
 use super::{AnnounceRequest, Announced, Attachment, AttachmentsService, repo};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
-use futures_util::StreamExt;
 use mdz_core::auth::AuthUser;
 use mdz_core::db::{self, DbPool};
 use mdz_core::ids::{AttachmentId, ProjectId};
 use mdz_core::{ApiError, Problem, secrets};
-use tokio::io::AsyncWriteExt;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -132,10 +130,11 @@ fn expired() -> ApiError {
         "url-expired",
         "URL invalid or expired",
     )
-    .detail("this upload or download URL is unknown or has expired; ask for a new one")
+    .detail("this upload or download URL is unknown, already used, or expired; ask for a new one")
 }
 
-/// The local store's upload URL (the token is the credential, as in a presigned S3 URL).
+/// The local store's upload URL (the token is the credential, as in a presigned S3 URL). It
+/// stores one upload: a second PUT is refused (403), unless the first stored nothing.
 #[utoipa::path(
     tag = "attachments",
     params(("token" = String, Path)),
@@ -153,11 +152,12 @@ async fn upload_blob(
     pool: web::Data<DbPool>,
     req: HttpRequest,
     token: web::Path<String>,
-    mut body: web::Payload,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let store = store.ok_or_else(|| ApiError::not_found("no local object store here"))?;
+    let hash = secrets::digest(&token);
     let mut conn = db::conn(&pool).await?;
-    let grant = repo::grant(&mut conn, &secrets::digest(&token), "put")
+    let grant = repo::claim_put_grant(&mut conn, &hash)
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(expired)?;
@@ -167,48 +167,42 @@ async fn upload_blob(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if content_type != grant.content_type {
-        return Err(ApiError::new(
+    let stored = if content_type == grant.content_type {
+        store
+            .receive(&grant.object_key, grant.max_size, body)
+            .await
+            .map_err(|e| upload_failed(&e))
+    } else {
+        Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "Unsupported media type",
         )
-        .detail(format!("this URL takes {} only", grant.content_type)));
-    }
-    let path = store.path_of(&grant.object_key);
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir)
+        .detail(format!("this URL takes {} only", grant.content_type)))
+    };
+    if stored.is_err() {
+        // Nothing was stored: the URL stays good for another try.
+        let mut conn = db::conn(&pool).await?;
+        repo::release_put_grant(&mut conn, &hash)
             .await
             .map_err(|e| ApiError::internal(&e))?;
     }
-    let tmp = path.with_extension(format!("part-{}", uuid::Uuid::new_v4().simple()));
-    let mut file = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let mut written: i64 = 0;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?;
-        written += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
-        if written > grant.max_size {
-            drop(file);
-            drop(tokio::fs::remove_file(&tmp).await);
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "Payload too large",
-            )
-            .detail(format!("this URL takes at most {} bytes", grant.max_size)));
+    stored.map(|()| HttpResponse::Ok().finish())
+}
+
+fn upload_failed(e: &UploadError) -> ApiError {
+    match e {
+        UploadError::TooLarge { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+        )
+        .detail(format!("this URL takes at most {limit} bytes")),
+        UploadError::Interrupted(cause) => {
+            ApiError::bad_request(format!("upload interrupted: {cause}"))
         }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+        UploadError::Io(cause) => ApiError::internal(cause),
     }
-    file.sync_all().await.map_err(|e| ApiError::internal(&e))?;
-    drop(file);
-    tokio::fs::rename(&tmp, &path)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(HttpResponse::Ok().finish())
 }
 
 /// The local store's download URL.
@@ -217,7 +211,9 @@ async fn upload_blob(
     params(("token" = String, Path)),
     responses(
         (status = 200, description = "The bytes, as a download", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The bytes of the one range asked for (`Range: bytes=…`)", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 416, description = "The range lies past the end of the object"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -225,6 +221,7 @@ async fn upload_blob(
 async fn download_blob(
     store: Option<web::Data<LocalStore>>,
     pool: web::Data<DbPool>,
+    req: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let store = store.ok_or_else(|| ApiError::not_found("no local object store here"))?;
@@ -234,15 +231,105 @@ async fn download_blob(
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(expired)?;
     drop(conn);
-    let bytes = tokio::fs::read(store.path_of(&grant.object_key))
+    let (file, len) = store
+        .open(&grant.object_key)
         .await
-        .map_err(|_| ApiError::not_found("the object is gone"))?;
-    Ok(HttpResponse::Ok()
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found("the object is gone"))?;
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(ByteRange::Whole, |v| byte_range(v, len));
+    let (mut res, start, count) = match range {
+        ByteRange::Whole => (HttpResponse::Ok(), 0, len),
+        ByteRange::Part { start, end } => {
+            let mut res = HttpResponse::PartialContent();
+            res.insert_header((header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}")));
+            (res, start, end - start + 1)
+        }
+        ByteRange::Unsatisfiable => {
+            return Ok(HttpResponse::RangeNotSatisfiable()
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{len}")))
+                .finish());
+        }
+    };
+    let chunks = file_chunks(file, start, count)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(res
         .content_type(grant.content_type)
         .insert_header((
             header::CONTENT_DISPOSITION,
             content_disposition(&grant.filename),
         ))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
-        .body(bytes))
+        .no_chunking(count)
+        .streaming(chunks))
+}
+
+/// What a `Range` header asks of an object of some length.
+#[derive(Debug, PartialEq, Eq)]
+enum ByteRange {
+    Whole,
+    /// Bytes `start..=end`.
+    Part {
+        start: u64,
+        end: u64,
+    },
+    Unsatisfiable,
+}
+
+/// One `bytes=` range (`a-b`, `a-`, `-n`); anything else, several ranges included, is
+/// answered with the whole object, which RFC 9110 allows.
+fn byte_range(header: &str, len: u64) -> ByteRange {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return ByteRange::Whole;
+    };
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return ByteRange::Whole;
+    };
+    if spec.contains(',') {
+        return ByteRange::Whole;
+    }
+    let (first, last) = (first.trim(), last.trim());
+    let parsed = match (first.parse::<u64>(), last.parse::<u64>()) {
+        (Ok(start), Ok(end)) if start <= end => Some((start, end.min(len.saturating_sub(1)))),
+        (Ok(start), Err(_)) if last.is_empty() => Some((start, len.saturating_sub(1))),
+        (Err(_), Ok(suffix)) if first.is_empty() => {
+            if suffix == 0 {
+                return ByteRange::Unsatisfiable;
+            }
+            Some((len.saturating_sub(suffix), len.saturating_sub(1)))
+        }
+        _ => None,
+    };
+    match parsed {
+        Some((start, end)) if start < len => ByteRange::Part { start, end },
+        Some(_) => ByteRange::Unsatisfiable,
+        None => ByteRange::Whole,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges() {
+        let part = |start, end| ByteRange::Part { start, end };
+        assert_eq!(byte_range("bytes=0-9", 100), part(0, 9));
+        assert_eq!(byte_range("bytes=90-200", 100), part(90, 99));
+        assert_eq!(byte_range("bytes=95-", 100), part(95, 99));
+        assert_eq!(byte_range("bytes=-10", 100), part(90, 99));
+        assert_eq!(byte_range("bytes=-500", 100), part(0, 99));
+        assert_eq!(byte_range("bytes=100-", 100), ByteRange::Unsatisfiable);
+        assert_eq!(byte_range("bytes=-0", 100), ByteRange::Unsatisfiable);
+        assert_eq!(byte_range("bytes=0-0", 0), ByteRange::Unsatisfiable);
+        assert_eq!(byte_range("bytes=5-2", 100), ByteRange::Whole);
+        assert_eq!(byte_range("bytes=0-1,5-6", 100), ByteRange::Whole);
+        assert_eq!(byte_range("items=0-1", 100), ByteRange::Whole);
+        assert_eq!(byte_range("bytes=x-y", 100), ByteRange::Whole);
+    }
 }

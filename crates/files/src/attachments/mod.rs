@@ -307,17 +307,49 @@ impl AttachmentsService {
         .await
     }
 
-    /// Remove uploads announced long ago and never completed, and expired grants.
-    pub async fn cleanup(&self) -> Result<usize, FileError> {
+    /// Remove uploads announced long ago and never completed, the stored objects of every
+    /// attachment row that is gone (deleted, abandoned, or its project purged), and expired
+    /// grants. Answers (abandoned uploads, objects removed).
+    pub async fn cleanup(&self) -> Result<(usize, usize), FileError> {
         let cutoff =
             Utc::now() - chrono::Duration::from_std(self.settings.stale_after).unwrap_or_default();
         let mut conn = db::conn(&self.pool).await?;
         let stale = repo::stale(&mut conn, cutoff).await?;
-        for row in &stale {
-            self.store.delete(&row.object_key).await?;
-            repo::delete(&mut conn, row.id).await?;
-        }
+        let ids: Vec<AttachmentId> = stale.iter().map(|r| r.id).collect();
+        repo::delete_many(&mut conn, &ids).await?;
+        let removed = self.remove_queued_objects(&mut conn).await?;
         repo::forget_expired_grants(&mut conn).await?;
-        Ok(stale.len())
+        Ok((stale.len(), removed))
+    }
+
+    /// Delete the objects queued by the `attachments` delete trigger, a batch at a time. An
+    /// object the store fails to delete stays queued for the next round.
+    async fn remove_queued_objects(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+    ) -> Result<usize, FileError> {
+        let mut removed = 0;
+        loop {
+            let keys = repo::queued_deletions(conn, DELETION_BATCH).await?;
+            let mut done = Vec::with_capacity(keys.len());
+            let mut failed = false;
+            for key in &keys {
+                match self.store.delete(key).await {
+                    Ok(()) => done.push(key.clone()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, key = %key, "could not delete a stored object");
+                        failed = true;
+                    }
+                }
+            }
+            repo::forget_deletions(conn, &done).await?;
+            removed += done.len();
+            if failed || keys.len() < usize::try_from(DELETION_BATCH).unwrap_or(0) {
+                return Ok(removed);
+            }
+        }
     }
 }
+
+/// Objects deleted from the store per query of the deletion queue.
+const DELETION_BATCH: i64 = 500;

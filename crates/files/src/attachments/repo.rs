@@ -1,6 +1,6 @@
 //! Attachment and blob-grant queries.
 
-use crate::schema::{attachments, blob_grants};
+use crate::schema::{attachments, blob_deletions, blob_grants};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
@@ -133,6 +133,63 @@ pub async fn grant(
         .first(conn)
         .await
         .optional()
+}
+
+/// Claim a live, unused upload grant: of two uploads with one token, exactly one gets it.
+pub async fn claim_put_grant(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+) -> Result<Option<GrantRow>, Error> {
+    diesel::update(
+        blob_grants::table
+            .find(hash)
+            .filter(blob_grants::purpose.eq("put"))
+            .filter(blob_grants::used_at.is_null())
+            .filter(blob_grants::expires_at.gt(diesel::dsl::now)),
+    )
+    .set(blob_grants::used_at.eq(diesel::dsl::now))
+    .returning(GrantRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Give a claimed upload grant back after an upload that stored nothing, so it can be retried.
+pub async fn release_put_grant(conn: &mut AsyncPgConnection, hash: &[u8]) -> Result<(), Error> {
+    diesel::update(blob_grants::table.find(hash))
+        .set(blob_grants::used_at.eq(None::<DateTime<Utc>>))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Object keys whose attachment rows are gone (queued by a trigger), oldest first.
+pub async fn queued_deletions(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> Result<Vec<String>, Error> {
+    blob_deletions::table
+        .order(blob_deletions::queued_at)
+        .select(blob_deletions::object_key)
+        .limit(limit)
+        .load(conn)
+        .await
+}
+
+/// Forget queued deletions whose objects are gone from the store.
+pub async fn forget_deletions(conn: &mut AsyncPgConnection, keys: &[String]) -> Result<(), Error> {
+    diesel::delete(blob_deletions::table.filter(blob_deletions::object_key.eq_any(keys)))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Delete attachment rows (their objects are queued for deletion by the trigger).
+pub async fn delete_many(conn: &mut AsyncPgConnection, ids: &[AttachmentId]) -> Result<(), Error> {
+    diesel::delete(attachments::table.filter(attachments::id.eq_any(ids)))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 pub async fn forget_expired_grants(conn: &mut AsyncPgConnection) -> Result<usize, Error> {

@@ -4,11 +4,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::presigning::PresigningConfig;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
 use mdz_core::db::{self, DbPool};
 use mdz_core::secrets;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,6 +46,7 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> Result<String, StoreError>;
     /// The stored object's size, `None` when there is none.
     async fn size_of(&self, key: &str) -> Result<Option<i64>, StoreError>;
+    /// Delete the object; deleting one that is not there is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// `s3` or `local`.
     fn kind(&self) -> &'static str;
@@ -216,14 +220,20 @@ impl BlobStore for S3Store {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.client
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        match self
+            .client
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
             .await
-            .map_err(unavailable)?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            // S3 answers 204 for a missing key; some compatible servers say NoSuchKey.
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchKey") => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -285,6 +295,123 @@ impl LocalStore {
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(format!("{}/api/v1/blobs/{token}", self.base_url))
     }
+}
+
+/// Bytes read from disk per chunk of a download.
+const DOWNLOAD_CHUNK: usize = 64 * 1024;
+
+/// Why an upload to the local store stored nothing (its partial file is removed).
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("the upload is larger than {limit} bytes")]
+    TooLarge { limit: i64 },
+    #[error("the upload was interrupted")]
+    Interrupted(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the object could not be written")]
+    Io(#[from] std::io::Error),
+}
+
+/// A file being written: removed when dropped before [`PartFile::keep`], so an upload that
+/// fails, or whose request is dropped when the client goes away, leaves nothing behind.
+struct PartFile {
+    path: Option<PathBuf>,
+}
+
+impl PartFile {
+    fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    fn keep(mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        let Some(path) = self.path.take() else {
+            return;
+        };
+        let remove = move || {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(error = %e, path = %path.display(), "could not remove a partial upload");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(remove)),
+            Err(_) => remove(),
+        }
+    }
+}
+
+impl LocalStore {
+    /// Store an upload of at most `max_size` bytes at `key`: written to a temporary file
+    /// beside it and renamed into place once complete and synced.
+    pub async fn receive<S, E>(
+        &self,
+        key: &str,
+        max_size: i64,
+        mut body: S,
+    ) -> Result<(), UploadError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let path = self.path_of(key);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let part = PartFile {
+            path: Some(path.with_extension(format!("part-{}", uuid::Uuid::new_v4().simple()))),
+        };
+        let mut file = tokio::fs::File::create(part.path()).await?;
+        let mut written: i64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| UploadError::Interrupted(Box::new(e)))?;
+            written = written.saturating_add(i64::try_from(chunk.len()).unwrap_or(i64::MAX));
+            if written > max_size {
+                return Err(UploadError::TooLarge { limit: max_size });
+            }
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        drop(file);
+        tokio::fs::rename(part.path(), &path).await?;
+        part.keep();
+        Ok(())
+    }
+
+    /// The object's file and its length, `None` when there is none.
+    pub async fn open(&self, key: &str) -> std::io::Result<Option<(tokio::fs::File, u64)>> {
+        match tokio::fs::File::open(self.path_of(key)).await {
+            Ok(file) => {
+                let len = file.metadata().await?.len();
+                Ok(Some((file, len)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `len` bytes of `file` from `start`, read a chunk at a time as the client takes them.
+pub async fn file_chunks(
+    mut file: tokio::fs::File,
+    start: u64,
+    len: u64,
+) -> std::io::Result<impl Stream<Item = std::io::Result<Bytes>>> {
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    let reader = file.take(len);
+    Ok(futures_util::stream::try_unfold(
+        reader,
+        |mut reader| async move {
+            let mut buf = BytesMut::with_capacity(DOWNLOAD_CHUNK);
+            let n = reader.read_buf(&mut buf).await?;
+            Ok((n > 0).then(|| (buf.freeze(), reader)))
+        },
+    ))
 }
 
 #[async_trait]
