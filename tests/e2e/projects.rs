@@ -958,3 +958,50 @@ async fn role_changes_on_one_replica_apply_on_the_other_at_once() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_edits_of_different_fields_both_land() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let project = create_project(&app, &owner, "Before").await;
+    // Hold the project row so both edits queue behind it, then let them go together.
+    let mut db = app.db().await;
+    diesel::sql_query("BEGIN").execute(&mut db).await.unwrap();
+    diesel::sql_query(format!(
+        "SELECT 1 FROM projects WHERE id = '{project}' FOR UPDATE"
+    ))
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let path = format!("/api/v1/projects/{project}");
+    let rename = app.patch(&path, Some(&owner.access), json!({"name": "After"}));
+    let describe = app.patch(
+        &path,
+        Some(&owner.access),
+        json!({"description": "Described"}),
+    );
+    let release = async {
+        let mut waiting = 0;
+        for _ in 0..200 {
+            waiting = app
+                .sql(
+                    "SELECT 1 FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .await;
+            if waiting >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(waiting, 2, "both edits wait for the row");
+        diesel::sql_query("COMMIT").execute(&mut db).await.unwrap();
+    };
+    let ((s1, b1), (s2, b2), ()) = tokio::join!(rename, describe, release);
+    assert_eq!(s1, StatusCode::OK, "{b1}");
+    assert_eq!(s2, StatusCode::OK, "{b2}");
+    let (_, now) = app.get(&path, Some(&owner.access)).await;
+    assert_eq!(now["name"], "After", "{now}");
+    assert_eq!(now["description"], "Described", "{now}");
+}

@@ -121,20 +121,30 @@ pub async fn projects_of(
     q.load(conn).await
 }
 
-pub async fn update_project(
+/// The live project's row, locked until the transaction ends.
+pub async fn lock_live_project(
     conn: &mut AsyncPgConnection,
     id: ProjectId,
+) -> Result<Option<ProjectRow>, Error> {
+    projects::table
+        .find(id)
+        .filter(projects::deleted_at.is_null())
+        .select(ProjectRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Change the name and description of a project locked with [`lock_live_project`].
+pub async fn update_project(
+    conn: &mut AsyncPgConnection,
+    current: &ProjectRow,
     actor: UserId,
     name: Option<&str>,
     description: Option<&str>,
 ) -> Result<ProjectRow, Error> {
-    let current = projects::table
-        .find(id)
-        .select(ProjectRow::as_select())
-        .for_update()
-        .first(conn)
-        .await?;
-    diesel::update(projects::table.find(id))
+    diesel::update(projects::table.find(current.id))
         .set((
             projects::name.eq(name.unwrap_or(&current.name)),
             projects::description.eq(description.unwrap_or(&current.description)),

@@ -275,15 +275,26 @@ impl ProjectsService {
         changes: ProjectChanges,
     ) -> Result<Project, ProjectError> {
         let mut conn = db::conn(&self.pool).await?;
-        let role = Self::require(&mut conn, actor, id, Action::Configure).await?;
-        let project = repo::update_project(
-            &mut conn,
-            id,
-            actor,
-            changes.name.as_deref(),
-            changes.description.as_deref(),
-        )
-        .await?;
+        // One transaction: the row stays locked from the read of the fields left unchanged
+        // to the write, so two concurrent edits of different fields both land, and a project
+        // deleted meanwhile is not written to.
+        let (project, role) = (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                let role = Self::require(conn, actor, id, Action::Configure).await?;
+                let current = repo::lock_live_project(conn, id)
+                    .await?
+                    .ok_or(AccessError::NotFound)?;
+                let project = repo::update_project(
+                    conn,
+                    &current,
+                    actor,
+                    changes.name.as_deref(),
+                    changes.description.as_deref(),
+                )
+                .await?;
+                Ok((project, role))
+            })
+            .await?;
         self.forget_project(id, false).await;
         Ok(project_view(project, role))
     }
