@@ -371,3 +371,91 @@ async fn bad_comments_are_refused_and_threads_paginate() {
     }
     assert_eq!(seen, ["note 0", "note 1", "note 2", "note 3", "note 4"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_of_left_or_deleted_projects_are_not_readable() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let member = app.new_user().await;
+    let mut notes = Vec::new();
+    let mut projects = Vec::new();
+    for name in ["left.md", "deleted.md"] {
+        let project = app.project_with(&owner, &[(&member, "editor")]).await;
+        let file = app.create_file(&owner, &project, name, "# Doc\n").await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, _) = app
+            .post(
+                &format!("/api/v1/files/{file}/comments"),
+                Some(&owner.access),
+                json!({"body": format!("see @{}", member.email)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (_, inbox) = app.get("/api/v1/notifications", Some(&member.access)).await;
+        notes.push(inbox["items"][0]["id"].as_str().unwrap().to_owned());
+        projects.push(project);
+    }
+    let inbox_len = async || {
+        let (_, inbox) = app.get("/api/v1/notifications", Some(&member.access)).await;
+        inbox["items"].as_array().unwrap().len()
+    };
+    assert_eq!(inbox_len().await, 2);
+
+    // The member leaves the first project: its notification is neither listed nor markable.
+    assert_eq!(
+        app.delete(
+            &format!("/api/v1/projects/{}/members/{}", projects[0], member.id),
+            Some(&member.access),
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(inbox_len().await, 1);
+    let (_, marked) = app
+        .post(
+            "/api/v1/notifications/read",
+            Some(&member.access),
+            json!({"ids": [notes[0]]}),
+        )
+        .await;
+    assert_eq!(marked["updated"], 0);
+
+    // The second project is deleted: nothing left to list or mark.
+    assert_eq!(
+        app.delete(
+            &format!("/api/v1/projects/{}", projects[1]),
+            Some(&owner.access)
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(inbox_len().await, 0);
+    let (_, marked) = app
+        .post(
+            "/api/v1/notifications/read",
+            Some(&member.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(marked["updated"], 0);
+
+    // Restored, it comes back unread.
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/projects/{}/restore", projects[1]),
+            Some(&owner.access),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, inbox) = app
+        .get("/api/v1/notifications?unread=true", Some(&member.access))
+        .await;
+    assert_eq!(inbox["items"].as_array().unwrap().len(), 1);
+    assert_eq!(inbox["items"][0]["id"], notes[1].as_str());
+}

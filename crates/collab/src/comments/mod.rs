@@ -407,14 +407,25 @@ impl CommentsService {
         unread_only: bool,
         page: PageRequest<(bool, NotificationId)>,
     ) -> Result<Page<Notification>, CollabError> {
+        // Only projects the user still reads: not one they left, nor a deleted one.
+        let projects = self.access.readable_projects(actor).await?;
         let mut conn = db::conn(&self.pool).await?;
-        let rows = repo::inbox(&mut conn, actor, unread_only, page.after, page.limit).await?;
+        let rows = repo::inbox(
+            &mut conn,
+            actor,
+            &projects,
+            unread_only,
+            page.after,
+            page.limit,
+        )
+        .await?;
         Ok(Page::from_rows(rows, page.limit, |n| (n.read_at.is_some(), n.id)).map(to_notification))
     }
 
     pub async fn mark_read(&self, actor: UserId, which: MarkRead) -> Result<usize, CollabError> {
+        let projects = self.access.readable_projects(actor).await?;
         let mut conn = db::conn(&self.pool).await?;
-        Ok(repo::mark_read(&mut conn, actor, which.ids.as_deref()).await?)
+        Ok(repo::mark_read(&mut conn, actor, &projects, which.ids.as_deref()).await?)
     }
 }
 

@@ -137,9 +137,11 @@ pub async fn notify(conn: &mut AsyncPgConnection, rows: &[NotificationRow]) -> R
 }
 
 /// A user's notifications: unread first, newest first within each, after the cursor.
+/// Only those of `projects` (the projects the user can still read).
 pub async fn inbox(
     conn: &mut AsyncPgConnection,
     user: UserId,
+    projects: &[ProjectId],
     unread_only: bool,
     after: Option<(bool, NotificationId)>,
     limit: i64,
@@ -147,6 +149,7 @@ pub async fn inbox(
     let read = notifications::read_at.is_not_null();
     let mut q = notifications::table
         .filter(notifications::user_id.eq(user))
+        .filter(notifications::project_id.eq_any(projects))
         .order((read.asc(), notifications::id.desc()))
         .limit(limit + 1)
         .select(NotificationRow::as_select())
@@ -164,13 +167,16 @@ pub async fn inbox(
     q.load(conn).await
 }
 
+/// Mark the user's unread notifications of `projects` read: `ids`, or all of them.
 pub async fn mark_read(
     conn: &mut AsyncPgConnection,
     user: UserId,
+    projects: &[ProjectId],
     ids: Option<&[NotificationId]>,
 ) -> Result<usize, Error> {
     let base = notifications::table
         .filter(notifications::user_id.eq(user))
+        .filter(notifications::project_id.eq_any(projects))
         .filter(notifications::read_at.is_null());
     match ids {
         Some(ids) => {
