@@ -326,13 +326,6 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{query}: {e}"))
     }
 
-    /// A connection of its own to this app's database (to hold locks or transactions).
-    pub async fn db(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.db_url)
-            .await
-            .expect("connect to the test database")
-    }
-
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
         self.call(Method::PATCH, path, token, Some(body)).await
     }
