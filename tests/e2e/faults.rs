@@ -210,7 +210,7 @@ async fn a_replica_killed_mid_batch_loses_nothing_another_replica_saw() {
         after.starts_with(&seen),
         "seen on B before A died:\n{seen:?}\nafter: {after:?}"
     );
-    assert!(seen.len() > "kill:".len() + 20, "{seen:?}");
+    assert!(seen.len() >= "kill:".len() + 20, "{seen:?}");
     fresh.stop().await;
     reader.stop().await;
     drop(b);

@@ -23,6 +23,7 @@ mod projects;
 mod rate_limits;
 mod redis_outage;
 mod search;
+mod session_end;
 mod sessions;
 mod soak;
 mod token_scopes;

@@ -33,7 +33,12 @@ pub struct AuthModule {
 
 impl AuthModule {
     /// Load (or generate) the signing key and build the service.
-    pub async fn new(config: &Config, pool: DbPool, kv: SharedKv) -> Result<Self, keys::KeyError> {
+    pub async fn new(
+        config: &Config,
+        pool: DbPool,
+        kv: SharedKv,
+        revocations: Arc<mdz_core::revocation::Revocations>,
+    ) -> Result<Self, keys::KeyError> {
         let (key, generated) =
             SigningKey::load_or_generate(config.jwt_private_key_file.as_deref(), &config.data_dir)?;
         if generated {
@@ -54,7 +59,7 @@ impl AuthModule {
             hash_queue: config.password_hash_queue,
         };
         let is_memory = kv.backend() == "memory";
-        let service = Arc::new(AuthService::new(pool, kv, key, settings));
+        let service = Arc::new(AuthService::new(pool, kv, key, settings, revocations));
         if is_memory {
             match service.reseed_revocations().await {
                 Ok(n) => tracing::debug!(sessions = n, "revocation list restored"),

@@ -338,6 +338,19 @@ pub async fn delete_api_token(
     .map(|n| n > 0)
 }
 
+/// Does the user's token `id` exist and not expire before now?
+pub async fn token_live(conn: &mut AsyncPgConnection, id: TokenId) -> Result<bool, Error> {
+    diesel::select(diesel::dsl::exists(
+        api_tokens::table.find(id).filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(diesel::dsl::now)),
+        ),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// The live token with this hash, recording its use at most once a minute.
 pub async fn use_api_token(
     conn: &mut AsyncPgConnection,

@@ -20,6 +20,7 @@ use mdz_core::ids::{ProjectId, SessionId, TokenId, UserId};
 use mdz_core::kv::SharedKv;
 use mdz_core::pagination::{Page, PageRequest};
 use mdz_core::ports::{Credential, Principal, Scope, TokenRejection, TokenVerifier};
+use mdz_core::revocation::{Revocations, Revoked};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -71,6 +72,8 @@ pub struct AuthService {
     verified: RwLock<HashMap<String, (Principal, i64)>>,
     /// Profiles for `GET /auth/me`, dropped on every node when one changes.
     users: Arc<Cache<User>>,
+    /// Where ended sessions and deleted tokens are announced to long-lived connections.
+    revocations: Arc<Revocations>,
 }
 
 const VERIFIED_MAX: usize = 100_000;
@@ -80,7 +83,13 @@ fn revoked_key(session: SessionId) -> String {
 }
 
 impl AuthService {
-    pub fn new(pool: DbPool, kv: SharedKv, key: SigningKey, settings: AuthSettings) -> Self {
+    pub fn new(
+        pool: DbPool,
+        kv: SharedKv,
+        key: SigningKey,
+        settings: AuthSettings,
+        revocations: Arc<Revocations>,
+    ) -> Self {
         let mut validation = Validation::new(ALGORITHM);
         validation.set_issuer(&[settings.issuer.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
@@ -96,6 +105,7 @@ impl AuthService {
             validation,
             verified: RwLock::new(HashMap::new()),
             users,
+            revocations,
         }
     }
 
@@ -132,6 +142,8 @@ impl AuthService {
     }
 
     async fn flag_revoked(&self, session: SessionId) {
+        // Open WebSockets and SSE streams of the session end on every node.
+        self.revocations.announce(Revoked::Session(session)).await;
         let key = revoked_key(session);
         let ttl = self.revocation_ttl();
         if let Err(e) = self.kv.set_flag(&key, ttl).await {
@@ -631,6 +643,8 @@ impl AuthService {
         let user = principal.user_id;
         let mut conn = db::conn(&self.pool).await?;
         if repo::delete_api_token(&mut conn, user, id).await? {
+            drop(conn);
+            self.revocations.announce(Revoked::Token(id)).await;
             Ok(())
         } else {
             Err(AuthError::NotFound)
@@ -737,6 +751,22 @@ impl TokenVerifier for AuthService {
             self.verify_pat(token).await
         } else {
             self.verify_jwt(token).await
+        }
+    }
+
+    async fn still_valid(&self, principal: &Principal) -> Result<bool, TokenRejection> {
+        let unavailable = |e: &dyn std::fmt::Display| TokenRejection::Unavailable(e.to_string());
+        let mut conn = db::conn(&self.pool).await.map_err(|e| unavailable(&e))?;
+        match principal.credential {
+            Credential::AccessToken { session_id } => {
+                Ok(repo::session_by_id(&mut conn, session_id)
+                    .await
+                    .map_err(|e| unavailable(&e))?
+                    .is_some_and(|s| s.revoked_at.is_none() && s.expires_at > Utc::now()))
+            }
+            Credential::PersonalAccessToken { token_id } => repo::token_live(&mut conn, token_id)
+                .await
+                .map_err(|e| unavailable(&e)),
         }
     }
 }

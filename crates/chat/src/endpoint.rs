@@ -10,12 +10,16 @@ use crate::service::{ChatService, Source};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use mdz_core::auth::AuthUser;
 use mdz_core::ids::{ChatMessageId, ChatSessionId};
 use mdz_core::pagination::{Page, PageQuery};
+use mdz_core::ports::{Principal, TokenVerifier};
+use mdz_core::revocation::{Revocations, until_ended};
 use mdz_core::{ApiError, Problem};
 use serde_json::{Value, json};
+use std::future::Future;
+use std::pin::Pin;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -103,12 +107,28 @@ fn live_frames(
     )
 }
 
-fn sse(body: impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static) -> HttpResponse {
+/// An SSE response that ends when the credential of the request is revoked (logout, a
+/// deleted session or token, a password change), on whichever node that happened.
+fn sse(
+    req: &HttpRequest,
+    user: &Principal,
+    body: impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
+) -> HttpResponse {
+    let hub = req.app_data::<web::Data<Revocations>>();
+    let verifier = req.app_data::<web::Data<dyn TokenVerifier>>();
+    let ended: Pin<Box<dyn Future<Output = ()>>> = match (hub, verifier) {
+        (Some(hub), Some(verifier)) => Box::pin(until_ended(
+            hub.subscribe(),
+            user.clone(),
+            verifier.clone().into_inner(),
+        )),
+        _ => Box::pin(std::future::pending()),
+    };
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(body)
+        .streaming(body.take_until(ended))
 }
 
 /// A session's messages, oldest first.
@@ -168,12 +188,13 @@ async fn post_message(
 ) -> Result<HttpResponse, ApiError> {
     let session = path.into_inner();
     let posted = svc.post(user.user_id, session, body.into_inner()).await?;
-    answer(&req, &svc, session, posted).await
+    answer(&req, &user, &svc, session, posted).await
 }
 
 /// The answer of a post or a regeneration: SSE when asked for, else the whole exchange.
 async fn answer(
     req: &HttpRequest,
+    user: &Principal,
     svc: &ChatService,
     session: ChatSessionId,
     posted: crate::service::Posted,
@@ -186,7 +207,7 @@ async fn answer(
         for citation in &posted.assistant.citations {
             head.push(frame("citation", &json!(citation)));
         }
-        return Ok(sse(live_frames(head, posted.listener)));
+        return Ok(sse(req, user, live_frames(head, posted.listener)));
     }
     let mut events = posted.listener.events;
     let ending = loop {
@@ -231,7 +252,7 @@ async fn regenerate(
 ) -> Result<HttpResponse, ApiError> {
     let (session, id) = path.into_inner();
     let posted = svc.regenerate(user.user_id, session, id).await?;
-    answer(&req, &svc, session, posted).await
+    answer(&req, &user, &svc, session, posted).await
 }
 
 /// Pick an answer up again from `offset` characters (after a dropped connection): the rest
@@ -247,6 +268,7 @@ async fn regenerate(
 )]
 #[get("/{id}/messages/{mid}/stream")]
 async fn resume(
+    req: HttpRequest,
     svc: Svc,
     user: AuthUser,
     path: web::Path<(ChatSessionId, ChatMessageId)>,
@@ -255,14 +277,18 @@ async fn resume(
     let (session, id) = path.into_inner();
     let offset = query.into_inner().offset.unwrap_or(0);
     match svc.resume(user.user_id, session, id, offset).await? {
-        Source::Live(listener) => Ok(sse(live_frames(Vec::new(), listener))),
+        Source::Live(listener) => Ok(sse(&req, &user, live_frames(Vec::new(), listener))),
         Source::Stored(message) => {
             let mut frames = Vec::new();
             if !message.content.is_empty() {
                 frames.push(frame("delta", &json!({"text": message.content})));
             }
             frames.push(frame("done", &json!({"status": message.status})));
-            Ok(sse(futures_util::stream::iter(frames.into_iter().map(Ok))))
+            Ok(sse(
+                &req,
+                &user,
+                futures_util::stream::iter(frames.into_iter().map(Ok)),
+            ))
         }
     }
 }

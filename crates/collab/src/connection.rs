@@ -10,6 +10,8 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use bytes::Bytes;
 use mdz_core::access::Role;
 use mdz_core::ids::UserId;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
@@ -31,6 +33,11 @@ const CLOSE_DOC_TOO_BIG: Close = Close(
     CloseCode::Size,
     "document-too-big",
     "the document would pass its size limit (max_file_bytes)",
+);
+const CLOSE_SIGNED_OUT: Close = Close(
+    CloseCode::Other(4401),
+    "signed-out",
+    "the session or token that opened this connection has ended",
 );
 const CLOSE_DEAD: Close = Close(CloseCode::Away, "dead-peer", "no answer to pings");
 
@@ -74,6 +81,9 @@ pub struct Connection {
     pub user: UserId,
     pub session: Session,
     pub joined: Joined,
+    /// Resolves when the credential that opened the socket is revoked (see
+    /// `mdz_core::revocation::until_ended`).
+    pub ended: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 impl Connection {
@@ -151,6 +161,7 @@ impl Connection {
                         Err(RecvError::Closed) => return None,
                     }
                 }
+                () = &mut self.ended => return Some(CLOSE_SIGNED_OUT),
                 changed = self.joined.role.changed() => {
                     if changed.is_err() || self.joined.role.borrow().is_none() {
                         return Some(CLOSE_REMOVED);

@@ -1,17 +1,20 @@
-//! HTTP side of collab: the WebSocket upgrade at `/collab/{file_id}`.
+//! HTTP side of collab: the WebSocket upgrade at `/collab/{file_id}`, and the tickets that
+//! open it without a credential in the URL.
 
 use crate::connection::Connection;
 use crate::error::CollabError;
 use crate::rooms::Rooms;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use actix_ws::{CloseCode, CloseReason};
 use mdz_core::ApiError;
 use mdz_core::Problem;
 use mdz_core::access::Role;
-use mdz_core::auth::authenticate;
+use mdz_core::auth::{AuthUser, authenticate};
 use mdz_core::ids::FileId;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use mdz_core::ports::{Principal, TokenVerifier};
+use mdz_core::revocation::{Revocations, until_ended};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// The subprotocol mdz answers with; a token may ride along as `mdz.token.<token>`.
@@ -20,14 +23,75 @@ const TOKEN_PROTOCOL_PREFIX: &str = "mdz.token.";
 
 /// `/collab/*`.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(collab);
+    cfg.service(create_ticket).service(collab);
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct CollabQuery {
-    /// An access token or personal access token. Alternatives: the WebSocket subprotocol
-    /// `mdz.token.<token>` offered next to `mdz` (browsers), or `Authorization: Bearer`.
+    /// A ticket from `POST /collab/tickets` (preferred: single use, valid 60 s, so no
+    /// long-lived credential travels in the URL).
+    ticket: Option<String>,
+    /// An access token or personal access token, for stock clients. Alternatives: the
+    /// WebSocket subprotocol `mdz.token.<token>` offered next to `mdz` (browsers), or
+    /// `Authorization: Bearer`.
     token: Option<String>,
+}
+
+/// A single-use ticket that opens one collab WebSocket (`?ticket=`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollabTicket {
+    pub ticket: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A ticket for one collab WebSocket: single use, valid 60 seconds, standing for the
+/// credential of this request (its scope and project limit apply; revoking it ends the
+/// socket). Use it as `?ticket=` instead of putting a token in the URL.
+#[utoipa::path(
+    tag = "collab",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = CollabTicket),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/collab/tickets")]
+async fn create_ticket(user: AuthUser, rooms: web::Data<Rooms>) -> Result<HttpResponse, ApiError> {
+    let (ticket, expires_at) = crate::tickets::issue(rooms.pool(), &user).await?;
+    Ok(HttpResponse::Created().json(CollabTicket { ticket, expires_at }))
+}
+
+/// Who opens the socket: a ticket's credential (still valid), or a token's.
+async fn principal_of(
+    req: &HttpRequest,
+    query: CollabQuery,
+    rooms: &Rooms,
+    verifier: &dyn TokenVerifier,
+) -> Result<Principal, ApiError> {
+    if let Some(ticket) = query.ticket {
+        let spent = crate::tickets::redeem(rooms.pool(), &ticket).await?;
+        let valid = match &spent {
+            Some(p) => verifier.still_valid(p).await.unwrap_or(false),
+            None => false,
+        };
+        return match spent {
+            Some(principal) if valid => {
+                if let Some(projects) = &principal.projects {
+                    mdz_core::context::limit_projects(projects.clone());
+                }
+                Ok(principal)
+            }
+            _ => Err(ApiError::unauthorized(
+                "the ticket is unknown, already used or expired; ask for a new one",
+            )),
+        };
+    }
+    let token = query
+        .token
+        .or_else(|| protocol_token(req))
+        .or_else(|| bearer_token(req));
+    authenticate(req, token.as_deref()).await
 }
 
 fn protocol_token(req: &HttpRequest) -> Option<String> {
@@ -94,14 +158,18 @@ async fn collab(
     path: web::Path<FileId>,
     query: web::Query<CollabQuery>,
     rooms: web::Data<Rooms>,
+    revocations: web::Data<Revocations>,
+    verifier: web::Data<dyn TokenVerifier>,
 ) -> Result<HttpResponse, ApiError> {
     let file = path.into_inner();
-    let token = query
-        .into_inner()
-        .token
-        .or_else(|| protocol_token(&req))
-        .or_else(|| bearer_token(&req));
-    let principal = authenticate(&req, token.as_deref()).await?;
+    // Listen before authenticating: a revocation in between is not missed.
+    let revoked = revocations.subscribe();
+    let principal = principal_of(&req, query.into_inner(), &rooms, verifier.get_ref()).await?;
+    let ended = Box::pin(until_ended(
+        revoked,
+        principal.clone(),
+        verifier.clone().into_inner(),
+    ));
     let user = principal.user_id;
     // A read-only token edits nothing: it connects as a viewer at most.
     let ceiling = if principal.may_write() {
@@ -162,6 +230,7 @@ async fn collab(
             user,
             session,
             joined,
+            ended,
         }
         .run(stream),
     );

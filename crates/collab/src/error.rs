@@ -33,6 +33,8 @@ pub enum CollabError {
     },
     #[error("loading the document took longer than {0:?}")]
     LoadTimeout(std::time::Duration),
+    #[error("no randomness for a ticket: {0}")]
+    Random(String),
 }
 
 impl From<diesel::result::Error> for CollabError {
@@ -70,7 +72,7 @@ impl From<CollabError> for ApiError {
                 tracing::warn!(error = %cause, "collab storage unavailable");
                 ApiError::unavailable("document storage is not reachable; try again shortly")
             }
-            e @ CollabError::Corrupt { .. } => ApiError::internal(&e),
+            e @ (CollabError::Corrupt { .. } | CollabError::Random(_)) => ApiError::internal(&e),
             e @ CollabError::LoadTimeout(_) => {
                 tracing::warn!(error = %e, "collab: loading a document timed out");
                 ApiError::unavailable("the document could not be loaded in time; try again shortly")

@@ -16,6 +16,7 @@ pub mod repo;
 pub mod room;
 pub mod rooms;
 pub mod schema;
+pub mod tickets;
 
 use actix_web::web;
 use async_trait::async_trait;

@@ -125,6 +125,10 @@ impl Rooms {
         rooms
     }
 
+    pub(crate) fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
     pub fn next_conn(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }

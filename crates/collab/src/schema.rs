@@ -57,3 +57,17 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(collab_docs, collab_updates);
+
+diesel::table! {
+    collab_tickets (hash) {
+        hash -> Bytea,
+        user_id -> Uuid,
+        session_id -> Nullable<Uuid>,
+        token_id -> Nullable<Uuid>,
+        scope -> Text,
+        project_ids -> Nullable<Array<Uuid>>,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}

@@ -20,6 +20,7 @@ pub mod pagination;
 pub mod periodic;
 pub mod ports;
 pub mod problem;
+pub mod revocation;
 pub mod secret;
 pub mod secrets;
 pub mod telemetry;

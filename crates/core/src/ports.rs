@@ -99,6 +99,10 @@ pub enum TokenRejection {
 #[async_trait]
 pub trait TokenVerifier: Send + Sync + 'static {
     async fn verify(&self, token: &str) -> Result<Principal, TokenRejection>;
+    /// Does the credential behind `principal` still hold (not revoked, deleted or
+    /// expired)? Asked by long-lived connections when revocation announcements may have
+    /// been missed (see `crate::revocation`).
+    async fn still_valid(&self, principal: &Principal) -> Result<bool, TokenRejection>;
 }
 
 /// What other domains may know about a user.

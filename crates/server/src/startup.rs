@@ -18,6 +18,7 @@ use mdz_core::config::Config;
 use mdz_core::db::{self, DbPool};
 use mdz_core::kv::{MemoryKv, RedisKv, SharedKv};
 use mdz_core::metrics::{HttpMetrics, new_registry};
+use mdz_core::revocation::Revocations;
 use mdz_files::FilesModule;
 use mdz_projects::ProjectsModule;
 use mdz_sessions::SessionsModule;
@@ -134,7 +135,8 @@ impl Application {
         let registry = new_registry();
         let http_metrics = HttpMetrics::register(&registry)?;
         let pool_gauges = PoolGauges::register(&registry)?;
-        let auth = AuthModule::new(&config, pool.clone(), kv.clone())
+        let revocations = Revocations::start(kv.clone());
+        let auth = AuthModule::new(&config, pool.clone(), kv.clone(), revocations.clone())
             .await
             .context("setting up auth")?;
         let verifier = web::Data::from(auth.token_verifier());
@@ -233,6 +235,7 @@ impl Application {
                 .app_data(metrics_here.clone())
                 .app_data(doc.clone())
                 .app_data(verifier.clone())
+                .app_data(web::Data::from(revocations.clone()))
                 .app_data(access.clone())
                 .app_data(workspace.clone())
                 .configure(|cfg| auth.app_data(cfg))
