@@ -1,15 +1,17 @@
 //! Collab against a hostile client: presence it does not own, presence floods, frames packed
 //! with requests, rate limits that count messages.
 
-use crate::collab::{close_code_after, raw_socket, setup, setup_with};
+use crate::collab::{close_code_after, eventually, raw_socket, setup, setup_with, update_frame};
 use futures_util::{SinkExt, StreamExt};
-use mdz_tests::{JsClient, Options};
+use mdz_tests::{JsClient, MdzProcess, Options};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
+use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
 
 /// `[awareness, varuint length, update]`.
 fn awareness_frame(entries: &[(u64, u32, &str)]) -> Vec<u8> {
@@ -162,4 +164,133 @@ async fn frames_packed_with_messages_are_refused_and_counted() {
     a.synced().await;
     assert_eq!(a.text().await, "packed");
     a.stop().await;
+}
+
+/// Reviewer's attacks on the first version of the presence and load rules.
+async fn rooms_loaded(app: &mdz_tests::TestApp) -> bool {
+    let (_, m) = app.get("/metrics", None).await;
+    !m.as_str()
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l == "mdz_collab_rooms 0")
+}
+
+fn removals_frame(ids: std::ops::Range<u64>) -> Vec<u8> {
+    let update = AwarenessUpdate {
+        clients: ids
+            .map(|id| {
+                (
+                    yrs::block::ClientID::new(id),
+                    AwarenessUpdateEntry {
+                        clock: 1,
+                        json: "null".into(),
+                    },
+                )
+            })
+            .collect::<HashMap<_, _>>(),
+    };
+    let raw = update.encode_v1();
+    let mut frame = vec![1];
+    let mut n = raw.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            frame.push(byte);
+            break;
+        }
+        frame.push(byte | 0x80);
+    }
+    frame.extend_from_slice(&raw);
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cannot_relay_removals_of_clients_it_never_introduced() {
+    let s = setup_with(Options::default(), "hello").await;
+    let server = MdzProcess::start(&s.app.replica(), 0, &[]).await;
+    let ws_url = |token: &str| {
+        format!(
+            "ws://127.0.0.1:{}/api/v1/collab/{}?token={token}",
+            server.port, s.file
+        )
+    };
+    let (mut watcher, _) = tokio_tungstenite::connect_async(ws_url(&s.owner.access))
+        .await
+        .unwrap();
+    let (mut attacker, _) = tokio_tungstenite::connect_async(ws_url(&s.viewer.access))
+        .await
+        .unwrap();
+    let before = server.rss_kib();
+    // A viewer sends 150 frames of 2,000 removals each, for ids nobody ever introduced.
+    for k in 0..150_u64 {
+        let frame = removals_frame(1_000_000 + k * 2000..1_000_000 + (k + 1) * 2000);
+        attacker.send(Message::Binary(frame.into())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Count the presence bytes the watcher is sent.
+    let mut relayed = 0_usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, watcher.next()).await {
+        if let Message::Binary(b) = msg
+            && b.first() == Some(&1)
+        {
+            relayed += b.len();
+        }
+    }
+    let after = server.rss_kib();
+    assert_eq!(
+        relayed, 0,
+        "the watcher was sent {relayed} bytes of removals of strangers; RSS {before} -> {after} KiB"
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_cannot_make_a_document_unloadable() {
+    let s = setup_with(
+        Options {
+            config: vec![("collab_idle_unload_secs", json!(0))],
+            ..Options::default()
+        },
+        "steady\n",
+    )
+    .await;
+    // Client 7's first item is a character; its second claims that character as its parent
+    // (encoded from a document where 7:0 was a map). It decodes; applying it fails.
+    let q = Doc::with_client_id(7);
+    let qt = q.get_or_insert_text("content");
+    qt.insert(&mut q.transact_mut(), 0, "s");
+    let first = q
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    let p = Doc::with_client_id(7);
+    let m = p.get_or_insert_map("m");
+    {
+        use yrs::Map;
+        m.insert(&mut p.transact_mut(), "k", yrs::MapPrelim::from([("a", 1)]));
+    }
+    let mut sv = StateVector::default();
+    sv.set_max(yrs::block::ClientID::new(7), 1);
+    let second = p.transact().encode_state_as_update_v1(&sv);
+    assert!(Update::decode_v1(&second).is_ok());
+
+    let mut ws = raw_socket(&s.app, &s.file, &s.editor.access).await;
+    ws.send(Message::Binary(update_frame(&first).into()))
+        .await
+        .unwrap();
+    ws.send(Message::Binary(update_frame(&second).into()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(ws.close(None).await);
+    let app = &s.app;
+    assert!(eventually(|| async { !rooms_loaded(app).await }).await);
+    // The next collaborator opens the document.
+    let mut next = raw_socket(&s.app, &s.file, &s.owner.access).await;
+    let first_reply = tokio::time::timeout(Duration::from_secs(10), next.next()).await;
+    assert!(
+        matches!(first_reply, Ok(Some(Ok(Message::Binary(_))))),
+        "the document no longer loads: {first_reply:?}"
+    );
 }

@@ -320,6 +320,13 @@ impl Room {
             if !removal && size > MAX_PRESENCE_STATE_BYTES {
                 continue;
             }
+            if conn == 0 && state.members.values().any(|m| m.clients.contains(&id)) {
+                // Another replica cannot set or erase the presence of this node's clients.
+                continue;
+            }
+            if conn == 0 && removal && !state.presence.contains_key(&id) {
+                continue;
+            }
             if conn != 0 {
                 let owner = state
                     .members
@@ -334,7 +341,11 @@ impl Room {
                     continue;
                 };
                 if removal {
-                    member.clients.remove(&id);
+                    // Only ids it introduced: removals of unknown ids would each leave a
+                    // state behind in the awareness and be relayed to everyone.
+                    if !member.clients.remove(&id) {
+                        continue;
+                    }
                 } else if !member.clients.contains(&id) {
                     if member.clients.len() >= MAX_PRESENCE_CLIENTS {
                         continue;
@@ -417,7 +428,10 @@ impl Room {
             tracing::debug!(file_id = %self.file, error = %e, "size check: update does not apply");
             return false;
         }
-        text.len(&txn) as usize <= limit
+        // An edit that does not make an over-long text longer is always allowed, so a text
+        // past the limit (a REST merge, a lowered limit) can still be shortened.
+        let after = text.len(&txn) as usize;
+        after <= limit || after <= now
     }
 
     /// The document's text.

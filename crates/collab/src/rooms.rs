@@ -491,22 +491,33 @@ fn base_in_save(
     }
 }
 
-/// Apply a stored snapshot (`seq` 0) or update at load. One that does not decode or apply
-/// fails the load: a room missing part of its history must never be served, or its
-/// partial text would be saved over the file.
+/// Apply a stored snapshot (`seq` 0) or update at load. Bytes that do not decode fail the
+/// load: a room missing part of its history must never be served, or its partial text would
+/// be saved over the file. An update that decodes but does not apply (a client's update
+/// naming a parent of the wrong type) was refused the same way when it arrived live, so it
+/// is skipped here too: replaying must do what the live room did, or one hostile update
+/// would make the document unloadable.
 fn apply_stored(
     txn: &mut yrs::TransactionMut,
     file: FileId,
     seq: i64,
     data: &[u8],
 ) -> Result<(), CollabError> {
-    let applied = Update::decode_v1(data)
-        .map_err(|e| e.to_string())
-        .and_then(|update| txn.apply_update(update).map_err(|e| e.to_string()));
-    applied.map_err(|reason| {
-        tracing::error!(file_id = %file, seq, error = %reason, "a stored update cannot be applied");
+    let update = Update::decode_v1(data).map_err(|e| {
+        tracing::error!(file_id = %file, seq, error = %e, "a stored update does not decode");
         CollabError::Corrupt { file, seq }
-    })
+    })?;
+    match txn.apply_update(update) {
+        Ok(()) => Ok(()),
+        Err(e) if seq == 0 => {
+            tracing::error!(file_id = %file, error = %e, "the stored snapshot does not apply");
+            Err(CollabError::Corrupt { file, seq })
+        }
+        Err(e) => {
+            tracing::warn!(file_id = %file, seq, error = %e, "skipped a stored update that did not apply live either");
+            Ok(())
+        }
+    }
 }
 
 /// Each room's own loop: roles, saving to the file, gaps, compaction, unloading.

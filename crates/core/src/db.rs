@@ -25,12 +25,34 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
 }
 
+/// Did the query fail because the connection went away (the server restarted, failed over
+/// or ended the session: SQLSTATE 57P01–57P03), not because of the query?
+pub fn connection_lost(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.starts_with("terminating connection")
+                || message.contains("the database system is shutting down")
+                || message.contains("the database system is starting up")
+                || message.contains("connection closed")
+        }
+        Error::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable("the database is not reachable; try again shortly")
+            }
+            DbError::Query(cause) if connection_lost(&cause) => {
+                tracing::warn!(error = %cause, "database connection lost");
+                ApiError::unavailable("the database connection was lost; try again shortly")
             }
             DbError::Query(cause) => ApiError::internal(&cause),
         }
