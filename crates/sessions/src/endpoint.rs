@@ -53,6 +53,7 @@ async fn create_session(
 /// archive). Private sessions are listed only to their creator.
 #[utoipa::path(
     tag = "sessions",
+    operation_id = "list_project_sessions",
     security(("bearer" = [])),
     params(("id" = ProjectId, Path), ListQuery),
     responses(

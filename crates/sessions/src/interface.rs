@@ -73,7 +73,10 @@ pub struct UpdateSession {
     pub archived: Option<bool>,
 }
 
+/// An AI conversation in a project.
+// `ChatSession` in the API document, where the auth domain's `Session` is a signed-in device.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = ChatSession)]
 pub struct Session {
     pub id: ChatSessionId,
     pub project_id: ProjectId,
