@@ -3,7 +3,7 @@
 use crate::interface::{
     Changes, ChangesQuery, CreateFileRequest, File, FileMeta, Folders, FoldersQuery, LabelRequest,
     ListQuery, MoveFileRequest, SaveFileRequest, SearchParams, SearchResult, Version,
-    VersionContent, VersionDiff, VersionQuery,
+    VersionOrDiff, VersionQuery,
 };
 use crate::paths::{DocPath, parse_prefix};
 use crate::search::SearchQuery;
@@ -324,8 +324,8 @@ async fn changes(
     security(("bearer" = [])),
     params(("id" = FileId, Path)),
     responses(
-        (status = 200, body = File, headers(("ETag" = String))),
-        (status = 200, description = "With `Accept: text/markdown`", content_type = "text/markdown", body = String),
+        (status = 200, description = "The document; with `Accept: text/markdown` its raw text",
+            content((File = "application/json"), (String = "text/markdown")), headers(("ETag" = String))),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -492,8 +492,7 @@ async fn list_versions(
     security(("bearer" = [])),
     params(("id" = FileId, Path), ("n" = i32, Path), VersionQuery),
     responses(
-        (status = 200, body = VersionContent),
-        (status = 200, description = "With `?diff=m`", body = VersionDiff),
+        (status = 200, description = "The version, or with `?diff=m` the diff", body = VersionOrDiff),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -503,12 +502,12 @@ async fn get_version(
     user: AuthUser,
     path: web::Path<(FileId, i32)>,
     query: web::Query<VersionQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<VersionOrDiff>, ApiError> {
     let (id, n) = path.into_inner();
-    Ok(match query.diff {
-        Some(m) => HttpResponse::Ok().json(svc.diff(user.user_id, id, n, m).await?),
-        None => HttpResponse::Ok().json(svc.version(user.user_id, id, n).await?),
-    })
+    Ok(web::Json(match query.diff {
+        Some(m) => VersionOrDiff::Diff(svc.diff(user.user_id, id, n, m).await?),
+        None => VersionOrDiff::Content(svc.version(user.user_id, id, n).await?),
+    }))
 }
 
 /// Name a version (or remove its name with `null`).

@@ -106,6 +106,14 @@ pub struct VersionDiff {
     pub unified: String,
 }
 
+/// A version's content, or with `?diff=m` the diff from version m to it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum VersionOrDiff {
+    Content(VersionContent),
+    Diff(VersionDiff),
+}
+
 /// One change in a project's change feed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Change {

@@ -210,8 +210,8 @@ fn upload_failed(e: &UploadError) -> ApiError {
     tag = "attachments",
     params(("token" = String, Path)),
     responses(
-        (status = 200, description = "The bytes, as a download", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The bytes of the one range asked for (`Range: bytes=…`)", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The bytes, as a download, with the attachment's content type", content_type = "*/*", body = Vec<u8>),
+        (status = 206, description = "The bytes of the one range asked for (`Range: bytes=…`)", content_type = "*/*", body = Vec<u8>),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 416, description = "The range lies past the end of the object"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
