@@ -51,7 +51,19 @@ fn body_of(body: &str, field: &str) -> Result<String, CollabError> {
             format!("at most {MAX_BODY} characters"),
         )]));
     }
+    no_nul(trimmed, field)?;
     Ok(trimmed.to_owned())
+}
+
+/// PostgreSQL text cannot hold U+0000: refused as input rather than failing the insert.
+fn no_nul(text: &str, field: &str) -> Result<(), CollabError> {
+    if text.contains('\0') {
+        return Err(CollabError::Validation(vec![FieldError::new(
+            field,
+            "must not contain NUL characters",
+        )]));
+    }
+    Ok(())
 }
 
 fn check_anchor(anchor: &Anchor) -> Result<(), CollabError> {
@@ -258,6 +270,9 @@ impl CommentsService {
                 "quote",
                 format!("at most {MAX_QUOTE} characters"),
             )]));
+        }
+        if let Some(quote) = &new.quote {
+            no_nul(quote, "quote")?;
         }
         if let Some(anchor) = &new.anchor {
             check_anchor(anchor)?;
