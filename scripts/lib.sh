@@ -43,12 +43,13 @@ ensure_js_client() {
   fi
 }
 
-# The official MCP Python SDK the MCP tests drive (pinned in tests/mcp-py/requirements.txt).
-ensure_py_client() {
+# A Python virtualenv in tests/$1/.venv with tests/$1/requirements.txt installed, (re)made when
+# the requirements change.
+ensure_venv() {
   local dir
-  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/mcp-py"
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/$1"
   if [ ! -x "$dir/.venv/bin/python" ] || ! cmp -s "$dir/requirements.txt" "$dir/.venv/.mdz-requirements"; then
-    echo "installing the MCP Python SDK for the MCP tests" >&2
+    echo "installing $2" >&2
     command -v python3 >/dev/null 2>&1 || { as_root apt-get update -qq; as_root apt-get install -y -qq python3 python3-venv >/dev/null; }
     python3 -m venv "$dir/.venv" 2>/dev/null || {
       as_root apt-get update -qq
@@ -58,6 +59,16 @@ ensure_py_client() {
     "$dir/.venv/bin/pip" install -q --disable-pip-version-check -r "$dir/requirements.txt"
     cp "$dir/requirements.txt" "$dir/.venv/.mdz-requirements"
   fi
+}
+
+# The official MCP Python SDK the MCP tests drive (pinned in tests/mcp-py/requirements.txt).
+ensure_py_client() {
+  ensure_venv mcp-py "the MCP Python SDK for the MCP tests"
+}
+
+# schemathesis for the schema fuzzing test (pinned in tests/fuzz-py/requirements.txt).
+ensure_fuzzer() {
+  ensure_venv fuzz-py "schemathesis for the schema fuzzing test"
 }
 
 free_port() {

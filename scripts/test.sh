@@ -10,6 +10,7 @@ source scripts/lib.sh
 ensure_tools
 ensure_js_client
 ensure_py_client
+ensure_fuzzer
 work=$(mktemp -d /tmp/mdz-test.XXXXXX)
 chmod 755 "$work"
 cleanup() {

@@ -22,6 +22,7 @@ mod ops;
 mod projects;
 mod rate_limits;
 mod redis_outage;
+mod schema_fuzz;
 mod search;
 mod session_end;
 mod sessions;
