@@ -176,33 +176,8 @@ async fn rooms_loaded(app: &mdz_tests::TestApp) -> bool {
 }
 
 fn removals_frame(ids: std::ops::Range<u64>) -> Vec<u8> {
-    let update = AwarenessUpdate {
-        clients: ids
-            .map(|id| {
-                (
-                    yrs::block::ClientID::new(id),
-                    AwarenessUpdateEntry {
-                        clock: 1,
-                        json: "null".into(),
-                    },
-                )
-            })
-            .collect::<HashMap<_, _>>(),
-    };
-    let raw = update.encode_v1();
-    let mut frame = vec![1];
-    let mut n = raw.len();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            frame.push(byte);
-            break;
-        }
-        frame.push(byte | 0x80);
-    }
-    frame.extend_from_slice(&raw);
-    frame
+    let entries: Vec<(u64, u32, &str)> = ids.map(|id| (id, 1, "null")).collect();
+    awareness_frame(&entries)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
