@@ -13,6 +13,7 @@ mod chat;
 mod chat_limits;
 mod collab;
 mod collab_abuse;
+mod collab_attack;
 mod collab_recovery;
 mod comments;
 mod faults;

@@ -80,6 +80,17 @@ impl MdzProcess {
             .expect("VmRSS")
     }
 
+    /// Send the process a signal by name (`STOP`, `CONT`): freeze it and let it go on.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("mdz is running");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid}");
+    }
+
     pub fn address(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -130,6 +130,14 @@ impl Connection {
         let mut ping = tokio::time::interval(settings.ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heard = Instant::now();
+        let mut gone = self.joined.discarded.clone();
+        let discarded = async move {
+            // An error means the room is gone: nothing left to wait for.
+            if gone.wait_for(|g| *g).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(discarded);
         loop {
             tokio::select! {
                 incoming = stream.recv() => {
@@ -162,6 +170,7 @@ impl Connection {
                     }
                 }
                 () = &mut self.ended => return Some(CLOSE_SIGNED_OUT),
+                () = &mut discarded => return Some(CLOSE_STORAGE),
                 changed = self.joined.role.changed() => {
                     if changed.is_err() || self.joined.role.borrow().is_none() {
                         return Some(CLOSE_REMOVED);
@@ -222,20 +231,16 @@ impl Connection {
                     if update.is_empty() {
                         continue;
                     }
-                    if !self.room.fits(&raw, self.rooms.settings.max_text_bytes) {
+                    let Some(admitted) = self.room.admit(&raw, self.rooms.settings.max_text_bytes)
+                    else {
                         // Refused before it is stored: the file, its history and the room
                         // keep the last text within the limit.
                         return Some(CLOSE_DOC_TOO_BIG);
-                    }
+                    };
                     let stored = self
                         .rooms
                         .journal
-                        .append(
-                            self.room.file,
-                            Some(self.user),
-                            Bytes::from(raw.clone()),
-                            None,
-                        )
+                        .append(self.room.file, Some(self.user), Bytes::from(raw.clone()))
                         .await;
                     match stored {
                         Ok(seq) => self.room.apply_stored(
@@ -250,6 +255,8 @@ impl Connection {
                             return Some(CLOSE_STORAGE);
                         }
                     }
+                    // Applied: its growth is in the text now.
+                    drop(admitted);
                 }
                 Incoming::Awareness { update, .. } => {
                     if let Some(applied) = self.room.awareness(self.id, update) {

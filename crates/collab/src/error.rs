@@ -48,6 +48,7 @@ impl From<DocumentError> for CollabError {
         match e {
             DocumentError::Gone => Self::NotFound("document"),
             DocumentError::Unavailable(cause) => Self::Documents(cause),
+            e @ DocumentError::Moved { .. } => Self::Documents(e.to_string()),
         }
     }
 }

@@ -33,19 +33,10 @@ pub struct Stored {
 #[error("the update journal is unavailable: {0}")]
 pub struct JournalError(String);
 
-/// The file text a server edit brought the document up to: recorded with the edit, in its
-/// transaction (see [`repo::set_base`]).
-#[derive(Debug, Clone)]
-pub struct Base {
-    pub revision: i64,
-    pub text: Arc<str>,
-}
-
 struct Append {
     file: FileId,
     user: Option<UserId>,
     data: Bytes,
-    base: Option<Base>,
     reply: oneshot::Sender<Result<i64, JournalError>>,
 }
 
@@ -74,7 +65,6 @@ impl Journal {
         file: FileId,
         user: Option<UserId>,
         data: Bytes,
-        base: Option<Base>,
     ) -> Result<i64, JournalError> {
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -82,7 +72,6 @@ impl Journal {
                 file,
                 user,
                 data,
-                base,
                 reply,
             })
             .await
@@ -173,15 +162,7 @@ async fn commit(pool: &DbPool, batch: &[Append]) -> Result<Vec<i64>, JournalErro
             let mut seqs = vec![0_i64; batch.len()];
             for (file, indexes) in &per_file {
                 let n = i64::try_from(indexes.len()).unwrap_or(i64::MAX);
-                // The newest base among this document's appends, recorded with the reservation.
-                let base = indexes
-                    .iter()
-                    .filter_map(|&i| batch[i].base.as_ref())
-                    .max_by_key(|b| b.revision);
-                let last = match base {
-                    Some(b) => repo::reserve_with_base(conn, *file, n, b.revision, &b.text).await?,
-                    None => repo::reserve(conn, *file, n).await?,
-                };
+                let last = repo::reserve(conn, *file, n).await?;
                 for (k, &i) in indexes.iter().enumerate() {
                     seqs[i] = last - n + 1 + i64::try_from(k).unwrap_or(0);
                 }
@@ -213,7 +194,6 @@ mod tests {
             file: FileId(uuid::Uuid::nil()),
             user: None,
             data: Bytes::from(vec![0; bytes]),
-            base: None,
             reply,
         }
     }

@@ -16,6 +16,7 @@ pub mod repo;
 pub mod room;
 pub mod rooms;
 pub mod schema;
+pub mod sync;
 pub mod tickets;
 
 use actix_web::web;
@@ -106,16 +107,10 @@ struct LiveRooms(Arc<Rooms>);
 
 #[async_trait]
 impl LiveDocuments for LiveRooms {
-    async fn rest_edit(
-        &self,
-        id: FileId,
-        before: &str,
-        after: &str,
-        revision: i64,
-        author: UserId,
-    ) {
-        if let Err(e) = self.0.rest_edit(id, before, after, revision, author).await {
-            // The file has the text; the room catches up when it is next loaded.
+    async fn rest_edit(&self, id: FileId, revision: i64, author: UserId) {
+        if let Err(e) = self.0.rest_edit(id, revision, author).await {
+            // The file has the text; a loaded room retries on its next tick, and a room
+            // loaded later merges it then.
             tracing::warn!(file_id = %id, error = %e, "a REST write did not reach the live room");
         }
     }

@@ -47,6 +47,22 @@ pub async fn doc(conn: &mut AsyncPgConnection, id: FileId) -> Result<Option<DocR
         .optional()
 }
 
+/// [`doc`], its row locked until the transaction ends: what merges a file change into the
+/// document holds it, so two replicas never merge the same change twice, and the journal's
+/// reservations for this document wait meanwhile.
+pub async fn doc_for_update(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+) -> Result<Option<DocRow>, Error> {
+    collab_docs::table
+        .find(id)
+        .select(DocRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Does the document have stored collab state?
 pub async fn exists(conn: &mut AsyncPgConnection, id: FileId) -> Result<bool, Error> {
     diesel::select(diesel::dsl::exists(collab_docs::table.find(id)))

@@ -48,12 +48,28 @@ fn capped(role: Role, ceiling: Role) -> Role {
     }
 }
 
+/// Text growth reserved by [`Room::admit`], released when dropped.
+pub struct Admitted<'a> {
+    room: &'a Room,
+    bytes: usize,
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        let mut state = self.room.lock();
+        state.reserved = state.reserved.saturating_sub(self.bytes);
+    }
+}
+
 /// What a connection gets when it joins.
 pub struct Joined {
     pub frames: broadcast::Receiver<Frame>,
     pub role: watch::Receiver<Option<Role>>,
     /// The server's sync step 1 and everyone's presence.
     pub hello: Vec<Bytes>,
+    /// Becomes `true` when the room is discarded (its memory no longer matches the journal):
+    /// the connection closes so the client reconnects to a freshly loaded room.
+    pub discarded: watch::Receiver<bool>,
 }
 
 struct Member {
@@ -90,6 +106,11 @@ struct State {
     presence: HashMap<ClientID, usize>,
     presence_bytes: usize,
     empty_since: Option<Instant>,
+    /// Text growth admitted by [`Room::admit`] and not applied yet (each update's bound).
+    reserved: usize,
+    /// Bytes of stored updates the document holds back for a missing one: when that one
+    /// arrives, the text can grow by that much at once.
+    pending: usize,
 }
 
 pub struct Room {
@@ -98,6 +119,12 @@ pub struct Room {
     state: Mutex<State>,
     frames: broadcast::Sender<Frame>,
     closed: AtomicBool,
+    discarded: watch::Sender<bool>,
+    /// Held while the room and its file are brought into step (a merge of file changes, a
+    /// save of the text), so the two never interleave on this node.
+    sync: tokio::sync::Mutex<()>,
+    /// A file change may not have reached the room (a merge failed): try again.
+    sync_wanted: AtomicBool,
 }
 
 /// Where the stored journal stood when the room was loaded.
@@ -128,10 +155,47 @@ impl Room {
                 presence: HashMap::new(),
                 presence_bytes: 0,
                 empty_since: Some(Instant::now()),
+                reserved: 0,
+                pending: 0,
             }),
             frames,
             closed: AtomicBool::new(false),
+            discarded: watch::channel(false).0,
+            sync: tokio::sync::Mutex::new(()),
+            sync_wanted: AtomicBool::new(false),
         }
+    }
+
+    /// Exclusive right to bring the room and its file into step on this node.
+    pub async fn sync_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.sync.lock().await
+    }
+
+    /// Ask the room's housekeeping to merge the file again (`take`: and clear the request).
+    pub fn want_sync(&self) {
+        self.sync_wanted.store(true, Ordering::SeqCst);
+    }
+
+    pub fn take_sync_wanted(&self) -> bool {
+        self.sync_wanted.swap(false, Ordering::SeqCst)
+    }
+
+    /// The file revision whose text the document holds (merged in, or saved from it).
+    pub fn reconciled(&self) -> i64 {
+        self.lock().reconciled_revision
+    }
+
+    pub fn set_reconciled(&self, revision: i64) {
+        let mut state = self.lock();
+        state.reconciled_revision = state.reconciled_revision.max(revision);
+    }
+
+    /// The document in memory holds a change the journal does not (storing it failed):
+    /// close the room and every connection to it, so the next one loads the journal again.
+    pub fn discard(&self) {
+        let _state = self.lock();
+        self.closed.store(true, Ordering::SeqCst);
+        self.discarded.send_replace(true);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -180,6 +244,7 @@ impl Room {
             frames,
             role: rx,
             hello,
+            discarded: self.discarded.subscribe(),
         })
     }
 
@@ -245,10 +310,18 @@ impl Room {
         if seq <= state.watermark || state.ahead.contains(&seq) {
             return;
         }
-        let applied = state.awareness.doc().transact_mut().apply_update(update);
-        if let Err(e) = applied {
-            tracing::warn!(file_id = %self.file, seq, error = %e, "a stored update did not apply");
-        }
+        let held_back = {
+            let mut txn = state.awareness.doc().transact_mut();
+            if let Err(e) = txn.apply_update(update) {
+                tracing::warn!(file_id = %self.file, seq, error = %e, "a stored update did not apply");
+            }
+            txn.has_missing_updates()
+        };
+        state.pending = if held_back {
+            state.pending.saturating_add(frame.len())
+        } else {
+            0
+        };
         mark(&mut state, seq);
         touch(&mut state, author);
         self.send(origin, frame);
@@ -402,36 +475,68 @@ impl Room {
         Some(protocol::awareness_frame(&update))
     }
 
-    /// Would the text stay within `limit` bytes with this update applied? A v1 update
-    /// carries every character it inserts, so the text cannot grow by more than the update's
-    /// size: only an update that comes that close to the limit is tried on a copy.
-    pub fn fits(&self, raw: &[u8], limit: usize) -> bool {
-        let state = self.lock();
+    /// Admit an update if the text stays within `limit` bytes with it applied, counting the
+    /// growth already admitted on other connections and not applied yet, and what the
+    /// document holds back for a missing update; the growth stays reserved until the
+    /// [`Admitted`] is dropped (after the update is applied, or refused by storage). A v1
+    /// update carries every character it inserts, so the text cannot grow by more than the
+    /// update's size: only an update that comes that close to the limit is tried on a copy,
+    /// and one that leaves the copy waiting for a missing update is refused (a client only
+    /// builds on what the server sent it). An edit that does not make an over-long text
+    /// longer is always admitted, so a text past the limit (a REST merge, a lowered limit)
+    /// can still be shortened.
+    pub fn admit(&self, raw: &[u8], limit: usize) -> Option<Admitted<'_>> {
+        let mut state = self.lock();
         let doc = state.awareness.doc();
         let now = state.text.len(&doc.transact()) as usize;
-        if now.saturating_add(raw.len()) <= limit {
-            return true;
+        let committed = now
+            .saturating_add(state.reserved)
+            .saturating_add(state.pending);
+        if committed.saturating_add(raw.len()) <= limit {
+            state.reserved += raw.len();
+            return Some(Admitted {
+                room: self,
+                bytes: raw.len(),
+            });
         }
-        let copy = Doc::new();
-        let text = copy.get_or_insert_text(crate::TEXT_NAME);
         let current = doc
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
         drop(state);
+        let after = self.length_with(&current, raw)?;
+        let mut state = self.lock();
+        let growth = after.saturating_sub(now);
+        let others = state.reserved.saturating_add(state.pending);
+        if after.saturating_add(others) <= limit || after <= now {
+            state.reserved += growth;
+            return Some(Admitted {
+                room: self,
+                bytes: growth,
+            });
+        }
+        None
+    }
+
+    /// The text's length with `raw` applied to a copy of `current`; `None` when it does not
+    /// apply or leaves the copy waiting for an update it lacks.
+    fn length_with(&self, current: &[u8], raw: &[u8]) -> Option<usize> {
+        let copy = Doc::new();
+        let text = copy.get_or_insert_text(crate::TEXT_NAME);
         let mut txn = copy.transact_mut();
-        let applied = Update::decode_v1(&current)
+        let applied = Update::decode_v1(current)
             .map_err(|e| e.to_string())
             .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()))
             .and_then(|()| Update::decode_v1(raw).map_err(|e| e.to_string()))
             .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()));
         if let Err(e) = applied {
             tracing::debug!(file_id = %self.file, error = %e, "size check: update does not apply");
-            return false;
+            return None;
         }
-        // An edit that does not make an over-long text longer is always allowed, so a text
-        // past the limit (a REST merge, a lowered limit) can still be shortened.
-        let after = text.len(&txn) as usize;
-        after <= limit || after <= now
+        if txn.has_missing_updates() {
+            tracing::debug!(file_id = %self.file, "size check: update depends on one the document lacks");
+            return None;
+        }
+        Some(text.len(&txn) as usize)
     }
 
     /// The document's text.
@@ -466,11 +571,6 @@ impl Room {
         mark(&mut state, seq);
         touch(&mut state, author);
         self.send(0, protocol::update_frame(update));
-    }
-
-    /// Has a REST write of this revision already been folded in (at load)?
-    pub fn has_revision(&self, revision: i64) -> bool {
-        self.lock().reconciled_revision >= revision
     }
 
     /// The text must reach the file (the document won a reconciliation at load).

@@ -3,18 +3,17 @@
 //! file, filling gaps, compaction, unloading), and the bus between replicas.
 
 use crate::error::CollabError;
-use crate::journal::{Base, Journal, Stored};
+use crate::journal::{Journal, Stored};
 use crate::metrics::CollabMetrics;
+use crate::repo;
 use crate::room::{Loaded, Room};
-use crate::{merge, repo};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use bytes::Bytes;
 use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
 use mdz_core::access::ProjectAccess;
 use mdz_core::db::{self, DbPool};
-use mdz_core::documents::{DocumentError, DocumentHead, DocumentStore};
+use mdz_core::documents::DocumentStore;
 use mdz_core::ids::{FileId, UserId};
 use mdz_core::kv::{BusEvent, SharedKv};
 use serde::{Deserialize, Serialize};
@@ -80,7 +79,7 @@ pub struct Rooms {
     rooms: Mutex<HashMap<FileId, Slot>>,
     pool: DbPool,
     pub(crate) journal: Journal,
-    documents: Arc<dyn DocumentStore>,
+    pub(crate) documents: Arc<dyn DocumentStore>,
     pub(crate) access: Arc<dyn ProjectAccess>,
     kv: SharedKv,
     node: String,
@@ -89,6 +88,8 @@ pub struct Rooms {
     pub(crate) metrics: Arc<CollabMetrics>,
     runtime: tokio::runtime::Handle,
     next_conn: AtomicU64,
+    /// Batches stored outside the journal's writer, for the bus (see [`Rooms::announce`]).
+    stored: mpsc::UnboundedSender<Vec<Stored>>,
 }
 
 impl Rooms {
@@ -102,7 +103,7 @@ impl Rooms {
     ) -> Arc<Self> {
         let runtime = tokio::runtime::Handle::current();
         let (committed, stored) = mpsc::unbounded_channel();
-        let journal = Journal::start(pool.clone(), &runtime, committed, metrics.clone());
+        let journal = Journal::start(pool.clone(), &runtime, committed.clone(), metrics.clone());
         let multi_node = kv.backend() == "redis";
         let rooms = Arc::new(Self {
             rooms: Mutex::new(HashMap::new()),
@@ -117,6 +118,7 @@ impl Rooms {
             metrics,
             runtime: runtime.clone(),
             next_conn: AtomicU64::new(1),
+            stored: committed,
         });
         runtime.spawn(publish_loop(Arc::downgrade(&rooms), stored));
         if multi_node {
@@ -222,14 +224,12 @@ impl Rooms {
         drop(conn);
         let doc = Doc::new();
         let mut watermark = row.snapshot_seq;
-        let mut last_author = None;
         {
             let mut txn = doc.transact_mut();
             apply_stored(&mut txn, file, 0, &row.snapshot)?;
             for update in &updates {
                 apply_stored(&mut txn, file, update.seq, &update.data)?;
                 watermark = update.seq;
-                last_author = update.user_id.or(last_author);
             }
         }
         let stored_updates = updates.len();
@@ -241,10 +241,14 @@ impl Rooms {
                 doc,
                 watermark,
                 snapshot_seq: row.snapshot_seq,
-                reconciled_revision: head.revision,
+                reconciled_revision: row.file_revision,
             },
         ));
-        self.reconcile(&room, &head, row, last_author).await?;
+        drop(row);
+        // A file changed while no room held the document (a REST write after a crash, or on
+        // a replica without the room) is merged three-way from the text the state agreed
+        // with, so the journaled typing that never reached the file and the change survive.
+        self.sync(&room, None).await?;
         tracing::debug!(
             updates = stored_updates,
             ms = started.elapsed().as_millis() as u64,
@@ -254,69 +258,6 @@ impl Rooms {
         self.runtime
             .spawn(housekeeping(Arc::downgrade(self), room.clone()));
         Ok(room)
-    }
-
-    /// Bring a freshly loaded document and its file together. The stored state records the
-    /// file revision (and its text) it last agreed with; a newer file was changed while no
-    /// room held the document (a REST write after a crash, or on a replica without the
-    /// room), and is merged three-way from that text, so the journaled typing that never
-    /// reached the file and the file's own change both survive.
-    async fn reconcile(
-        &self,
-        room: &Room,
-        head: &DocumentHead,
-        row: repo::DocRow,
-        last_author: Option<UserId>,
-    ) -> Result<(), CollabError> {
-        let base = Base {
-            revision: head.revision,
-            text: Arc::from(head.content.as_str()),
-        };
-        if head.revision > row.file_revision {
-            let known = row.base_text;
-            if known.is_some() {
-                tracing::info!("the file changed outside collab; merging it into the document");
-            } else {
-                // Stored before bases were recorded: the file's change is all that is known.
-                tracing::info!("the file changed outside collab; bringing the document up to it");
-            }
-            let merged = self
-                .server_edit(room, None, Some(base), |txn, t, current| {
-                    let from = known.as_deref().unwrap_or(current);
-                    merge::apply(txn, t, from, current, &head.content)
-                })
-                .await?;
-            if !merged {
-                let mut conn = db::conn(&self.pool).await?;
-                repo::set_base(&mut conn, room.file, head.revision, &head.content).await?;
-            }
-        }
-        if room.text() != head.content {
-            // Collaborators' edits (maybe merged with the file's) have not reached the file.
-            room.mark_dirty(last_author);
-        }
-        Ok(())
-    }
-
-    /// Make, store and send a change on the server's behalf; `base` is the file text it
-    /// brings the document up to. Returns whether there was a change to store.
-    pub(crate) async fn server_edit(
-        &self,
-        room: &Room,
-        author: Option<UserId>,
-        base: Option<Base>,
-        edit: impl FnOnce(&mut yrs::TransactionMut, &yrs::TextRef, &str) -> bool,
-    ) -> Result<bool, CollabError> {
-        let Some(update) = room.server_edit(edit) else {
-            return Ok(false);
-        };
-        let seq = self
-            .journal
-            .append(room.file, author, Bytes::from(update.clone()), base)
-            .await
-            .map_err(|e| CollabError::Journal(e.to_string()))?;
-        room.stored_server_edit(seq, update, author);
-        Ok(true)
     }
 
     /// Tell the other replicas about presence.
@@ -340,8 +281,6 @@ impl Rooms {
     pub async fn rest_edit(
         self: &Arc<Self>,
         file: FileId,
-        before: &str,
-        after: &str,
         revision: i64,
         author: UserId,
     ) -> Result<(), CollabError> {
@@ -354,53 +293,22 @@ impl Rooms {
                     return Ok(());
                 }
                 drop(conn);
-                self.open(file).await?
+                self.open_within(file).await?
             }
         };
-        if room.has_revision(revision) {
+        if room.reconciled() >= revision {
             return Ok(());
         }
-        let base = Base {
-            revision,
-            text: Arc::from(after),
-        };
-        let merged = self
-            .server_edit(&room, Some(author), Some(base), |txn, text, current| {
-                merge::apply(txn, text, before, current, after)
-            })
-            .await?;
-        if !merged {
-            // Nothing to change: the document already agrees with this revision.
-            let mut conn = db::conn(&self.pool).await?;
-            repo::set_base(&mut conn, file, revision, after).await?;
+        if let Err(e) = self.sync(&room, Some(author)).await {
+            room.want_sync();
+            return Err(e);
         }
         Ok(())
     }
 
-    /// Fill what this room missed from the journal (lost bus messages, compaction elsewhere).
-    async fn catch_up(&self, room: &Room) -> Result<(), CollabError> {
-        let (watermark, _) = room.watermark(Duration::ZERO);
-        let mut conn = db::conn(&self.pool).await?;
-        let Some(row) = repo::doc(&mut conn, room.file).await? else {
-            return Ok(());
-        };
-        if row.last_seq <= watermark {
-            return Ok(());
-        }
-        if row.snapshot_seq > watermark {
-            room.apply_snapshot(&row.snapshot, row.snapshot_seq);
-        }
-        let after = watermark.max(row.snapshot_seq);
-        let mut filled = 0;
-        for update in repo::updates_after(&mut conn, room.file, after).await? {
-            if room.apply_remote(update.seq, &update.data, update.user_id) {
-                filled += 1;
-            }
-        }
-        if filled > 0 {
-            tracing::info!(file_id = %room.file, filled, "filled missed updates from the journal");
-        }
-        Ok(())
+    /// Send what was stored outside the journal's writer (a merge) to the other replicas.
+    pub(crate) fn announce(&self, stored: Vec<Stored>) {
+        drop(self.stored.send(stored));
     }
 
     async fn check_roles(&self, room: &Room) {
@@ -408,34 +316,6 @@ impl Rooms {
             match self.access.role(user, room.project).await {
                 Ok(role) => room.set_role(user, role),
                 Err(e) => tracing::debug!(error = %e, "role check skipped"),
-            }
-        }
-    }
-
-    async fn flush(&self, room: &Room) {
-        let quiet = self.settings.flush_quiet;
-        let Some((text, author)) = room.take_due(quiet, quiet * 4) else {
-            return;
-        };
-        let Some(author) = author else {
-            // Nobody to attribute a version to (the server's own reconciliation).
-            return;
-        };
-        // The saved text becomes the merge base in the save's own transaction.
-        let also = base_in_save(room.file, Arc::from(text.as_str()));
-        match self
-            .documents
-            .save_from_collab(room.file, &text, author, &also)
-            .await
-        {
-            Ok(_) => {}
-            Err(DocumentError::Gone) => {
-                tracing::info!(file_id = %room.file, "document gone: closing its room");
-                room.shut();
-            }
-            Err(e) => {
-                tracing::warn!(file_id = %room.file, error = %e, "saving collab text failed; retrying");
-                room.restore_dirty(Some(author));
             }
         }
     }
@@ -479,7 +359,7 @@ impl Rooms {
 
 /// The [`mdz_core::documents::InSave`] hook of a collab save: record the saved text as the
 /// merge base, in the save's transaction.
-fn base_in_save(
+pub(crate) fn base_in_save(
     file: FileId,
     text: Arc<str>,
 ) -> impl for<'c> Fn(&'c mut AsyncPgConnection, i64) -> BoxFuture<'c, Result<(), diesel::result::Error>>
@@ -539,6 +419,12 @@ async fn housekeeping(rooms: std::sync::Weak<Rooms>, room: Arc<Room>) {
         if roles_at.elapsed() >= ROLE_CHECK {
             roles_at = Instant::now();
             rooms.check_roles(&room).await;
+        }
+        if room.take_sync_wanted()
+            && let Err(e) = rooms.sync(&room, None).await
+        {
+            tracing::warn!(file_id = %room.file, error = %e, "merging the file failed; retrying");
+            room.want_sync();
         }
         rooms.flush(&room).await;
         let (_, stuck) = room.watermark(GAP_GRACE);

@@ -30,6 +30,8 @@ pub struct DocumentHead {
     pub content: String,
     /// The file's revision (its ETag), bumped by every content change.
     pub revision: i64,
+    /// Who made that revision (a save by collab needs someone to attribute it to).
+    pub updated_by: UserId,
 }
 
 /// A piece of a document that matched a search, for an assistant's context.
@@ -48,6 +50,9 @@ pub struct Passage {
 pub enum DocumentError {
     #[error("the document does not exist or is in the trash")]
     Gone,
+    /// A conditional save found the file at another revision: someone else wrote it since.
+    #[error("the document is at revision {actual}, not {expected}")]
+    Moved { expected: i64, actual: i64 },
     #[error("document storage unavailable: {0}")]
     Unavailable(String),
 }
@@ -57,14 +62,24 @@ pub enum DocumentError {
 pub trait DocumentStore: Send + Sync + 'static {
     /// The live (not trashed) document, or `None`.
     async fn document(&self, id: FileId) -> Result<Option<DocumentHead>, DocumentError>;
+    /// [`DocumentStore::document`] on the caller's connection (inside its transaction).
+    async fn document_in(
+        &self,
+        conn: &mut AsyncPgConnection,
+        id: FileId,
+    ) -> Result<Option<DocumentHead>, DocumentError>;
     /// Store text that collaborators produced, as a (coalesced) version by `author`, and
-    /// return the new revision. Saving unchanged text changes nothing. `also` runs in the
-    /// same transaction, after the write. This never calls back into [`LiveDocuments`].
+    /// return the new revision, if the file is still at revision `if_match` (the revision the
+    /// text was reconciled with: otherwise [`DocumentError::Moved`] and nothing is written,
+    /// so a REST write that the text does not contain yet is never overwritten). Saving
+    /// unchanged text changes nothing. `also` runs in the same transaction, after the write.
+    /// This never calls back into [`LiveDocuments`].
     async fn save_from_collab(
         &self,
         id: FileId,
         content: &str,
         author: UserId,
+        if_match: i64,
         also: InSave<'_>,
     ) -> Result<i64, DocumentError>;
     /// The best-ranked passages of live documents in `project` matching any of `words`
@@ -80,7 +95,8 @@ pub trait DocumentStore: Send + Sync + 'static {
 /// Implemented by the collab domain: REST writes reach live editors through it.
 #[async_trait]
 pub trait LiveDocuments: Send + Sync + 'static {
-    /// `author` replaced `before` with `after` through REST, making `revision`. Apply that
-    /// change to the document's room as a minimal text diff, keeping concurrent typing.
-    async fn rest_edit(&self, id: FileId, before: &str, after: &str, revision: i64, author: UserId);
+    /// `author` changed the document's file through REST, making `revision`. Bring every
+    /// change of the file the live document does not hold yet into it (a three-way merge
+    /// from the text it last agreed with, keeping concurrent typing), in commit order.
+    async fn rest_edit(&self, id: FileId, revision: i64, author: UserId);
 }

@@ -3,6 +3,7 @@
 use crate::error::FileError;
 use crate::service::FilesService;
 use async_trait::async_trait;
+use diesel_async::AsyncPgConnection;
 use mdz_core::documents::{DocumentError, DocumentHead, DocumentStore, InSave, Passage};
 use mdz_core::ids::{FileId, ProjectId, UserId};
 use std::sync::Arc;
@@ -13,6 +14,9 @@ pub struct FileDocuments(pub Arc<FilesService>);
 fn port_error(e: FileError) -> DocumentError {
     match e {
         FileError::NotFound(_) => DocumentError::Gone,
+        FileError::PreconditionFailed { expected, actual } => {
+            DocumentError::Moved { expected, actual }
+        }
         other => DocumentError::Unavailable(other.to_string()),
     }
 }
@@ -23,15 +27,26 @@ impl DocumentStore for FileDocuments {
         self.0.document_head(id).await.map_err(port_error)
     }
 
+    async fn document_in(
+        &self,
+        conn: &mut AsyncPgConnection,
+        id: FileId,
+    ) -> Result<Option<DocumentHead>, DocumentError> {
+        FilesService::document_head_in(conn, id)
+            .await
+            .map_err(port_error)
+    }
+
     async fn save_from_collab(
         &self,
         id: FileId,
         content: &str,
         author: UserId,
+        if_match: i64,
         also: InSave<'_>,
     ) -> Result<i64, DocumentError> {
         self.0
-            .save_from_collab(id, content, author, also)
+            .save_from_collab(id, content, author, if_match, also)
             .await
             .map_err(port_error)
     }

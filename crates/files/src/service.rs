@@ -175,11 +175,11 @@ impl FilesService {
         }
     }
 
-    /// Tell the document's room (if collab runs) that REST changed its text.
+    /// Tell the document's room (if collab runs) that REST changed its text (`change`: the
+    /// text before and the file after, when the text changed).
     async fn notify_live(&self, id: FileId, change: Option<(String, File)>, actor: UserId) {
-        if let (Some(live), Some((before, file))) = (self.live.get(), change) {
-            live.rest_edit(id, &before, &file.content, file.meta.revision, actor)
-                .await;
+        if let (Some(live), Some((_, file))) = (self.live.get(), change) {
+            live.rest_edit(id, file.meta.revision, actor).await;
         }
     }
 
@@ -744,6 +744,7 @@ impl FilesService {
         id: FileId,
         content: &str,
         author: UserId,
+        if_match: i64,
         also: InSave<'_>,
     ) -> Result<i64, FileError> {
         self.check_size(content)?;
@@ -751,7 +752,7 @@ impl FilesService {
         let revision = (*conn)
             .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
                 let (file, _) = self
-                    .write_content(conn, author, id, content, None, true)
+                    .write_content(conn, author, id, content, Some(if_match), true)
                     .await?;
                 also(conn, file.meta.revision).await?;
                 Ok(file.meta.revision)
@@ -763,7 +764,15 @@ impl FilesService {
     /// The live document collab opens a room for.
     pub async fn document_head(&self, id: FileId) -> Result<Option<DocumentHead>, FileError> {
         let mut conn = db::conn(&self.pool).await?;
-        Ok(repo::file(&mut conn, id)
+        Self::document_head_in(&mut conn, id).await
+    }
+
+    /// [`FilesService::document_head`] on the caller's connection.
+    pub async fn document_head_in(
+        conn: &mut AsyncPgConnection,
+        id: FileId,
+    ) -> Result<Option<DocumentHead>, FileError> {
+        Ok(repo::file(conn, id)
             .await?
             .filter(|f| f.deleted_at.is_none())
             .map(|f| DocumentHead {
@@ -771,6 +780,7 @@ impl FilesService {
                 path: f.path,
                 content: f.content,
                 revision: f.revision,
+                updated_by: f.updated_by,
             }))
     }
 
