@@ -80,6 +80,36 @@ async fn an_update_held_back_for_a_missing_one_passes_the_size_limit() {
     watcher.stop().await;
 }
 
+/// An update held back for good (its dependency never comes) counts once against the limit,
+/// not again with every later update: the others keep typing (before, each later update
+/// added its size, and typing was refused with 1009 after a few dozen keystrokes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_held_back_for_good_does_not_stop_the_others_typing() {
+    let s = setup_with(limited(&[]), &"x".repeat(2000)).await;
+    let mut typist = JsClient::connect(&s.app.ws_base(), &s.file, &s.editor.access).await;
+    typist.synced().await;
+    // 400 characters by a client whose first character never arrives.
+    let first = Doc::with_client_id(1_000_003);
+    let t1 = first.get_or_insert_text("content");
+    t1.insert(&mut first.transact_mut(), 0, "a");
+    let sv = first.transact().state_vector();
+    t1.insert(&mut first.transact_mut(), 1, &"H".repeat(400));
+    let held = first.transact().encode_state_as_update_v1(&sv);
+    let mut ws = raw_socket(&s.app, &s.file, &s.editor.access).await;
+    ws.send(Message::Binary(update_frame(&held).into()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..150 {
+        typist.append(&(i % 10).to_string()).await;
+    }
+    let codes = typist.close_codes(Duration::from_millis(500)).await;
+    assert!(codes.is_empty(), "typing was refused: {codes:?}");
+    let text = typist.wait_contains("789").await;
+    assert_eq!(text.len(), 2150, "every keystroke is in");
+    typist.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_connections_near_the_limit_cannot_both_pass_it() {
     let s = setup_with(limited(&[]), &"x".repeat(2000)).await;
@@ -513,4 +543,22 @@ async fn an_editor_cannot_make_a_document_unloadable() {
         matches!(first_reply, Ok(Some(Ok(Message::Binary(_))))),
         "the document no longer loads: {first_reply:?}"
     );
+}
+
+/// A NUL typed live cannot be stored in the file (PostgreSQL refuses U+0000): the file gets
+/// U+FFFD in its place, instead of a save that fails on every retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_typed_live_reaches_the_file_as_a_replacement_character() {
+    let s = setup_with(limited(&[("collab_flush_ms", json!(100))]), "start\n").await;
+    let mut typist = JsClient::connect(&s.app.ws_base(), &s.file, &s.editor.access).await;
+    typist.synced().await;
+    typist.append("a\u{0}b\n").await;
+    let app = &s.app;
+    assert!(
+        eventually(|| async { content(app, &s.owner, &s.file).await == "start\na\u{FFFD}b\n" })
+            .await,
+        "the file: {:?}",
+        content(app, &s.owner, &s.file).await
+    );
+    typist.stop().await;
 }

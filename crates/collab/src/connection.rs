@@ -130,14 +130,6 @@ impl Connection {
         let mut ping = tokio::time::interval(settings.ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heard = Instant::now();
-        let mut gone = self.joined.discarded.clone();
-        let discarded = async move {
-            // An error means the room is gone: nothing left to wait for.
-            if gone.wait_for(|g| *g).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::pin!(discarded);
         loop {
             tokio::select! {
                 incoming = stream.recv() => {
@@ -170,7 +162,6 @@ impl Connection {
                     }
                 }
                 () = &mut self.ended => return Some(CLOSE_SIGNED_OUT),
-                () = &mut discarded => return Some(CLOSE_STORAGE),
                 changed = self.joined.role.changed() => {
                     if changed.is_err() || self.joined.role.borrow().is_none() {
                         return Some(CLOSE_REMOVED);

@@ -108,10 +108,17 @@ struct LiveRooms(Arc<Rooms>);
 #[async_trait]
 impl LiveDocuments for LiveRooms {
     async fn rest_edit(&self, id: FileId, revision: i64, author: UserId) {
-        if let Err(e) = self.0.rest_edit(id, revision, author).await {
+        // In its own task: a request that goes away mid-merge does not cut the merge short.
+        let rooms = self.0.clone();
+        let merge = tokio::spawn(async move { rooms.rest_edit(id, revision, author).await });
+        match merge.await {
+            Ok(Ok(())) => {}
             // The file has the text; a loaded room retries on its next tick, and a room
             // loaded later merges it then.
-            tracing::warn!(file_id = %id, error = %e, "a REST write did not reach the live room");
+            Ok(Err(e)) => {
+                tracing::warn!(file_id = %id, error = %e, "a REST write did not reach the live room");
+            }
+            Err(e) => tracing::warn!(file_id = %id, error = %e, "the merge task failed"),
         }
     }
 }

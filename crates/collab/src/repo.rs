@@ -63,6 +63,27 @@ pub async fn doc_for_update(
         .optional()
 }
 
+/// The stored state and the updates after `max(after, snapshot_seq)`, read in one
+/// repeatable-read snapshot: read apart, a compaction between the two reads (which replaces
+/// the snapshot, then deletes the updates it folded in) would leave a hole between them.
+pub async fn state_since(
+    conn: &mut AsyncPgConnection,
+    id: FileId,
+    after: i64,
+) -> Result<Option<(DocRow, Vec<UpdateRow>)>, Error> {
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run::<_, Error, _>(async |conn: &mut AsyncPgConnection| {
+            let Some(row) = doc(conn, id).await? else {
+                return Ok(None);
+            };
+            let updates = updates_after(conn, id, after.max(row.snapshot_seq)).await?;
+            Ok(Some((row, updates)))
+        })
+        .await
+}
+
 /// Does the document have stored collab state?
 pub async fn exists(conn: &mut AsyncPgConnection, id: FileId) -> Result<bool, Error> {
     diesel::select(diesel::dsl::exists(collab_docs::table.find(id)))

@@ -67,9 +67,6 @@ pub struct Joined {
     pub role: watch::Receiver<Option<Role>>,
     /// The server's sync step 1 and everyone's presence.
     pub hello: Vec<Bytes>,
-    /// Becomes `true` when the room is discarded (its memory no longer matches the journal):
-    /// the connection closes so the client reconnects to a freshly loaded room.
-    pub discarded: watch::Receiver<bool>,
 }
 
 struct Member {
@@ -108,9 +105,11 @@ struct State {
     empty_since: Option<Instant>,
     /// Text growth admitted by [`Room::admit`] and not applied yet (each update's bound).
     reserved: usize,
-    /// Bytes of stored updates the document holds back for a missing one: when that one
-    /// arrives, the text can grow by that much at once.
+    /// Bytes of the structs the document holds back for a missing update.
     pending: usize,
+    /// Updates applied so far: a size check done outside the lock knows whether the
+    /// document changed meanwhile.
+    changes: u64,
 }
 
 pub struct Room {
@@ -119,7 +118,6 @@ pub struct Room {
     state: Mutex<State>,
     frames: broadcast::Sender<Frame>,
     closed: AtomicBool,
-    discarded: watch::Sender<bool>,
     /// Held while the room and its file are brought into step (a merge of file changes, a
     /// save of the text), so the two never interleave on this node.
     sync: tokio::sync::Mutex<()>,
@@ -157,10 +155,10 @@ impl Room {
                 empty_since: Some(Instant::now()),
                 reserved: 0,
                 pending: 0,
+                changes: 0,
             }),
             frames,
             closed: AtomicBool::new(false),
-            discarded: watch::channel(false).0,
             sync: tokio::sync::Mutex::new(()),
             sync_wanted: AtomicBool::new(false),
         }
@@ -188,14 +186,6 @@ impl Room {
     pub fn set_reconciled(&self, revision: i64) {
         let mut state = self.lock();
         state.reconciled_revision = state.reconciled_revision.max(revision);
-    }
-
-    /// The document in memory holds a change the journal does not (storing it failed):
-    /// close the room and every connection to it, so the next one loads the journal again.
-    pub fn discard(&self) {
-        let _state = self.lock();
-        self.closed.store(true, Ordering::SeqCst);
-        self.discarded.send_replace(true);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -244,7 +234,6 @@ impl Room {
             frames,
             role: rx,
             hello,
-            discarded: self.discarded.subscribe(),
         })
     }
 
@@ -310,18 +299,14 @@ impl Room {
         if seq <= state.watermark || state.ahead.contains(&seq) {
             return;
         }
-        let held_back = {
+        state.pending = {
             let mut txn = state.awareness.doc().transact_mut();
             if let Err(e) = txn.apply_update(update) {
                 tracing::warn!(file_id = %self.file, seq, error = %e, "a stored update did not apply");
             }
-            txn.has_missing_updates()
+            held_back(&txn)
         };
-        state.pending = if held_back {
-            state.pending.saturating_add(frame.len())
-        } else {
-            0
-        };
+        state.changes += 1;
         mark(&mut state, seq);
         touch(&mut state, author);
         self.send(origin, frame);
@@ -362,10 +347,14 @@ impl Room {
             return;
         }
         if let Ok(update) = Update::decode_v1(snapshot) {
-            let applied = state.awareness.doc().transact_mut().apply_update(update);
-            if let Err(e) = applied {
-                tracing::warn!(file_id = %self.file, error = %e, "a snapshot did not apply");
-            }
+            state.pending = {
+                let mut txn = state.awareness.doc().transact_mut();
+                if let Err(e) = txn.apply_update(update) {
+                    tracing::warn!(file_id = %self.file, error = %e, "a snapshot did not apply");
+                }
+                held_back(&txn)
+            };
+            state.changes += 1;
             self.send(0, protocol::update_frame(snapshot.to_vec()));
         }
         state.watermark = seq;
@@ -486,6 +475,12 @@ impl Room {
     /// longer is always admitted, so a text past the limit (a REST merge, a lowered limit)
     /// can still be shortened.
     pub fn admit(&self, raw: &[u8], limit: usize) -> Option<Admitted<'_>> {
+        self.admit_within(raw, limit, 3)
+    }
+
+    /// [`Room::admit`], measuring a copy outside the lock up to `tries` times while the
+    /// document keeps changing, and then under it.
+    fn admit_within(&self, raw: &[u8], limit: usize, tries: u8) -> Option<Admitted<'_>> {
         let mut state = self.lock();
         let doc = state.awareness.doc();
         let now = state.text.len(&doc.transact()) as usize;
@@ -502,9 +497,20 @@ impl Room {
         let current = doc
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
-        drop(state);
-        let after = self.length_with(&current, raw)?;
-        let mut state = self.lock();
+        let seen = state.changes;
+        let after = if tries > 0 {
+            drop(state);
+            let after = self.length_with(&current, raw)?;
+            state = self.lock();
+            if state.changes != seen {
+                // The document changed while the copy was measured: measure again.
+                drop(state);
+                return self.admit_within(raw, limit, tries - 1);
+            }
+            after
+        } else {
+            self.length_with(&current, raw)?
+        };
         let growth = after.saturating_sub(now);
         let others = state.reserved.saturating_add(state.pending);
         if after.saturating_add(others) <= limit || after <= now {
@@ -546,28 +552,32 @@ impl Room {
         state.text.get_string(&txn)
     }
 
-    /// Make a change on the server's behalf; returns the update it made, if any. The caller
-    /// stores it and then calls [`Room::stored_server_edit`].
-    pub fn server_edit(
-        &self,
-        edit: impl FnOnce(&mut TransactionMut, &TextRef, &str) -> bool,
-    ) -> Option<Vec<u8>> {
+    /// The document's state and this room's client id, for [`merge_update`] to work on a
+    /// copy: a server change enters the room only once it is stored.
+    pub fn scratch(&self) -> (Vec<u8>, yrs::block::ClientID) {
         let state = self.lock();
-        let text = state.text.clone();
-        let current = {
-            let txn = state.awareness.doc().transact();
-            text.get_string(&txn)
-        };
-        let mut txn = state.awareness.doc().transact_mut();
-        if !edit(&mut txn, &text, &current) {
-            return None;
-        }
-        Some(txn.encode_update_v1())
+        let doc = state.awareness.doc();
+        let update = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        (update, doc.client_id())
     }
 
-    /// A server edit was stored as `seq`: count it and send it to everyone.
+    /// A server change was stored as `seq`: apply it, count it and send it to everyone.
     pub fn stored_server_edit(&self, seq: i64, update: Vec<u8>, author: Option<UserId>) {
         let mut state = self.lock();
+        match Update::decode_v1(&update) {
+            Ok(decoded) => {
+                let applied = state.awareness.doc().transact_mut().apply_update(decoded);
+                if let Err(e) = applied {
+                    tracing::warn!(file_id = %self.file, seq, error = %e, "a server change did not apply");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(file_id = %self.file, seq, error = %e, "a server change does not decode")
+            }
+        }
+        state.changes += 1;
         mark(&mut state, seq);
         touch(&mut state, author);
         self.send(0, protocol::update_frame(update));
@@ -677,6 +687,37 @@ impl Room {
             member.role.send_replace(None);
         }
     }
+}
+
+/// Make a change on a copy of a room's state (see [`Room::scratch`]) as the room's own
+/// client, so the update applies to the room as if it had been made there; `None` when
+/// `edit` changed nothing. Nothing else makes changes as that client: the room's sync lock
+/// is held from the copy to the store.
+pub fn merge_update(
+    state: &[u8],
+    client: yrs::block::ClientID,
+    edit: impl FnOnce(&mut TransactionMut, &TextRef, &str) -> bool,
+) -> Result<Option<Vec<u8>>, String> {
+    let doc = Doc::with_client_id(client.get());
+    let text = doc.get_or_insert_text(crate::TEXT_NAME);
+    let update = Update::decode_v1(state).map_err(|e| e.to_string())?;
+    doc.transact_mut()
+        .apply_update(update)
+        .map_err(|e| e.to_string())?;
+    let current = text.get_string(&doc.transact());
+    let mut txn = doc.transact_mut();
+    if !edit(&mut txn, &text, &current) {
+        return Ok(None);
+    }
+    Ok(Some(txn.encode_update_v1()))
+}
+
+/// Bytes of the structs the document holds back for a missing update: when that update
+/// arrives, the text can grow by at most this much at once.
+fn held_back(txn: &impl ReadTxn) -> usize {
+    txn.store()
+        .pending_update()
+        .map_or(0, |p| p.update.encode_v1().len())
 }
 
 fn mark(state: &mut State, seq: i64) {

@@ -205,22 +205,18 @@ impl Rooms {
             .await?
             .ok_or(CollabError::NotFound("document"))?;
         let mut conn = db::conn(&self.pool).await?;
-        let row = match repo::doc(&mut conn, file).await? {
-            Some(row) => row,
-            None => {
-                let doc = Doc::new();
-                let text = doc.get_or_insert_text(crate::TEXT_NAME);
-                text.insert(&mut doc.transact_mut(), 0, &head.content);
-                let snapshot = doc
-                    .transact()
-                    .encode_state_as_update_v1(&StateVector::default());
-                repo::create(&mut conn, file, &snapshot, head.revision, &head.content).await?;
-                repo::doc(&mut conn, file)
-                    .await?
-                    .ok_or(CollabError::NotFound("document"))?
-            }
-        };
-        let updates = repo::updates_after(&mut conn, file, row.snapshot_seq).await?;
+        if !repo::exists(&mut conn, file).await? {
+            let doc = Doc::new();
+            let text = doc.get_or_insert_text(crate::TEXT_NAME);
+            text.insert(&mut doc.transact_mut(), 0, &head.content);
+            let snapshot = doc
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default());
+            repo::create(&mut conn, file, &snapshot, head.revision, &head.content).await?;
+        }
+        let (row, updates) = repo::state_since(&mut conn, file, 0)
+            .await?
+            .ok_or(CollabError::NotFound("document"))?;
         drop(conn);
         let doc = Doc::new();
         let mut watermark = row.snapshot_seq;
@@ -433,6 +429,14 @@ async fn housekeeping(rooms: std::sync::Weak<Rooms>, room: Arc<Room>) {
             tail_at = Instant::now();
             if let Err(e) = rooms.catch_up(&room).await {
                 tracing::warn!(file_id = %room.file, error = %e, "catching up failed");
+            }
+        }
+        if tail_due {
+            // A REST write on a replica whose merge failed reaches this room all the same.
+            match rooms.documents.document(room.file).await {
+                Ok(Some(head)) if head.revision > room.reconciled() => room.want_sync(),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(file_id = %room.file, error = %e, "file check skipped"),
             }
         }
         rooms.compact(&room).await;

@@ -14,15 +14,19 @@
 use crate::error::CollabError;
 use crate::journal::Stored;
 use crate::repo::{self, DocRow, NewUpdate};
-use crate::room::Room;
+use crate::room::{self, Room};
 use crate::rooms::Rooms;
 use crate::{merge, rooms};
+
 use bytes::Bytes;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::db;
 use mdz_core::documents::{DocumentError, DocumentHead};
 use mdz_core::ids::UserId;
 use std::sync::Arc;
+
+/// Attempts at a merge while the file or the stored base keep moving.
+const MERGE_TRIES: usize = 5;
 
 /// A merge stored by [`Rooms::sync`]: sent to the room and the other replicas after commit.
 struct Merged {
@@ -48,70 +52,94 @@ impl Rooms {
         room: &Room,
         author: Option<UserId>,
     ) -> Result<DocumentHead, CollabError> {
-        let mut conn = db::conn(self.pool()).await?;
-        let mut merged = None;
-        let mut edited = false;
-        let result = (*conn)
-            .transaction::<_, CollabError, _>(async |conn: &mut AsyncPgConnection| {
-                let row = repo::doc_for_update(conn, room.file)
-                    .await?
-                    .ok_or(CollabError::NotFound("document"))?;
-                // Whatever other replicas stored (their merges among it) comes first: the
-                // room must hold the state `row.file_revision` describes.
-                catch_up_on(conn, room, &row).await?;
-                let head = self
-                    .documents
-                    .document_in(conn, room.file)
-                    .await?
-                    .ok_or(CollabError::NotFound("document"))?;
-                if head.revision <= row.file_revision {
-                    return Ok(head);
-                }
-                let known = row.base_text.as_deref();
-                if known.is_none() {
-                    // Stored before bases were recorded: the file's change is all that is known.
-                    tracing::info!(file_id = %room.file, "bringing the document up to its file");
-                }
-                let update = room.server_edit(|txn, text, current| {
-                    merge::apply(txn, text, known.unwrap_or(current), current, &head.content)
-                });
-                edited = update.is_some();
-                match update {
-                    Some(update) => {
-                        let seq = repo::reserve_with_base(
-                            conn,
-                            room.file,
-                            1,
-                            head.revision,
-                            &head.content,
-                        )
-                        .await?;
-                        let row = NewUpdate {
-                            file_id: room.file,
-                            seq,
-                            data: &update,
-                            user_id: author,
-                        };
-                        repo::insert_updates(conn, &[row]).await?;
-                        merged = Some(Merged { seq, update });
-                    }
-                    None => {
-                        repo::set_base(conn, room.file, head.revision, &head.content).await?;
-                    }
-                }
-                Ok(head)
-            })
-            .await;
-        let head = match result {
-            Ok(done) => done,
-            Err(e) => {
-                if edited {
-                    // The merge is in memory but not stored: start again from the journal.
-                    tracing::warn!(file_id = %room.file, error = %e, "storing a merge failed; reloading the room");
-                    room.discard();
-                }
-                return Err(e);
+        for _ in 0..MERGE_TRIES {
+            if let Some(head) = self.try_merge(room, author).await? {
+                return Ok(head);
             }
+        }
+        room.want_sync();
+        Err(CollabError::Journal(
+            "the document's file kept changing during the merge".into(),
+        ))
+    }
+
+    /// One attempt: catch up, compute the merge on a copy outside any lock, then store it
+    /// under the `collab_docs` row lock if neither the stored base nor the file moved
+    /// meanwhile (`None`: they did, try again). The room gets the change once it is stored.
+    async fn try_merge(
+        &self,
+        room: &Room,
+        author: Option<UserId>,
+    ) -> Result<Option<DocumentHead>, CollabError> {
+        let mut conn = db::conn(self.pool()).await?;
+        let row = catch_up_on(&mut conn, room)
+            .await?
+            .ok_or(CollabError::NotFound("document"))?;
+        let head = self
+            .documents
+            .document_in(&mut conn, room.file)
+            .await?
+            .ok_or(CollabError::NotFound("document"))?;
+        if head.revision <= row.file_revision {
+            // The room holds everything up to `row` (caught up above), and the file has not
+            // moved past the revision that state agrees with.
+            room.set_reconciled(row.file_revision);
+            if room.text() != head.content {
+                room.mark_dirty(Some(author.unwrap_or(head.updated_by)));
+            }
+            return Ok(Some(head));
+        }
+        let update = {
+            if row.base_text.is_none() {
+                // Stored before bases were recorded: the file's change is all that is known.
+                tracing::info!(file_id = %room.file, "bringing the document up to its file");
+            }
+            let (state, client) = room.scratch();
+            let (base, target) = (row.base_text.clone(), head.content.clone());
+            tokio::task::spawn_blocking(move || {
+                room::merge_update(&state, client, |txn, text, current| {
+                    merge::apply(
+                        txn,
+                        text,
+                        base.as_deref().unwrap_or(current),
+                        current,
+                        &target,
+                    )
+                })
+            })
+            .await
+            .map_err(|e| CollabError::Journal(format!("the merge task failed: {e}")))?
+            .map_err(CollabError::Journal)?
+        };
+        let stored = (*conn)
+            .transaction::<_, CollabError, _>(async |conn: &mut AsyncPgConnection| {
+                let locked = repo::doc_for_update(conn, room.file)
+                    .await?
+                    .ok_or(CollabError::NotFound("document"))?;
+                let now = self.documents.document_in(conn, room.file).await?;
+                if locked.file_revision != row.file_revision
+                    || now.map(|h| h.revision) != Some(head.revision)
+                {
+                    return Ok(None);
+                }
+                let Some(update) = update else {
+                    repo::set_base(conn, room.file, head.revision, &head.content).await?;
+                    return Ok(Some(None));
+                };
+                let seq = repo::reserve_with_base(conn, room.file, 1, head.revision, &head.content)
+                    .await?;
+                let new = NewUpdate {
+                    file_id: room.file,
+                    seq,
+                    data: &update,
+                    user_id: author,
+                };
+                repo::insert_updates(conn, &[new]).await?;
+                Ok(Some(Some(Merged { seq, update })))
+            })
+            .await?;
+        let Some(merged) = stored else {
+            return Ok(None);
         };
         if let Some(Merged { seq, update }) = merged {
             tracing::debug!(file_id = %room.file, revision = head.revision, seq, "merged a file change");
@@ -128,7 +156,7 @@ impl Rooms {
             // Collaborators' edits (maybe merged with the file's) have not reached the file.
             room.mark_dirty(Some(author.unwrap_or(head.updated_by)));
         }
-        Ok(head)
+        Ok(Some(head))
     }
 
     /// Save the room's text to its file when due, over the revision the room holds; when the
@@ -139,11 +167,19 @@ impl Rooms {
         let Some((text, author)) = room.take_due(quiet, quiet * 4) else {
             return;
         };
+        // A file cannot hold U+0000 (PostgreSQL refuses it), and a Yjs client can type it:
+        // the file gets U+FFFD in its place rather than a save that fails on every retry.
+        let text = if text.contains('\0') {
+            text.replace('\0', "\u{FFFD}")
+        } else {
+            text
+        };
         if text.len() > self.settings.max_text_bytes {
             // A merge with a file change (or a lowered limit) left the text too long for the
-            // file: it stays in the journal, and reaches the file once someone shortens it.
+            // file: it stays in the journal, and is saved after the edit that shortens it.
+            // (Not kept dirty: the room may unload meanwhile.)
             tracing::debug!(file_id = %room.file, bytes = text.len(), "live text over the file limit; not saved yet");
-            return room.restore_dirty(author);
+            return;
         }
         let author = match author {
             Some(author) => author,
@@ -189,29 +225,27 @@ impl Rooms {
     /// Fill what this room missed from the journal (lost bus messages, compaction elsewhere).
     pub(crate) async fn catch_up(&self, room: &Room) -> Result<(), CollabError> {
         let mut conn = db::conn(self.pool()).await?;
-        let Some(row) = repo::doc(&mut conn, room.file).await? else {
-            return Ok(());
-        };
-        catch_up_on(&mut conn, room, &row).await
+        catch_up_on(&mut conn, room).await.map(drop)
     }
 }
 
-/// [`Rooms::catch_up`] to `row` (read by the caller) on the caller's connection.
+/// [`Rooms::catch_up`] on the caller's connection; returns the stored state it read.
 async fn catch_up_on(
     conn: &mut AsyncPgConnection,
     room: &Room,
-    row: &DocRow,
-) -> Result<(), CollabError> {
+) -> Result<Option<DocRow>, CollabError> {
     let (watermark, _) = room.watermark(std::time::Duration::ZERO);
+    let Some((row, updates)) = repo::state_since(conn, room.file, watermark).await? else {
+        return Ok(None);
+    };
     if row.last_seq <= watermark {
-        return Ok(());
+        return Ok(Some(row));
     }
     if row.snapshot_seq > watermark {
         room.apply_snapshot(&row.snapshot, row.snapshot_seq);
     }
-    let after = watermark.max(row.snapshot_seq);
     let mut filled = 0;
-    for update in repo::updates_after(conn, room.file, after).await? {
+    for update in updates {
         if room.apply_remote(update.seq, &update.data, update.user_id) {
             filled += 1;
         }
@@ -219,5 +253,5 @@ async fn catch_up_on(
     if filled > 0 {
         tracing::info!(file_id = %room.file, filled, "filled missed updates from the journal");
     }
-    Ok(())
+    Ok(Some(row))
 }
