@@ -18,19 +18,7 @@ impl DocPath {
         if trimmed.len() > MAX_PATH_BYTES {
             return Err(format!("must be at most {MAX_PATH_BYTES} bytes"));
         }
-        if trimmed.chars().any(|c| c.is_control() || c == '\\') {
-            return Err("must not contain control characters or backslashes".into());
-        }
-        for segment in trimmed.split('/') {
-            match segment {
-                "" => return Err("must not contain empty segments (`//` or a trailing `/`)".into()),
-                "." | ".." => return Err("must not contain `.` or `..` segments".into()),
-                s if s.trim() != s => {
-                    return Err("segments must not start or end with spaces".into());
-                }
-                _ => {}
-            }
-        }
+        check_segments(trimmed)?;
         let lower = trimmed.to_lowercase();
         if !lower.ends_with(".md") || lower == ".md" || lower.ends_with("/.md") {
             return Err("must name a Markdown document ending in `.md`".into());
@@ -49,20 +37,35 @@ impl fmt::Display for DocPath {
     }
 }
 
-/// A folder prefix for listings: empty (the root) or a normalised path ending in `/`.
+/// The rules every segment of a path obeys: no control characters or backslashes, no empty,
+/// `.` or `..` segments, none starting or ending with spaces.
+fn check_segments(path: &str) -> Result<(), String> {
+    if path.chars().any(|c| c.is_control() || c == '\\') {
+        return Err("must not contain control characters or backslashes".into());
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return Err("must not contain empty segments (`//` or a trailing `/`)".into()),
+            "." | ".." => return Err("must not contain `.` or `..` segments".into()),
+            s if s.trim() != s => {
+                return Err("segments must not start or end with spaces".into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A folder prefix for listings: empty (the root) or a normalised path ending in `/`, whose
+/// segments obey the rules of document paths (a prefix no document can have is refused, not
+/// answered with an empty list) and which, with its `/`, fits in [`MAX_PATH_BYTES`].
 pub fn parse_prefix(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim().trim_start_matches('/');
     if trimmed.is_empty() {
         return Ok(String::new());
     }
-    if trimmed.len() > MAX_PATH_BYTES || trimmed.chars().any(|c| c.is_control() || c == '\\') {
-        return Err("is not a folder path".into());
-    }
     let body = trimmed.trim_end_matches('/');
-    if body
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
+    if body.len() >= MAX_PATH_BYTES || check_segments(body).is_err() {
         return Err("is not a folder path".into());
     }
     Ok(format!("{body}/"))
@@ -114,5 +117,11 @@ mod tests {
         assert_eq!(parse_prefix("notes").unwrap(), "notes/");
         assert_eq!(parse_prefix("/notes/2026/").unwrap(), "notes/2026/");
         assert!(parse_prefix("../x").is_err());
+        // Found by the property tests: padded segments (which no document path can have)
+        // and a prefix one byte too long to re-parse were accepted.
+        assert!(parse_prefix("/ 0").is_err());
+        assert!(parse_prefix(&"a".repeat(MAX_PATH_BYTES)).is_err());
+        let longest = "a".repeat(MAX_PATH_BYTES - 1);
+        assert_eq!(parse_prefix(&longest).unwrap(), format!("{longest}/"));
     }
 }
