@@ -89,3 +89,36 @@ async fn oversized_bodies_are_413_problem_json() {
     assert_eq!(ct, "application/problem+json");
     assert_eq!(body["status"], 413);
 }
+
+/// The safety net under the field checks: whatever text PostgreSQL refuses to store (a NUL
+/// in `text`, SQLSTATE 22021; `\u0000` in `jsonb`, 22P05) is a 422 problem, not a 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn text_postgresql_cannot_store_is_422_even_unchecked() {
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+    use mdz_core::ApiError;
+    use mdz_core::db::DbError;
+    let app = TestApp::spawn().await;
+    let mut conn = app.db().await;
+    for (sql, value) in [
+        ("SELECT $1::text AS v", "a\u{0}b"),
+        ("SELECT ($1::jsonb ->> 'k') AS v", r#"{"k": "a\u0000b"}"#),
+    ] {
+        let err = diesel::sql_query(sql)
+            .bind::<Text, _>(value)
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(mdz_core::db::unstorable_text(&err), "{sql}: {err}");
+        let problem = ApiError::from(DbError::Query(err)).to_problem();
+        assert_eq!(problem.status, 422, "{sql}: {problem:?}");
+        assert!(problem.detail.unwrap().contains("NUL"));
+    }
+    // Other query failures stay 500s.
+    let err = diesel::sql_query("SELECT 1/0")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    assert!(!mdz_core::db::unstorable_text(&err));
+    assert_eq!(ApiError::from(DbError::Query(err)).status().as_u16(), 500);
+}

@@ -43,6 +43,25 @@ pub fn connection_lost(e: &diesel::result::Error) -> bool {
     }
 }
 
+/// Did PostgreSQL refuse text it cannot store: U+0000 in a text value (SQLSTATE 22021,
+/// "invalid byte sequence for encoding \"UTF8\": 0x00"), `\u0000` in JSON (22P05,
+/// "unsupported Unicode escape sequence") or a character without an equivalent in the
+/// database encoding (22P05)? diesel-async keeps only the message of such errors, not the
+/// SQLSTATE, so their English text is matched (the embedded cluster runs in the C locale; on
+/// a server with translated `lc_messages` this net misses and the boundary checks of
+/// `crate::text` are all there is).
+pub fn unstorable_text(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.starts_with("invalid byte sequence for encoding")
+                || message.starts_with("unsupported Unicode escape sequence")
+                || message.contains("has no equivalent in encoding")
+        }
+        _ => false,
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
@@ -53,6 +72,17 @@ impl From<DbError> for ApiError {
             DbError::Query(cause) if connection_lost(&cause) => {
                 tracing::warn!(error = %cause, "database connection lost");
                 ApiError::unavailable("the database connection was lost; try again shortly")
+            }
+            DbError::Query(cause) if unstorable_text(&cause) => {
+                // A field reached the database unchecked: the input is at fault, not the
+                // server, but the check belongs at the boundary (crate::text), so say so.
+                tracing::warn!(error = %cause, "text PostgreSQL cannot store reached a query");
+                ApiError::new(
+                    actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation",
+                    "Validation failed",
+                )
+                .detail("the request holds text that cannot be stored: NUL characters (U+0000) are not allowed")
             }
             DbError::Query(cause) => ApiError::internal(&cause),
         }

@@ -24,6 +24,7 @@ pub mod revocation;
 pub mod secret;
 pub mod secrets;
 pub mod telemetry;
+pub mod text;
 pub mod workspace;
 
 pub use problem::{ApiError, FieldError, Problem};
