@@ -1,8 +1,8 @@
 //! Malformed requests: every one answers problem+json with the right status and writes nothing.
 
-use mdz_tests::{Options, TestApp};
-use reqwest::StatusCode;
-use serde_json::json;
+use mdz_tests::{Options, PASSWORD, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 async fn raw_post(
     app: &TestApp,
@@ -88,6 +88,313 @@ async fn oversized_bodies_are_413_problem_json() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(ct, "application/problem+json");
     assert_eq!(body["status"], 413);
+}
+
+/// A string PostgreSQL text cannot hold (U+0000), in the middle of otherwise good input.
+const NUL: &str = "before\u{0}after";
+
+/// Send `body` and check it is refused as a 422 problem naming `field`, not a 500.
+async fn refuses_nul(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Value,
+    field: &str,
+) {
+    let res = app
+        .request(method.clone(), path, Some(token))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{method} {path} {body}: {problem}"
+    );
+    assert_eq!(ct, "application/problem+json");
+    assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(field),
+        "{problem}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_characters_in_account_fields_are_422() {
+    let app = TestApp::spawn().await;
+    let (status, _, body) = raw_post(
+        &app,
+        "/api/v1/auth/register",
+        "application/json",
+        json!({"email": "nul@b.co", "password": PASSWORD, "display_name": NUL}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "display_name", "{body}");
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "nul@b.co", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "no account was made: {body}"
+    );
+    // An email with a NUL is not an email address (and never reaches a query).
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "a\u{0}@b.co", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "email", "{body}");
+
+    let user = app.new_user().await;
+    let me = "/api/v1/auth/me";
+    refuses_nul(
+        &app,
+        Method::PATCH,
+        me,
+        &user.access,
+        json!({"display_name": NUL}),
+        "display_name",
+    )
+    .await;
+    let (_, body) = app.get(me, Some(&user.access)).await;
+    assert_eq!(body["display_name"], "Test User");
+    let tokens = "/api/v1/auth/tokens";
+    refuses_nul(
+        &app,
+        Method::POST,
+        tokens,
+        &user.access,
+        json!({"name": NUL}),
+        "name",
+    )
+    .await;
+    let (_, body) = app.get(tokens, Some(&user.access)).await;
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(0), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_characters_in_project_fields_are_422() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let t = owner.access.as_str();
+    refuses_nul(
+        &app,
+        Method::POST,
+        "/api/v1/projects",
+        t,
+        json!({"name": NUL}),
+        "name",
+    )
+    .await;
+    let body = json!({"name": "Docs", "description": NUL});
+    refuses_nul(
+        &app,
+        Method::POST,
+        "/api/v1/projects",
+        t,
+        body,
+        "description",
+    )
+    .await;
+    let (_, list) = app.get("/api/v1/projects", Some(t)).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+
+    let project = app.project_with(&owner, &[]).await;
+    let at = format!("/api/v1/projects/{project}");
+    refuses_nul(
+        &app,
+        Method::PATCH,
+        &at,
+        t,
+        json!({"name": "New", "description": NUL}),
+        "description",
+    )
+    .await;
+    let (_, p) = app.get(&at, Some(t)).await;
+    assert_eq!(p["name"], "Docs", "nothing half-written: {p}");
+    let members = format!("{at}/members");
+    let body = json!({"email": "a\u{0}@b.co", "role": "editor"});
+    refuses_nul(&app, Method::POST, &members, t, body, "email").await;
+    let invitations = format!("{at}/invitations");
+    let body = json!({"email": "a\u{0}@b.co", "role": "editor"});
+    refuses_nul(&app, Method::POST, &invitations, t, body, "email").await;
+    let (_, list) = app.get(&invitations, Some(t)).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_characters_in_documents_paths_labels_and_searches_are_422() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let t = owner.access.as_str();
+    let project = app.project_with(&owner, &[]).await;
+    let files = format!("/api/v1/projects/{project}/files");
+    let body = json!({"path": "a.md", "content": NUL});
+    refuses_nul(&app, Method::POST, &files, t, body, "content").await;
+    let body = json!({"path": "a\u{0}.md", "content": "x"});
+    refuses_nul(&app, Method::POST, &files, t, body, "path").await;
+    let (_, list) = app.get(&files, Some(t)).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+
+    let file = app.create_file(&owner, &project, "a.md", "# A\n").await;
+    let at = format!("/api/v1/files/{}", file["id"].as_str().unwrap());
+    refuses_nul(
+        &app,
+        Method::PUT,
+        &at,
+        t,
+        json!({"content": NUL}),
+        "content",
+    )
+    .await;
+    refuses_nul(
+        &app,
+        Method::PATCH,
+        &at,
+        t,
+        json!({"path": "b\u{0}.md"}),
+        "path",
+    )
+    .await;
+    let label = format!("{at}/versions/1");
+    refuses_nul(
+        &app,
+        Method::PATCH,
+        &label,
+        t,
+        json!({"label": NUL}),
+        "label",
+    )
+    .await;
+    let (_, doc) = app.get(&at, Some(t)).await;
+    assert_eq!(
+        (doc["content"].as_str(), doc["revision"].as_i64()),
+        (Some("# A\n"), Some(1))
+    );
+    let (_, v) = app.get(&label, Some(t)).await;
+    assert_eq!(v["label"], Value::Null, "{v}");
+
+    for search in [
+        format!("/api/v1/projects/{project}/search?q=a%00b"),
+        "/api/v1/search?q=a%00b".to_owned(),
+    ] {
+        let (status, body) = app.get(&search, Some(t)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{search}: {body}");
+        assert_eq!(body["errors"][0]["field"], "q", "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_characters_in_attachments_sessions_and_chat_are_422() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let t = owner.access.as_str();
+    let project = app.project_with(&owner, &[]).await;
+    let attachments = format!("/api/v1/projects/{project}/attachments");
+    let body = json!({"filename": NUL, "content_type": "image/png", "size": 10});
+    refuses_nul(&app, Method::POST, &attachments, t, body, "filename").await;
+
+    let sessions = format!("/api/v1/projects/{project}/sessions");
+    for field in ["title", "instructions", "model", "provider"] {
+        refuses_nul(&app, Method::POST, &sessions, t, json!({field: NUL}), field).await;
+    }
+    let (_, list) = app.get(&sessions, Some(t)).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    let (status, session) = app.post(&sessions, Some(t), json!({"title": "Plan"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let at = format!("/api/v1/sessions/{}", session["id"].as_str().unwrap());
+    for field in ["title", "instructions"] {
+        refuses_nul(&app, Method::PATCH, &at, t, json!({field: NUL}), field).await;
+    }
+    let messages = format!("{at}/messages");
+    refuses_nul(
+        &app,
+        Method::POST,
+        &messages,
+        t,
+        json!({"content": NUL}),
+        "content",
+    )
+    .await;
+    let (_, list) = app.get(&messages, Some(t)).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    let (_, s) = app.get(&at, Some(t)).await;
+    assert_eq!(s["title"], "Plan", "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_characters_through_mcp_tools_are_tool_errors() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let project = app.project_with(&owner, &[]).await;
+    let file = app.create_file(&owner, &project, "a.md", "# A\n").await;
+    let (status, pat) = app
+        .post(
+            "/api/v1/auth/tokens",
+            Some(&owner.access),
+            json!({"name": "mcp"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{pat}");
+    let pat = pat["token"].as_str().unwrap();
+    for (tool, args) in [
+        (
+            "create_file",
+            json!({"project_id": project, "path": "b.md", "content": NUL}),
+        ),
+        (
+            "update_file",
+            json!({"file_id": file["id"], "content": NUL}),
+        ),
+        ("search", json!({"query": NUL})),
+    ] {
+        let res = app
+            .client
+            .post(app.url("/mcp"))
+            .bearer_auth(pat)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": tool, "arguments": args}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["result"]["isError"], true, "{tool}: {body}");
+        let text = body["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("invalid:") && (text.contains("NUL") || text.contains("control")),
+            "{tool}: {text}"
+        );
+    }
+    let (_, list) = app
+        .get(
+            &format!("/api/v1/projects/{project}/files"),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    let (_, doc) = app
+        .get(
+            &format!("/api/v1/files/{}", file["id"].as_str().unwrap()),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(doc["revision"], 1, "{doc}");
 }
 
 /// The safety net under the field checks: whatever text PostgreSQL refuses to store (a NUL

@@ -353,6 +353,8 @@ impl ChatService {
                 format!("1 to {MAX_CONTENT} characters"),
             )]));
         }
+        mdz_core::text::check_field("content", &content)
+            .map_err(|e| ChatError::Validation(vec![e]))?;
         let extra = body.context_file_ids.unwrap_or_default();
         if extra.len() > MAX_CONTEXT_FILES {
             return Err(ChatError::Validation(vec![FieldError::new(

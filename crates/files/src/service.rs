@@ -192,14 +192,15 @@ impl FilesService {
         self.settings.max_bytes.saturating_mul(2) + 64 * 1024
     }
 
+    /// Content every write path (REST, MCP, collab) may store: within the size limit, and
+    /// text PostgreSQL can hold.
     fn check_size(&self, content: &str) -> Result<(), FileError> {
         if content.len() > self.settings.max_bytes {
-            Err(FileError::TooLarge {
+            return Err(FileError::TooLarge {
                 limit: self.settings.max_bytes,
-            })
-        } else {
-            Ok(())
+            });
         }
+        mdz_core::text::check_field("content", content).map_err(|e| FileError::Validation(vec![e]))
     }
 
     /// The file's project, checked for `action`: a file in a project the caller is not in is

@@ -145,6 +145,8 @@ fn parse_description(raw: &str) -> Result<String, String> {
     let d = raw.trim();
     if d.chars().count() > 2000 {
         Err("must be at most 2000 characters".into())
+    } else if let Err(why) = mdz_core::text::check(d) {
+        Err(why)
     } else {
         Ok(d.to_owned())
     }

@@ -123,6 +123,10 @@ pub fn parse_title(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
         errors.push(field("title", format!("1 to {MAX_TITLE} characters")));
         return None;
     }
+    if let Err(e) = mdz_core::text::check_field("title", t) {
+        errors.push(e);
+        return None;
+    }
     Some(t.to_owned())
 }
 
@@ -151,6 +155,7 @@ pub fn check_instructions(raw: &str, errors: &mut Vec<FieldError>) {
             format!("at most {MAX_INSTRUCTIONS} characters"),
         ));
     }
+    mdz_core::text::collect(errors, "instructions", raw);
 }
 
 pub fn check_context(ids: &[FileId], errors: &mut Vec<FieldError>) {
