@@ -1,6 +1,6 @@
 //! Malformed requests: every one answers problem+json with the right status and writes nothing.
 
-use mdz_tests::{Options, PASSWORD, TestApp};
+use mdz_tests::{FakeLlm, Options, PASSWORD, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -300,7 +300,18 @@ async fn nul_characters_in_documents_paths_labels_and_searches_are_422() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nul_characters_in_attachments_sessions_and_chat_are_422() {
-    let app = TestApp::spawn().await;
+    // A provider, so that a message gets as far as being stored.
+    let llm = FakeLlm::start().await;
+    let app = TestApp::spawn_with(Options {
+        config: vec![
+            ("llm_provider", json!("openai")),
+            ("llm_base_url", json!(llm.base_url.clone())),
+            ("llm_api_key", json!("sk-fake")),
+            ("llm_model", json!("gpt-test")),
+        ],
+        ..Options::default()
+    })
+    .await;
     let owner = app.new_user().await;
     let t = owner.access.as_str();
     let project = app.project_with(&owner, &[]).await;
