@@ -2,7 +2,7 @@
 //! Case counts are proptest's default (256, `PROPTEST_CASES` overrides); inputs stay small so
 //! the whole file runs in seconds.
 
-use mdz_files::history::{apply, delta, line_stats};
+use mdz_files::history::{INLINE_DIFF_BYTES, apply, delta, delta_bounded, line_stats};
 use mdz_files::paths::{DocPath, MAX_PATH_BYTES, parse_prefix};
 use proptest::prelude::*;
 use std::time::Instant;
@@ -82,6 +82,46 @@ proptest! {
         let d = delta(&old, &old, None);
         prop_assert!(d.script.len() <= 6, "{} bytes for {:?}", d.script.len(), old);
         prop_assert_eq!(apply(&old, &d.script).ok(), Some(old.clone()));
+    }
+}
+
+/// A document of 600 to 1200 distinct lines (past [`INLINE_DIFF_BYTES`] on both sides) and a
+/// copy with runs of lines replaced, inserted and removed.
+fn big_pair() -> impl Strategy<Value = (String, String)> {
+    (
+        600usize..1200,
+        proptest::collection::vec((0usize..1200, 0usize..40, text()), 1..6),
+    )
+        .prop_map(|(n, edits)| {
+            let old: Vec<String> = (0..n).map(|i| format!("line {i:x} ünï\r\n")).collect();
+            let mut new = old.clone();
+            for (at, remove, insert) in edits {
+                let at = at % (new.len() + 1);
+                let end = (at + remove).min(new.len());
+                new.splice(at..end, [insert]);
+            }
+            // New first and last lines: the differing middle is the whole text, so the diff
+            // runs on the blocking pool.
+            (old.concat(), format!("top\n{}bottom", new.concat()))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Big differing middles go to the blocking pool; the framed result still round-trips.
+    #[test]
+    fn bounded_deltas_of_big_documents_round_trip((old, new) in big_pair()) {
+        prop_assume!(old.len() + new.len() > INLINE_DIFF_BYTES);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let d = runtime.block_on(delta_bounded(&old, &new)).unwrap();
+        prop_assert_eq!(apply(&old, &d.script).ok(), Some(new.clone()));
+        // Cut short by its deadline on a loaded machine, it may count more lines, never fewer.
+        let full = delta(&old, &new, None);
+        prop_assert!(d.inserted >= full.inserted && d.deleted >= full.deleted);
     }
 }
 
