@@ -16,6 +16,7 @@ mod collab_abuse;
 mod collab_attack;
 mod collab_recovery;
 mod comments;
+mod export;
 mod faults;
 mod files;
 mod mcp;

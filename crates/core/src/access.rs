@@ -156,6 +156,13 @@ pub fn keep_reachable(projects: &mut Vec<ProjectId>) {
     }
 }
 
+/// What a project is called (for exports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectSummary {
+    pub name: String,
+    pub description: String,
+}
+
 /// The access port (implemented by `mdz-projects`).
 #[async_trait]
 pub trait ProjectAccess: Send + Sync + 'static {
@@ -164,6 +171,9 @@ pub trait ProjectAccess: Send + Sync + 'static {
 
     /// Every live project the user may read (for searches across projects).
     async fn readable_projects(&self, user: UserId) -> Result<Vec<ProjectId>, AccessError>;
+
+    /// A live project's name and description (the caller has checked access).
+    async fn summary(&self, project: ProjectId) -> Result<Option<ProjectSummary>, AccessError>;
 
     /// The user's role, when it allows `action`.
     async fn require(

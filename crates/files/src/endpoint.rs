@@ -26,7 +26,8 @@ pub fn project_routes(cfg: &mut ServiceConfig) {
         .service(list_files)
         .service(list_folders)
         .service(search_project)
-        .service(changes);
+        .service(changes)
+        .service(crate::export_endpoint::export_project);
 }
 
 /// `/search`, at the API root.

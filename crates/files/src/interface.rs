@@ -196,3 +196,10 @@ pub struct SearchResult {
     /// Fragments around the matches, HTML-escaped, matches in `<mark>`.
     pub snippet: String,
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Also write every version of every document under `.mdz/history/<path>/<n>.md`.
+    pub history: Option<bool>,
+}

@@ -6,6 +6,8 @@ pub mod attachments;
 pub mod documents;
 pub mod endpoint;
 pub mod error;
+pub mod export;
+pub mod export_endpoint;
 pub mod history;
 pub mod interface;
 pub mod paths;
@@ -33,6 +35,7 @@ pub use error::FileError;
 pub struct FilesModule {
     service: Arc<FilesService>,
     attachments: Arc<AttachmentsService>,
+    export: Arc<export::ExportService>,
     local_store: Option<Arc<LocalStore>>,
 }
 
@@ -89,6 +92,7 @@ impl FilesModule {
                 (local.clone(), Some(local))
             }
         };
+        let export = export::ExportService::new(pool.clone(), access.clone(), store.clone());
         let attachments = AttachmentsService::new(
             pool.clone(),
             access.clone(),
@@ -104,6 +108,7 @@ impl FilesModule {
         Ok(Self {
             service: Arc::new(FilesService::new(pool, access, settings)),
             attachments: Arc::new(attachments),
+            export: Arc::new(export),
             local_store,
         })
     }
@@ -126,6 +131,7 @@ impl FilesModule {
     pub fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(web::Data::from(self.service.clone()));
         cfg.app_data(web::Data::from(self.attachments.clone()));
+        cfg.app_data(web::Data::from(self.export.clone()));
         if let Some(local) = &self.local_store {
             cfg.app_data(web::Data::from(local.clone()));
         }

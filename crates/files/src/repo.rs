@@ -275,6 +275,26 @@ pub async fn insert_version(conn: &mut AsyncPgConnection, row: &VersionRow) -> R
         .map(drop)
 }
 
+/// Live documents of a project with their text, by path, after `after`.
+pub async fn live_documents_page(
+    conn: &mut AsyncPgConnection,
+    project: ProjectId,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<FileRow>, Error> {
+    let mut q = files::table
+        .filter(files::project_id.eq(project))
+        .filter(files::deleted_at.is_null())
+        .select(FileRow::as_select())
+        .order(files::path.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(files::path.gt(after.to_owned()));
+    }
+    q.load(conn).await
+}
+
 pub async fn head_version(
     conn: &mut AsyncPgConnection,
     file: FileId,

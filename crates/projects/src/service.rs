@@ -9,7 +9,7 @@ use crate::repo::{self, InvitationRow, MemberRow, ProjectRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use mdz_core::access::{self, AccessError, Action, ProjectAccess, Role};
+use mdz_core::access::{self, AccessError, Action, ProjectAccess, ProjectSummary, Role};
 use mdz_core::cache::Cache;
 use mdz_core::db::{self, DbPool, is_unique_violation};
 use mdz_core::ids::{InvitationId, ProjectId, UserId};
@@ -738,6 +738,19 @@ impl ProjectAccess for ProjectsService {
             .map_err(|e| AccessError::Unavailable(e.to_string()))?;
         access::keep_reachable(&mut ids);
         Ok(ids)
+    }
+
+    async fn summary(&self, project: ProjectId) -> Result<Option<ProjectSummary>, AccessError> {
+        let row = self
+            .cached_project(project)
+            .await
+            .map_err(|e| AccessError::Unavailable(e.to_string()))?;
+        Ok(row
+            .filter(|p| p.deleted_at.is_none())
+            .map(|p| ProjectSummary {
+                name: p.name.clone(),
+                description: p.description.clone(),
+            }))
     }
 }
 

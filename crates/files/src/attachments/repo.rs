@@ -44,6 +44,26 @@ pub async fn insert(conn: &mut AsyncPgConnection, row: &AttachmentRow) -> Result
         .map(drop)
 }
 
+/// A project's uploaded attachments, by id, after `after`.
+pub async fn ready_page(
+    conn: &mut AsyncPgConnection,
+    project: ProjectId,
+    after: Option<AttachmentId>,
+    limit: i64,
+) -> Result<Vec<AttachmentRow>, Error> {
+    let mut q = attachments::table
+        .filter(attachments::project_id.eq(project))
+        .filter(attachments::ready.eq(true))
+        .select(AttachmentRow::as_select())
+        .order(attachments::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(attachments::id.gt(after));
+    }
+    q.load(conn).await
+}
+
 pub async fn by_id(
     conn: &mut AsyncPgConnection,
     id: AttachmentId,

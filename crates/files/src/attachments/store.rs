@@ -19,6 +19,9 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// An object's bytes as they are read.
+pub type BlobChunks = futures_util::stream::BoxStream<'static, Result<Bytes, StoreError>>;
+
 /// A URL a client uses directly, with the headers it must send.
 #[derive(Debug, Clone)]
 pub struct SignedRequest {
@@ -46,6 +49,9 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> Result<String, StoreError>;
     /// The stored object's size, `None` when there is none.
     async fn size_of(&self, key: &str) -> Result<Option<i64>, StoreError>;
+    /// The stored object's bytes, a chunk at a time as the caller takes them; `None` when
+    /// there is none.
+    async fn read(&self, key: &str) -> Result<Option<BlobChunks>, StoreError>;
     /// Delete the object; deleting one that is not there is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// `s3` or `local`.
@@ -210,6 +216,36 @@ impl BlobStore for S3Store {
                 let not_found = e
                     .as_service_error()
                     .is_some_and(aws_sdk_s3::operation::head_object::HeadObjectError::is_not_found);
+                if not_found {
+                    Ok(None)
+                } else {
+                    Err(unavailable(e))
+                }
+            }
+        }
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<BlobChunks>, StoreError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => {
+                let body = object.body;
+                let chunks = futures_util::stream::try_unfold(body, |mut body| async move {
+                    let next = body.try_next().await.map_err(unavailable)?;
+                    Ok(next.map(|chunk| (chunk, body)))
+                });
+                Ok(Some(chunks.boxed()))
+            }
+            Err(e) => {
+                let not_found = e
+                    .as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key);
                 if not_found {
                     Ok(None)
                 } else {
@@ -447,6 +483,17 @@ impl BlobStore for LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Unavailable(e.to_string())),
         }
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<BlobChunks>, StoreError> {
+        fn io(e: std::io::Error) -> StoreError {
+            StoreError::Unavailable(e.to_string())
+        }
+        let Some((file, len)) = self.open(key).await.map_err(io)? else {
+            return Ok(None);
+        };
+        let chunks = file_chunks(file, 0, len).await.map_err(io)?;
+        Ok(Some(chunks.map(|c| c.map_err(io)).boxed()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
