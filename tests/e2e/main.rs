@@ -15,6 +15,7 @@ mod collab;
 mod collab_abuse;
 mod collab_recovery;
 mod comments;
+mod cookie_auth;
 mod faults;
 mod files;
 mod mcp;
