@@ -29,3 +29,4 @@ mod session_end;
 mod sessions;
 mod soak;
 mod token_scopes;
+mod web_app;

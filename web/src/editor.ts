@@ -1,0 +1,122 @@
+// One document open for editing: a Y.Doc kept in IndexedDB (edits made offline survive a
+// reload) and synced over y-websocket; CodeMirror 6 bound to it with y-codemirror.next (remote
+// cursors in each person's colour and name); the preview beside it.
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import { IndexeddbPersistence } from 'y-indexeddb'
+import { yCollab } from 'y-codemirror.next'
+import { EditorView, keymap, lineNumbers, drawSelection, highlightActiveLine } from '@codemirror/view'
+import { EditorState } from '@codemirror/state'
+import { defaultKeymap, history, historyKeymap } from '@codemirror/commands'
+import { markdown } from '@codemirror/lang-markdown'
+import { syntaxHighlighting, defaultHighlightStyle } from '@codemirror/language'
+import { h } from './dom'
+import { render } from './preview'
+import { TicketSocket } from './ticket-socket'
+import type { Role, User } from './api'
+
+const COLOURS = ['#b4233c', '#1d6b3a', '#1f4fa8', '#8a3fa0', '#9a5b00', '#00707a', '#5b5b5b', '#a8326e']
+
+function colourOf (id: string): string {
+  let n = 0
+  for (const c of id) n = (n * 31 + c.charCodeAt(0)) >>> 0
+  return COLOURS[n % COLOURS.length]
+}
+
+export interface OpenDoc { element: HTMLElement, destroy: () => void }
+
+export function openDocument (fileId: string, user: User, role: Role, toolbar: HTMLElement[]): OpenDoc {
+  const doc = new Y.Doc()
+  const ytext = doc.getText('content')
+  const local = new IndexeddbPersistence(`mdz-doc-${fileId}`, doc)
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+  const provider = new WebsocketProvider(`${scheme}://${location.host}/api/v1/collab`, fileId, doc, {
+    WebSocketPolyfill: TicketSocket as unknown as typeof WebSocket,
+    maxBackoffTime: 2500,
+    disableBc: true
+  })
+  const colour = colourOf(user.id)
+  provider.awareness.setLocalStateField('user', { name: user.display_name, color: colour, colorLight: colour + '33', id: user.id })
+
+  const readOnly = role === 'viewer' || role === 'commenter'
+  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'Connecting…')
+  const people = h('ul', { class: 'people', 'aria-label': 'People here' })
+  // Focusable, so a keyboard can scroll it.
+  const preview = h('section', { class: 'preview', 'aria-label': 'Preview', tabindex: '0' })
+  const host = h('div', { class: 'editor' })
+
+  const view = new EditorView({
+    parent: host,
+    state: EditorState.create({
+      doc: ytext.toString(),
+      extensions: [
+        lineNumbers(), history(), drawSelection(), highlightActiveLine(),
+        keymap.of([...defaultKeymap, ...historyKeymap]),
+        markdown(), syntaxHighlighting(defaultHighlightStyle),
+        EditorView.lineWrapping,
+        // The page's CSP admits CodeMirror's injected <style> elements by this nonce.
+        EditorView.cspNonce.of(document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? ''),
+        // Names on the remote carets stay visible (white on the person's colour, all ≥ 4.5:1).
+        EditorView.theme({ '.cm-ySelectionInfo': { opacity: 1, backgroundColor: 'inherit' } }),
+        EditorState.readOnly.of(readOnly),
+        EditorView.editable.of(!readOnly),
+        EditorView.contentAttributes.of({ 'aria-label': 'Editor', ...(readOnly ? { 'aria-readonly': 'true' } : {}) }),
+        yCollab(ytext, provider.awareness)
+      ]
+    })
+  })
+
+  let frame = 0
+  const refreshPreview = () => {
+    if (frame) return
+    frame = requestAnimationFrame(() => { frame = 0; render(ytext.toString(), preview) })
+  }
+  ytext.observe(refreshPreview)
+  refreshPreview()
+
+  const showStatus = () => {
+    let text: string
+    if (!navigator.onLine) text = 'Offline — changes kept on this device'
+    else if (provider.wsconnected && provider.synced) text = 'Connected'
+    else if (provider.wsconnected || provider.wsconnecting) text = 'Reconnecting'
+    else text = 'Reconnecting'
+    if (!everSynced && navigator.onLine && text !== 'Connected') text = 'Connecting…'
+    status.textContent = text
+    host.dataset.synced = String(provider.synced)
+  }
+  let everSynced = false
+  provider.on('status', showStatus)
+  provider.on('sync', (s: boolean) => { if (s) everSynced = true; showStatus() })
+  window.addEventListener('online', showStatus)
+  window.addEventListener('offline', showStatus)
+  local.on('synced', () => { host.dataset.local = 'true' })
+
+  const showPeople = () => {
+    const items: HTMLElement[] = []
+    provider.awareness.getStates().forEach((state, client) => {
+      const u = state.user as { name?: string, color?: string } | undefined
+      if (!u?.name) return
+      const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' })
+      swatch.style.backgroundColor = u.color ?? '#555'
+      items.push(h('li', {}, swatch, u.name + (client === doc.clientID ? ' (you)' : '')))
+    })
+    people.replaceChildren(...items)
+  }
+  provider.awareness.on('change', showPeople)
+  showPeople()
+
+  const element = h('div', { class: 'doc' },
+    h('div', { class: 'doc-bar' }, status, people, ...toolbar),
+    h('div', { class: 'split' }, host, preview))
+  return {
+    element,
+    destroy () {
+      window.removeEventListener('online', showStatus)
+      window.removeEventListener('offline', showStatus)
+      view.destroy()
+      provider.destroy()
+      void local.destroy()
+      doc.destroy()
+    }
+  }
+}

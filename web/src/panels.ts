@@ -1,0 +1,110 @@
+// Side panels: members, history (diff, restore), the AI chat.
+import * as api from './api'
+import { h, field, errorBox } from './dom'
+
+interface Member { user_id: string, email: string, display_name: string, role: api.Role }
+interface Version { n: number, author: string, created_at: string, label?: string | null, lines_added: number, lines_removed: number }
+
+export function membersPanel (projectId: string, canManage: boolean): HTMLElement {
+  const list = h('ul', { class: 'members' })
+  const err = errorBox()
+  const refresh = () => api.all<Member>(`/projects/${projectId}/members`).then((ms) => {
+    list.replaceChildren(...ms.map((m) => h('li', {}, `${m.display_name} <${m.email}> — ${m.role}`)))
+  }).catch((e: unknown) => err.show((e as Error).message))
+  const email = h('input', { type: 'email', required: true })
+  const role = h('select', {}, ...api.ROLES.map((r) => h('option', { value: r, selected: r === 'editor' }, r)))
+  const form = h('form', { class: 'inline', 'aria-label': 'Add member' }, field('Email', email), field('Role', role), h('button', { type: 'submit' }, 'Add'))
+  form.addEventListener('submit', (e) => {
+    e.preventDefault()
+    api.api('POST', `/projects/${projectId}/members`, { email: email.value, role: role.value })
+      .then(() => { email.value = ''; err.show(null); return refresh() })
+      .catch((e: unknown) => err.show((e as Error).message))
+  })
+  void refresh()
+  return h('section', { class: 'card', 'aria-label': 'Members' }, h('h2', {}, 'Members'), list, canManage ? form : null, err)
+}
+
+export function historyPanel (fileId: string, canRestore: boolean): HTMLElement {
+  const list = h('ol', { class: 'versions' })
+  const diff = h('pre', { class: 'diff', 'aria-label': 'Diff', tabindex: '0' })
+  const err = errorBox()
+  api.all<Version>(`/files/${fileId}/versions`).then((vs) => {
+    list.replaceChildren(...vs.map((v) => h('li', {},
+      h('span', {}, `v${v.n} · ${new Date(v.created_at).toLocaleString()} · +${v.lines_added} −${v.lines_removed}${v.label ? ` · ${v.label}` : ''}`),
+      v.n > 1 ? h('button', { type: 'button', onclick: () => showDiff(v.n) }, 'Diff') : null,
+      canRestore ? h('button', { type: 'button', onclick: () => restore(v.n) }, 'Restore') : null)))
+  }).catch((e: unknown) => err.show((e as Error).message))
+  const showDiff = (n: number) => {
+    api.api<{ unified: string }>('GET', `/files/${fileId}/versions/${n}?diff=${n - 1}`)
+      .then((d) => {
+        diff.replaceChildren(...d.unified.split('\n').map((line) =>
+          h('span', { class: line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : '' }, line + '\n')))
+      })
+      .catch((e: unknown) => err.show((e as Error).message))
+  }
+  const restore = (n: number) => {
+    api.api('POST', `/files/${fileId}/versions/${n}/restore`)
+      .then(() => err.show(`Restored version ${n}.`))
+      .catch((e: unknown) => err.show((e as Error).message))
+  }
+  return h('section', { class: 'card', 'aria-label': 'History' }, h('h2', {}, 'History'), list, diff, err)
+}
+
+export function aiPanel (projectId: string): HTMLElement {
+  const conversation = h('section', { class: 'conversation', 'aria-label': 'Conversation', 'aria-live': 'polite' })
+  const message = h('input', { type: 'text', required: true })
+  const send = h('button', { type: 'submit' }, 'Send')
+  const cancel = h('button', { type: 'button', hidden: true }, 'Cancel')
+  const providerSelect = h('select', {})
+  const providerField = field('Provider', providerSelect)
+  providerField.hidden = true
+  const form = h('form', { class: 'inline', 'aria-label': 'Ask AI' }, providerField, field('Message', message), send, cancel)
+  const err = errorBox()
+  let sessionId: string | null = null
+  let sessionProvider: string | null = null
+  api.api<api.Page<{ name: string, default: boolean }>>('GET', '/chat/providers').then((p) => {
+    if (!p.items.length) {
+      conversation.replaceChildren(h('p', {}, 'No AI provider is configured on this server, so there is nobody to ask.'))
+      send.disabled = true
+      message.disabled = true
+      return
+    }
+    providerSelect.replaceChildren(...p.items.map((x) => h('option', { value: x.name, selected: x.default }, x.name)))
+    providerField.hidden = p.items.length < 2
+  }).catch((e: unknown) => err.show((e as Error).message))
+  form.addEventListener('submit', (e) => {
+    e.preventDefault()
+    const text = message.value
+    message.value = ''
+    err.show(null)
+    conversation.append(h('p', { class: 'q' }, text))
+    const answer = h('p', { class: 'a' })
+    const cites = h('ul', { class: 'citations', 'aria-label': 'Sources' })
+    conversation.append(answer, cites)
+    const abort = new AbortController()
+    let messageId: string | null = null
+    send.disabled = true
+    cancel.hidden = false
+    cancel.onclick = () => {
+      if (sessionId && messageId) void api.api('POST', `/sessions/${sessionId}/messages/${messageId}/cancel`).catch(() => {})
+      abort.abort()
+    }
+    void (async () => {
+      const provider = providerSelect.value || null
+      if (!sessionId || sessionProvider !== provider) {
+        sessionId = (await api.api<{ id: string }>('POST', `/projects/${projectId}/sessions`, provider ? { provider } : {})).id
+        sessionProvider = provider
+      }
+      await api.stream(`/sessions/${sessionId}/messages`, { content: text, use_search: true }, (event, data) => {
+        const d = data as Record<string, unknown> | null
+        if (event === 'message') messageId = String(d?.assistant_message_id ?? '')
+        else if (event === 'delta') answer.append(String(d?.text ?? ''))
+        else if (event === 'citation') {
+          cites.append(h('li', {}, h('a', { href: `/p/${projectId}/f/${String(d?.file_id)}` }, String(d?.path))))
+        } else if (event === 'error') err.show(String(d?.title ?? 'The answer failed'))
+      }, abort.signal)
+    })().catch((e: unknown) => { if (!abort.signal.aborted) err.show((e as Error).message) })
+      .finally(() => { send.disabled = false; cancel.hidden = true })
+  })
+  return h('section', { class: 'card', 'aria-label': 'Ask AI' }, h('h2', {}, 'Ask AI'), conversation, form, err)
+}
