@@ -30,3 +30,4 @@ mod sessions;
 mod soak;
 mod token_scopes;
 mod web_app;
+mod web_browser;

@@ -89,6 +89,14 @@ async fn hashed_assets_are_immutable_and_precompressed_by_accept_encoding() {
             assert!(len < plain_len, "{asset}: {len} ≥ {plain_len}");
         }
     }
+    // The service worker may fetch what it caches.
+    let sw = get(&app, "/sw.js", None).await;
+    assert_eq!(sw.status(), StatusCode::OK);
+    assert_eq!(h(&sw, header::CACHE_CONTROL), "no-cache");
+    assert_eq!(
+        h(&sw, header::CONTENT_SECURITY_POLICY),
+        "default-src 'self'"
+    );
     let missing = get(&app, "/assets/main-NOPE.js", None).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }

@@ -1,7 +1,7 @@
 // mdz service worker: the app shell offline. Navigations go to the network first and fall back
 // to the cached shell; hashed assets come from the cache. The API is never touched.
-const CACHE = 'mdz-36777ed9b0f048e7'
-const ASSETS = ["/","/assets/main-GCABAGJM.css","/assets/main-PYUP3CEM.js"]
+const CACHE = 'mdz-3870e9fe7bed01d3'
+const ASSETS = ["/","/assets/main-GCABAGJM.css","/assets/main-VR34NDTQ.js"]
 const RESERVED = ['/api', '/docs', '/health', '/metrics', '/.well-known', '/mcp']
 
 self.addEventListener('install', (event) => {

@@ -26,8 +26,10 @@ export function membersPanel (projectId: string, canManage: boolean): HTMLElemen
 
 export function historyPanel (fileId: string, canRestore: boolean): HTMLElement {
   const list = h('ol', { class: 'versions' })
-  const diff = h('pre', { class: 'diff', 'aria-label': 'Diff', tabindex: '0' })
+  const diff = h('pre', { class: 'diff', tabindex: '0' })
+  const diffRegion = h('section', { 'aria-label': 'Diff' }, diff)
   const err = errorBox()
+  const done = h('p', { role: 'status' })
   api.all<Version>(`/files/${fileId}/versions`).then((vs) => {
     list.replaceChildren(...vs.map((v) => h('li', {},
       h('span', {}, `v${v.n} · ${new Date(v.created_at).toLocaleString()} · +${v.lines_added} −${v.lines_removed}${v.label ? ` · ${v.label}` : ''}`),
@@ -44,10 +46,10 @@ export function historyPanel (fileId: string, canRestore: boolean): HTMLElement 
   }
   const restore = (n: number) => {
     api.api('POST', `/files/${fileId}/versions/${n}/restore`)
-      .then(() => err.show(`Restored version ${n}.`))
+      .then(() => { done.textContent = `Restored version ${n}.` })
       .catch((e: unknown) => err.show((e as Error).message))
   }
-  return h('section', { class: 'card', 'aria-label': 'History' }, h('h2', {}, 'History'), list, diff, err)
+  return h('section', { class: 'card', 'aria-label': 'History' }, h('h2', {}, 'History'), list, diffRegion, done, err)
 }
 
 export function aiPanel (projectId: string): HTMLElement {

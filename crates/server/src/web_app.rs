@@ -28,6 +28,9 @@ fn csp(nonce: &str) -> String {
     )
 }
 
+/// The service worker's own policy (the middleware's API default would forbid its fetches).
+const CSP_WORKER: &str = "default-src 'self'";
+
 /// Where the shell names its nonce (`<meta name="csp-nonce" content="…">`).
 const NONCE_SLOT: &str = "__CSP_NONCE__";
 
@@ -144,7 +147,9 @@ pub async fn serve(req: HttpRequest) -> HttpResponse {
             if immutable { IMMUTABLE } else { "no-cache" },
         ));
     if name == "sw.js" {
-        res.insert_header(("service-worker-allowed", "/"));
+        // A worker runs under its own script's policy: it fetches the shell and the assets.
+        res.insert_header(("service-worker-allowed", "/"))
+            .insert_header((header::CONTENT_SECURITY_POLICY, CSP_WORKER));
     }
     let matches = req
         .headers()
