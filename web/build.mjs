@@ -77,6 +77,6 @@ for (const f of files) {
   writeFileSync(f + '.br', brotliCompressSync(data, {
     params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: data.length }
   }))
-  if (f.endsWith('.js') || f.endsWith('.css')) firstLoad += gz.length
+  if (f.includes('/assets/') && (f.endsWith('.js') || f.endsWith('.css'))) firstLoad += gz.length
 }
 console.log(`web bundle: ${js.concat(css).join(', ')}; first load JS+CSS ${(firstLoad / 1024).toFixed(1)} KiB gzipped`)

@@ -33,7 +33,7 @@ async fn cookie_login(app: &TestApp, email: &str) -> (String, Value) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let (token, header) = refresh_cookie(&res).expect("a refresh cookie");
+    let (token, header) = refresh_cookie(&res).unwrap();
     assert!(header.contains("HttpOnly"), "{header}");
     assert!(header.contains("SameSite=Strict"), "{header}");
     assert!(header.contains("Path=/api/v1/auth"), "{header}");

@@ -12,7 +12,7 @@ async fn get(app: &TestApp, path: &str, encoding: Option<&str>) -> reqwest::Resp
     rb.send().await.unwrap()
 }
 
-fn h<'a>(res: &'a reqwest::Response, name: header::HeaderName) -> &'a str {
+fn h(res: &reqwest::Response, name: header::HeaderName) -> &str {
     res.headers()
         .get(name)
         .map_or("", |v| v.to_str().unwrap_or(""))

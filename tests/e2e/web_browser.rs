@@ -44,7 +44,7 @@ async fn the_web_app_works_in_a_browser() {
     let mut output = Vec::new();
     let run = async {
         while let Some(line) = lines.next_line().await.expect("read node's output") {
-            println!("{line}");
+            eprintln!("{line}");
             output.push(line);
         }
         child.wait().await.expect("wait for node")

@@ -98,6 +98,7 @@ const step = async (name, fn) => {
 const ada = await person('Ada')
 const bob = await person('Bob')
 const carol = await person('Carol')
+const dave = await person('Dave')
 let projectUrl, docUrl, fileId, projectId
 
 await step('first load JS+CSS gzipped (printed)', async () => {
@@ -154,12 +155,13 @@ await step('sign-out and sign-in again', async () => {
   // The refresh token is an HttpOnly cookie: page scripts cannot read it.
   assert.equal(await bob.page.evaluate(() => document.cookie), '')
   await signUp(carol)
+  await signUp(dave)
 })
 
 await step('members: the owner adds an editor and a viewer', async () => {
   await ada.page.getByRole('button', { name: 'Members' }).click()
   const members = ada.page.getByRole('region', { name: 'Members' })
-  for (const [who, role] of [[bob, 'editor'], [carol, 'viewer']]) {
+  for (const [who, role] of [[bob, 'editor'], [carol, 'viewer'], [dave, 'commenter']]) {
     await members.getByLabel('Email').fill(who.email)
     await members.getByLabel('Role').selectOption(role)
     await members.getByRole('button', { name: 'Add' }).click()
@@ -187,6 +189,12 @@ await step('two people edit one document: text, cursors, preview, REST', async (
   await ada.page.getByLabel('People here').getByText('Bob').waitFor()
   await bob.page.getByLabel('People here').getByText('Ada').waitFor()
   await bob.page.getByRole('region', { name: 'Preview' }).getByRole('heading', { name: 'Shared notes' }).waitFor()
+  // MDZ_SCREENSHOT=path: the README's picture of two people in one document.
+  if (process.env.MDZ_SCREENSHOT) {
+    await ada.page.setViewportSize({ width: 1280, height: 560 })
+    await ada.page.evaluate(() => window.scrollTo(0, 0))
+    await ada.page.screenshot({ path: process.env.MDZ_SCREENSHOT })
+  }
   const token = await restLogin(ada.email)
   await until('the text in the REST API', async () => {
     const { body } = await rest(token, `/files/${fileId}`)
@@ -230,10 +238,43 @@ await step('a viewer cannot type', async () => {
   await carol.page.keyboard.type('viewer text')
   await carol.page.waitForTimeout(300)
   assert.equal(await editorText(carol.page), before)
-  assert.equal(await editor(carol.page).getAttribute('contenteditable'), 'false')
+  assert.equal(await editor(carol.page).getAttribute('aria-readonly'), 'true')
   assert.equal(await carol.page.getByRole('button', { name: 'New document' }).count(), 0)
   const aText = await editorText(ada.page)
   assert.ok(!aText.includes('viewer text'))
+})
+
+await step('a commenter comments on a selection but cannot type; the owner replies and resolves', async () => {
+  await dave.page.goto(docUrl)
+  await editor(dave.page).waitFor()
+  await synced(dave.page)
+  const before = await editorText(dave.page)
+  await editor(dave.page).click()
+  await dave.page.keyboard.type('commenter text')
+  await dave.page.waitForTimeout(300)
+  assert.equal(await editorText(dave.page), before)
+  // Select the first line, then comment on it.
+  await dave.page.keyboard.press('Control+Home')
+  await dave.page.keyboard.press('Shift+End')
+  await dave.page.getByRole('button', { name: 'Comments' }).click()
+  const dPanel = dave.page.getByRole('region', { name: 'Comments' })
+  await dPanel.getByLabel('Comment', { exact: true }).fill('Is this the right title?')
+  await dPanel.getByRole('button', { name: 'Add comment' }).click()
+  await dPanel.getByText('Is this the right title?').waitFor()
+  await dPanel.locator('blockquote').getByText('# Shared notes').waitFor()
+  await axe(dave.page, 'comments')
+  await ada.page.getByRole('button', { name: 'Comments' }).click()
+  const aPanel = ada.page.getByRole('region', { name: 'Comments' })
+  await aPanel.getByText('Is this the right title?').waitFor()
+  await aPanel.getByRole('textbox', { name: 'Reply', exact: true }).fill('Yes, it is.')
+  await aPanel.getByRole('button', { name: 'Send reply' }).click()
+  await aPanel.getByText('Yes, it is.').waitFor()
+  await aPanel.getByRole('button', { name: 'Resolve' }).click()
+  await aPanel.getByRole('button', { name: 'Reopen' }).waitFor()
+  // The viewer sees the thread but is offered no comment form.
+  await carol.page.getByRole('button', { name: 'Comments' }).click()
+  await carol.page.getByRole('region', { name: 'Comments' }).getByText('Yes, it is.').waitFor()
+  assert.equal(await carol.page.getByRole('button', { name: 'Add comment' }).count(), 0)
 })
 
 await step('hostile Markdown is inert in the preview and in search snippets', async () => {
@@ -273,7 +314,7 @@ await step('hostile Markdown is inert in the preview and in search snippets', as
   await ada.page.locator('.results a').first().click()
   await editor(ada.page).waitFor()
   assert.ok(ada.page.url().endsWith(docUrl))
-  for (const p of [ada, bob, carol]) assert.deepEqual(p.dialogs, [], `${p.name} saw a dialog`)
+  for (const p of [ada, bob, carol, dave]) assert.deepEqual(p.dialogs, [], `${p.name} saw a dialog`)
 })
 
 await step('offline: type, reload, come back: nothing lost, both converge', async () => {
@@ -346,6 +387,29 @@ await step('Ask AI: a streamed answer with citations; no provider is said so', a
   await conversation.getByText('No AI provider is configured').waitFor()
   assert.ok(await ada.page.getByRole('button', { name: 'Send' }).isDisabled())
   await ada.page.unroute('**/api/v1/chat/providers')
+})
+
+await step('a pasted image uploads and shows in the preview', async () => {
+  await editor(ada.page).click()
+  await ada.page.keyboard.press('Control+End')
+  await editor(ada.page).evaluate((el) => {
+    // A 1×1 PNG.
+    const b64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
+    const data = new DataTransfer()
+    data.items.add(new File([bytes], 'dot.png', { type: 'image/png' }))
+    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }))
+  })
+  await waitText(ada.page, '![dot.png](/api/v1/attachments/')
+  await ada.page.waitForFunction(() => {
+    const img = document.querySelector('.preview img[alt="dot.png"]')
+    return img && img.complete && img.naturalWidth === 1
+  }, null, { timeout: WAIT })
+  await bob.page.goto(new URL(ada.page.url()).pathname)
+  await bob.page.waitForFunction(() => {
+    const img = document.querySelector('.preview img[alt="dot.png"]')
+    return img && img.complete && img.naturalWidth === 1
+  }, null, { timeout: WAIT })
 })
 
 await step('settings: a personal access token shown once, then revoked; devices listed', async () => {

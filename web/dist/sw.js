@@ -1,7 +1,7 @@
 // mdz service worker: the app shell offline. Navigations go to the network first and fall back
 // to the cached shell; hashed assets come from the cache. The API is never touched.
-const CACHE = 'mdz-3870e9fe7bed01d3'
-const ASSETS = ["/","/assets/main-GCABAGJM.css","/assets/main-VR34NDTQ.js"]
+const CACHE = 'mdz-ad1291a6af22eef0'
+const ASSETS = ["/","/assets/main-23UK3TJF.js","/assets/main-RTXATXAA.css"]
 const RESERVED = ['/api', '/docs', '/health', '/metrics', '/.well-known', '/mcp']
 
 self.addEventListener('install', (event) => {

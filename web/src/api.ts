@@ -177,3 +177,38 @@ export async function stream (path: string, body: unknown, on: (event: string, d
     }
   }
 }
+
+/** Upload a file as an attachment of the project (announce, PUT to the presigned URL,
+ * complete); answers the attachment's id. */
+export async function uploadAttachment (projectId: string, file: File): Promise<string> {
+  const announced = await api<{ id: string, upload_url: string, headers: Record<string, string> }>(
+    'POST', `/projects/${projectId}/attachments`,
+    { filename: file.name || 'pasted', content_type: file.type, size: file.size })
+  let res: Response
+  try {
+    res = await fetch(announced.upload_url, { method: 'PUT', headers: announced.headers, body: file })
+  } catch (e) {
+    throw new NetworkError(String(e))
+  }
+  if (!res.ok) throw await problem(res)
+  await api('POST', `/attachments/${announced.id}/complete`)
+  return announced.id
+}
+
+const blobs = new Map<string, Promise<string>>()
+
+/** An object URL of an attachment's bytes (the download needs the Bearer token, which an
+ * <img src> cannot send). */
+export function attachmentUrl (id: string): Promise<string> {
+  let url = blobs.get(id)
+  if (!url) {
+    url = (async () => {
+      const res = await send(`/attachments/${id}`, { headers: { Authorization: `Bearer ${await token()}` } })
+      if (!res.ok) throw await problem(res)
+      return URL.createObjectURL(await res.blob())
+    })()
+    url.catch(() => blobs.delete(id))
+    blobs.set(id, url)
+  }
+  return url
+}

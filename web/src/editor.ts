@@ -13,7 +13,8 @@ import { syntaxHighlighting, defaultHighlightStyle } from '@codemirror/language'
 import { h } from './dom'
 import { render } from './preview'
 import { TicketSocket } from './ticket-socket'
-import type { Role, User } from './api'
+import { anchorOf, type Selection } from './comments'
+import { uploadAttachment, type Role, type User } from './api'
 
 const COLOURS = ['#b4233c', '#1d6b3a', '#1f4fa8', '#8a3fa0', '#9a5b00', '#00707a', '#5b5b5b', '#a8326e']
 
@@ -23,9 +24,9 @@ function colourOf (id: string): string {
   return COLOURS[n % COLOURS.length]
 }
 
-export interface OpenDoc { element: HTMLElement, destroy: () => void }
+export interface OpenDoc { element: HTMLElement, destroy: () => void, selection: () => Selection }
 
-export function openDocument (fileId: string, user: User, role: Role, toolbar: HTMLElement[]): OpenDoc {
+export function openDocument (projectId: string, fileId: string, user: User, role: Role, toolbar: HTMLElement[]): OpenDoc {
   const doc = new Y.Doc()
   const ytext = doc.getText('content')
   const local = new IndexeddbPersistence(`mdz-doc-${fileId}`, doc)
@@ -58,13 +59,32 @@ export function openDocument (fileId: string, user: User, role: Role, toolbar: H
         EditorView.cspNonce.of(document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? ''),
         // Names on the remote carets stay visible (white on the person's colour, all ≥ 4.5:1).
         EditorView.theme({ '.cm-ySelectionInfo': { opacity: 1, backgroundColor: 'inherit' } }),
+        // Read-only, not non-editable: viewers and commenters can still focus, move and select
+        // (commenters comment on a selection), but no change is accepted.
         EditorState.readOnly.of(readOnly),
-        EditorView.editable.of(!readOnly),
         EditorView.contentAttributes.of({ 'aria-label': 'Editor', ...(readOnly ? { 'aria-readonly': 'true' } : {}) }),
-        yCollab(ytext, provider.awareness)
+        yCollab(ytext, provider.awareness),
+        readOnly ? [] : EditorView.domEventHandlers({
+          paste: (e, view) => attach(e.clipboardData?.files, view),
+          drop: (e, view) => attach(e.dataTransfer?.files, view)
+        })
       ]
     })
   })
+
+  // A pasted or dropped image: uploaded as an attachment, then linked where the cursor is.
+  function attach (files: FileList | undefined, target: EditorView): boolean {
+    const images = [...(files ?? [])].filter((f) => f.type.startsWith('image/'))
+    if (!images.length) return false
+    for (const file of images) {
+      uploadAttachment(projectId, file).then((id) => {
+        const at = target.state.selection.main.head
+        const name = (file.name || 'image').replace(/[[\]]/g, '')
+        target.dispatch({ changes: { from: at, insert: `![${name}](/api/v1/attachments/${id})\n` } })
+      }).catch((e: unknown) => { status.textContent = `Upload failed: ${(e as Error).message}` })
+    }
+    return true
+  }
 
   let frame = 0
   const refreshPreview = () => {
@@ -110,6 +130,11 @@ export function openDocument (fileId: string, user: User, role: Role, toolbar: H
     h('div', { class: 'split' }, host, preview))
   return {
     element,
+    selection () {
+      const { from, to } = view.state.selection.main
+      if (from === to) return { anchor: null, quote: null }
+      return { anchor: anchorOf(ytext, from, to), quote: view.state.sliceDoc(from, to).slice(0, 500) }
+    },
     destroy () {
       window.removeEventListener('online', showStatus)
       window.removeEventListener('offline', showStatus)

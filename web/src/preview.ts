@@ -2,6 +2,7 @@
 // preview never runs script, whatever the document says.
 import MarkdownIt from 'markdown-it'
 import DOMPurify from 'dompurify'
+import { attachmentUrl } from './api'
 
 const md = new MarkdownIt({ html: true, linkify: true })
 
@@ -27,13 +28,27 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   }
 })
 
+const ATTACHMENT = /^\/api\/v1\/attachments\/([0-9a-f-]{36})$/
+
 export function render (text: string, into: HTMLElement): void {
   const clean = DOMPurify.sanitize(md.render(text), {
     RETURN_DOM_FRAGMENT: true,
     FORBID_TAGS: ['style', 'form', 'iframe', 'object', 'embed'],
     FORBID_ATTR: ['style']
   })
+  // Attachments download with the Bearer token: their images get object URLs instead.
+  const pending: [HTMLImageElement, string][] = []
+  for (const img of clean.querySelectorAll('img')) {
+    const m = (img.getAttribute('src') ?? '').match(ATTACHMENT)
+    if (m) {
+      img.removeAttribute('src')
+      pending.push([img, m[1]])
+    }
+  }
   into.replaceChildren(clean)
+  for (const [img, id] of pending) {
+    attachmentUrl(id).then((url) => { img.src = url }).catch(() => { img.alt = `${img.alt} (attachment unavailable)` })
+  }
 }
 
 /** A server snippet: HTML-escaped text with <mark> around matches; nothing else survives. */

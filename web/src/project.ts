@@ -5,6 +5,7 @@ import { go } from './router'
 import { openDocument, type OpenDoc } from './editor'
 import { snippet } from './preview'
 import { historyPanel, membersPanel, aiPanel } from './panels'
+import { commentsPanel } from './comments'
 
 interface Cached { project: api.Project, files: api.FileMeta[] }
 
@@ -106,7 +107,13 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
   if (fileId) {
     const meta = files.find((f) => f.id === fileId)
     const historyBtn = h('button', { type: 'button', onclick: togglePanel(() => historyPanel(fileId, canEdit)) }, 'History')
-    open = openDocument(fileId, user, project.role, [historyBtn])
+    const canComment = project.role !== 'viewer'
+    const names = new Map<string, string>([[user.id, user.display_name]])
+    api.all<{ user_id: string, display_name: string }>(`/projects/${projectId}/members`)
+      .then((ms) => { for (const m of ms) names.set(m.user_id, m.display_name) })
+      .catch(() => { /* names are a nicety */ })
+    const commentsBtn = h('button', { type: 'button', onclick: togglePanel(() => commentsPanel(fileId, canComment, () => open?.selection() ?? { anchor: null, quote: null }, names)) }, 'Comments')
+    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn])
     content.append(h('h2', { class: 'path' }, meta?.path ?? 'Document'), open.element)
   } else {
     content.append(h('p', { class: 'hint' }, files.length ? 'Open a document from the list.' : 'No documents yet.'))
