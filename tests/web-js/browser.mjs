@@ -412,6 +412,34 @@ await step('a pasted image uploads and shows in the preview', async () => {
   }, null, { timeout: WAIT })
 })
 
+await step('documents: rename/move, trash, restore; the project: rename, delete, restore', async () => {
+  const page = ada.page
+  await page.getByRole('button', { name: 'Rename', exact: true }).click()
+  await page.getByLabel('New path').fill('birds/antarctic/penguins.md')
+  await page.getByRole('button', { name: 'Move', exact: true }).click()
+  await page.getByRole('heading', { name: 'birds/antarctic/penguins.md' }).waitFor()
+  await page.getByRole('navigation', { name: 'Documents' }).getByText('antarctic/').waitFor()
+  await page.getByRole('button', { name: 'Move to trash' }).click()
+  await page.waitForURL((u) => u.pathname === projectUrl)
+  assert.equal(await page.getByRole('link', { name: 'penguins.md' }).count(), 0)
+  await page.getByRole('button', { name: 'Trash', exact: true }).click()
+  await axe(page, 'trash')
+  await page.getByRole('button', { name: 'Restore birds/antarctic/penguins.md' }).click()
+  await waitText(page, 'Penguins live in Antarctica.')
+  await page.getByRole('link', { name: 'penguins.md' }).waitFor()
+
+  await page.getByRole('button', { name: 'Rename project' }).click()
+  await page.getByRole('form', { name: 'Rename project' }).getByLabel('Project name').fill('Team handbook')
+  await page.getByRole('button', { name: 'Save', exact: true }).click()
+  await page.getByRole('heading', { name: 'Team handbook' }).waitFor()
+  await page.getByRole('button', { name: 'Delete project' }).click()
+  await page.getByRole('heading', { name: 'Projects' }).waitFor()
+  await page.getByRole('status').getByText('Deleted “Team handbook”').waitFor()
+  assert.equal(await page.getByRole('link', { name: 'Team handbook' }).count(), 0)
+  await page.getByRole('button', { name: 'Restore project' }).click()
+  await page.getByRole('heading', { name: 'Team handbook' }).waitFor()
+})
+
 await step('settings: a personal access token shown once, then revoked; devices listed', async () => {
   await ada.page.getByRole('link', { name: 'Settings' }).click()
   await ada.page.getByLabel('Token name').fill('VS Code')

@@ -1,7 +1,7 @@
 // mdz service worker: the app shell offline. Navigations go to the network first and fall back
 // to the cached shell; hashed assets come from the cache. The API is never touched.
-const CACHE = 'mdz-ad1291a6af22eef0'
-const ASSETS = ["/","/assets/main-23UK3TJF.js","/assets/main-RTXATXAA.css"]
+const CACHE = 'mdz-7170e4f5eecc00e3'
+const ASSETS = ["/","/assets/main-RTXATXAA.css","/assets/main-X3CDR27V.js"]
 const RESERVED = ['/api', '/docs', '/health', '/metrics', '/.well-known', '/mcp']
 
 self.addEventListener('install', (event) => {

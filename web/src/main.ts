@@ -81,7 +81,18 @@ async function homeView (): Promise<void> {
       .then((p) => go(`/p/${p.id}`))
       .catch((e: unknown) => err.show(String((e as Error).message)))
   })
-  page('Projects', h('h1', {}, 'Projects'), open, form, err, list)
+  // A project just deleted by its owner can be brought back from here.
+  const notice = h('div', { role: 'status' })
+  const deleted = sessionStorage.getItem('mdz.deleted')
+  if (deleted) {
+    sessionStorage.removeItem('mdz.deleted')
+    const d = JSON.parse(deleted) as { id: string, name: string }
+    notice.append(`Deleted “${d.name}”. `, h('button', {
+      type: 'button',
+      onclick: () => { void api.api('POST', `/projects/${d.id}/restore`).then(() => go(`/p/${d.id}`)).catch((e: unknown) => err.show((e as Error).message)) }
+    }, 'Restore project'))
+  }
+  page('Projects', h('h1', {}, 'Projects'), notice, open, form, err, list)
   try {
     const projects = await api.all<api.Project>('/projects')
     list.replaceChildren(...projects.map((p) => h('li', {}, h('a', { href: `/p/${p.id}` }, p.name), ' ', h('span', { class: 'role' }, p.role))))

@@ -94,13 +94,52 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
   const togglePanel = (make: () => HTMLElement) => () => {
     panel.replaceChildren(make())
   }
+  // The project: rename (admins), delete (the owner; restorable from the projects page).
+  const newName = h('input', { type: 'text', required: true, maxlength: '100', value: project.name })
+  const renameForm = h('form', { class: 'inline', hidden: true, 'aria-label': 'Rename project' }, field('Project name', newName), h('button', { type: 'submit' }, 'Save'))
+  renameForm.addEventListener('submit', (e) => {
+    e.preventDefault()
+    api.api('PATCH', `/projects/${projectId}`, { name: newName.value })
+      .then(() => go(location.pathname))
+      .catch((e: unknown) => err.show((e as Error).message))
+  })
+  const projectActions = h('div', { class: 'actions' },
+    canManage ? h('button', { type: 'button', onclick: () => { renameForm.hidden = !renameForm.hidden } }, 'Rename project') : null,
+    project.role === 'owner'
+      ? h('button', {
+        type: 'button',
+        onclick: () => {
+          api.api('DELETE', `/projects/${projectId}`)
+            .then(() => { sessionStorage.setItem('mdz.deleted', JSON.stringify({ id: projectId, name: project.name })); go('/') })
+            .catch((e: unknown) => err.show((e as Error).message))
+        }
+      }, 'Delete project')
+      : null)
+
+  // The trash: documents moved there, each restorable.
+  const trash = h('ul', { class: 'trash', 'aria-label': 'Trash' })
+  const showTrash = () => {
+    api.all<api.FileMeta>(`/projects/${projectId}/files?trashed=true`).then((fs) => {
+      trash.replaceChildren(...fs.map((f) => h('li', {}, f.path, ' ',
+        h('button', {
+          type: 'button',
+          'aria-label': `Restore ${f.path}`,
+          onclick: () => { void api.api('POST', `/files/${f.id}/restore`).then(() => go(`/p/${projectId}/f/${f.id}`)).catch((e: unknown) => err.show((e as Error).message)) }
+        }, 'Restore'))))
+      if (!fs.length) trash.replaceChildren(h('li', {}, 'The trash is empty.'))
+    }).catch((e: unknown) => err.show((e as Error).message))
+  }
+
   const sidebar = h('nav', { class: 'side', 'aria-label': 'Documents' },
     h('h1', {}, project.name), h('p', { class: 'role' }, `Your role: ${project.role}`),
+    projectActions, renameForm,
     h('div', { class: 'search' }, search), results,
     newDoc, newForm, tree,
     h('div', { class: 'actions' },
       h('button', { type: 'button', onclick: togglePanel(() => membersPanel(projectId, canManage)) }, 'Members'),
-      h('button', { type: 'button', onclick: togglePanel(() => aiPanel(projectId)) }, 'Ask AI')))
+      h('button', { type: 'button', onclick: togglePanel(() => aiPanel(projectId)) }, 'Ask AI'),
+      canEdit ? h('button', { type: 'button', onclick: showTrash }, 'Trash') : null),
+    trash)
 
   let open: OpenDoc | null = null
   const content = h('div', { class: 'content' })
@@ -113,8 +152,27 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
       .then((ms) => { for (const m of ms) names.set(m.user_id, m.display_name) })
       .catch(() => { /* names are a nicety */ })
     const commentsBtn = h('button', { type: 'button', onclick: togglePanel(() => commentsPanel(fileId, canComment, () => open?.selection() ?? { anchor: null, quote: null }, names)) }, 'Comments')
-    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn])
-    content.append(h('h2', { class: 'path' }, meta?.path ?? 'Document'), open.element)
+    const moveTo = h('input', { type: 'text', required: true, value: meta?.path ?? '' })
+    const moveForm = h('form', { class: 'inline', hidden: true, 'aria-label': 'Rename or move' }, field('New path', moveTo), h('button', { type: 'submit' }, 'Move'))
+    moveForm.addEventListener('submit', (e) => {
+      e.preventDefault()
+      api.api('PATCH', `/files/${fileId}`, { path: moveTo.value })
+        .then(() => go(location.pathname))
+        .catch((e: unknown) => err.show((e as Error).message))
+    })
+    const docActions = canEdit
+      ? [
+          h('button', { type: 'button', onclick: () => { moveForm.hidden = !moveForm.hidden; if (!moveForm.hidden) moveTo.focus() } }, 'Rename'),
+          h('button', {
+            type: 'button',
+            onclick: () => { void api.api('DELETE', `/files/${fileId}`).then(() => go(`/p/${projectId}`)).catch((e: unknown) => err.show((e as Error).message)) }
+          }, 'Move to trash')
+        ]
+      : []
+    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn, ...docActions])
+    content.append(moveForm)
+    content.prepend(h('h2', { class: 'path' }, meta?.path ?? 'Document'))
+    content.append(open.element)
   } else {
     content.append(h('p', { class: 'hint' }, files.length ? 'Open a document from the list.' : 'No documents yet.'))
   }
