@@ -128,6 +128,7 @@ async fn login(
     responses(
         (status = 200, body = AuthResponse),
         (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No refresh token: none in the body, nor (in cookie mode) a cookie", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/refresh")]
