@@ -73,7 +73,8 @@ export const login = (email: string, password: string) => authCall('/auth/login'
 
 /** Trade the refresh cookie for an access token; false when there is no valid session. */
 export function refresh (): Promise<boolean> {
-  if (!refreshing) {
+  if (refreshing) return refreshing
+  {
     const run = async () => {
       const res = await send('/auth/refresh', {
         method: 'POST',
@@ -91,9 +92,11 @@ export function refresh (): Promise<boolean> {
     // Refresh tokens are single use: two tabs refreshing at once would look like reuse, so tabs
     // take turns (the second one sends the cookie the first one received).
     const locks = (navigator as Navigator & { locks?: LockManager }).locks
-    refreshing = (locks ? locks.request('mdz-refresh', run) : run()).finally(() => { refreshing = null })
+    const p: Promise<boolean> = (locks ? locks.request('mdz-refresh', () => run()) as unknown as Promise<boolean> : run())
+      .finally(() => { refreshing = null })
+    refreshing = p
+    return p
   }
-  return refreshing
 }
 
 export async function token (): Promise<string> {

@@ -34,7 +34,7 @@ export function field (label: string, input: HTMLInputElement | HTMLSelectElemen
 }
 
 export function errorBox (): HTMLElement & { show: (msg: string | null) => void } {
-  const el = h('p', { class: 'error', role: 'alert' }) as HTMLElement & { show: (msg: string | null) => void }
+  const el = h('p', { class: 'error', role: 'alert' }) as unknown as HTMLElement & { show: (msg: string | null) => void }
   el.show = (msg) => { el.textContent = msg ?? '' }
   return el
 }
