@@ -258,7 +258,7 @@ await step('a commenter comments on a selection but cannot type; the owner repli
   await dave.page.keyboard.press('Shift+End')
   await dave.page.getByRole('button', { name: 'Comments' }).click()
   const dPanel = dave.page.getByRole('region', { name: 'Comments' })
-  await dPanel.getByLabel('Comment', { exact: true }).fill('Is this the right title?')
+  await dPanel.getByLabel('Comment', { exact: true }).fill(`@${ada.email} Is this the right title?`)
   await dPanel.getByRole('button', { name: 'Add comment' }).click()
   await dPanel.getByText('Is this the right title?').waitFor()
   await dPanel.locator('blockquote').getByText('# Shared notes').waitFor()
@@ -275,6 +275,14 @@ await step('a commenter comments on a selection but cannot type; the owner repli
   await carol.page.getByRole('button', { name: 'Comments' }).click()
   await carol.page.getByRole('region', { name: 'Comments' }).getByText('Yes, it is.').waitFor()
   assert.equal(await carol.page.getByRole('button', { name: 'Add comment' }).count(), 0)
+  // The mention reached Ada's notifications; opening it opens the document.
+  await ada.page.getByRole('link', { name: 'Notifications' }).click()
+  await ada.page.getByText('Is this the right title?').waitFor()
+  await axe(ada.page, 'notifications')
+  await ada.page.getByRole('link', { name: 'You were mentioned' }).first().click()
+  await editor(ada.page).waitFor()
+  assert.ok(ada.page.url().endsWith(docUrl))
+  await synced(ada.page)
 })
 
 await step('hostile Markdown is inert in the preview and in search snippets', async () => {
@@ -357,6 +365,11 @@ await step('history: versions, a diff, restore', async () => {
   await history.getByRole('button', { name: 'Diff' }).first().click()
   await history.getByRole('region', { name: 'Diff' }).getByText('Rewritten by Bob').first().waitFor()
   await axe(ada.page, 'history')
+  await history.getByRole('textbox', { name: `Label of v${oldest}`, exact: true }).fill('first draft')
+  await history.getByRole('button', { name: `Save label of v${oldest}` }).click()
+  await history.getByRole('status').filter({ hasText: `Labelled version ${oldest}.` }).waitFor()
+  const labelled = (await rest(token, `/files/${fileId}/versions`)).body.items.find((v) => v.n === oldest)
+  assert.equal(labelled.label, 'first draft')
   await history.getByRole('listitem').filter({ hasText: `v${oldest} ` }).getByRole('button', { name: 'Restore' }).click()
   await history.getByRole('status').filter({ hasText: `Restored version ${oldest}.` }).waitFor()
   await until('the restored text in both editors', async () =>

@@ -94,9 +94,18 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
   ytext.observe(refreshPreview)
   refreshPreview()
 
+  // A close the server means (4401: signed out, 4403/4404: no access) stops the reconnects.
+  let refused: number | null = null
+  provider.on('connection-close', (e: CloseEvent | null) => {
+    if (e && e.code >= 4400 && e.code < 4500) refused = e.code
+    showStatus()
+  })
+  provider.on('status', (e: { status: string }) => { if (e.status === 'connected') refused = null })
   const showStatus = () => {
     let text: string
-    if (!navigator.onLine) text = 'Offline — changes kept on this device'
+    if (refused === 4401) text = 'Signed out — sign in again to keep editing'
+    else if (refused !== null) text = 'No access to this document any more'
+    else if (!navigator.onLine) text = 'Offline — changes kept on this device'
     else if (provider.wsconnected && provider.synced) text = 'Connected'
     else if (provider.wsconnected || provider.wsconnecting) text = 'Reconnecting'
     else text = 'Reconnecting'

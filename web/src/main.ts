@@ -5,6 +5,7 @@ import { h, field, errorBox } from './dom'
 import { parse, listen, go, type Route } from './router'
 import { projectView } from './project'
 import { settingsView } from './settings'
+import { notificationsView } from './notifications'
 
 const app = document.getElementById('app') as HTMLElement
 let user: api.User | null = null
@@ -17,6 +18,7 @@ function page (title: string, ...content: Node[]): void {
   const header = h('header', { class: 'top' },
     h('a', { href: '/', class: 'brand' }, 'mdz'),
     user ? h('span', { class: 'me' }, user.display_name) : null,
+    user ? h('a', { href: '/notifications' }, 'Notifications') : null,
     user ? h('a', { href: '/settings' }, 'Settings') : null,
     user ? h('button', { type: 'button', onclick: signOut }, 'Sign out') : null)
   app.replaceChildren(header, h('main', { id: 'main' }, ...content))
@@ -114,6 +116,11 @@ async function route (): Promise<void> {
     page('Project')
     const main = document.getElementById('main') as HTMLElement
     teardown = await projectView(main, user, r.project, r.file)
+    return
+  }
+  if (r.name === 'notifications') {
+    page('Notifications')
+    notificationsView(document.getElementById('main') as HTMLElement)
     return
   }
   if (r.name === 'settings') {

@@ -34,7 +34,8 @@ export function historyPanel (fileId: string, canRestore: boolean): HTMLElement 
     list.replaceChildren(...vs.map((v) => h('li', {},
       h('span', {}, `v${v.n} · ${new Date(v.created_at).toLocaleString()} · +${v.lines_added} −${v.lines_removed}${v.label ? ` · ${v.label}` : ''}`),
       v.n > 1 ? h('button', { type: 'button', onclick: () => showDiff(v.n) }, 'Diff') : null,
-      canRestore ? h('button', { type: 'button', onclick: () => restore(v.n) }, 'Restore') : null)))
+      canRestore ? h('button', { type: 'button', onclick: () => restore(v.n) }, 'Restore') : null,
+      canRestore ? labelForm(v.n, v.label ?? '') : null)))
   }).catch((e: unknown) => err.show((e as Error).message))
   const showDiff = (n: number) => {
     api.api<{ unified: string }>('GET', `/files/${fileId}/versions/${n}?diff=${n - 1}`)
@@ -43,6 +44,17 @@ export function historyPanel (fileId: string, canRestore: boolean): HTMLElement 
           h('span', { class: line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : '' }, line + '\n')))
       })
       .catch((e: unknown) => err.show((e as Error).message))
+  }
+  const labelForm = (n: number, current: string) => {
+    const input = h('input', { type: 'text', maxlength: '100', value: current, 'aria-label': `Label of v${n}` })
+    const form = h('form', { class: 'inline label' }, input, h('button', { type: 'submit', 'aria-label': `Save label of v${n}` }, 'Label'))
+    form.addEventListener('submit', (e) => {
+      e.preventDefault()
+      api.api('PATCH', `/files/${fileId}/versions/${n}`, { label: input.value.trim() || null })
+        .then(() => { done.textContent = `Labelled version ${n}.` })
+        .catch((e: unknown) => err.show((e as Error).message))
+    })
+    return form
   }
   const restore = (n: number) => {
     api.api('POST', `/files/${fileId}/versions/${n}/restore`)

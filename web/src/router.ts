@@ -1,6 +1,6 @@
 // History-API routing: /, /signin, /signup, /p/<project>, /p/<project>/f/<file>.
 export type Route =
-  | { name: 'home' } | { name: 'signin' } | { name: 'signup' } | { name: 'settings' }
+  | { name: 'home' } | { name: 'signin' } | { name: 'signup' } | { name: 'settings' } | { name: 'notifications' }
   | { name: 'project', project: string, file?: string }
 
 export function parse (path: string): Route {
@@ -9,6 +9,7 @@ export function parse (path: string): Route {
   if (path === '/signin') return { name: 'signin' }
   if (path === '/signup') return { name: 'signup' }
   if (path === '/settings') return { name: 'settings' }
+  if (path === '/notifications') return { name: 'notifications' }
   return { name: 'home' }
 }
 
