@@ -453,6 +453,24 @@ await step('documents: rename/move, trash, restore; the project: rename, delete,
   await page.getByRole('heading', { name: 'Team handbook' }).waitFor()
 })
 
+await step('an invitation link brings a new person into the project', async () => {
+  const erin = await person('Erin')
+  await signUp(erin)
+  await ada.page.goto(projectUrl)
+  await ada.page.getByRole('button', { name: 'Members' }).click()
+  const invite = ada.page.getByRole('region', { name: 'Invitations' })
+  await invite.getByLabel('Invited as').selectOption('commenter')
+  await invite.getByRole('button', { name: 'Create invitation link' }).click()
+  const link = await invite.getByLabel('Invitation link').inputValue()
+  assert.match(link, /\/invite\/[A-Za-z0-9_-]+$/)
+  await axe(ada.page, 'invitations')
+  await erin.page.goto(new URL(link).pathname)
+  await erin.page.getByRole('button', { name: 'Accept invitation' }).click()
+  await erin.page.waitForURL((u) => u.pathname === projectUrl)
+  await erin.page.getByText('Your role: commenter').waitFor()
+  await erin.context.close()
+})
+
 await step('settings: a personal access token shown once, then revoked; devices listed', async () => {
   await ada.page.getByRole('link', { name: 'Settings' }).click()
   await ada.page.getByLabel('Token name').fill('VS Code')

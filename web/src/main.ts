@@ -59,7 +59,7 @@ function authView (mode: 'signin' | 'signup'): void {
 function redirectAfter (): string {
   const back = sessionStorage.getItem('mdz.back')
   sessionStorage.removeItem('mdz.back')
-  return back && back.startsWith('/p/') ? back : '/'
+  return back && (back.startsWith('/p/') || back.startsWith('/invite/')) ? back : '/'
 }
 
 async function homeView (): Promise<void> {
@@ -108,7 +108,7 @@ async function route (): Promise<void> {
   const r: Route = parse(location.pathname)
   if (r.name === 'signin' || r.name === 'signup') return authView(r.name)
   if (!user) {
-    if (r.name === 'project') sessionStorage.setItem('mdz.back', location.pathname)
+    if (r.name === 'project' || r.name === 'invite') sessionStorage.setItem('mdz.back', location.pathname)
     history.replaceState(null, '', '/signin')
     return authView('signin')
   }
@@ -116,6 +116,19 @@ async function route (): Promise<void> {
     page('Project')
     const main = document.getElementById('main') as HTMLElement
     teardown = await projectView(main, user, r.project, r.file)
+    return
+  }
+  if (r.name === 'invite') {
+    const err = errorBox()
+    const accept = h('button', {
+      type: 'button',
+      onclick: () => {
+        api.api<{ project_id: string }>('POST', `/invitations/${r.token}/accept`)
+          .then((m) => go(`/p/${m.project_id}`))
+          .catch((e: unknown) => err.show((e as Error).message))
+      }
+    }, 'Accept invitation')
+    page('Invitation', h('h1', {}, 'You are invited to a project'), accept, err)
     return
   }
   if (r.name === 'notifications') {

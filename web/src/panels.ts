@@ -21,7 +21,34 @@ export function membersPanel (projectId: string, canManage: boolean): HTMLElemen
       .catch((e: unknown) => err.show((e as Error).message))
   })
   void refresh()
-  return h('section', { class: 'card', 'aria-label': 'Members' }, h('h2', {}, 'Members'), list, canManage ? form : null, err)
+  return h('section', { class: 'card', 'aria-label': 'Members' }, h('h2', {}, 'Members'), list, canManage ? form : null,
+    canManage ? invitations(projectId, err) : null, err)
+}
+
+/** Invitation links: for someone without an account yet, or anyone holding the link. */
+function invitations (projectId: string, err: ReturnType<typeof errorBox>): HTMLElement {
+  const list = h('ul', { class: 'invitations' })
+  const created = h('div', { 'aria-live': 'polite' })
+  const email = h('input', { type: 'email' })
+  const role = h('select', {}, ...api.ROLES.filter((r) => r !== 'owner').map((r) => h('option', { value: r, selected: r === 'editor' }, r)))
+  const form = h('form', { class: 'inline', 'aria-label': 'Invite' }, field('Invitee address (optional)', email), field('Invited as', role), h('button', { type: 'submit' }, 'Create invitation link'))
+  const load = () => api.all<{ id: string, email?: string | null, role: string, expires_at: string }>(`/projects/${projectId}/invitations`).then((items) => {
+    list.replaceChildren(...items.map((i) => h('li', {}, `${i.email ?? 'anyone with the link'} as ${i.role}, until ${new Date(i.expires_at).toLocaleDateString()} `,
+      h('button', { type: 'button', onclick: () => { void api.api('DELETE', `/projects/${projectId}/invitations/${i.id}`).then(load).catch((e: unknown) => err.show((e as Error).message)) } }, 'Revoke'))))
+  }).catch((e: unknown) => err.show((e as Error).message))
+  form.addEventListener('submit', (e) => {
+    e.preventDefault()
+    api.api<{ token: string }>('POST', `/projects/${projectId}/invitations`, { email: email.value || null, role: role.value })
+      .then((inv) => {
+        const link = `${location.origin}/invite/${inv.token}`
+        created.replaceChildren(h('p', {}, 'Send this link (shown once):'), h('input', { type: 'text', readonly: true, value: link, 'aria-label': 'Invitation link' }))
+        email.value = ''
+        return load()
+      })
+      .catch((e: unknown) => err.show((e as Error).message))
+  })
+  void load()
+  return h('section', { 'aria-label': 'Invitations' }, h('h3', {}, 'Invitations'), form, created, list)
 }
 
 export function historyPanel (fileId: string, canRestore: boolean): HTMLElement {

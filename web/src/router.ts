@@ -1,6 +1,6 @@
 // History-API routing: /, /signin, /signup, /p/<project>, /p/<project>/f/<file>.
 export type Route =
-  | { name: 'home' } | { name: 'signin' } | { name: 'signup' } | { name: 'settings' } | { name: 'notifications' }
+  | { name: 'home' } | { name: 'signin' } | { name: 'signup' } | { name: 'settings' } | { name: 'notifications' } | { name: 'invite', token: string }
   | { name: 'project', project: string, file?: string }
 
 export function parse (path: string): Route {
@@ -8,6 +8,8 @@ export function parse (path: string): Route {
   if (m) return { name: 'project', project: m[1], file: m[2] }
   if (path === '/signin') return { name: 'signin' }
   if (path === '/signup') return { name: 'signup' }
+  const inv = path.match(/^\/invite\/([A-Za-z0-9_-]+)$/)
+  if (inv) return { name: 'invite', token: inv[1] }
   if (path === '/settings') return { name: 'settings' }
   if (path === '/notifications') return { name: 'notifications' }
   return { name: 'home' }
