@@ -321,7 +321,14 @@ await step('hostile Markdown is inert in the preview and in search snippets', as
   // The hit opens the document.
   await ada.page.locator('.results a').first().click()
   await editor(ada.page).waitFor()
-  assert.ok(ada.page.url().endsWith(docUrl))
+  assert.equal(new URL(ada.page.url()).pathname, docUrl)
+  // It opens at the hit: the searched word is selected.
+  await ada.page.waitForFunction(() => {
+    const el = document.querySelector('.cm-content')
+    const view = el.cmTile?.root?.view ?? el.cmView?.view
+    const { from, to } = view.state.selection.main
+    return view.state.sliceDoc(from, to) === 'zebrafish'
+  }, null, { timeout: WAIT })
   for (const p of [ada, bob, carol, dave]) assert.deepEqual(p.dialogs, [], `${p.name} saw a dialog`)
 })
 

@@ -1,7 +1,7 @@
 // mdz service worker: the app shell offline. Navigations go to the network first and fall back
 // to the cached shell; hashed assets come from the cache. The API is never touched.
-const CACHE = 'mdz-ae8cf72d88d5d46c'
-const ASSETS = ["/","/assets/main-HIG6SGQA.js","/assets/main-RTXATXAA.css"]
+const CACHE = 'mdz-9f60fb9b2bc24430'
+const ASSETS = ["/","/assets/main-R7ZCGVGF.js","/assets/main-RTXATXAA.css"]
 const RESERVED = ['/api', '/docs', '/health', '/metrics', '/.well-known', '/mcp']
 
 self.addEventListener('install', (event) => {

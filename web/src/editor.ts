@@ -26,7 +26,7 @@ function colourOf (id: string): string {
 
 export interface OpenDoc { element: HTMLElement, destroy: () => void, selection: () => Selection }
 
-export function openDocument (projectId: string, fileId: string, user: User, role: Role, toolbar: HTMLElement[]): OpenDoc {
+export function openDocument (projectId: string, fileId: string, user: User, role: Role, toolbar: HTMLElement[], find: string | null = null): OpenDoc {
   const doc = new Y.Doc()
   const ytext = doc.getText('content')
   const local = new IndexeddbPersistence(`mdz-doc-${fileId}`, doc)
@@ -115,7 +115,20 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
   }
   let everSynced = false
   provider.on('status', showStatus)
-  provider.on('sync', (s: boolean) => { if (s) everSynced = true; showStatus() })
+  provider.on('sync', (s: boolean) => {
+    if (s && !everSynced && find) revealHit(find)
+    if (s) everSynced = true
+    showStatus()
+  })
+  // Opened from a search hit: select the first place one of the searched words occurs.
+  function revealHit (query: string): void {
+    const text = view.state.doc.toString().toLowerCase()
+    const words = query.toLowerCase().split(/[^\p{L}\p{N}_-]+/u).filter((w) => w.length > 1)
+    const at = words.map((w) => ({ w, i: text.indexOf(w) })).filter((x) => x.i >= 0).sort((a, b) => a.i - b.i)[0]
+    if (!at) return
+    view.dispatch({ selection: { anchor: at.i, head: at.i + at.w.length }, scrollIntoView: true })
+    view.focus()
+  }
   window.addEventListener('online', showStatus)
   window.addEventListener('offline', showStatus)
   local.on('synced', () => { host.dataset.local = 'true' })

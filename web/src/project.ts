@@ -85,7 +85,7 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
     api.api<api.Page<{ file_id: string, path: string, snippet: string }>>('GET', `/projects/${projectId}/search?q=${encodeURIComponent(search.value)}&limit=20`)
       .then((page) => {
         results.replaceChildren(...page.items.map((r) =>
-          h('li', {}, h('a', { href: `/p/${projectId}/f/${r.file_id}` }, r.path), h('p', { class: 'snippet' }, snippet(r.snippet)))))
+          h('li', {}, h('a', { href: `/p/${projectId}/f/${r.file_id}?find=${encodeURIComponent(search.value.trim())}` }, r.path), h('p', { class: 'snippet' }, snippet(r.snippet)))))
         if (!page.items.length) results.replaceChildren(h('li', {}, 'No results.'))
       })
       .catch((e: unknown) => err.show((e as Error).message))
@@ -169,7 +169,8 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
           }, 'Move to trash')
         ]
       : []
-    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn, ...docActions])
+    const find = new URLSearchParams(location.search).get('find')
+    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn, ...docActions], find)
     content.append(moveForm)
     content.prepend(h('h2', { class: 'path' }, meta?.path ?? 'Document'))
     content.append(open.element)
