@@ -369,6 +369,7 @@ await step('history: versions, a diff, restore', async () => {
   const first = (await rest(token, `/files/${fileId}/versions/${oldest}`)).body.content
   await ada.page.getByRole('button', { name: 'History' }).click()
   const history = ada.page.getByRole('region', { name: 'History' })
+  await history.getByText(/ · Bob · /).first().waitFor()
   await history.getByRole('button', { name: 'Diff' }).first().click()
   await history.getByRole('region', { name: 'Diff' }).getByText('Rewritten by Bob').first().waitFor()
   await axe(ada.page, 'history')
@@ -475,6 +476,16 @@ await step('an invitation link brings a new person into the project', async () =
   await erin.page.getByRole('button', { name: 'Accept invitation' }).click()
   await erin.page.waitForURL((u) => u.pathname === projectUrl)
   await erin.page.getByText('Your role: commenter').waitFor()
+  // The owner changes Erin's access, then removes her.
+  await ada.page.reload()
+  await ada.page.getByRole('button', { name: 'Members' }).click()
+  const members = ada.page.getByRole('region', { name: 'Members' })
+  await members.getByLabel('Access of Erin').selectOption('viewer')
+  await members.getByRole('listitem').filter({ hasText: `${erin.email}> — viewer` }).waitFor()
+  await members.getByRole('button', { name: 'Remove Erin' }).click()
+  await until('Erin gone', async () => await members.getByText(erin.email).count() === 0)
+  const token = await restLogin(erin.email)
+  assert.equal((await rest(token, `/projects/${projectId}`)).status, 404)
   await erin.context.close()
 })
 

@@ -5,11 +5,27 @@ import { h, field, errorBox } from './dom'
 interface Member { user_id: string, email: string, display_name: string, role: api.Role }
 interface Version { n: number, author: string, created_at: string, label?: string | null, lines_added: number, lines_removed: number }
 
-export function membersPanel (projectId: string, canManage: boolean): HTMLElement {
+export function membersPanel (projectId: string, me: { id: string, role: api.Role }): HTMLElement {
+  const canManage = me.role === 'owner' || me.role === 'admin'
   const list = h('ul', { class: 'members' })
   const err = errorBox()
-  const refresh = () => api.all<Member>(`/projects/${projectId}/members`).then((ms) => {
-    list.replaceChildren(...ms.map((m) => h('li', {}, `${m.display_name} <${m.email}> — ${m.role}`)))
+  // Others' access can be changed or removed by admins (owners: by the owner only).
+  const controls = (m: Member) => {
+    if (!canManage || m.user_id === me.id || (m.role === 'owner' && me.role !== 'owner')) return null
+    const access = h('select', { 'aria-label': `Access of ${m.display_name}` },
+      ...api.ROLES.map((r) => h('option', { value: r, selected: r === m.role }, r)))
+    access.addEventListener('change', () => {
+      api.api('PATCH', `/projects/${projectId}/members/${m.user_id}`, { role: access.value })
+        .then(refresh).catch((e: unknown) => { err.show((e as Error).message); void refresh() })
+    })
+    const remove = h('button', {
+      type: 'button',
+      onclick: () => { void api.api('DELETE', `/projects/${projectId}/members/${m.user_id}`).then(refresh).catch((e: unknown) => err.show((e as Error).message)) }
+    }, `Remove ${m.display_name}`)
+    return [' ', access, ' ', remove]
+  }
+  const refresh = (): Promise<void> => api.all<Member>(`/projects/${projectId}/members`).then((ms) => {
+    list.replaceChildren(...ms.map((m) => h('li', {}, `${m.display_name} <${m.email}> — ${m.role}`, controls(m))))
   }).catch((e: unknown) => err.show((e as Error).message))
   const email = h('input', { type: 'email', required: true })
   const role = h('select', {}, ...api.ROLES.map((r) => h('option', { value: r, selected: r === 'editor' }, r)))
@@ -51,7 +67,7 @@ function invitations (projectId: string, err: ReturnType<typeof errorBox>): HTML
   return h('section', { 'aria-label': 'Invitations' }, h('h3', {}, 'Invitations'), form, created, list)
 }
 
-export function historyPanel (fileId: string, canRestore: boolean): HTMLElement {
+export function historyPanel (fileId: string, canRestore: boolean, names: Map<string, string>): HTMLElement {
   const list = h('ol', { class: 'versions' })
   const diff = h('pre', { class: 'diff', tabindex: '0' })
   const diffRegion = h('section', { 'aria-label': 'Diff' }, diff)
@@ -59,7 +75,7 @@ export function historyPanel (fileId: string, canRestore: boolean): HTMLElement 
   const done = h('p', { role: 'status' })
   api.all<Version>(`/files/${fileId}/versions`).then((vs) => {
     list.replaceChildren(...vs.map((v) => h('li', {},
-      h('span', {}, `v${v.n} · ${new Date(v.created_at).toLocaleString()} · +${v.lines_added} −${v.lines_removed}${v.label ? ` · ${v.label}` : ''}`),
+      h('span', {}, `v${v.n} · ${names.get(v.author) ?? 'someone'} · ${new Date(v.created_at).toLocaleString()} · +${v.lines_added} −${v.lines_removed}${v.label ? ` · ${v.label}` : ''}`),
       v.n > 1 ? h('button', { type: 'button', onclick: () => showDiff(v.n) }, 'Diff') : null,
       canRestore ? h('button', { type: 'button', onclick: () => restore(v.n) }, 'Restore') : null,
       canRestore ? labelForm(v.n, v.label ?? '') : null)))

@@ -136,7 +136,7 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
     h('div', { class: 'search' }, search), results,
     newDoc, newForm, tree,
     h('div', { class: 'actions' },
-      h('button', { type: 'button', onclick: togglePanel(() => membersPanel(projectId, canManage)) }, 'Members'),
+      h('button', { type: 'button', onclick: togglePanel(() => membersPanel(projectId, { id: user.id, role: project.role })) }, 'Members'),
       h('button', { type: 'button', onclick: togglePanel(() => aiPanel(projectId)) }, 'Ask AI'),
       canEdit ? h('button', { type: 'button', onclick: showTrash }, 'Trash') : null),
     trash)
@@ -145,12 +145,12 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
   const content = h('div', { class: 'content' })
   if (fileId) {
     const meta = files.find((f) => f.id === fileId)
-    const historyBtn = h('button', { type: 'button', onclick: togglePanel(() => historyPanel(fileId, canEdit)) }, 'History')
     const canComment = project.role !== 'viewer'
     const names = new Map<string, string>([[user.id, user.display_name]])
     api.all<{ user_id: string, display_name: string }>(`/projects/${projectId}/members`)
       .then((ms) => { for (const m of ms) names.set(m.user_id, m.display_name) })
       .catch(() => { /* names are a nicety */ })
+    const historyBtn = h('button', { type: 'button', onclick: togglePanel(() => historyPanel(fileId, canEdit, names)) }, 'History')
     const commentsBtn = h('button', { type: 'button', onclick: togglePanel(() => commentsPanel(fileId, canComment, () => open?.selection() ?? { anchor: null, quote: null }, names)) }, 'Comments')
     const moveTo = h('input', { type: 'text', required: true, value: meta?.path ?? '' })
     const moveForm = h('form', { class: 'inline', hidden: true, 'aria-label': 'Rename or move' }, field('New path', moveTo), h('button', { type: 'submit' }, 'Move'))
