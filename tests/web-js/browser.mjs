@@ -13,7 +13,7 @@ const WAIT = 10_000
 const log = (...a) => console.log(...a)
 
 const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
-const timer = setTimeout(() => { console.error('browser tests: overall timeout'); process.exit(2) }, 150_000)
+const timer = setTimeout(() => { console.error('browser tests: overall timeout'); process.exit(2) }, 170_000)
 
 /** One person: a context of their own, a page, dialogs recorded (none may fire). */
 async function person (name) {
@@ -400,7 +400,11 @@ await step('Ask AI: a streamed answer with citations; no provider is said so', a
   assert.ok(!(await conversation.innerText()).includes('ten'), 'the whole answer came at once')
   await conversation.getByText('nine ten', { exact: false }).waitFor()
   await axe(ada.page, 'chat')
-  await ada.page.getByRole('list', { name: 'Sources' }).getByRole('link', { name: 'birds/penguins.md' }).click()
+  // Regenerate: a second answer to the same question, streamed after the first.
+  await panel.getByRole('button', { name: 'Regenerate' }).click()
+  await until('a second answer', async () =>
+    (await conversation.locator('.a').allInnerTexts()).filter((t) => t.includes('nine ten')).length === 2)
+  await ada.page.getByRole('list', { name: 'Sources' }).first().getByRole('link', { name: 'birds/penguins.md' }).click()
   await waitText(ada.page, 'Penguins live in Antarctica.')
   // A server without a provider: the panel says so instead of failing.
   await ada.page.route('**/api/v1/chat/providers', (route) => route.fulfill({ json: { items: [], next_cursor: null } }))

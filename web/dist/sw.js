@@ -1,7 +1,7 @@
 // mdz service worker: the app shell offline. Navigations go to the network first and fall back
 // to the cached shell; hashed assets come from the cache. The API is never touched.
-const CACHE = 'mdz-5e49f953099fcfdf'
-const ASSETS = ["/","/assets/main-RTXATXAA.css","/assets/main-SYB674M3.js"]
+const CACHE = 'mdz-f98891d93c96805d'
+const ASSETS = ["/","/assets/main-LEEI6JNL.js","/assets/main-RTXATXAA.css"]
 const RESERVED = ['/api', '/docs', '/health', '/metrics', '/.well-known', '/mcp']
 
 self.addEventListener('install', (event) => {

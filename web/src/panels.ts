@@ -129,15 +129,13 @@ export function aiPanel (projectId: string): HTMLElement {
     providerSelect.replaceChildren(...p.items.map((x) => h('option', { value: x.name, selected: x.default }, x.name)))
     providerField.hidden = p.items.length < 2
   }).catch((e: unknown) => err.show((e as Error).message))
-  form.addEventListener('submit', (e) => {
-    e.preventDefault()
-    const text = message.value
-    message.value = ''
-    err.show(null)
-    conversation.append(h('p', { class: 'q' }, text))
+  // One answer, streamed into the conversation: deltas, citations (links that open the cited
+  // document), errors; Cancel stops it, Regenerate asks the same question again.
+  const streamAnswer = (path: string, body: unknown): Promise<void> => {
     const answer = h('p', { class: 'a' })
     const cites = h('ul', { class: 'citations', 'aria-label': 'Sources' })
-    conversation.append(answer, cites)
+    const after = h('div', { class: 'after' })
+    conversation.append(answer, cites, after)
     const abort = new AbortController()
     let messageId: string | null = null
     send.disabled = true
@@ -146,22 +144,38 @@ export function aiPanel (projectId: string): HTMLElement {
       if (sessionId && messageId) void api.api('POST', `/sessions/${sessionId}/messages/${messageId}/cancel`).catch(() => {})
       abort.abort()
     }
+    return api.stream(path, body, (event, data) => {
+      const d = data as Record<string, unknown> | null
+      if (event === 'message') messageId = String(d?.assistant_message_id ?? '')
+      else if (event === 'delta') answer.append(String(d?.text ?? ''))
+      else if (event === 'citation') {
+        cites.append(h('li', {}, h('a', { href: `/p/${projectId}/f/${String(d?.file_id)}` }, String(d?.path))))
+      } else if (event === 'error') err.show(String(d?.title ?? 'The answer failed'))
+    }, abort.signal)
+      .catch((e: unknown) => { if (!abort.signal.aborted) err.show((e as Error).message) })
+      .finally(() => {
+        send.disabled = false
+        cancel.hidden = true
+        if (messageId && sessionId) {
+          const again = `/sessions/${sessionId}/messages/${messageId}/regenerate`
+          after.append(h('button', { type: 'button', onclick: () => { after.replaceChildren(); void streamAnswer(again, {}) } }, 'Regenerate'))
+        }
+      })
+  }
+  form.addEventListener('submit', (e) => {
+    e.preventDefault()
+    const text = message.value
+    message.value = ''
+    err.show(null)
+    conversation.append(h('p', { class: 'q' }, text))
     void (async () => {
       const provider = providerSelect.value || null
       if (!sessionId || sessionProvider !== provider) {
         sessionId = (await api.api<{ id: string }>('POST', `/projects/${projectId}/sessions`, provider ? { provider } : {})).id
         sessionProvider = provider
       }
-      await api.stream(`/sessions/${sessionId}/messages`, { content: text, use_search: true }, (event, data) => {
-        const d = data as Record<string, unknown> | null
-        if (event === 'message') messageId = String(d?.assistant_message_id ?? '')
-        else if (event === 'delta') answer.append(String(d?.text ?? ''))
-        else if (event === 'citation') {
-          cites.append(h('li', {}, h('a', { href: `/p/${projectId}/f/${String(d?.file_id)}` }, String(d?.path))))
-        } else if (event === 'error') err.show(String(d?.title ?? 'The answer failed'))
-      }, abort.signal)
-    })().catch((e: unknown) => { if (!abort.signal.aborted) err.show((e as Error).message) })
-      .finally(() => { send.disabled = false; cancel.hidden = true })
+      await streamAnswer(`/sessions/${sessionId}/messages`, { content: text, use_search: true })
+    })().catch((e: unknown) => err.show((e as Error).message))
   })
   return h('section', { class: 'card', 'aria-label': 'Ask AI' }, h('h2', {}, 'Ask AI'), conversation, form, err)
 }
