@@ -43,6 +43,24 @@ ensure_js_client() {
   fi
 }
 
+# The browser tests of the web app: playwright-core (pinned by tests/web-js/package-lock.json)
+# driving the OS chromium, never a browser downloaded at test time.
+ensure_web_tests() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/web-js"
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing chromium for the browser tests" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+    ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.mdz-lock"; then
+    echo "installing playwright-core and axe-core for the browser tests" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$dir/package-lock.json" "$dir/node_modules/.mdz-lock"
+  fi
+}
+
 # A Python virtualenv in tests/$1/.venv with tests/$1/requirements.txt installed, (re)made when
 # the requirements change.
 ensure_venv() {

@@ -1,11 +1,14 @@
 //! HTTP handlers of the auth API: extract, call the service, map the result.
 
+use crate::cookie::{self, CookiePolicy};
 use crate::interface::{
     ApiToken, AuthResponse, ChangePasswordRequest, CreateTokenRequest, CreatedApiToken,
     DisplayName, LoginRequest, RefreshRequest, RegisterRequest, Session, UpdateMeRequest, User,
 };
 use crate::keys::Jwks;
 use crate::service::{AuthService, ClientInfo};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use mdz_core::auth::AuthUser;
 use mdz_core::client::{client_ip, user_agent};
@@ -16,6 +19,25 @@ use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 type Svc = web::Data<AuthService>;
+
+/// The token pair as the client asked for it: all in the body (JSON mode), or the refresh token
+/// moved into the `HttpOnly` cookie (cookie mode, `X-MDZ-Auth: cookie`).
+fn answer(
+    req: &HttpRequest,
+    policy: &CookiePolicy,
+    status: StatusCode,
+    mut res: AuthResponse,
+) -> HttpResponse {
+    let mut out = HttpResponse::build(status);
+    out.insert_header((header::CACHE_CONTROL, "no-store"));
+    if cookie::wants_cookie(req)
+        && let Some(token) = res.refresh_token.take()
+        && let Some(value) = policy.set(&token)
+    {
+        out.insert_header((header::SET_COOKIE, value));
+    }
+    out.json(res)
+}
 
 fn client(req: &HttpRequest) -> ClientInfo {
     ClientInfo {
@@ -52,6 +74,7 @@ pub fn configure_well_known(cfg: &mut ServiceConfig) {
 #[utoipa::path(
     tag = "auth",
     request_body = RegisterRequest,
+    params(("X-MDZ-Auth" = Option<String>, Header, description = "`cookie`: the refresh token is set as the HttpOnly cookie `mdz_refresh` (path /api/v1/auth) instead of returned in the body; on refresh, the cookie is read when the body has no token")),
     responses(
         (status = 201, body = AuthResponse),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
@@ -63,18 +86,20 @@ pub fn configure_well_known(cfg: &mut ServiceConfig) {
 #[post("/register")]
 async fn register(
     svc: Svc,
+    policy: web::Data<CookiePolicy>,
     req: HttpRequest,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let account = body.into_inner().parse().map_err(ApiError::validation)?;
     let res = svc.register(account, &client(&req)).await?;
-    Ok(HttpResponse::Created().json(res))
+    Ok(answer(&req, &policy, StatusCode::CREATED, res))
 }
 
 /// Sign in with email and password.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
+    params(("X-MDZ-Auth" = Option<String>, Header, description = "`cookie`: the refresh token is set as the HttpOnly cookie `mdz_refresh` (path /api/v1/auth) instead of returned in the body; on refresh, the cookie is read when the body has no token")),
     responses(
         (status = 200, body = AuthResponse),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
@@ -85,11 +110,13 @@ async fn register(
 #[post("/login")]
 async fn login(
     svc: Svc,
+    policy: web::Data<CookiePolicy>,
     req: HttpRequest,
     body: web::Json<LoginRequest>,
-) -> Result<web::Json<AuthResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
-    Ok(web::Json(svc.login(&email, password, &client(&req)).await?))
+    let res = svc.login(&email, password, &client(&req)).await?;
+    Ok(answer(&req, &policy, StatusCode::OK, res))
 }
 
 /// Trade a refresh token for a new token pair. Each refresh token works once; presenting a
@@ -97,20 +124,29 @@ async fn login(
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshRequest,
+    params(("X-MDZ-Auth" = Option<String>, Header, description = "`cookie`: the refresh token is set as the HttpOnly cookie `mdz_refresh` (path /api/v1/auth) instead of returned in the body; on refresh, the cookie is read when the body has no token")),
     responses(
         (status = 200, body = AuthResponse),
         (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No refresh token: none in the body, nor (in cookie mode) a cookie", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/refresh")]
 async fn refresh(
     svc: Svc,
+    policy: web::Data<CookiePolicy>,
     req: HttpRequest,
     body: web::Json<RefreshRequest>,
-) -> Result<web::Json<AuthResponse>, ApiError> {
-    Ok(web::Json(
-        svc.refresh(&body.refresh_token, &client(&req)).await?,
-    ))
+) -> Result<HttpResponse, ApiError> {
+    // The cookie is read only with the opt-in header (see `cookie`); a token in the body wins.
+    let token = match body.into_inner().refresh_token {
+        Some(token) => token,
+        None if cookie::wants_cookie(&req) => cookie::read(&req)
+            .ok_or_else(|| ApiError::field("refresh_token", "no refresh cookie; sign in again"))?,
+        None => return Err(ApiError::field("refresh_token", "required")),
+    };
+    let res = svc.refresh(&token, &client(&req)).await?;
+    Ok(answer(&req, &policy, StatusCode::OK, res))
 }
 
 /// Sign out this session; its access tokens stop working at once.
@@ -123,9 +159,18 @@ async fn refresh(
     )
 )]
 #[post("/logout")]
-async fn logout(svc: Svc, user: AuthUser) -> Result<HttpResponse, ApiError> {
+async fn logout(
+    svc: Svc,
+    policy: web::Data<CookiePolicy>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
     svc.logout(&user).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let mut res = HttpResponse::NoContent();
+    // Whatever the mode, a refresh cookie of this browser goes with the session.
+    if let Some(clear) = policy.clear() {
+        res.insert_header((header::SET_COOKIE, clear));
+    }
+    Ok(res.finish())
 }
 
 /// The signed-in user.

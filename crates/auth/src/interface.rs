@@ -33,7 +33,10 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    /// Required in JSON token mode; in cookie mode (`X-MDZ-Auth: cookie`) it is left out and
+    /// the `mdz_refresh` cookie is read instead.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -81,8 +84,10 @@ pub struct AuthResponse {
     pub user: User,
     /// A JWT (EdDSA) for `Authorization: Bearer`; short-lived.
     pub access_token: String,
-    /// Opaque, single use: trade it at `POST /auth/refresh` for a new pair.
-    pub refresh_token: String,
+    /// Opaque, single use: trade it at `POST /auth/refresh` for a new pair. Absent in cookie
+    /// mode (`X-MDZ-Auth: cookie`), where it is set as the `HttpOnly` cookie `mdz_refresh`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until `access_token` expires.

@@ -1,6 +1,7 @@
 //! mdz-auth: accounts, password hashing, JWT access tokens, rotating refresh sessions and
 //! personal access tokens. Implements the [`mdz_core::ports::TokenVerifier`] port.
 
+pub mod cookie;
 mod directory;
 pub mod endpoint;
 pub mod error;
@@ -29,6 +30,7 @@ pub use error::AuthError;
 #[derive(Clone)]
 pub struct AuthModule {
     service: Arc<AuthService>,
+    cookie: cookie::CookiePolicy,
 }
 
 impl AuthModule {
@@ -66,7 +68,11 @@ impl AuthModule {
                 Err(e) => tracing::warn!(error = %e, "could not restore the revocation list"),
             }
         }
-        Ok(Self { service })
+        let cookie = cookie::CookiePolicy::new(
+            config.public_url.as_deref(),
+            config.jwt_refresh_ttl_days * 86_400,
+        );
+        Ok(Self { service, cookie })
     }
 
     /// The bearer-token verifier other domains reach through the `AuthUser` extractor.
@@ -81,7 +87,8 @@ impl AuthModule {
 
     /// Register this module's app data (its service) in the app.
     pub fn app_data(&self, cfg: &mut ServiceConfig) {
-        cfg.app_data(web::Data::from(self.service.clone()));
+        cfg.app_data(web::Data::from(self.service.clone()))
+            .app_data(web::Data::new(self.cookie.clone()));
     }
 }
 

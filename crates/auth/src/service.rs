@@ -217,7 +217,7 @@ impl AuthService {
     ) -> Result<AuthResponse, AuthError> {
         Ok(AuthResponse {
             access_token: self.access_token(user.id, session)?,
-            refresh_token,
+            refresh_token: Some(refresh_token),
             token_type: "Bearer",
             expires_in: self.settings.access_ttl.as_secs(),
             user: user_view(user),

@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod ops;
 pub mod routes;
 pub mod startup;
+pub mod web_app;
 pub mod workspace;
 
 pub use mdz_core::config::Config;

@@ -260,7 +260,7 @@ impl Application {
                             .finish()
                     }),
                 )
-                .default_service(web::to(middleware::not_found))
+                .default_service(web::to(crate::web_app::serve))
                 .wrap(actix_web::middleware::Condition::new(
                     !cors_origins.is_empty(),
                     cors(&cors_origins),

@@ -1,0 +1,229 @@
+//! The web app: the committed bundle in `web/dist/` embedded in the binary and served at `/`.
+//!
+//! `index.html` (and any path that looks like a client route) is answered with the app shell,
+//! `Cache-Control: no-cache`; `/assets/*` are content-hashed names, `immutable` for a year. Each
+//! file is stored with its `.gz` and `.br` siblings, picked by `Accept-Encoding`. The server's
+//! own prefixes are never shadowed: anything under them that no route took stays a problem+json
+//! 404.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine;
+use rust_embed::Embed;
+
+#[derive(Embed)]
+#[folder = "../../web/dist/"]
+struct Bundle;
+
+/// The policy of the app's pages: no inline script, no eval. Style sheets come from the
+/// bundle or carry the page's nonce (CodeMirror injects its themes as `<style nonce>`); inline
+/// style *attributes* are allowed (the remote cursors are coloured with them).
+fn csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; \
+         style-src-attr 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; \
+         worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// The service worker's own policy (the middleware's API default would forbid its fetches).
+const CSP_WORKER: &str = "default-src 'self'";
+
+/// Where the shell names its nonce (`<meta name="csp-nonce" content="…">`).
+const NONCE_SLOT: &str = "__CSP_NONCE__";
+
+/// Paths the app never answers: the API, the docs, operations and the MCP endpoint.
+const RESERVED: [&str; 6] = [
+    "/api",
+    "/docs",
+    "/health",
+    "/metrics",
+    "/.well-known",
+    "/mcp",
+];
+
+const INDEX: &str = "index.html";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+fn reserved(path: &str) -> bool {
+    RESERVED.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json" | "webmanifest") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Which encodings the client takes (`br`, `gzip`), ignoring those refused with `q=0`.
+fn accepted(req: &HttpRequest) -> (bool, bool) {
+    let Some(value) = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return (false, false);
+    };
+    let (mut br, mut gzip) = (false, false);
+    for part in value.split(',') {
+        let mut it = part.split(';');
+        let coding = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = it.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if refused {
+            continue;
+        }
+        match coding.as_str() {
+            "br" => br = true,
+            "gzip" | "x-gzip" => gzip = true,
+            "*" => (br, gzip) = (true, true),
+            _ => {}
+        }
+    }
+    (br, gzip)
+}
+
+/// The file of the bundle a path names: itself, or the app shell for a client route.
+fn resolve(path: &str) -> Option<&str> {
+    let name = path.trim_start_matches('/');
+    if name.is_empty() {
+        return Some(INDEX);
+    }
+    if name.ends_with(".gz") || name.ends_with(".br") {
+        return None;
+    }
+    if Bundle::get(name).is_some() {
+        return Some(name);
+    }
+    // A client route (`/p/…`) has no extension in its last segment; a missing asset has one.
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if name.starts_with("assets/") || last.contains('.') {
+        return None;
+    }
+    Some(INDEX)
+}
+
+/// The default service: the app for GET/HEAD outside the reserved prefixes, else a 404 problem.
+pub async fn serve(req: HttpRequest) -> HttpResponse {
+    let path = req.path();
+    if !(req.method() == Method::GET || req.method() == Method::HEAD) || reserved(path) {
+        return crate::middleware::not_found().await;
+    }
+    let Some(name) = resolve(path).map(str::to_owned) else {
+        return crate::middleware::not_found().await;
+    };
+    let Some(file) = Bundle::get(&name) else {
+        return crate::middleware::not_found().await;
+    };
+    if name == INDEX {
+        return shell(&req, &file.data);
+    }
+    let etag = format!("\"{}\"", hex_prefix(&file.metadata.sha256_hash()));
+    let immutable = name.starts_with("assets/");
+    let mut res = HttpResponse::build(StatusCode::OK);
+    res.insert_header((header::CONTENT_TYPE, content_type(&name)))
+        .insert_header((header::VARY, "Accept-Encoding"))
+        .insert_header((header::ETAG, etag.as_str()))
+        .insert_header((
+            header::CACHE_CONTROL,
+            if immutable { IMMUTABLE } else { "no-cache" },
+        ));
+    if name == "sw.js" {
+        // A worker runs under its own script's policy: it fetches the shell and the assets.
+        res.insert_header(("service-worker-allowed", "/"))
+            .insert_header((header::CONTENT_SECURITY_POLICY, CSP_WORKER));
+    }
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if matches {
+        return res.status(StatusCode::NOT_MODIFIED).finish();
+    }
+    let (br, gzip) = accepted(&req);
+    let encoded = [(br, "br"), (gzip, "gzip")]
+        .into_iter()
+        .filter(|(ok, _)| *ok)
+        .find_map(|(_, enc)| {
+            let ext = if enc == "br" { "br" } else { "gz" };
+            Bundle::get(&format!("{name}.{ext}")).map(|f| (enc, f))
+        });
+    let body = match encoded {
+        Some((enc, f)) => {
+            res.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static(enc)));
+            f.data
+        }
+        None => file.data,
+    };
+    if req.method() == Method::HEAD {
+        return res.finish();
+    }
+    res.body(body.into_owned())
+}
+
+/// The app shell with a fresh style nonce: never cached as is (`no-cache`, no validator, since
+/// each copy has its own nonce), a few hundred bytes, so not compressed.
+fn shell(req: &HttpRequest, template: &[u8]) -> HttpResponse {
+    let mut bytes = [0u8; 16];
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        tracing::error!(error = %e, "no randomness for the page's style nonce");
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    let nonce = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let html = String::from_utf8_lossy(template).replace(NONCE_SLOT, &nonce);
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CONTENT_TYPE, content_type(INDEX)))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp(&nonce)));
+    if req.method() == Method::HEAD {
+        return res.finish();
+    }
+    res.body(html)
+}
+
+fn hex_prefix(hash: &[u8; 32]) -> String {
+    hash.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_prefixes_are_whole_segments() {
+        assert!(reserved("/api"));
+        assert!(reserved("/api/v1/x"));
+        assert!(reserved("/.well-known/jwks.json"));
+        assert!(reserved("/metrics"));
+        assert!(!reserved("/apiary"));
+        assert!(!reserved("/p/123"));
+    }
+
+    #[test]
+    fn client_routes_get_the_shell_and_missing_assets_do_not() {
+        assert_eq!(resolve("/"), Some(INDEX));
+        assert_eq!(resolve("/p/0190/f/0191"), Some(INDEX));
+        assert_eq!(resolve("/assets/nope-123.js"), None);
+        assert_eq!(resolve("/nope.png"), None);
+        assert_eq!(resolve("/index.html.gz"), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! The embedded web app at `/`: the shell for client routes, cache headers, precompressed
+//! assets, a CSP without inline script or eval, and the server's own paths never shadowed.
+
+use mdz_tests::TestApp;
+use reqwest::{Method, StatusCode, header};
+
+async fn get(app: &TestApp, path: &str, encoding: Option<&str>) -> reqwest::Response {
+    let mut rb = app.request(Method::GET, path, None);
+    if let Some(e) = encoding {
+        rb = rb.header(header::ACCEPT_ENCODING, e);
+    }
+    rb.send().await.unwrap()
+}
+
+fn h(res: &reqwest::Response, name: header::HeaderName) -> &str {
+    res.headers()
+        .get(name)
+        .map_or("", |v| v.to_str().unwrap_or(""))
+}
+
+/// The hashed asset paths the shell loads.
+fn assets(html: &str) -> Vec<String> {
+    html.split('"')
+        .filter(|s| s.starts_with("/assets/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shell_is_served_for_client_routes_with_no_cache_and_a_strict_csp() {
+    let app = TestApp::spawn().await;
+    for path in ["/", "/signin", "/p/0190a000-0000-7000-8000-000000000000"] {
+        let res = get(&app, path, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(h(&res, header::CONTENT_TYPE).starts_with("text/html"));
+        assert_eq!(h(&res, header::CACHE_CONTROL), "no-cache");
+        let csp = h(&res, header::CONTENT_SECURITY_POLICY).to_owned();
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe-eval"), "{csp}");
+        assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("<div id=\"app\">"));
+        // CodeMirror's <style> elements are admitted by this response's own nonce.
+        let nonce = html
+            .split("<meta name=\"csp-nonce\" content=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        assert!(nonce.len() >= 16 && nonce != "__CSP_NONCE__", "{nonce}");
+        assert!(
+            csp.contains(&format!("style-src 'self' 'nonce-{nonce}';")),
+            "{csp}"
+        );
+        // No inline script: every <script> has a src.
+        assert_eq!(
+            html.matches("<script").count(),
+            html.matches("<script type=\"module\" src=").count()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hashed_assets_are_immutable_and_precompressed_by_accept_encoding() {
+    let app = TestApp::spawn().await;
+    let html = get(&app, "/", None).await.text().await.unwrap();
+    let assets = assets(&html);
+    assert!(assets.iter().any(|a| a.ends_with(".js")), "{html}");
+    assert!(assets.iter().any(|a| a.ends_with(".css")), "{html}");
+    for asset in &assets {
+        let plain = get(&app, asset, None).await;
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert!(h(&plain, header::CACHE_CONTROL).contains("immutable"));
+        assert_eq!(h(&plain, header::CONTENT_ENCODING), "");
+        assert!(h(&plain, header::VARY).contains("Accept-Encoding"));
+        let plain_len = plain.bytes().await.unwrap().len();
+        for (accept, expect) in [
+            ("gzip", "gzip"),
+            ("gzip, br", "br"),
+            ("br;q=0, gzip", "gzip"),
+        ] {
+            // reqwest is built without decompression here: the bytes are what was sent.
+            let res = get(&app, asset, Some(accept)).await;
+            assert_eq!(
+                h(&res, header::CONTENT_ENCODING),
+                expect,
+                "{asset} {accept}"
+            );
+            let len = res.bytes().await.unwrap().len();
+            assert!(len < plain_len, "{asset}: {len} ≥ {plain_len}");
+        }
+    }
+    // The service worker may fetch what it caches.
+    let sw = get(&app, "/sw.js", None).await;
+    assert_eq!(sw.status(), StatusCode::OK);
+    assert_eq!(h(&sw, header::CACHE_CONTROL), "no-cache");
+    assert_eq!(
+        h(&sw, header::CONTENT_SECURITY_POLICY),
+        "default-src 'self'"
+    );
+    let missing = get(&app, "/assets/main-NOPE.js", None).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_never_shadows_the_servers_own_paths() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api",
+        "/api/v1/nope",
+        "/health/nope",
+        "/.well-known/nope",
+        "/docs/nope.js",
+        "/metrics/x",
+    ] {
+        let res = get(&app, path, None).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            h(&res, header::CONTENT_TYPE).starts_with("application/problem+json"),
+            "{path}"
+        );
+    }
+    let res = get(&app, "/health/live", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(h(&res, header::CONTENT_TYPE).starts_with("application/json"));
+    let res = get(&app, "/.well-known/jwks.json", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Writes to the app's paths are not pages.
+    let res = app.request(Method::POST, "/", None).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}

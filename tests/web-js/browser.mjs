@@ -1,0 +1,514 @@
+// The web app in a real browser: playwright-core driving the OS chromium (one instance, one
+// context per person). Usage: node browser.mjs <base-url>. Prints `ok - …` per scenario and
+// `measure: …` lines; exits non-zero on the first failure.
+import { chromium } from 'playwright-core'
+import AxeBuilder from '@axe-core/playwright'
+import assert from 'node:assert/strict'
+import { get } from 'node:http'
+
+const base = process.argv[2]
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium'
+const PASSWORD = 'violet-harbour-42'
+const WAIT = 10_000
+const log = (...a) => console.log(...a)
+
+const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
+const timer = setTimeout(() => { console.error('browser tests: overall timeout'); process.exit(2) }, 170_000)
+
+/** One person: a context of their own, a page, dialogs recorded (none may fire). */
+async function person (name) {
+  const context = await browser.newContext({ baseURL: base })
+  context.setDefaultTimeout(WAIT)
+  const page = await context.newPage()
+  const dialogs = []
+  page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss() })
+  page.on('pageerror', (e) => log(`[${name}] page error: ${e.message}`))
+  return { name, email: `${name.toLowerCase()}-${Date.now()}@example.com`, context, page, dialogs }
+}
+
+async function signUp (p) {
+  await p.page.goto('/signup')
+  await p.page.getByLabel('Name').fill(p.name)
+  await p.page.getByLabel('Email').fill(p.email)
+  await p.page.getByLabel('Password').fill(PASSWORD)
+  await p.page.getByRole('button', { name: 'Create account' }).click()
+  await p.page.getByRole('heading', { name: 'Projects' }).waitFor()
+}
+
+const editor = (page) => page.getByRole('textbox', { name: 'Editor' })
+const editorText = (page) => editor(page).evaluate((el) => (el.cmTile?.root?.view ?? el.cmView?.view).state.doc.toString())
+async function waitText (page, needle, timeout = WAIT) {
+  await page.waitForFunction((n) => {
+    const el = document.querySelector('.cm-content')
+    return el && (el.cmTile?.root?.view ?? el.cmView?.view).state.doc.toString().includes(n)
+  }, needle, { timeout })
+}
+async function synced (page) {
+  await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor()
+}
+
+async function restLogin (email) {
+  const res = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD })
+  })
+  assert.equal(res.status, 200)
+  return (await res.json()).access_token
+}
+
+async function rest (token, path, init = {}) {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) }
+  })
+  const body = res.status === 204 ? null : await res.json()
+  return { status: res.status, body }
+}
+
+async function until (what, fn, timeout = WAIT) {
+  const end = Date.now() + timeout
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+async function axe (page, view) {
+  // The documents' own content (an image without alt text in a user's Markdown) is the
+  // author's, not the app's: the preview's children are left out of the scan.
+  const result = await new AxeBuilder({ page }).exclude('.preview > *').analyze()
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => `${n.html} ${n.failureSummary}`).join('; ')})`), [], `axe on ${view}`)
+}
+
+const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
+
+let failed = false
+const step = async (name, fn) => {
+  if (failed) return
+  try {
+    await fn()
+    log(`ok - ${name}`)
+  } catch (e) {
+    failed = true
+    log(`not ok - ${name}\n${e.stack ?? e}`)
+  }
+}
+
+const ada = await person('Ada')
+const bob = await person('Bob')
+const carol = await person('Carol')
+const dave = await person('Dave')
+let projectUrl, docUrl, fileId, projectId
+
+await step('first load JS+CSS gzipped (printed)', async () => {
+  const html = await (await fetch(`${base}/`)).text()
+  let bytes = 0
+  for (const m of html.matchAll(/"(\/assets\/[^"]+\.(?:js|css))"/g)) {
+    bytes += await new Promise((resolve, reject) => {
+      get(`${base}${m[1]}`, { headers: { 'accept-encoding': 'gzip' } }, (r) => {
+        assert.equal(r.headers['content-encoding'], 'gzip')
+        let n = 0
+        r.on('data', (c) => { n += c.length })
+        r.on('end', () => resolve(n))
+      }).on('error', reject)
+    })
+  }
+  log(`measure: first load JS+CSS ${(bytes / 1024).toFixed(1)} KiB gzipped (budget 300 KiB)`)
+})
+
+await step('sign-in view is accessible', async () => {
+  await ada.page.goto('/')
+  await ada.page.getByRole('button', { name: 'Sign in' }).waitFor()
+  await axe(ada.page, 'sign in')
+})
+
+await step('sign up, create a project and a document; the editor syncs', async () => {
+  await signUp(ada)
+  await axe(ada.page, 'projects')
+  await ada.page.getByRole('button', { name: 'New project' }).click()
+  await ada.page.getByLabel('Project name').fill('Handbook')
+  await ada.page.getByRole('button', { name: 'Create', exact: true }).click()
+  await ada.page.getByRole('button', { name: 'New document' }).click()
+  await ada.page.getByLabel('Path').fill('guide/intro.md')
+  await ada.page.getByRole('button', { name: 'Create', exact: true }).click()
+  await editor(ada.page).waitFor()
+  await synced(ada.page)
+  docUrl = new URL(ada.page.url()).pathname
+  const m = docUrl.match(/^\/p\/([^/]+)\/f\/([^/]+)$/)
+  assert.ok(m, docUrl)
+  projectId = m[1]
+  fileId = m[2]
+  projectUrl = `/p/${projectId}`
+  await ada.page.getByRole('link', { name: 'intro.md' }).waitFor()
+  await axe(ada.page, 'editor')
+})
+
+await step('sign-out and sign-in again', async () => {
+  await signUp(bob)
+  await bob.page.getByRole('button', { name: 'Sign out' }).click()
+  await bob.page.getByRole('button', { name: 'Sign in' }).waitFor()
+  await bob.page.getByLabel('Email').fill(bob.email)
+  await bob.page.getByLabel('Password').fill(PASSWORD)
+  await bob.page.getByRole('button', { name: 'Sign in' }).click()
+  await bob.page.getByRole('heading', { name: 'Projects' }).waitFor()
+  // The refresh token is an HttpOnly cookie: page scripts cannot read it.
+  assert.equal(await bob.page.evaluate(() => document.cookie), '')
+  await signUp(carol)
+  await signUp(dave)
+})
+
+await step('members: the owner adds an editor and a viewer', async () => {
+  await ada.page.getByRole('button', { name: 'Members' }).click()
+  const members = ada.page.getByRole('region', { name: 'Members' })
+  for (const [who, role] of [[bob, 'editor'], [carol, 'viewer'], [dave, 'commenter']]) {
+    await members.getByLabel('Email').fill(who.email)
+    await members.getByLabel('Role').selectOption(role)
+    await members.getByRole('button', { name: 'Add' }).click()
+    await members.getByText(who.email).waitFor()
+  }
+  assert.equal(await members.getByLabel('Role').locator('option').count(), 5)
+  await axe(ada.page, 'members')
+})
+
+await step('two people edit one document: text, cursors, preview, REST', async () => {
+  const started = Date.now()
+  await bob.page.goto(docUrl)
+  await editor(bob.page).waitFor()
+  await synced(bob.page)
+  log(`measure: navigation to an editable synced document ${Date.now() - started} ms`)
+  await editor(ada.page).click()
+  await ada.page.keyboard.type('# Shared notes\n\nHello from Ada. ')
+  await waitText(bob.page, 'Hello from Ada.', 1000)
+  await editor(bob.page).click()
+  await bob.page.keyboard.press('Control+End')
+  await bob.page.keyboard.type('Bob was here.')
+  await waitText(ada.page, 'Bob was here.', 1000)
+  // Each sees the other's caret with their name, and the other in "People here".
+  await ada.page.locator('.cm-ySelectionCaret').first().waitFor()
+  await ada.page.getByLabel('People here').getByText('Bob').waitFor()
+  await bob.page.getByLabel('People here').getByText('Ada').waitFor()
+  await bob.page.getByRole('region', { name: 'Preview' }).getByRole('heading', { name: 'Shared notes' }).waitFor()
+  // MDZ_SCREENSHOT=path: the README's picture of two people in one document.
+  if (process.env.MDZ_SCREENSHOT) {
+    await ada.page.setViewportSize({ width: 1280, height: 560 })
+    await ada.page.evaluate(() => window.scrollTo(0, 0))
+    await ada.page.screenshot({ path: process.env.MDZ_SCREENSHOT })
+  }
+  const token = await restLogin(ada.email)
+  await until('the text in the REST API', async () => {
+    const { body } = await rest(token, `/files/${fileId}`)
+    return body.content.includes('Bob was here.') && body.content.includes('Hello from Ada.')
+  })
+})
+
+await step('keystroke-to-remote-render latency over 200 keystrokes (printed)', async () => {
+  await bob.page.evaluate(() => {
+    window.__renders = []
+    const el = document.querySelector('.cm-content')
+    const view = el.cmTile?.root?.view ?? el.cmView?.view
+    const count = () => (view.state.doc.toString().match(/~/g) ?? []).length
+    let seen = count()
+    new MutationObserver(() => {
+      const n = count()
+      while (seen < n) { seen++; window.__renders.push(performance.timeOrigin + performance.now()) }
+    }).observe(el, { childList: true, subtree: true, characterData: true })
+  })
+  await ada.page.evaluate(() => {
+    window.__keys = []
+    document.addEventListener('keydown', (e) => { if (e.key === '~') window.__keys.push(performance.timeOrigin + performance.now()) }, true)
+  })
+  await editor(ada.page).click()
+  await ada.page.keyboard.press('Control+End')
+  for (let i = 0; i < 200; i++) await ada.page.keyboard.type('~')
+  await bob.page.waitForFunction(() => window.__renders.length >= 200)
+  const keys = await ada.page.evaluate(() => window.__keys)
+  const renders = await bob.page.evaluate(() => window.__renders)
+  const lat = keys.map((k, i) => renders[i] - k)
+  log(`measure: keystroke to remote render p50 ${pct(lat, 0.5).toFixed(1)} ms, p99 ${pct(lat, 0.99).toFixed(1)} ms (n=${lat.length})`)
+})
+
+await step('a viewer cannot type', async () => {
+  await carol.page.goto(docUrl)
+  await editor(carol.page).waitFor()
+  await synced(carol.page)
+  const before = await editorText(carol.page)
+  assert.ok(before.includes('Bob was here.'))
+  await editor(carol.page).click()
+  await carol.page.keyboard.type('viewer text')
+  await carol.page.waitForTimeout(300)
+  assert.equal(await editorText(carol.page), before)
+  assert.equal(await editor(carol.page).getAttribute('aria-readonly'), 'true')
+  assert.equal(await carol.page.getByRole('button', { name: 'New document' }).count(), 0)
+  const aText = await editorText(ada.page)
+  assert.ok(!aText.includes('viewer text'))
+})
+
+await step('a commenter comments on a selection but cannot type; the owner replies and resolves', async () => {
+  await dave.page.goto(docUrl)
+  await editor(dave.page).waitFor()
+  await synced(dave.page)
+  const before = await editorText(dave.page)
+  await editor(dave.page).click()
+  await dave.page.keyboard.type('commenter text')
+  await dave.page.waitForTimeout(300)
+  assert.equal(await editorText(dave.page), before)
+  // Select the first line, then comment on it.
+  await dave.page.keyboard.press('Control+Home')
+  await dave.page.keyboard.press('Shift+End')
+  await dave.page.getByRole('button', { name: 'Comments' }).click()
+  const dPanel = dave.page.getByRole('region', { name: 'Comments' })
+  await dPanel.getByLabel('Comment', { exact: true }).fill(`@${ada.email} Is this the right title?`)
+  await dPanel.getByRole('button', { name: 'Add comment' }).click()
+  await dPanel.getByText('Is this the right title?').waitFor()
+  await dPanel.locator('blockquote').getByText('# Shared notes').waitFor()
+  await axe(dave.page, 'comments')
+  await ada.page.getByRole('button', { name: 'Comments' }).click()
+  const aPanel = ada.page.getByRole('region', { name: 'Comments' })
+  await aPanel.getByText('Is this the right title?').waitFor()
+  await aPanel.getByRole('textbox', { name: 'Reply', exact: true }).fill('Yes, it is.')
+  await aPanel.getByRole('button', { name: 'Send reply' }).click()
+  await aPanel.getByText('Yes, it is.').waitFor()
+  await aPanel.getByRole('button', { name: 'Resolve' }).click()
+  await aPanel.getByRole('button', { name: 'Reopen' }).waitFor()
+  // The viewer sees the thread but is offered no comment form.
+  await carol.page.getByRole('button', { name: 'Comments' }).click()
+  await carol.page.getByRole('region', { name: 'Comments' }).getByText('Yes, it is.').waitFor()
+  assert.equal(await carol.page.getByRole('button', { name: 'Add comment' }).count(), 0)
+  // The mention reached Ada's notifications; opening it opens the document.
+  await ada.page.getByRole('link', { name: 'Notifications' }).click()
+  await ada.page.getByText('Is this the right title?').waitFor()
+  await axe(ada.page, 'notifications')
+  await ada.page.getByRole('link', { name: 'You were mentioned' }).first().click()
+  await editor(ada.page).waitFor()
+  assert.ok(ada.page.url().endsWith(docUrl))
+  await synced(ada.page)
+})
+
+await step('hostile Markdown is inert in the preview and in search snippets', async () => {
+  const payload = '\n\n<img src=x onerror=alert(1)> <script>alert(2)</script> [click me](javascript:alert(3)) <a href="javascript:alert(4)">raw link</a> zebrafish\n'
+  await editor(ada.page).click()
+  await ada.page.keyboard.press('Control+End')
+  await ada.page.keyboard.insertText(payload)
+  const preview = ada.page.getByRole('region', { name: 'Preview' })
+  await preview.getByText('raw link').waitFor()
+  await ada.page.waitForTimeout(300)
+  for (const p of [ada.page, bob.page]) {
+    await waitText(p, 'zebrafish')
+    const probe = await p.getByRole('region', { name: 'Preview' }).evaluate((el) => ({
+      scripts: el.querySelectorAll('script').length,
+      handlers: [...el.querySelectorAll('*')].filter((n) => [...n.attributes].some((a) => a.name.startsWith('on'))).length,
+      jsLinks: [...el.querySelectorAll('a')].filter((a) => (a.getAttribute('href') ?? '').toLowerCase().includes('javascript:')).length
+    }))
+    assert.deepEqual(probe, { scripts: 0, handlers: 0, jsLinks: 0 })
+    await p.getByRole('region', { name: 'Preview' }).getByText('raw link').click()
+  }
+  // Search: the server's snippet, with only <mark> surviving.
+  const search = ada.page.getByRole('searchbox', { name: 'Search' })
+  await until('a search hit', async () => {
+    await search.fill('zebrafish')
+    await search.press('Enter')
+    await ada.page.waitForTimeout(200)
+    return await ada.page.locator('.results mark').count() > 0
+  })
+  const res = await ada.page.locator('.results').evaluate((el) => ({
+    scripts: el.querySelectorAll('script').length, imgs: el.querySelectorAll('img').length, marks: el.querySelectorAll('mark').length
+  }))
+  assert.equal(res.scripts, 0)
+  assert.equal(res.imgs, 0)
+  assert.ok(res.marks > 0)
+  await axe(ada.page, 'search results')
+  // The hit opens the document.
+  await ada.page.locator('.results a').first().click()
+  await editor(ada.page).waitFor()
+  assert.equal(new URL(ada.page.url()).pathname, docUrl)
+  // It opens at the hit: the searched word is selected.
+  await ada.page.waitForFunction(() => {
+    const el = document.querySelector('.cm-content')
+    const view = el.cmTile?.root?.view ?? el.cmView?.view
+    const { from, to } = view.state.selection.main
+    return view.state.sliceDoc(from, to) === 'zebrafish'
+  }, null, { timeout: WAIT })
+  for (const p of [ada, bob, carol, dave]) assert.deepEqual(p.dialogs, [], `${p.name} saw a dialog`)
+})
+
+await step('offline: type, reload, come back: nothing lost, both converge', async () => {
+  await synced(bob.page)
+  // The service worker (the app shell offline) controls the page.
+  await bob.page.waitForFunction(() => navigator.serviceWorker?.controller != null)
+  log('  · service worker in control')
+  await bob.context.setOffline(true)
+  await bob.page.getByRole('status').filter({ hasText: 'Offline' }).waitFor()
+  await editor(bob.page).click()
+  await bob.page.keyboard.press('Control+End')
+  await bob.page.keyboard.type(' Typed offline.')
+  await bob.page.waitForTimeout(300) // IndexedDB write
+  log('  · typed offline; reloading')
+  await bob.page.reload()
+  log('  · reloaded')
+  await editor(bob.page).waitFor()
+  await waitText(bob.page, 'Typed offline.')
+  await bob.page.getByRole('status').filter({ hasText: 'Offline' }).waitFor()
+  log('  · back online')
+  await bob.context.setOffline(false)
+  await synced(bob.page)
+  await waitText(ada.page, 'Typed offline.')
+  await until('both the same', async () => await editorText(ada.page) === await editorText(bob.page))
+})
+
+await step('history: versions, a diff, restore', async () => {
+  // Bob rewrites the document over REST: a version by another author than the first one.
+  const bobToken = await restLogin(bob.email)
+  const saved = await rest(bobToken, `/files/${fileId}`, { method: 'PUT', body: JSON.stringify({ content: '# Rewritten by Bob\n' }) })
+  assert.equal(saved.status, 200, JSON.stringify(saved.body))
+  await waitText(ada.page, 'Rewritten by Bob')
+  const token = await restLogin(ada.email)
+  const versions = (await rest(token, `/files/${fileId}/versions`)).body.items
+  assert.ok(versions.length >= 2, JSON.stringify(versions))
+  const oldest = Math.min(...versions.map((v) => v.n))
+  const first = (await rest(token, `/files/${fileId}/versions/${oldest}`)).body.content
+  await ada.page.getByRole('button', { name: 'History' }).click()
+  const history = ada.page.getByRole('region', { name: 'History' })
+  await history.getByText(/ · Bob · /).first().waitFor()
+  await history.getByRole('button', { name: 'Diff' }).first().click()
+  await history.getByRole('region', { name: 'Diff' }).getByText('Rewritten by Bob').first().waitFor()
+  await axe(ada.page, 'history')
+  await history.getByRole('textbox', { name: `Label of v${oldest}`, exact: true }).fill('first draft')
+  await history.getByRole('button', { name: `Save label of v${oldest}` }).click()
+  await history.getByRole('status').filter({ hasText: `Labelled version ${oldest}.` }).waitFor()
+  const labelled = (await rest(token, `/files/${fileId}/versions`)).body.items.find((v) => v.n === oldest)
+  assert.equal(labelled.label, 'first draft')
+  await history.getByRole('listitem').filter({ hasText: `v${oldest} ` }).getByRole('button', { name: 'Restore' }).click()
+  await history.getByRole('status').filter({ hasText: `Restored version ${oldest}.` }).waitFor()
+  await until('the restored text in both editors', async () =>
+    await editorText(ada.page) === first && await editorText(bob.page) === first)
+})
+
+await step('Ask AI: a streamed answer with citations; no provider is said so', async () => {
+  const token = await restLogin(ada.email)
+  const made = await rest(token, `/projects/${projectId}/files`, { method: 'POST', body: JSON.stringify({ path: 'birds/penguins.md', content: '# Penguins\n\nPenguins live in Antarctica.\n' }) })
+  assert.equal(made.status, 201, JSON.stringify(made.body))
+  await until('the new document in search', async () =>
+    (await rest(token, `/projects/${projectId}/search?q=penguins`)).body.items.length > 0)
+  await ada.page.getByRole('button', { name: 'Ask AI' }).click()
+  const panel = ada.page.getByRole('region', { name: 'Ask AI' })
+  await panel.getByLabel('Message').fill('[slow] Where do penguins live?')
+  await panel.getByRole('button', { name: 'Send' }).click()
+  const conversation = ada.page.getByRole('region', { name: 'Conversation' })
+  // Streamed: the first pieces show before the last one arrives.
+  await conversation.getByText('one two', { exact: false }).waitFor()
+  assert.ok(!(await conversation.innerText()).includes('ten'), 'the whole answer came at once')
+  await conversation.getByText('nine ten', { exact: false }).waitFor()
+  await axe(ada.page, 'chat')
+  // Regenerate: a second answer to the same question, streamed after the first.
+  await panel.getByRole('button', { name: 'Regenerate' }).click()
+  await until('a second answer', async () =>
+    (await conversation.locator('.a').allInnerTexts()).filter((t) => t.includes('nine ten')).length === 2)
+  await ada.page.getByRole('list', { name: 'Sources' }).first().getByRole('link', { name: 'birds/penguins.md' }).click()
+  await waitText(ada.page, 'Penguins live in Antarctica.')
+  // A server without a provider: the panel says so instead of failing.
+  await ada.page.route('**/api/v1/chat/providers', (route) => route.fulfill({ json: { items: [], next_cursor: null } }))
+  await ada.page.getByRole('button', { name: 'Ask AI' }).click()
+  await conversation.getByText('No AI provider is configured').waitFor()
+  assert.ok(await ada.page.getByRole('button', { name: 'Send' }).isDisabled())
+  await ada.page.unroute('**/api/v1/chat/providers')
+})
+
+await step('a pasted image uploads and shows in the preview', async () => {
+  await editor(ada.page).click()
+  await ada.page.keyboard.press('Control+End')
+  await editor(ada.page).evaluate((el) => {
+    // A 1×1 PNG.
+    const b64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
+    const data = new DataTransfer()
+    data.items.add(new File([bytes], 'dot.png', { type: 'image/png' }))
+    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }))
+  })
+  await waitText(ada.page, '![dot.png](/api/v1/attachments/')
+  await ada.page.waitForFunction(() => {
+    const img = document.querySelector('.preview img[alt="dot.png"]')
+    return img && img.complete && img.naturalWidth === 1
+  }, null, { timeout: WAIT })
+  await bob.page.goto(new URL(ada.page.url()).pathname)
+  await bob.page.waitForFunction(() => {
+    const img = document.querySelector('.preview img[alt="dot.png"]')
+    return img && img.complete && img.naturalWidth === 1
+  }, null, { timeout: WAIT })
+})
+
+await step('documents: rename/move, trash, restore; the project: rename, delete, restore', async () => {
+  const page = ada.page
+  await page.getByRole('button', { name: 'Rename', exact: true }).click()
+  await page.getByLabel('New path').fill('birds/antarctic/penguins.md')
+  await page.getByRole('button', { name: 'Move', exact: true }).click()
+  await page.getByRole('heading', { name: 'birds/antarctic/penguins.md' }).waitFor()
+  await page.getByRole('navigation', { name: 'Documents' }).getByText('antarctic/').waitFor()
+  await page.getByRole('button', { name: 'Move to trash' }).click()
+  await page.waitForURL((u) => u.pathname === projectUrl)
+  assert.equal(await page.getByRole('link', { name: 'penguins.md' }).count(), 0)
+  await page.getByRole('button', { name: 'Trash', exact: true }).click()
+  await axe(page, 'trash')
+  await page.getByRole('button', { name: 'Restore birds/antarctic/penguins.md' }).click()
+  await waitText(page, 'Penguins live in Antarctica.')
+  await page.getByRole('link', { name: 'penguins.md' }).waitFor()
+
+  await page.getByRole('button', { name: 'Rename project' }).click()
+  await page.getByRole('form', { name: 'Rename project' }).getByLabel('Project name').fill('Team handbook')
+  await page.getByRole('button', { name: 'Save', exact: true }).click()
+  await page.getByRole('heading', { name: 'Team handbook' }).waitFor()
+  await page.getByRole('button', { name: 'Delete project' }).click()
+  await page.getByRole('heading', { name: 'Projects' }).waitFor()
+  await page.getByRole('status').getByText('Deleted “Team handbook”').waitFor()
+  assert.equal(await page.getByRole('link', { name: 'Team handbook' }).count(), 0)
+  await page.getByRole('button', { name: 'Restore project' }).click()
+  await page.getByRole('heading', { name: 'Team handbook' }).waitFor()
+})
+
+await step('an invitation link brings a new person into the project', async () => {
+  const erin = await person('Erin')
+  await signUp(erin)
+  await ada.page.goto(projectUrl)
+  await ada.page.getByRole('button', { name: 'Members' }).click()
+  const invite = ada.page.getByRole('region', { name: 'Invitations' })
+  await invite.getByLabel('Invited as').selectOption('commenter')
+  await invite.getByRole('button', { name: 'Create invitation link' }).click()
+  const link = await invite.getByLabel('Invitation link').inputValue()
+  assert.match(link, /\/invite\/[A-Za-z0-9_-]+$/)
+  await axe(ada.page, 'invitations')
+  await erin.page.goto(new URL(link).pathname)
+  await erin.page.getByRole('button', { name: 'Accept invitation' }).click()
+  await erin.page.waitForURL((u) => u.pathname === projectUrl)
+  await erin.page.getByText('Your role: commenter').waitFor()
+  // The owner changes Erin's access, then removes her.
+  await ada.page.reload()
+  await ada.page.getByRole('button', { name: 'Members' }).click()
+  const members = ada.page.getByRole('region', { name: 'Members' })
+  await members.getByLabel('Access of Erin').selectOption('viewer')
+  await members.getByRole('listitem').filter({ hasText: `${erin.email}> — viewer` }).waitFor()
+  await members.getByRole('button', { name: 'Remove Erin' }).click()
+  await until('Erin gone', async () => await members.getByText(erin.email).count() === 0)
+  const token = await restLogin(erin.email)
+  assert.equal((await rest(token, `/projects/${projectId}`)).status, 404)
+  await erin.context.close()
+})
+
+await step('settings: a personal access token shown once, then revoked; devices listed', async () => {
+  await ada.page.getByRole('link', { name: 'Settings' }).click()
+  await ada.page.getByLabel('Token name').fill('VS Code')
+  await ada.page.getByRole('button', { name: 'Create token' }).click()
+  const value = await ada.page.getByLabel('New token value').inputValue()
+  assert.ok(value.startsWith('mdz_'), value)
+  const me = await fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${value}` } })
+  assert.equal(me.status, 200)
+  await ada.page.getByRole('region', { name: 'Signed-in devices' }).getByText('this device').waitFor()
+  await axe(ada.page, 'settings')
+  await ada.page.getByRole('button', { name: 'Revoke VS Code' }).click()
+  await ada.page.getByText('No tokens.').waitFor()
+  const after = await fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${value}` } })
+  assert.equal(after.status, 401)
+})
+
+clearTimeout(timer)
+await browser.close()
+process.exit(failed ? 1 : 0)
