@@ -110,6 +110,36 @@ async fn an_update_held_back_for_good_does_not_stop_the_others_typing() {
     typist.stop().await;
 }
 
+/// With an update held back for good and the text near the limit, growing is refused but a
+/// deletion is not (before, every update measured on a copy was refused: the copy held the
+/// held-back structs too, and any held-back struct counted as this update's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_the_limit_with_an_update_held_back_a_deletion_still_passes() {
+    let s = setup_with(limited(&[]), &"x".repeat(2000)).await;
+    // Held back for good, just within the limit: text and held-back bytes come within a
+    // small update's size of it, so the next update is measured on a copy.
+    let first = Doc::with_client_id(1_000_004);
+    let t1 = first.get_or_insert_text("content");
+    t1.insert(&mut first.transact_mut(), 0, "a");
+    let sv = first.transact().state_vector();
+    t1.insert(&mut first.transact_mut(), 1, &"H".repeat(985));
+    let held = first.transact().encode_state_as_update_v1(&sv);
+    assert!(held.len() <= LIMIT - 2000, "{} bytes", held.len());
+    let mut ws = raw_socket(&s.app, &s.file, &s.editor.access).await;
+    ws.send(Message::Binary(update_frame(&held).into()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut trimmer = JsClient::connect(&s.app.ws_base(), &s.file, &s.editor.access).await;
+    trimmer.synced().await;
+    trimmer
+        .call(json!({"cmd": "delete", "pos": 0, "len": 5}))
+        .await;
+    let codes = trimmer.close_codes(Duration::from_millis(1000)).await;
+    assert!(codes.is_empty(), "a deletion was refused: {codes:?}");
+    trimmer.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_connections_near_the_limit_cannot_both_pass_it() {
     let s = setup_with(limited(&[]), &"x".repeat(2000)).await;

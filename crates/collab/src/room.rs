@@ -107,6 +107,7 @@ struct State {
     reserved: usize,
     /// Bytes of the structs the document holds back for a missing update.
     pending: usize,
+    pending_measured: Option<(StateVector, usize)>,
     /// Updates applied so far: a size check done outside the lock knows whether the
     /// document changed meanwhile.
     changes: u64,
@@ -155,6 +156,7 @@ impl Room {
                 empty_since: Some(Instant::now()),
                 reserved: 0,
                 pending: 0,
+                pending_measured: None,
                 changes: 0,
             }),
             frames,
@@ -299,12 +301,13 @@ impl Room {
         if seq <= state.watermark || state.ahead.contains(&seq) {
             return;
         }
-        state.pending = {
-            let mut txn = state.awareness.doc().transact_mut();
+        let st = &mut *state;
+        st.pending = {
+            let mut txn = st.awareness.doc().transact_mut();
             if let Err(e) = txn.apply_update(update) {
                 tracing::warn!(file_id = %self.file, seq, error = %e, "a stored update did not apply");
             }
-            held_back(&txn)
+            held_back(&txn, &mut st.pending_measured)
         };
         state.changes += 1;
         mark(&mut state, seq);
@@ -347,12 +350,13 @@ impl Room {
             return;
         }
         if let Ok(update) = Update::decode_v1(snapshot) {
-            state.pending = {
-                let mut txn = state.awareness.doc().transact_mut();
+            let st = &mut *state;
+            st.pending = {
+                let mut txn = st.awareness.doc().transact_mut();
                 if let Err(e) = txn.apply_update(update) {
                     tracing::warn!(file_id = %self.file, error = %e, "a snapshot did not apply");
                 }
-                held_back(&txn)
+                held_back(&txn, &mut st.pending_measured)
             };
             state.changes += 1;
             self.send(0, protocol::update_frame(snapshot.to_vec()));
@@ -529,16 +533,21 @@ impl Room {
         let copy = Doc::new();
         let text = copy.get_or_insert_text(crate::TEXT_NAME);
         let mut txn = copy.transact_mut();
+        let mut before = 0;
         let applied = Update::decode_v1(current)
             .map_err(|e| e.to_string())
             .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()))
-            .and_then(|()| Update::decode_v1(raw).map_err(|e| e.to_string()))
+            .and_then(|()| {
+                // What the room already holds back comes along in its encoded state.
+                before = held_back(&txn, &mut None);
+                Update::decode_v1(raw).map_err(|e| e.to_string())
+            })
             .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()));
         if let Err(e) = applied {
             tracing::debug!(file_id = %self.file, error = %e, "size check: update does not apply");
             return None;
         }
-        if txn.has_missing_updates() {
+        if held_back(&txn, &mut None) > before {
             tracing::debug!(file_id = %self.file, "size check: update depends on one the document lacks");
             return None;
         }
@@ -552,20 +561,24 @@ impl Room {
         state.text.get_string(&txn)
     }
 
-    /// The document's state and this room's client id, for [`merge_update`] to work on a
-    /// copy: a server change enters the room only once it is stored.
-    pub fn scratch(&self) -> (Vec<u8>, yrs::block::ClientID) {
+    /// The document's state, for [`merge_update`] to work on a copy: a server change enters
+    /// the room only once it is stored.
+    pub fn scratch(&self) -> Vec<u8> {
         let state = self.lock();
-        let doc = state.awareness.doc();
-        let update = doc
+        state
+            .awareness
+            .doc()
             .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        (update, doc.client_id())
+            .encode_state_as_update_v1(&StateVector::default())
     }
 
     /// A server change was stored as `seq`: apply it, count it and send it to everyone.
     pub fn stored_server_edit(&self, seq: i64, update: Vec<u8>, author: Option<UserId>) {
         let mut state = self.lock();
+        if seq <= state.watermark || state.ahead.contains(&seq) {
+            // A catch-up got here first.
+            return;
+        }
         match Update::decode_v1(&update) {
             Ok(decoded) => {
                 let applied = state.awareness.doc().transact_mut().apply_update(decoded);
@@ -689,16 +702,15 @@ impl Room {
     }
 }
 
-/// Make a change on a copy of a room's state (see [`Room::scratch`]) as the room's own
-/// client, so the update applies to the room as if it had been made there; `None` when
-/// `edit` changed nothing. Nothing else makes changes as that client: the room's sync lock
-/// is held from the copy to the store.
+/// Make a change on a copy of a room's state (see [`Room::scratch`]); `None` when `edit`
+/// changed nothing. The copy writes as a fresh random client, never one a connection could
+/// also write as (a client could forge the room's own id, and two different changes would
+/// then share ids).
 pub fn merge_update(
     state: &[u8],
-    client: yrs::block::ClientID,
     edit: impl FnOnce(&mut TransactionMut, &TextRef, &str) -> bool,
 ) -> Result<Option<Vec<u8>>, String> {
-    let doc = Doc::with_client_id(client.get());
+    let doc = Doc::new();
     let text = doc.get_or_insert_text(crate::TEXT_NAME);
     let update = Update::decode_v1(state).map_err(|e| e.to_string())?;
     doc.transact_mut()
@@ -713,11 +725,22 @@ pub fn merge_update(
 }
 
 /// Bytes of the structs the document holds back for a missing update: when that update
-/// arrives, the text can grow by at most this much at once.
-fn held_back(txn: &impl ReadTxn) -> usize {
-    txn.store()
-        .pending_update()
-        .map_or(0, |p| p.update.encode_v1().len())
+/// arrives, the text can grow by at most this much at once. Measured again only when what
+/// is held back changed (`known`: the last measure and what it was of).
+fn held_back(txn: &impl ReadTxn, known: &mut Option<(StateVector, usize)>) -> usize {
+    let Some(pending) = txn.store().pending_update() else {
+        *known = None;
+        return 0;
+    };
+    let key = pending.update.state_vector();
+    if let Some((seen, bytes)) = known.as_ref()
+        && *seen == key
+    {
+        return *bytes;
+    }
+    let bytes = pending.update.encode_v1().len();
+    *known = Some((key, bytes));
+    bytes
 }
 
 fn mark(state: &mut State, seq: i64) {

@@ -295,7 +295,12 @@ impl Rooms {
         if room.reconciled() >= revision {
             return Ok(());
         }
-        if let Err(e) = self.sync(&room, Some(author)).await {
+        let _guard = room.sync_lock().await;
+        if room.reconciled() >= revision {
+            // Merged while this write waited for the lock.
+            return Ok(());
+        }
+        if let Err(e) = self.sync_locked(&room, Some(author)).await {
             room.want_sync();
             return Err(e);
         }

@@ -47,7 +47,7 @@ impl Rooms {
         self.sync_locked(room, author).await
     }
 
-    async fn sync_locked(
+    pub(crate) async fn sync_locked(
         &self,
         room: &Room,
         author: Option<UserId>,
@@ -94,10 +94,12 @@ impl Rooms {
                 // Stored before bases were recorded: the file's change is all that is known.
                 tracing::info!(file_id = %room.file, "bringing the document up to its file");
             }
-            let (state, client) = room.scratch();
+            let state = room.scratch();
             let (base, target) = (row.base_text.clone(), head.content.clone());
+            // Computed off the runtime's workers, holding no connection and no lock.
+            drop(conn);
             tokio::task::spawn_blocking(move || {
-                room::merge_update(&state, client, |txn, text, current| {
+                room::merge_update(&state, |txn, text, current| {
                     merge::apply(
                         txn,
                         text,
@@ -111,15 +113,15 @@ impl Rooms {
             .map_err(|e| CollabError::Journal(format!("the merge task failed: {e}")))?
             .map_err(CollabError::Journal)?
         };
+        // Only a merge or a collab save moves the stored base, and both bump `file_revision`:
+        // unchanged, the merge still applies. (A REST write since is merged by the next sync.)
+        let mut conn = db::conn(self.pool()).await?;
         let stored = (*conn)
             .transaction::<_, CollabError, _>(async |conn: &mut AsyncPgConnection| {
                 let locked = repo::doc_for_update(conn, room.file)
                     .await?
                     .ok_or(CollabError::NotFound("document"))?;
-                let now = self.documents.document_in(conn, room.file).await?;
-                if locked.file_revision != row.file_revision
-                    || now.map(|h| h.revision) != Some(head.revision)
-                {
+                if locked.file_revision != row.file_revision {
                     return Ok(None);
                 }
                 let Some(update) = update else {
