@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Chat benchmark (`just bench chat`), release build, loopback, PostgreSQL with fsync on: how
+# Chat benchmark (`just bench chat`), release build, loopback, PostgreSQL durable (settings printed first): how
 # much mdz adds to the time to the first streamed byte of an answer, at 32 concurrent
 # streams, over a local OpenAI-compatible provider whose first chunk leaves at once.
 #   1. paced: the provider streams the rest of each answer one chunk every 25 ms (a model
@@ -17,7 +17,8 @@ source scripts/lib.sh
 
 # Paced cases run 30 s (~900 answers, so their p99 rests on ~9 of them, not 3); the burst
 # case makes thousands of answers in 10 s.
-SECONDS_EACH=${BENCH_CHAT_SECONDS:-30}
+SECONDS_EACH=${BENCH_CHAT_SECONDS:-${BENCH_DURATION:-30}}
+RUNS=${BENCH_RUNS:-3}
 BURST_SECONDS=${BENCH_CHAT_BURST_SECONDS:-10}
 STREAMS=${BENCH_CHAT_STREAMS:-32}
 ensure_tools
@@ -59,14 +60,34 @@ run_case() { # name, token-ms, start (spread|together), seconds
   project=$(curl -fs -X POST "$base/api/v1/projects" -H 'content-type: application/json' \
     -H "Authorization: Bearer $token" -d '{"name":"Chat bench"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  printf '%s: ' "$name"
-  ./target/release/examples/chat_load measure "$base" "$token" "$project" \
-    "http://127.0.0.1:$llm_port/v1" "$STREAMS" "$seconds" "$start"
+  local line
+  line=$(./target/release/examples/chat_load measure "$base" "$token" "$project" \
+    "http://127.0.0.1:$llm_port/v1" "$STREAMS" "$seconds" "$start")
+  echo "$name: $line"
+  echo "$line" >>"$work/chat-$token_ms-$start"
   kill "$mdz_pid" "$llm_pid" 2>/dev/null || true
   wait "$mdz_pid" "$llm_pid" 2>/dev/null || true
 }
 
-echo "== mdz chat bench: $(nproc) cores, $STREAMS concurrent streams, paced ${SECONDS_EACH}s and burst ${BURST_SECONDS}s, PostgreSQL fsync on"
-run_case "paced (25 ms a chunk after the first)" 25 spread "$SECONDS_EACH"
+echo "== mdz chat bench: $(nproc) cores, $STREAMS concurrent streams, paced ${SECONDS_EACH}s ($RUNS runs) and burst ${BURST_SECONDS}s"
+print_pg_settings "chat bench" "$DATABASE_URL"
+for r in $(seq "$RUNS"); do
+  run_case "run $r, paced (25 ms a chunk after the first)" 25 spread "$SECONDS_EACH"
+done
+# "added by mdz p50 X ms p99 Y ms" and "provider direct p50 X ms p99 Y ms" of each run.
+fig() { # file, after-words, which (p50|p99)
+  python3 - "$@" <<'PY'
+import re, sys
+path, after, which = sys.argv[1:]
+for line in open(path):
+    m = re.search(re.escape(after) + r" p50 ([0-9.]+) ms p99 ([0-9.]+) ms", line)
+    if m:
+        print(m.group(1 if which == "p50" else 2))
+PY
+}
+f="$work/chat-25-spread"
+python3 scripts/bench/stats.py runs "chat, spread: added by mdz p50" $(fig "$f" "added by mdz" p50)
+python3 scripts/bench/stats.py runs "chat, spread: added by mdz p99" $(fig "$f" "added by mdz" p99)
+python3 scripts/bench/stats.py runs "chat, spread: provider direct p99 (the floor)" $(fig "$f" "provider direct" p99)
 run_case "paced, all streams in step" 25 together "$SECONDS_EACH"
 run_case "burst (whole answers at once)" 0 together "$BURST_SECONDS"

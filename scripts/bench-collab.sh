@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Collab benchmark (`just bench collab`), release build, loopback, PostgreSQL with fsync on:
+# Collab benchmark (`just bench collab`), release build, loopback, PostgreSQL durable (fsync, synchronous_commit,
+# full_page_writes on; printed first):
 # N yrs clients in one room, each inserting a character 10 times a second; insert-to-delivery
 # latency p50/p99 and deliveries/s at N = 2, 20, 100, against mdz (every update committed to
 # PostgreSQL before fan-out) and, in the same run, the reference @y/websocket-server (npm,
@@ -10,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-RUN_SECONDS=${BENCH_COLLAB_SECONDS:-10}
+RUN_SECONDS=${BENCH_COLLAB_SECONDS:-${BENCH_DURATION:-30}}
+RUNS=${BENCH_RUNS:-3}
 ROOMS=${BENCH_COLLAB_ROOMS:-1000}
 PER_ROOM=${BENCH_COLLAB_PER_ROOM:-10}
 ensure_tools
@@ -56,17 +58,26 @@ new_file() {
     -H "Authorization: Bearer $token" -d "{\"path\":\"$1.md\",\"content\":\"\"}" | json id
 }
 
-echo "== collab bench: $(nproc) cores, loopback, $RUN_SECONDS s per run after 2 s warm-up"
-echo "   mdz: every update committed to PostgreSQL (fsync on) before fan-out; reference: @y/websocket-server in memory"
+echo "== collab bench: $(nproc) cores, loopback, $RUNS runs of $RUN_SECONDS s per N after 2 s warm-up"
+echo "   mdz: every update committed to PostgreSQL before fan-out; reference: @y/websocket-server in memory"
+print_pg_settings "collab bench" "$DATABASE_URL"
+field() { awk -v f="$1" '{for (i=1;i<=NF;i++) if ($i==f) print $(i+1)}'; }
+for r in $(seq "$RUNS"); do
+  echo " run $r (Rust load generator, yrs clients)"
+  for n in 2 20 100; do
+    file=$(new_file "room-$n-$r")
+    mdz_out=$(./target/release/examples/collab_load room "ws://127.0.0.1:$MDZ_PORT/api/v1/collab/$file?token=$token" "$n" "$RUN_SECONDS")
+    ref_out=$(./target/release/examples/collab_load room "ws://127.0.0.1:$REF_PORT/bench-room-$n-$r" "$n" "$RUN_SECONDS")
+    echo "  mdz       $mdz_out"
+    echo "  reference $ref_out"
+    echo "$(field p50 <<<"$mdz_out") $(field p99 <<<"$mdz_out") $(field p50 <<<"$ref_out") $(field p99 <<<"$ref_out")" >>"$work/collab-$n"
+  done
+done
 for n in 2 20 100; do
-  file=$(new_file "room-$n")
-  mdz_out=$(./target/release/examples/collab_load room "ws://127.0.0.1:$MDZ_PORT/api/v1/collab/$file?token=$token" "$n" "$RUN_SECONDS")
-  ref_out=$(./target/release/examples/collab_load room "ws://127.0.0.1:$REF_PORT/bench-room-$n" "$n" "$RUN_SECONDS")
-  echo "mdz       $mdz_out"
-  echo "reference $ref_out"
-  mdz_p99=$(awk '{for (i=1;i<=NF;i++) if ($i=="p99") print $(i+1)}' <<<"$mdz_out")
-  ref_p99=$(awk '{for (i=1;i<=NF;i++) if ($i=="p99") print $(i+1)}' <<<"$ref_out")
-  python3 -c "print(f'  N=$n: reference p99 / mdz p99 = {float(\"$ref_p99\")/max(float(\"$mdz_p99\"),1e-9):.2f}x')"
+  python3 scripts/bench/stats.py runs "collab N=$n mdz p50      " $(awk '{print $1}' "$work/collab-$n")
+  python3 scripts/bench/stats.py runs "collab N=$n reference p50" $(awk '{print $3}' "$work/collab-$n")
+  python3 scripts/bench/stats.py runs "collab N=$n mdz p99      " $(awk '{print $2}' "$work/collab-$n")
+  python3 scripts/bench/stats.py runs "collab N=$n reference p99" $(awk '{print $4}' "$work/collab-$n")
 done
 batches=$(curl -fs "$base/metrics" | awk '/^mdz_collab_commit_batch_updates_(sum|count)/ {print $2}' | paste -sd' ')
 python3 -c "s,c=map(float,'$batches'.split()); print(f'group commit: {c:.0f} commits for {s:.0f} updates ({s/max(c,1):.1f} updates per commit)')"

@@ -110,7 +110,7 @@ start_services() {
   local safety="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   if [ "${PG_DURABLE:-0}" = 1 ]; then safety=""; fi
   pg_run "$bin/pg_ctl" -D "$work/pg" -l "$work/pg/server.log" -w start -o \
-    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $work/pg $safety -c max_connections=400" >/dev/null
+    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $work/pg $safety -c max_connections=400 ${PG_OPTIONS:-}" >/dev/null
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log"
   S3_PORT=$(free_port)
@@ -143,4 +143,33 @@ stop_services() {
   if [ -f "$work/s3.pid" ]; then
     kill "$(cat "$work/s3.pid")" 2>/dev/null || true
   fi
+}
+
+# The settings a benchmark's PostgreSQL runs with, asked of the server itself (SHOW), on one
+# line: what makes a commit durable first.
+print_pg_settings() { # label, url
+  local label=$1 url=$2 line=""
+  for name in server_version fsync synchronous_commit full_page_writes wal_sync_method \
+    shared_buffers max_wal_size checkpoint_timeout; do
+    line+="$name=$(psql "$url" -tAc "SHOW $name" | awk '{print $1}') "
+  done
+  echo "PostgreSQL ($label): $line"
+}
+
+# The raw PostgreSQL floor of a save: pgbench, 16 clients at 160 transactions/s in all (each
+# every 100 ms on average, Poisson arrivals), each UPDATE rewriting its own 20 KB text row by
+# id (new text each time, as a save does). Prints "p50 p99 transactions" in ms, timed from each
+# transaction's start.
+pg_floor() { # url, seconds, scratch dir
+  local url=$1 seconds=$2 dir=$3 bin
+  bin=$(pg_bin_dir)
+  mkdir -p "$dir"
+  rm -f "$dir"/floor.*
+  psql "$url" -q -v ON_ERROR_STOP=1 \
+    -c "CREATE TABLE IF NOT EXISTS bench_floor (id int PRIMARY KEY, body text NOT NULL)" \
+    -c "INSERT INTO bench_floor SELECT i, left((SELECT string_agg(left(md5((random() * 3000)::int::text), 3 + (random() * 7)::int), ' ') FROM generate_series(1, 3000)), 20000) FROM generate_series(1, 16) i ON CONFLICT DO NOTHING"
+  echo "UPDATE bench_floor SET body = overlay(body placing md5(random()::text) from 1 + (random() * 19000)::int for 32) WHERE id = :client_id + 1;" >"$dir/update.sql"
+  (cd "$dir" && "$bin/pgbench" -n -c 16 -j 2 -R 160 -T "$seconds" -f update.sql -l \
+    --log-prefix=floor "$url" >pgbench.out 2>&1) || { cat "$dir/pgbench.out" >&2; return 1; }
+  python3 "$(dirname "${BASH_SOURCE[0]}")/bench/stats.py" pgbench "$dir"/floor.*
 }

@@ -1,7 +1,10 @@
 //! Load generator for `scripts/bench.sh`'s document benchmarks (saves with If-Match, search over
 //! many documents, version storage), against a running mdz. Prints figures; asserts nothing.
 //!
-//! `loadgen <base-url> <access-token> <project-id> <seconds>`
+//! `loadgen <base-url> <access-token> <project-id> <seconds> [what]`, `what` one of `spread`
+//! (16 writers every 100 ms, phases spread: the paced figure), `saves` (back to back, spread,
+//! all at once), `history` (version storage), `synthetic` (search over generated text); all
+//! of them when left out.
 
 #![expect(clippy::print_stdout, reason = "a benchmark tool prints its figures")]
 
@@ -263,35 +266,45 @@ async fn saves(
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, base, token, project, seconds] = &args[..] else {
-        eprintln!("usage: loadgen <base-url> <access-token> <project-id> <seconds>");
-        std::process::exit(2);
+    let (base, token, project, seconds, what) = match &args[..] {
+        [_, b, t, p, s] => (b, t, p, s, "all"),
+        [_, b, t, p, s, w] => (b, t, p, s, w.as_str()),
+        _ => {
+            eprintln!("usage: loadgen <base-url> <access-token> <project-id> <seconds> [what]");
+            std::process::exit(2);
+        }
     };
     let seconds: u64 = seconds.parse().unwrap_or(10);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
         .unwrap_or_default();
-
+    let all = what == "all";
+    let period = Duration::from_millis(100);
     // ---- saves: 16 writers, each its own 20 KB document, PUT with If-Match ------------------
     // As fast as each writer can (throughput; latency is then concurrency / throughput), and
     // paced like editors autosaving every 100 ms (latency at a stated offered load): with the
     // writers' phases spread as independent editors' are (the target's case), and all 16 at
     // the same instant (a burst: the worst case of the same load).
-    saves(&client, base, token, project, seconds, Pace::BackToBack).await;
-    let period = Duration::from_millis(100);
-    saves(&client, base, token, project, seconds, Pace::Spread(period)).await;
-    saves(
-        &client,
-        base,
-        token,
-        project,
-        seconds,
-        Pace::Together(period),
-    )
-    .await;
+    if all || what == "saves" {
+        saves(&client, base, token, project, seconds, Pace::BackToBack).await;
+    }
+    if all || what == "saves" || what == "spread" {
+        saves(&client, base, token, project, seconds, Pace::Spread(period)).await;
+    }
+    if all || what == "saves" {
+        saves(&client, base, token, project, seconds, Pace::Together(period)).await;
+    }
+    if all || what == "history" {
+        history(&client, base, token, project).await;
+    }
+    if all || what == "synthetic" {
+        synthetic_search(&client, base, token, project, seconds).await;
+    }
+}
 
-    // ---- version storage: 1,000 small edits of one 20 KB document --------------------------
+/// Version storage: 1,000 small edits of one 20 KB document.
+async fn history(client: &reqwest::Client, base: &str, token: &str, project: &str) {
     let mut text = document(999, 20_000);
     if let Some(id) = create(&client, base, token, project, "bench/history.md", &text).await {
         let mut s = 42u64;
@@ -312,12 +325,22 @@ async fn main() {
         println!("HISTORY_FILE {id} {}", text.len());
     }
 
-    // ---- search over 10,000 documents -------------------------------------------------------
+}
+
+/// Search over 10,000 generated documents of ~2 KB (hides the cost of long real documents:
+/// see `searchload` for the real corpus).
+async fn synthetic_search(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    project: &str,
+    seconds: u64,
+) {
     let seed_started = Instant::now();
     let mut seeders = Vec::new();
     for t in 0..16 {
         let (client, base, token, project) =
-            (client.clone(), base.clone(), token.clone(), project.clone());
+            (client.clone(), base.to_owned(), token.to_owned(), project.to_owned());
         seeders.push(tokio::spawn(async move {
             for i in (t..SEARCH_DOCS).step_by(16) {
                 let text = document(10_000 + i as u64, 2_000);
@@ -354,7 +377,7 @@ async fn main() {
         let mut handles = Vec::new();
         for w in 0..clients {
             let (client, base, token, project) =
-                (client.clone(), base.clone(), token.clone(), project.clone());
+                (client.clone(), base.to_owned(), token.to_owned(), project.to_owned());
             handles.push(tokio::spawn(async move {
                 let (mut lat, mut errors) = (Vec::new(), 0usize);
                 let end = Instant::now() + Duration::from_secs(seconds);
