@@ -293,7 +293,15 @@ async fn main() {
         saves(&client, base, token, project, seconds, Pace::Spread(period)).await;
     }
     if all || what == "saves" {
-        saves(&client, base, token, project, seconds, Pace::Together(period)).await;
+        saves(
+            &client,
+            base,
+            token,
+            project,
+            seconds,
+            Pace::Together(period),
+        )
+        .await;
     }
     if all || what == "history" {
         history(&client, base, token, project).await;
@@ -324,7 +332,6 @@ async fn history(client: &reqwest::Client, base: &str, token: &str, project: &st
         }
         println!("HISTORY_FILE {id} {}", text.len());
     }
-
 }
 
 /// Search over 10,000 generated documents of ~2 KB (hides the cost of long real documents:
@@ -339,8 +346,12 @@ async fn synthetic_search(
     let seed_started = Instant::now();
     let mut seeders = Vec::new();
     for t in 0..16 {
-        let (client, base, token, project) =
-            (client.clone(), base.to_owned(), token.to_owned(), project.to_owned());
+        let (client, base, token, project) = (
+            client.clone(),
+            base.to_owned(),
+            token.to_owned(),
+            project.to_owned(),
+        );
         seeders.push(tokio::spawn(async move {
             for i in (t..SEARCH_DOCS).step_by(16) {
                 let text = document(10_000 + i as u64, 2_000);
@@ -376,8 +387,12 @@ async fn synthetic_search(
     for clients in [1usize, SEARCHERS] {
         let mut handles = Vec::new();
         for w in 0..clients {
-            let (client, base, token, project) =
-                (client.clone(), base.to_owned(), token.to_owned(), project.to_owned());
+            let (client, base, token, project) = (
+                client.clone(),
+                base.to_owned(),
+                token.to_owned(),
+                project.to_owned(),
+            );
             handles.push(tokio::spawn(async move {
                 let (mut lat, mut errors) = (Vec::new(), 0usize);
                 let end = Instant::now() + Duration::from_secs(seconds);

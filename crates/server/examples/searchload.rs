@@ -106,11 +106,12 @@ async fn seed(args: &[String]) {
         .iter()
         .filter_map(|p| {
             let text = std::fs::read_to_string(p).ok()?;
-            (!text.trim().is_empty() && text.len() <= MAX_DOC_BYTES && !text.contains('\0'))
-                .then(|| {
+            (!text.trim().is_empty() && text.len() <= MAX_DOC_BYTES && !text.contains('\0')).then(
+                || {
                     let rel = p.strip_prefix(dir).unwrap_or(p);
                     (rel.to_string_lossy().replace('+', "-"), text)
-                })
+                },
+            )
         })
         .collect();
     if docs.is_empty() {
