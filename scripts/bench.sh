@@ -7,8 +7,7 @@
 #      default version coalescing and with coalescing off, against the raw PostgreSQL floor
 #      (pgbench, same load) measured in the same run; BENCH_RUNS runs, min/median/max;
 #   3. search over real Markdown (the `.md` files of the local Cargo registry, replicated to
-#      10,000 documents), queries drawn from the corpus, 1 and 16 clients, BENCH_RUNS runs,
-#      the embedded index (the default) and PostgreSQL full-text search in the same run;
+#      10,000 documents), queries drawn from the corpus, 1 and 16 clients, BENCH_RUNS runs;
 #   4. the embedded default (`mdz serve` with no DATABASE_URL: its own PostgreSQL), saves
 #      against its own pgbench floor;
 #   5. version storage, then the chat first byte (scripts/bench-chat.sh).
@@ -59,8 +58,7 @@ user_project() {
 }
 
 # mdz as configured by default, and a second process on the same database and data directory
-# (so one token works on both) with version coalescing off (every save a version) and
-# PostgreSQL full-text search instead of the embedded index.
+# (so one token works on both) with version coalescing off (every save a version).
 MDZ_PORT=$(free_port)
 MDZ0_PORT=$(free_port)
 CEIL_PORT=$(free_port)
@@ -72,7 +70,7 @@ pids+=("$mdz_pid")
 base="http://127.0.0.1:$MDZ_PORT"
 wait_ready "$base"
 MDZ_DATA_DIR="$work/data" MDZ_LISTEN="127.0.0.1:$MDZ0_PORT" MDZ_LOG_LEVEL=warn MDZ_WORKERS=2 \
-  MDZ_VERSION_COALESCE_SECS=0 MDZ_SEARCH_ENGINE=postgres ./target/release/mdz serve >"$work/mdz0.log" 2>&1 &
+  MDZ_VERSION_COALESCE_SECS=0 ./target/release/mdz serve >"$work/mdz0.log" 2>&1 &
 pids+=($!)
 base0="http://127.0.0.1:$MDZ0_PORT"
 wait_ready "$base0"
@@ -179,17 +177,15 @@ if want search; then
   sleep 5 # let the indexer and its ANALYZE settle: a search is measured, not an import
   for r in $(seq "$RUNS"); do
     echo " run $r"
-    for engine in embedded postgres; do
-      b=$base
-      [ "$engine" = postgres ] && b=$base0
+    for engine in postgres; do
       for c in 1 16; do
-        line=$(./target/release/examples/searchload run "$b" "$stoken" "$sproject" "$c" "$DURATION" "$work/queries.tsv")
+        line=$(./target/release/examples/searchload run "$base" "$stoken" "$sproject" "$c" "$DURATION" "$work/queries.tsv")
         printf '  %-9s %s\n' "$engine" "$line"
         echo "$(stats field p50 <<<"$line") $(stats field p99 <<<"$line")" >>"$work/search-$engine-$c"
       done
     done
   done
-  for engine in embedded postgres; do
+  for engine in postgres; do
     for c in 1 16; do
       stats runs "search, $engine, $c client(s), p50" $(awk '{print $1}' "$work/search-$engine-$c")
       stats runs "search, $engine, $c client(s), p99" $(awk '{print $2}' "$work/search-$engine-$c")

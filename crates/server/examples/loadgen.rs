@@ -314,7 +314,7 @@ async fn main() {
 /// Version storage: 1,000 small edits of one 20 KB document.
 async fn history(client: &reqwest::Client, base: &str, token: &str, project: &str) {
     let mut text = document(999, 20_000);
-    if let Some(id) = create(&client, base, token, project, "bench/history.md", &text).await {
+    if let Some(id) = create(client, base, token, project, "bench/history.md", &text).await {
         let mut s = 42u64;
         for i in 0..1000 {
             let at = (text.len() / 1000 * i).min(text.len() - 1);
