@@ -167,7 +167,7 @@ async fn frames_packed_with_messages_are_refused_and_counted() {
 }
 
 /// Reviewer's attacks on the first version of the presence and load rules.
-async fn rooms_loaded(app: &mdz_tests::TestApp) -> bool {
+pub(crate) async fn rooms_loaded(app: &mdz_tests::TestApp) -> bool {
     let (_, m) = app.get("/metrics", None).await;
     !m.as_str()
         .unwrap_or_default()

@@ -3,16 +3,14 @@
 //! tried to break.
 
 use crate::collab::{content, eventually, raw_socket, setup_with, update_frame};
-use futures_util::{SinkExt, StreamExt};
+use crate::collab_abuse::rooms_loaded;
+use futures_util::SinkExt;
 use mdz_tests::{JsClient, MdzProcess, Options, Redis, TestApp, TestUser};
 use reqwest::StatusCode;
 use serde_json::json;
-use std::collections::HashMap;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use yrs::updates::decoder::Decode;
-use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
 
 const LIMIT: usize = 3000;
@@ -278,14 +276,6 @@ async fn put_over(
     res.status()
 }
 
-async fn rooms_loaded(app: &TestApp) -> bool {
-    let (_, m) = app.get("/metrics", None).await;
-    !m.as_str()
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l == "mdz_collab_rooms 0")
-}
-
 const BASE: &str = "first line\nsecond line\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,127 +442,6 @@ async fn a_flush_on_one_replica_cannot_erase_a_rest_write_made_on_another() {
     writer.stop().await;
     reader.stop().await;
     drop(b);
-}
-
-/// `[awareness, varuint length, update]` with `null` (removal) entries for `ids`.
-fn removals_frame(ids: std::ops::Range<u64>) -> Vec<u8> {
-    let update = AwarenessUpdate {
-        clients: ids
-            .map(|id| {
-                (
-                    yrs::block::ClientID::new(id),
-                    AwarenessUpdateEntry {
-                        clock: 1,
-                        json: "null".into(),
-                    },
-                )
-            })
-            .collect::<HashMap<_, _>>(),
-    };
-    let raw = update.encode_v1();
-    let mut frame = vec![1];
-    let mut n = raw.len();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            frame.push(byte);
-            break;
-        }
-        frame.push(byte | 0x80);
-    }
-    frame.extend_from_slice(&raw);
-    frame
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_cannot_relay_removals_of_clients_it_never_introduced() {
-    let s = setup_with(Options::default(), "hello").await;
-    let server = MdzProcess::start(&s.app.replica(), 0, &[]).await;
-    let ws_url = |token: &str| {
-        format!(
-            "ws://127.0.0.1:{}/api/v1/collab/{}?token={token}",
-            server.port, s.file
-        )
-    };
-    let (mut watcher, _) = tokio_tungstenite::connect_async(ws_url(&s.owner.access))
-        .await
-        .unwrap();
-    let (mut attacker, _) = tokio_tungstenite::connect_async(ws_url(&s.viewer.access))
-        .await
-        .unwrap();
-    let before = server.rss_kib();
-    // A viewer sends 150 frames of 2,000 removals each, for ids nobody ever introduced.
-    for k in 0..150_u64 {
-        let frame = removals_frame(1_000_000 + k * 2000..1_000_000 + (k + 1) * 2000);
-        attacker.send(Message::Binary(frame.into())).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // Count the presence bytes the watcher is sent.
-    let mut relayed = 0_usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, watcher.next()).await {
-        if let Message::Binary(b) = msg
-            && b.first() == Some(&1)
-        {
-            relayed += b.len();
-        }
-    }
-    let after = server.rss_kib();
-    assert_eq!(
-        relayed, 0,
-        "the watcher was sent {relayed} bytes of removals of strangers; RSS {before} -> {after} KiB"
-    );
-    drop(server);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_editor_cannot_make_a_document_unloadable() {
-    let s = setup_with(
-        Options {
-            config: vec![("collab_idle_unload_secs", json!(0))],
-            ..Options::default()
-        },
-        "steady\n",
-    )
-    .await;
-    // Client 7's first item is a character; its second claims that character as its parent
-    // (encoded from a document where 7:0 was a map). It decodes; applying it fails.
-    let q = Doc::with_client_id(7);
-    let qt = q.get_or_insert_text("content");
-    qt.insert(&mut q.transact_mut(), 0, "s");
-    let first = q
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
-    let p = Doc::with_client_id(7);
-    let m = p.get_or_insert_map("m");
-    {
-        use yrs::Map;
-        m.insert(&mut p.transact_mut(), "k", yrs::MapPrelim::from([("a", 1)]));
-    }
-    let mut sv = StateVector::default();
-    sv.set_max(yrs::block::ClientID::new(7), 1);
-    let second = p.transact().encode_state_as_update_v1(&sv);
-    assert!(Update::decode_v1(&second).is_ok());
-
-    let mut ws = raw_socket(&s.app, &s.file, &s.editor.access).await;
-    ws.send(Message::Binary(update_frame(&first).into()))
-        .await
-        .unwrap();
-    ws.send(Message::Binary(update_frame(&second).into()))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    drop(ws.close(None).await);
-    let app = &s.app;
-    assert!(eventually(|| async { !rooms_loaded(app).await }).await);
-    // The next collaborator opens the document.
-    let mut next = raw_socket(&s.app, &s.file, &s.owner.access).await;
-    let first_reply = tokio::time::timeout(Duration::from_secs(10), next.next()).await;
-    assert!(
-        matches!(first_reply, Ok(Some(Ok(Message::Binary(_))))),
-        "the document no longer loads: {first_reply:?}"
-    );
 }
 
 /// A NUL typed live cannot be stored in the file (PostgreSQL refuses U+0000): the file gets
