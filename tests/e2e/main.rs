@@ -27,6 +27,7 @@ mod rate_limits;
 mod redis_outage;
 mod schema_fuzz;
 mod search;
+mod search_relevance;
 mod session_end;
 mod sessions;
 mod soak;

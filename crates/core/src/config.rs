@@ -88,6 +88,9 @@ pub struct Config {
     pub max_file_bytes: usize,
     /// Saves by one author within this many seconds land in one version.
     pub version_coalesce_secs: u64,
+    /// What answers searches: `embedded` (a tantivy index in memory, rebuilt from PostgreSQL
+    /// at start and fed by the search queue) or `postgres` (PostgreSQL full-text search).
+    pub search_engine: String,
     /// S3-compatible endpoint (MinIO, Garage, Ceph, R2…); AWS's own when unset and a bucket is.
     pub s3_endpoint: Option<String>,
     /// The attachment bucket; without it attachments live under `data_dir/blobs`.
@@ -191,6 +194,7 @@ struct Defaults {
     purge_interval_secs: u64,
     max_file_bytes: usize,
     version_coalesce_secs: u64,
+    search_engine: &'static str,
     s3_region: &'static str,
     attachment_max_bytes: i64,
     attachment_types: &'static str,
@@ -232,6 +236,7 @@ const DEFAULTS: Defaults = Defaults {
     purge_interval_secs: 3600,
     max_file_bytes: 5 * 1024 * 1024,
     version_coalesce_secs: 60,
+    search_engine: "embedded",
     s3_region: "us-east-1",
     attachment_max_bytes: 25 * 1024 * 1024,
     attachment_types: "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
@@ -397,6 +402,9 @@ impl Config {
                 "collab_max_message_bytes",
                 "must be at least 1.25 × max_file_bytes (a whole document fits in one message)",
             );
+        }
+        if !["embedded", "postgres"].contains(&self.search_engine.as_str()) {
+            return bad("search_engine", "must be `embedded` or `postgres`");
         }
         if self.collab_max_connections_per_doc == 0 {
             return bad("collab_max_connections_per_doc", "must be at least 1");

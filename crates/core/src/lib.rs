@@ -21,6 +21,7 @@ pub mod periodic;
 pub mod ports;
 pub mod problem;
 pub mod revocation;
+pub mod search;
 pub mod secret;
 pub mod secrets;
 pub mod telemetry;

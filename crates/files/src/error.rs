@@ -29,6 +29,17 @@ pub enum FileError {
     Store(String),
     #[error("a background computation failed")]
     Worker(#[from] tokio::task::JoinError),
+    #[error("search failed")]
+    Search(#[source] mdz_core::search::SearchError),
+}
+
+impl From<mdz_core::search::SearchError> for FileError {
+    fn from(e: mdz_core::search::SearchError) -> Self {
+        match e {
+            mdz_core::search::SearchError::Db(db) => Self::Db(db),
+            other => Self::Search(other),
+        }
+    }
 }
 
 impl From<diesel::result::Error> for FileError {
@@ -79,6 +90,7 @@ impl From<FileError> for ApiError {
             FileError::Corrupt => ApiError::internal(&"a stored version is corrupt"),
             FileError::Worker(cause) => ApiError::internal(&format!("a diff task failed: {cause}")),
             FileError::Db(db) => db.into(),
+            FileError::Search(cause) => ApiError::internal(&format!("{cause}: {cause:?}")),
             FileError::Store(cause) => {
                 tracing::warn!(error = %cause, "object store unavailable");
                 ApiError::unavailable("the attachment store is not reachable; try again shortly")

@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod documents;
 pub mod endpoint;
+pub mod engine;
 pub mod error;
 pub mod export;
 pub mod export_endpoint;
@@ -105,8 +106,17 @@ impl FilesModule {
                 stale_after: Duration::from_secs(24 * 3600),
             },
         );
+        let engine: Arc<dyn mdz_core::search::SearchEngine> = if config.search_engine == "postgres"
+        {
+            Arc::new(engine::postgres::PostgresSearch::new(pool.clone()))
+        } else {
+            Arc::new(
+                engine::embedded::EmbeddedSearch::new(pool.clone())
+                    .map_err(|e| format!("the embedded search index: {e}"))?,
+            )
+        };
         Ok(Self {
-            service: Arc::new(FilesService::new(pool, access, settings)),
+            service: Arc::new(FilesService::new(pool, access, settings, engine)),
             attachments: Arc::new(attachments),
             export: Arc::new(export),
             local_store,

@@ -664,7 +664,7 @@ pub async fn index_dirty(
          )
          INSERT INTO file_search (file_id, project_id, seq, search)
          SELECT file_id, project_id, seq, vector FROM stale
-         ON CONFLICT (file_id) DO UPDATE SET seq = EXCLUDED.seq, search = EXCLUDED.search
+         ON CONFLICT (file_id) DO UPDATE SET seq = EXCLUDED.seq, search = EXCLUDED.search, xid = EXCLUDED.xid
              WHERE file_search.seq < EXCLUDED.seq
          RETURNING file_id, seq",
     )
@@ -804,7 +804,7 @@ pub async fn search(
     .bind::<Text, _>(head)
     .bind::<Nullable<Text>, _>(prefix)
     .bind::<BigInt, _>(offset)
-    .bind::<BigInt, _>(limit + 1)
+    .bind::<BigInt, _>(limit)
     .load(conn)
     .await
 }

@@ -8,7 +8,7 @@ use crate::interface::{
 };
 use crate::paths::DocPath;
 use crate::repo::{self, ChangeEntry, FileMetaRow, FileRow, VersionRow};
-use crate::search::{SearchQuery, safe_snippet, search_word};
+use crate::search::{SearchQuery, search_word};
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::access::{Action, ProjectAccess, Role};
@@ -16,6 +16,7 @@ use mdz_core::db::{self, DbPool};
 use mdz_core::documents::{DocumentHead, InSave, LiveDocuments, Passage};
 use mdz_core::ids::{FileId, ProjectId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
+use mdz_core::search::{SearchEngine, SearchRequest};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -75,6 +76,8 @@ pub struct FilesService {
     live: OnceLock<Arc<dyn LiveDocuments>>,
     /// When the indexer next asks whether the search statistics are stale.
     stats_next_check: std::sync::Mutex<Option<std::time::Instant>>,
+    /// What answers searches.
+    engine: Arc<dyn SearchEngine>,
 }
 
 fn to_i32(n: usize) -> i32 {
@@ -158,13 +161,19 @@ pub fn etag(revision: i64) -> String {
 }
 
 impl FilesService {
-    pub fn new(pool: DbPool, access: Arc<dyn ProjectAccess>, settings: FileSettings) -> Self {
+    pub fn new(
+        pool: DbPool,
+        access: Arc<dyn ProjectAccess>,
+        settings: FileSettings,
+        engine: Arc<dyn SearchEngine>,
+    ) -> Self {
         Self {
             pool,
             access,
             settings,
             live: OnceLock::new(),
             stats_next_check: std::sync::Mutex::new(None),
+            engine,
         }
     }
 
@@ -869,6 +878,8 @@ impl FilesService {
                 Some(now + REFRESH_STATS_EVERY);
             repo::refresh_file_stats(&mut conn).await?;
         }
+        drop(conn);
+        self.engine.refresh().await?;
         Ok(total)
     }
 
@@ -898,26 +909,29 @@ impl FilesService {
         let offset = page.after.unwrap_or(0).max(0);
         let mut conn = db::conn(&self.pool).await?;
         repo::index_dirty(&mut conn, Some(&projects), Duration::ZERO, INDEX_AT_SEARCH).await?;
-        let hits = repo::search(
-            &mut conn,
-            &projects,
-            &query.head,
-            query.prefix.as_deref(),
-            offset,
-            page.limit,
-        )
-        .await?;
-        let more = hits.len() as i64 > page.limit;
+        drop(conn);
+        let limit = usize::try_from(page.limit).unwrap_or(0);
+        let mut hits = self
+            .engine
+            .search(SearchRequest {
+                projects: &projects,
+                head: &query.head,
+                prefix: query.prefix.as_deref(),
+                offset: usize::try_from(offset).unwrap_or(0),
+                limit: limit + 1,
+            })
+            .await?;
+        let more = hits.len() > limit;
+        hits.truncate(limit);
         let items: Vec<SearchResult> = hits
             .into_iter()
-            .take(usize::try_from(page.limit).unwrap_or(0))
             .map(|h| SearchResult {
-                file_id: h.id,
+                file_id: h.file_id,
                 project_id: h.project_id,
                 path: h.path,
                 title: h.title,
                 rank: h.rank,
-                snippet: safe_snippet(&h.snippet),
+                snippet: h.snippet,
             })
             .collect();
         let next = offset + page.limit;

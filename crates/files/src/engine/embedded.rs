@@ -1,0 +1,453 @@
+//! The embedded search engine: a tantivy index (BM25, prefix expansion, snippets) in the
+//! memory of this process, derived from PostgreSQL. It follows the `file_search` feed (every
+//! document the search queue indexed), so it is rebuilt from PostgreSQL at start and kept up to
+//! date by the background indexer and by each search (which first takes what its projects'
+//! writers queued). PostgreSQL stays the source of truth: membership and the trash are checked
+//! there at query time, and hits come back with the stored path, title and text.
+
+use super::feed::{self, Cursor};
+use super::query::{self, Item};
+use crate::search::{START, STOP, safe_snippet};
+use async_trait::async_trait;
+use mdz_core::db::{self, DbError, DbPool};
+use mdz_core::ids::ProjectId;
+use mdz_core::search::{SearchEngine, SearchError, SearchHit, SearchRequest};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
+    TermSetQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TEXT, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::TokenStream;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
+
+/// Documents read from the feed per statement.
+const FEED_PAGE: i64 = 500;
+/// The index writer's memory (tantivy's minimum is 15 MB): segments are flushed past it.
+const WRITER_BYTES: usize = 32_000_000;
+/// Words a half-typed prefix stands for: its most frequent completions.
+const PREFIX_TERMS: usize = 16;
+/// A match in the title counts this many times a match in the text.
+const TITLE_BOOST: f32 = 3.0;
+/// Characters of a snippet.
+const SNIPPET_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    file_id: Field,
+    project_id: Field,
+    title: Field,
+    /// The path and the text.
+    body: Field,
+}
+
+pub struct EmbeddedSearch {
+    pool: DbPool,
+    fields: Fields,
+    reader: IndexReader,
+    writer: Arc<Mutex<IndexWriter>>,
+    /// Where this index is in the feed; held while catching up, so one search (or the
+    /// indexer) catches up and the others wait for it rather than read the same rows.
+    cursor: tokio::sync::Mutex<FeedState>,
+}
+
+/// How far this index has read the feed, and which rows at or after the cursor it has
+/// already indexed (the cursor stays at the oldest running transaction, so a pass sees
+/// those rows again).
+#[derive(Debug, Default)]
+struct FeedState {
+    cursor: Cursor,
+    seen: HashMap<uuid::Uuid, i64>,
+}
+
+fn index_error(e: impl std::error::Error + Send + Sync + 'static) -> SearchError {
+    SearchError::Index(Box::new(e))
+}
+
+fn db_error(e: diesel::result::Error) -> SearchError {
+    SearchError::Db(DbError::Query(e))
+}
+
+impl EmbeddedSearch {
+    /// An empty index; the first catch-up (at start, by the indexer) fills it.
+    pub fn new(pool: DbPool) -> Result<Self, SearchError> {
+        let mut schema = Schema::builder();
+        let fields = Fields {
+            file_id: schema.add_text_field("file_id", STRING | STORED),
+            project_id: schema.add_text_field("project_id", STRING),
+            title: schema.add_text_field("title", TEXT),
+            body: schema.add_text_field("body", TEXT),
+        };
+        let index = Index::create_in_ram(schema.build());
+        let writer = index
+            .writer_with_num_threads(1, WRITER_BYTES)
+            .map_err(index_error)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(index_error)?;
+        Ok(Self {
+            pool,
+            fields,
+            reader,
+            writer: Arc::new(Mutex::new(writer)),
+            cursor: tokio::sync::Mutex::new(FeedState::default()),
+        })
+    }
+
+    /// Index every document the feed has past this index's cursor. Returns how many.
+    pub async fn catch_up(&self) -> Result<usize, SearchError> {
+        let mut state = self.cursor.lock().await;
+        let mut conn = db::conn(&self.pool).await?;
+        let mut page = Cursor {
+            xid: state.cursor.xid,
+            after: None,
+        };
+        let mut next = None;
+        let mut total = 0;
+        loop {
+            let rows = feed::page(&mut conn, page, FEED_PAGE)
+                .await
+                .map_err(db_error)?;
+            next = next.or(rows.first().map(|r| r.xmin));
+            let n = rows.iter().filter(|r| r.file_id.is_some()).count();
+            let mut new: Vec<(uuid::Uuid, i64)> = Vec::new();
+            for row in rows {
+                let (Some(xid), Some(id)) = (row.xid, row.file_id) else {
+                    continue;
+                };
+                page.after = Some((xid, id));
+                if state.seen.get(&id) != Some(&xid) {
+                    new.push((id, xid));
+                }
+            }
+            if !new.is_empty() {
+                let ids: Vec<uuid::Uuid> = new.iter().map(|(id, _)| *id).collect();
+                let docs = feed::documents(&mut conn, &ids).await.map_err(db_error)?;
+                total += docs.len();
+                self.add(docs).await?;
+                state.seen.extend(new);
+            }
+            if i64::try_from(n).unwrap_or(i64::MAX) < FEED_PAGE {
+                break;
+            }
+        }
+        drop(conn);
+        if total > 0 {
+            let (writer, reader) = (self.writer.clone(), self.reader.clone());
+            tokio::task::spawn_blocking(move || {
+                writer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .commit()?;
+                reader.reload()
+            })
+            .await
+            .map_err(index_error)?
+            .map_err(index_error)?;
+        }
+        if let Some(xmin) = next {
+            state.cursor.xid = xmin;
+            // What the next pass reads again is at or after `xmin`; older marks are not
+            // needed to skip it.
+            state.seen.retain(|_, xid| *xid >= xmin);
+        }
+        Ok(total)
+    }
+
+    async fn add(&self, docs: Vec<feed::FeedDoc>) -> Result<(), SearchError> {
+        let (writer, f) = (self.writer.clone(), self.fields);
+        tokio::task::spawn_blocking(move || {
+            let writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            for d in docs {
+                let id = d.file_id.to_string();
+                writer.delete_term(Term::from_field_text(f.file_id, &id));
+                let mut doc = TantivyDocument::new();
+                doc.add_text(f.file_id, &id);
+                doc.add_text(f.project_id, d.project_id.to_string());
+                doc.add_text(f.title, d.title);
+                doc.add_text(f.body, format!("{}\n{}", d.path, d.content));
+                writer.add_document(doc)?;
+            }
+            Ok::<(), tantivy::TantivyError>(())
+        })
+        .await
+        .map_err(index_error)?
+        .map_err(index_error)
+    }
+}
+
+/// The words of `text` as the index has them (split, lowercased).
+fn tokens(searcher: &Searcher, field: Field, text: &str) -> tantivy::Result<Vec<String>> {
+    let mut analyzer = searcher.index().tokenizer_for_field(field)?;
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    Ok(out)
+}
+
+/// A word in the title (boosted) or in the path and text.
+fn word(f: Fields, w: &str) -> Box<dyn Query> {
+    let term = |field| {
+        TermQuery::new(
+            Term::from_field_text(field, w),
+            IndexRecordOption::WithFreqs,
+        )
+    };
+    Box::new(BooleanQuery::new(vec![
+        (
+            Occur::Should,
+            Box::new(BoostQuery::new(Box::new(term(f.title)), TITLE_BOOST)),
+        ),
+        (Occur::Should, Box::new(term(f.body))),
+    ]))
+}
+
+fn any_of(mut queries: Vec<Box<dyn Query>>) -> Option<Box<dyn Query>> {
+    match queries.len() {
+        0 => None,
+        1 => queries.pop(),
+        _ => Some(Box::new(BooleanQuery::new(
+            queries.into_iter().map(|q| (Occur::Should, q)).collect(),
+        ))),
+    }
+}
+
+fn item_query(
+    searcher: &Searcher,
+    f: Fields,
+    item: &Item,
+) -> tantivy::Result<Option<Box<dyn Query>>> {
+    let words = tokens(searcher, f.body, &item.text)?;
+    let phrase = |field: Field| -> Box<dyn Query> {
+        Box::new(PhraseQuery::new(
+            words
+                .iter()
+                .map(|w| Term::from_field_text(field, w))
+                .collect(),
+        ))
+    };
+    Ok(match words.len() {
+        0 => None,
+        1 => Some(word(f, &words[0])),
+        _ => any_of(vec![
+            Box::new(BoostQuery::new(phrase(f.title), TITLE_BOOST)),
+            phrase(f.body),
+        ]),
+    })
+}
+
+/// The most frequent words starting with `prefix`, most frequent first.
+fn completions(searcher: &Searcher, f: Fields, prefix: &str) -> tantivy::Result<Vec<String>> {
+    let mut upper = prefix.as_bytes().to_vec();
+    upper.push(0xFF); // no UTF-8 byte: every word starting with `prefix` sorts below
+    let mut freq: HashMap<Vec<u8>, u64> = HashMap::new();
+    for segment in searcher.segment_readers() {
+        for field in [f.title, f.body] {
+            let inverted = segment.inverted_index(field)?;
+            let mut stream = inverted
+                .terms()
+                .range()
+                .ge(prefix.as_bytes())
+                .lt(&upper)
+                .into_stream()?;
+            while stream.advance() {
+                *freq.entry(stream.key().to_vec()).or_default() +=
+                    u64::from(stream.value().doc_freq);
+            }
+        }
+    }
+    let mut words: Vec<(Vec<u8>, u64)> = freq.into_iter().collect();
+    words.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(words
+        .into_iter()
+        .take(PREFIX_TERMS)
+        .filter_map(|(w, _)| String::from_utf8(w).ok())
+        .collect())
+}
+
+/// The whole query: what the user typed, within `projects`, without `trashed` documents.
+/// `None` when nothing can match.
+fn build_query(
+    searcher: &Searcher,
+    f: Fields,
+    request: &OwnedRequest,
+    trashed: &[uuid::Uuid],
+) -> tantivy::Result<Option<Box<dyn Query>>> {
+    let parsed = query::parse(&request.head);
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for group in &parsed.required {
+        let mut any = Vec::new();
+        for item in group {
+            any.extend(item_query(searcher, f, item)?);
+        }
+        clauses.extend(any_of(any).map(|q| (Occur::Must, q)));
+    }
+    if let Some(prefix) = &request.prefix {
+        let words = completions(searcher, f, prefix)?;
+        let Some(q) = any_of(words.iter().map(|w| word(f, w)).collect()) else {
+            return Ok(None);
+        };
+        clauses.push((Occur::Must, q));
+    }
+    let mut excluded = Vec::new();
+    for item in &parsed.excluded {
+        excluded.extend(item_query(searcher, f, item)?);
+    }
+    if clauses.is_empty() {
+        if excluded.is_empty() {
+            return Ok(None);
+        }
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    clauses.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
+    let projects = request
+        .projects
+        .iter()
+        .map(|p| Term::from_field_text(f.project_id, &p.0.to_string()));
+    clauses.push((
+        Occur::Must,
+        Box::new(ConstScoreQuery::new(
+            Box::new(TermSetQuery::new(projects)),
+            0.0,
+        )),
+    ));
+    if !trashed.is_empty() {
+        let ids = trashed
+            .iter()
+            .map(|id| Term::from_field_text(f.file_id, &id.to_string()));
+        clauses.push((Occur::MustNot, Box::new(TermSetQuery::new(ids))));
+    }
+    Ok(Some(Box::new(BooleanQuery::new(clauses))))
+}
+
+struct OwnedRequest {
+    projects: Vec<ProjectId>,
+    head: String,
+    prefix: Option<String>,
+    offset: usize,
+    limit: usize,
+}
+
+type Ranked = (Searcher, Option<Box<dyn Query>>, Vec<(f32, uuid::Uuid)>);
+
+fn rank(
+    searcher: Searcher,
+    f: Fields,
+    request: &OwnedRequest,
+    trashed: &[uuid::Uuid],
+) -> tantivy::Result<Ranked> {
+    let Some(query) = build_query(&searcher, f, request, trashed)? else {
+        return Ok((searcher, None, Vec::new()));
+    };
+    let top = TopDocs::with_limit(request.limit.max(1))
+        .and_offset(request.offset)
+        .order_by_score();
+    let found: Vec<(f32, DocAddress)> = searcher.search(&*query, &top)?;
+    let mut hits = Vec::with_capacity(found.len());
+    for (score, address) in found {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let id = doc
+            .get_first(f.file_id)
+            .and_then(|v| v.as_str())
+            .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        hits.extend(id.map(|id| (score, id)));
+    }
+    Ok((searcher, Some(query), hits))
+}
+
+/// The best passage of `text` with its matches marked, HTML-safe; the start of the text when
+/// no word of the query is in it (a match in the title or path only).
+fn snippet(generator: &SnippetGenerator, text: &str) -> String {
+    let snippet = generator.snippet(text);
+    if snippet.is_empty() {
+        let start: String = text.chars().take(SNIPPET_CHARS).collect();
+        return safe_snippet(start.trim());
+    }
+    let fragment = snippet.fragment();
+    let mut marked = String::with_capacity(fragment.len() + 16);
+    let mut at = 0;
+    for range in snippet.highlighted() {
+        if range.start < at || !fragment.is_char_boundary(range.start) {
+            continue;
+        }
+        marked.push_str(&fragment[at..range.start]);
+        marked.push_str(START);
+        marked.push_str(fragment.get(range.clone()).unwrap_or_default());
+        marked.push_str(STOP);
+        at = range.end;
+    }
+    marked.push_str(fragment.get(at..).unwrap_or_default());
+    safe_snippet(marked.trim())
+}
+
+#[async_trait]
+impl SearchEngine for EmbeddedSearch {
+    async fn refresh(&self) -> Result<(), SearchError> {
+        self.catch_up().await.map(|_| ())
+    }
+
+    async fn search(&self, request: SearchRequest<'_>) -> Result<Vec<SearchHit>, SearchError> {
+        self.catch_up().await?;
+        let mut conn = db::conn(&self.pool).await?;
+        let trashed = feed::trashed(&mut conn, request.projects)
+            .await
+            .map_err(db_error)?;
+        let owned = OwnedRequest {
+            projects: request.projects.to_vec(),
+            head: request.head.to_owned(),
+            prefix: request.prefix.map(str::to_owned),
+            offset: request.offset,
+            limit: request.limit,
+        };
+        let (searcher, f) = (self.reader.searcher(), self.fields);
+        let (searcher, query, ranked) =
+            tokio::task::spawn_blocking(move || rank(searcher, f, &owned, &trashed))
+                .await
+                .map_err(index_error)?
+                .map_err(index_error)?;
+        let Some(query) = query.filter(|_| !ranked.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<uuid::Uuid> = ranked.iter().map(|(_, id)| *id).collect();
+        let rows = feed::hits(&mut conn, &ids, request.projects)
+            .await
+            .map_err(db_error)?;
+        drop(conn);
+        tokio::task::spawn_blocking(move || {
+            let generator = SnippetGenerator::create(&searcher, &*query, f.body).map(|mut g| {
+                g.set_max_num_chars(SNIPPET_CHARS);
+                g
+            })?;
+            let mut rows: HashMap<uuid::Uuid, feed::HitRow> =
+                rows.into_iter().map(|r| (r.id.0, r)).collect();
+            Ok::<_, tantivy::TantivyError>(
+                ranked
+                    .into_iter()
+                    .filter_map(|(score, id)| {
+                        let row = rows.remove(&id)?;
+                        Some(SearchHit {
+                            file_id: row.id,
+                            project_id: row.project_id,
+                            snippet: snippet(&generator, &row.content),
+                            path: row.path,
+                            title: row.title,
+                            rank: score,
+                        })
+                    })
+                    .collect(),
+            )
+        })
+        .await
+        .map_err(index_error)?
+        .map_err(index_error)
+    }
+}
