@@ -22,7 +22,7 @@
 //
 // Client load. A stock client applies every update it receives, and yjs's cost per applied
 // update grows with the number of writers in the document (each transaction copies the state
-// vector: ~70 us at 20 writers, ~150 us at 100 on a 2-core machine). With every client
+// vector: 50-70 us at 20 writers, 135-150 us at 100 on a 2-core machine). With every client
 // applying, N = 100 typing is 99,000 applies a second — several cores of Node, far more than
 // the server's fan-out costs. So `--observers K` (default: all) keeps K clients (the last K:
 // typists when everyone types, readers otherwise) as they ship; the others are the same
@@ -88,6 +88,24 @@ function procCpu (pid, ticks) {
   } catch {
     return NaN
   }
+}
+
+// The first writer's client id in a sync update message's payload (v1: length, number of
+// clients, number of structs, client id — all varuints).
+function firstWriter (arr, pos) {
+  const values = []
+  while (values.length < 4 && pos < arr.length) {
+    let v = 0
+    let mult = 1
+    let byte
+    do {
+      byte = arr[pos++]
+      v += (byte & 0x7f) * mult
+      mult *= 128
+    } while (byte >= 0x80 && pos < arr.length)
+    values.push(v)
+  }
+  return values[3]
 }
 
 function pct (sorted, p) {
@@ -191,9 +209,10 @@ async function worker ({ url, room, token, clients: total, observers, indices, t
     const stockSync = provider.messageHandlers[0]
     const observer = index >= total - observers
     provider.messageHandlers[0] = (encoder, decoder, p, emitSynced, type) => {
-      // y-protocols sync message type 2 (one byte): a live update.
+      // y-protocols sync message type 2 (one byte): a live update. The reference server also
+      // echoes an update to its sender: not counted as fan-out.
       if (decoder.arr[decoder.pos] === 2) {
-        if (counting.on) frames++
+        if (counting.on && firstWriter(decoder.arr, decoder.pos + 1) !== doc.clientID) frames++
         if (!observer && p.synced) return
       }
       stockSync(encoder, decoder, p, emitSynced, type)
@@ -231,7 +250,7 @@ async function worker ({ url, room, token, clients: total, observers, indices, t
         const before = tr.beforeState.get(client) || 0
         for (let clock = before; clock < after && clock < slots; clock++) {
           const at = sent[base + clock]
-          if (at >= warmupEnd && at < until) record(t - at)
+          if (at > 0) record(t - at)
         }
       })
     })
@@ -245,8 +264,9 @@ async function worker ({ url, room, token, clients: total, observers, indices, t
       const target = t0 + offset + k * PERIOD_MS
       if (target >= until) return
       setTimeout(() => {
+        // Timed only if scheduled inside the window: late ticks of the warm-up are not.
         const clock = Y.getState(c.doc.store, c.doc.clientID)
-        if (clock < slots) sent[base + clock] = now()
+        if (clock < slots) sent[base + clock] = target >= warmupEnd ? now() : -1
         c.text.insert(c.text.length, 'x')
         tick(k + 1)
       }, Math.max(0, target - now()))
