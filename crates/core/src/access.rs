@@ -186,6 +186,45 @@ pub trait ProjectAccess: Send + Sync + 'static {
     }
 }
 
+/// A project made by [`ProjectCreator::create_in`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedProject {
+    pub id: ProjectId,
+    pub name: String,
+    pub description: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Why a project could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateProjectError {
+    /// The name or the description is not acceptable (one entry per field).
+    #[error("invalid project fields")]
+    Invalid(Vec<crate::FieldError>),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error("creating the project: {0}")]
+    Internal(String),
+}
+
+/// Making a project inside another domain's transaction (an import writes the project, its
+/// owner and its documents in one transaction, so a failure leaves nothing). Implemented by
+/// `mdz-projects` with the same rows as `POST /projects`.
+#[async_trait]
+pub trait ProjectCreator: Send + Sync + 'static {
+    /// Check `name` and `description` as `POST /projects` does, then insert the project
+    /// `id` (chosen by the caller, who may need it before the transaction) and `owner`'s
+    /// owner membership on `conn`; the caller's transaction decides whether they stay.
+    async fn create_in(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        id: ProjectId,
+        owner: UserId,
+        name: &str,
+        description: &str,
+    ) -> Result<CreatedProject, CreateProjectError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,11 @@ impl ProjectsModule {
         self.service.clone()
     }
 
+    /// The port through which an import makes its project inside its own transaction.
+    pub fn creator(&self) -> Arc<dyn mdz_core::access::ProjectCreator> {
+        self.service.clone()
+    }
+
     pub fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(web::Data::from(self.service.clone()));
     }

@@ -2,14 +2,17 @@
 
 use crate::error::ProjectError;
 use crate::interface::{
-    CreatedInvitation, Invitation, Member, Membership, NewInvitation, NewProject, Project,
-    ProjectChanges,
+    CreateProjectRequest, CreatedInvitation, Invitation, Member, Membership, NewInvitation,
+    NewProject, Project, ProjectChanges,
 };
 use crate::repo::{self, InvitationRow, MemberRow, ProjectRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use mdz_core::access::{self, AccessError, Action, ProjectAccess, ProjectSummary, Role};
+use mdz_core::access::{
+    self, AccessError, Action, CreateProjectError, CreatedProject, ProjectAccess, ProjectCreator,
+    ProjectSummary, Role,
+};
 use mdz_core::cache::Cache;
 use mdz_core::db::{self, DbPool, is_unique_violation};
 use mdz_core::ids::{InvitationId, ProjectId, UserId};
@@ -199,9 +202,27 @@ impl ProjectsService {
 
     #[instrument(skip_all, fields(user_id = %actor))]
     pub async fn create(&self, actor: UserId, new: NewProject) -> Result<Project, ProjectError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let project = (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                Self::insert_with_owner(conn, ProjectId::new(), actor, new).await
+            })
+            .await?;
+        tracing::info!(project_id = %project.id, "project created");
+        Ok(project_view(project, Role::Owner))
+    }
+
+    /// The rows of a new project: the project and its owner's membership (inside the
+    /// caller's transaction: `create`, or an import through [`ProjectCreator`]).
+    async fn insert_with_owner(
+        conn: &mut AsyncPgConnection,
+        id: ProjectId,
+        actor: UserId,
+        new: NewProject,
+    ) -> Result<ProjectRow, ProjectError> {
         let now = Utc::now();
         let row = ProjectRow {
-            id: ProjectId::new(),
+            id,
             name: new.name,
             description: new.description,
             last_activity_at: now,
@@ -212,28 +233,21 @@ impl ProjectsService {
             created_by: actor,
             updated_by: actor,
         };
-        let mut conn = db::conn(&self.pool).await?;
-        let project = (*conn)
-            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
-                let project = repo::insert_project(conn, &row).await?;
-                repo::insert_member(
-                    conn,
-                    &MemberRow {
-                        project_id: project.id,
-                        user_id: actor,
-                        role: Role::Owner.as_str().to_owned(),
-                        created_at: now,
-                        updated_at: now,
-                        created_by: actor,
-                        updated_by: actor,
-                    },
-                )
-                .await?;
-                Ok(project)
-            })
-            .await?;
-        tracing::info!(project_id = %project.id, "project created");
-        Ok(project_view(project, Role::Owner))
+        let project = repo::insert_project(conn, &row).await?;
+        repo::insert_member(
+            conn,
+            &MemberRow {
+                project_id: project.id,
+                user_id: actor,
+                role: Role::Owner.as_str().to_owned(),
+                created_at: now,
+                updated_at: now,
+                created_by: actor,
+                updated_by: actor,
+            },
+        )
+        .await?;
+        Ok(project)
     }
 
     #[instrument(skip_all, fields(user_id = %actor))]
@@ -717,6 +731,38 @@ impl ProjectsService {
             ProjectError::Conflict("this invitation has already been used".into())
         } else {
             ProjectError::InvitationGone("expired")
+        })
+    }
+}
+
+#[async_trait]
+impl ProjectCreator for ProjectsService {
+    async fn create_in(
+        &self,
+        conn: &mut AsyncPgConnection,
+        id: ProjectId,
+        owner: UserId,
+        name: &str,
+        description: &str,
+    ) -> Result<CreatedProject, CreateProjectError> {
+        let new = CreateProjectRequest {
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+        }
+        .parse()
+        .map_err(CreateProjectError::Invalid)?;
+        let row = Self::insert_with_owner(conn, id, owner, new)
+            .await
+            .map_err(|e| match e {
+                ProjectError::Db(db) => CreateProjectError::Db(db),
+                other => CreateProjectError::Internal(other.to_string()),
+            })?;
+        tracing::info!(project_id = %row.id, "project created (import)");
+        Ok(CreatedProject {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            created_at: row.created_at,
         })
     }
 }
