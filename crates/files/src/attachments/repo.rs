@@ -183,12 +183,14 @@ pub async fn release_put_grant(conn: &mut AsyncPgConnection, hash: &[u8]) -> Res
         .map(drop)
 }
 
-/// Object keys whose attachment rows are gone (queued by a trigger), oldest first.
+/// Object keys whose attachment rows are gone (queued by a trigger), oldest first. Keys
+/// queued for later (an import's objects, until its transaction commits) wait their turn.
 pub async fn queued_deletions(
     conn: &mut AsyncPgConnection,
     limit: i64,
 ) -> Result<Vec<String>, Error> {
     blob_deletions::table
+        .filter(blob_deletions::queued_at.le(diesel::dsl::now))
         .order(blob_deletions::queued_at)
         .select(blob_deletions::object_key)
         .limit(limit)

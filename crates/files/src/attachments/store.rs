@@ -54,6 +54,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn read(&self, key: &str) -> Result<Option<BlobChunks>, StoreError>;
     /// Delete the object; deleting one that is not there is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Store `bytes` at `key` from the server itself (imports), replacing any object there.
+    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> Result<(), StoreError>;
     /// `s3` or `local`.
     fn kind(&self) -> &'static str;
 }
@@ -270,6 +272,19 @@ impl BlobStore for S3Store {
             Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchKey") => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+            .send()
+            .await
+            .map(drop)
+            .map_err(unavailable)
     }
 
     fn kind(&self) -> &'static str {
@@ -502,6 +517,14 @@ impl BlobStore for LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::Unavailable(e.to_string())),
         }
+    }
+
+    async fn put(&self, key: &str, _content_type: &str, bytes: Bytes) -> Result<(), StoreError> {
+        let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+        self.receive(key, size, body)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     fn kind(&self) -> &'static str {
