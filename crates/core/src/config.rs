@@ -105,6 +105,12 @@ pub struct Config {
     pub attachment_types: String,
     /// Seconds an upload URL stays valid.
     pub attachment_upload_ttl_secs: u64,
+    /// Largest zip body `POST /projects/import` accepts, in bytes (413 above).
+    pub import_max_bytes: u64,
+    /// Most entries (files and folders) an imported zip may hold (413 above).
+    pub import_max_entries: usize,
+    /// Most bytes an imported zip may inflate to, counted while inflating (413 above).
+    pub import_max_uncompressed_bytes: u64,
     /// Largest collab WebSocket message in bytes (bigger: close 1009).
     pub collab_max_message_bytes: usize,
     /// Most connections one document's room accepts.
@@ -199,6 +205,9 @@ struct Defaults {
     attachment_max_bytes: i64,
     attachment_types: &'static str,
     attachment_upload_ttl_secs: u64,
+    import_max_bytes: u64,
+    import_max_entries: usize,
+    import_max_uncompressed_bytes: u64,
     collab_max_message_bytes: usize,
     collab_max_connections_per_doc: usize,
     collab_messages_per_sec: u32,
@@ -241,6 +250,9 @@ const DEFAULTS: Defaults = Defaults {
     attachment_max_bytes: 25 * 1024 * 1024,
     attachment_types: "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
     attachment_upload_ttl_secs: 900,
+    import_max_bytes: 512 * 1024 * 1024,
+    import_max_entries: 20_000,
+    import_max_uncompressed_bytes: 2 * 1024 * 1024 * 1024,
     collab_max_message_bytes: 8 * 1024 * 1024,
     collab_max_connections_per_doc: 500,
     collab_messages_per_sec: 200,
@@ -382,6 +394,15 @@ impl Config {
         }
         if self.max_file_bytes == 0 {
             return bad("max_file_bytes", "must be at least 1");
+        }
+        if self.import_max_bytes == 0 {
+            return bad("import_max_bytes", "must be at least 1");
+        }
+        if self.import_max_entries == 0 {
+            return bad("import_max_entries", "must be at least 1");
+        }
+        if self.import_max_uncompressed_bytes == 0 {
+            return bad("import_max_uncompressed_bytes", "must be at least 1");
         }
         if self.purge_interval_secs == 0 {
             return bad("purge_interval_secs", "must be at least 1");
