@@ -10,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod export_endpoint;
 pub mod history;
+pub mod import;
 pub mod interface;
 pub mod paths;
 pub mod repo;
@@ -20,7 +21,7 @@ pub mod service;
 use actix_web::web;
 use attachments::store::{BlobStore, LocalStore, S3Store};
 use attachments::{AttachmentSettings, AttachmentsService};
-use mdz_core::access::ProjectAccess;
+use mdz_core::access::{ProjectAccess, ProjectCreator};
 use mdz_core::config::Config;
 use mdz_core::db::DbPool;
 use service::{FileSettings, FilesService};
@@ -37,15 +38,18 @@ pub struct FilesModule {
     service: Arc<FilesService>,
     attachments: Arc<AttachmentsService>,
     export: Arc<export::ExportService>,
+    import: Arc<import::ImportService>,
     local_store: Option<Arc<LocalStore>>,
 }
 
 impl FilesModule {
-    /// `public_url` is where clients reach this server (for the local store's URLs).
+    /// `public_url` is where clients reach this server (for the local store's URLs);
+    /// `creator` makes the projects imports fill.
     pub async fn new(
         config: &Config,
         pool: DbPool,
         access: Arc<dyn ProjectAccess>,
+        creator: Arc<dyn ProjectCreator>,
         public_url: &str,
     ) -> Result<Self, String> {
         let settings = FileSettings {
@@ -94,6 +98,12 @@ impl FilesModule {
             }
         };
         let export = export::ExportService::new(pool.clone(), access.clone(), store.clone());
+        let import = import::ImportService::new(
+            pool.clone(),
+            store.clone(),
+            creator,
+            import::ImportSettings::new(config),
+        );
         let attachments = AttachmentsService::new(
             pool.clone(),
             access.clone(),
@@ -119,6 +129,7 @@ impl FilesModule {
             service: Arc::new(FilesService::new(pool, access, settings, engine)),
             attachments: Arc::new(attachments),
             export: Arc::new(export),
+            import: Arc::new(import),
             local_store,
         })
     }
@@ -142,6 +153,7 @@ impl FilesModule {
         cfg.app_data(web::Data::from(self.service.clone()));
         cfg.app_data(web::Data::from(self.attachments.clone()));
         cfg.app_data(web::Data::from(self.export.clone()));
+        cfg.app_data(web::Data::from(self.import.clone()));
         if let Some(local) = &self.local_store {
             cfg.app_data(web::Data::from(local.clone()));
         }
@@ -188,8 +200,10 @@ impl FilesModule {
     }
 }
 
-/// `/projects/{id}/…` routes of this domain (documents, folders, search, changes, attachments).
+/// `/projects/{id}/…` routes of this domain (documents, folders, search, changes, attachments)
+/// and `POST /projects/import`.
 pub fn project_routes(cfg: &mut ServiceConfig) {
+    cfg.service(import::endpoint::import_project);
     endpoint::project_routes(cfg);
     attachments::endpoint::project_routes(cfg);
 }

@@ -158,6 +158,7 @@ impl Application {
             &config,
             pool.clone(),
             projects.access(),
+            projects.creator(),
             &config.public_base_url(bound),
         )
         .await

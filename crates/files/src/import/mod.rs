@@ -1,0 +1,339 @@
+//! Importing a zip as a new project: an mdz export (an exact round trip), a folder of
+//! Markdown files such as an Obsidian vault, or a Notion export.
+//!
+//! The body is streamed to a file under `DATA_DIR/imports` (counted against
+//! `IMPORT_MAX_BYTES` as it arrives); everything after that runs on the blocking pool, never
+//! on a request worker. The archive is checked whole first ([`archive::plan`]: names, kinds,
+//! limits, every used entry inflated and counted against `IMPORT_MAX_UNCOMPRESSED_BYTES`),
+//! so a hostile archive is refused before anything is written; then [`write`] stores it.
+//!
+//! Statuses: 413 for anything over a limit (body, entries, inflated bytes, a document over
+//! `MAX_FILE_BYTES`), 400 for a zip that cannot be read, 415 for a body that is not a zip,
+//! 422 for an entry the import refuses (escaping the root, a symlink, encrypted, non-UTF-8
+//! Markdown, a path documents cannot have, a manifest of another format).
+
+mod archive;
+pub mod endpoint;
+mod links;
+mod names;
+mod repo;
+mod write;
+
+use crate::attachments::store::BlobStore;
+use crate::error::FileError;
+use actix_web::http::StatusCode;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use mdz_core::ApiError;
+use mdz_core::access::{CreateProjectError, CreatedProject, ProjectCreator};
+use mdz_core::db::{DbError, DbPool};
+use mdz_core::ids::UserId;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tracing::instrument;
+
+/// The limits and places of imports (configuration keys `IMPORT_*`, `MAX_FILE_BYTES`,
+/// `ATTACHMENT_*`).
+#[derive(Debug, Clone)]
+pub struct ImportSettings {
+    pub max_body_bytes: u64,
+    limits: archive::Limits,
+    /// Where uploaded zips wait while they are imported.
+    pub temp_dir: PathBuf,
+}
+
+impl ImportSettings {
+    pub fn new(config: &mdz_core::config::Config) -> Self {
+        Self {
+            max_body_bytes: config.import_max_bytes,
+            limits: archive::Limits {
+                max_entries: config.import_max_entries,
+                max_uncompressed_bytes: config.import_max_uncompressed_bytes,
+                max_file_bytes: config.max_file_bytes,
+                attachment_max_bytes: config.attachment_max_bytes,
+                attachment_types: config.attachment_type_list(),
+            },
+            temp_dir: config.data_dir.join("imports"),
+        }
+    }
+}
+
+/// Why an import was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the upload is larger than {limit} bytes")]
+    BodyTooLarge { limit: u64 },
+    #[error("the upload was interrupted")]
+    Interrupted(#[source] actix_web::error::PayloadError),
+    #[error("the body is not a zip archive (send it as application/zip)")]
+    NotZip,
+    #[error("the archive cannot be read: {0}")]
+    BrokenZip(#[source] zip::result::ZipError),
+    #[error("entry {name} cannot be read: {source}")]
+    BrokenEntry {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the archive holds more than {limit} entries")]
+    TooManyEntries { limit: usize },
+    #[error("the archive inflates to more than {limit} bytes")]
+    TooManyBytes { limit: u64 },
+    #[error("entry {name} is larger than {limit} bytes")]
+    EntryTooLarge { name: String, limit: u64 },
+    #[error("entry {name} {why}")]
+    UnsafeEntry { name: String, why: String },
+    #[error("entry {name} {why}")]
+    BadEntry { name: String, why: String },
+    #[error("the project: {0}")]
+    Project(#[source] CreateProjectError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("attachment store: {0}")]
+    Store(String),
+    #[error("the uploaded archive could not be kept: {0}")]
+    Io(#[source] std::io::Error),
+    #[error("the import task failed")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
+impl ImportError {
+    fn unsafe_entry(name: &str, why: &str) -> Self {
+        Self::UnsafeEntry {
+            name: name.to_owned(),
+            why: why.to_owned(),
+        }
+    }
+
+    fn bad_entry(name: &str, why: impl Into<String>) -> Self {
+        Self::BadEntry {
+            name: name.to_owned(),
+            why: why.into(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ImportError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
+
+impl From<CreateProjectError> for ImportError {
+    fn from(e: CreateProjectError) -> Self {
+        match e {
+            CreateProjectError::Db(db) => Self::Db(db),
+            other => Self::Project(other),
+        }
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ImportError::BodyTooLarge { .. }
+            | ImportError::TooManyEntries { .. }
+            | ImportError::TooManyBytes { .. }
+            | ImportError::EntryTooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            )
+            .detail(detail),
+            ImportError::Interrupted(_) => ApiError::bad_request(detail),
+            ImportError::NotZip => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            )
+            .detail(detail),
+            ImportError::BrokenZip(_) | ImportError::BrokenEntry { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "broken-archive", "Broken archive")
+                    .detail(detail)
+            }
+            ImportError::UnsafeEntry { .. } | ImportError::BadEntry { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "archive-refused",
+                "Archive refused",
+            )
+            .detail(detail),
+            ImportError::Project(CreateProjectError::Invalid(errors)) => {
+                ApiError::validation(errors)
+            }
+            ImportError::Project(cause) => ApiError::internal(&cause),
+            ImportError::Db(db) => db.into(),
+            ImportError::Store(cause) => FileError::Store(cause).into(),
+            ImportError::Io(cause) => ApiError::internal(&cause),
+            ImportError::Worker(cause) => ApiError::internal(&cause),
+        }
+    }
+}
+
+/// What an import made.
+#[derive(Debug)]
+pub struct Imported {
+    pub project: CreatedProject,
+    pub documents: usize,
+    pub attachments: usize,
+    /// Entries left out, with why (the first 100).
+    pub skipped: Vec<String>,
+    pub skipped_count: usize,
+}
+
+/// An uploaded zip on disk: removed by [`Upload::remove`] once imported, or (in the
+/// background) when dropped on the way.
+pub struct Upload {
+    path: PathBuf,
+}
+
+fn remove_upload(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(error = %e, path = %path.display(), "could not remove an uploaded archive");
+    }
+}
+
+impl Upload {
+    /// Remove the file now (on the blocking pool: the caller is there).
+    fn remove(mut self) {
+        let path = std::mem::take(&mut self.path);
+        remove_upload(&path);
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let path = std::mem::take(&mut self.path);
+        if path.as_os_str().is_empty() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || remove_upload(&path))),
+            Err(_) => remove_upload(&path),
+        }
+    }
+}
+
+pub struct ImportService {
+    pool: DbPool,
+    store: Arc<dyn BlobStore>,
+    creator: Arc<dyn ProjectCreator>,
+    settings: ImportSettings,
+}
+
+impl ImportService {
+    pub fn new(
+        pool: DbPool,
+        store: Arc<dyn BlobStore>,
+        creator: Arc<dyn ProjectCreator>,
+        settings: ImportSettings,
+    ) -> Self {
+        Self {
+            pool,
+            store,
+            creator,
+            settings,
+        }
+    }
+
+    pub fn max_body_bytes(&self) -> u64 {
+        self.settings.max_body_bytes
+    }
+
+    /// Write the body to a file of its own, refusing it once it passes the limit.
+    pub async fn receive<S>(&self, mut body: S) -> Result<Upload, ImportError>
+    where
+        S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+    {
+        let limit = self.settings.max_body_bytes;
+        tokio::fs::create_dir_all(&self.settings.temp_dir)
+            .await
+            .map_err(ImportError::Io)?;
+        let upload = Upload {
+            path: self
+                .settings
+                .temp_dir
+                .join(format!("{}.zip", uuid::Uuid::new_v4().simple())),
+        };
+        let mut file = tokio::fs::File::create(&upload.path)
+            .await
+            .map_err(ImportError::Io)?;
+        let mut written: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(ImportError::Interrupted)?;
+            written = written.saturating_add(chunk.len() as u64);
+            if written > limit {
+                return Err(ImportError::BodyTooLarge { limit });
+            }
+            file.write_all(&chunk).await.map_err(ImportError::Io)?;
+        }
+        file.flush().await.map_err(ImportError::Io)?;
+        Ok(upload)
+    }
+
+    /// Import `upload` as a new project of `actor`'s, named `name` (else the manifest's
+    /// name, the archive's top folder's, or "Import").
+    #[instrument(skip_all, fields(user_id = %actor))]
+    pub async fn import(
+        &self,
+        actor: UserId,
+        name: Option<String>,
+        upload: Upload,
+    ) -> Result<Imported, ImportError> {
+        let job = ImportJob {
+            pool: self.pool.clone(),
+            store: self.store.clone(),
+            creator: self.creator.clone(),
+            limits: self.settings.limits.clone(),
+            actor,
+            name,
+        };
+        let imported = tokio::task::spawn_blocking(move || {
+            let result = job.run(&upload);
+            upload.remove();
+            result
+        })
+        .await??;
+        tracing::info!(
+            project_id = %imported.project.id,
+            documents = imported.documents,
+            attachments = imported.attachments,
+            skipped = imported.skipped_count,
+            "project imported"
+        );
+        Ok(imported)
+    }
+}
+
+struct ImportJob {
+    pool: DbPool,
+    store: Arc<dyn BlobStore>,
+    creator: Arc<dyn ProjectCreator>,
+    limits: archive::Limits,
+    actor: UserId,
+    name: Option<String>,
+}
+
+impl ImportJob {
+    fn run(self, upload: &Upload) -> Result<Imported, ImportError> {
+        let mut zip = archive::open(&upload.path, self.limits.max_entries)?;
+        let plan = archive::plan(&mut zip, &self.limits)?;
+        let name = self
+            .name
+            .or_else(|| plan.name.clone().filter(|n| !n.trim().is_empty()))
+            .unwrap_or_else(|| "Import".to_owned());
+        write::Job {
+            pool: self.pool,
+            store: self.store,
+            creator: self.creator,
+            runtime: tokio::runtime::Handle::current(),
+            actor: self.actor,
+            name,
+            max_file_bytes: self.limits.max_file_bytes,
+        }
+        .run(&mut zip, &plan)
+    }
+}
