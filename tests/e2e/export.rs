@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 /// GET the export as `user`: the status, the content type and the zip's entries.
-async fn export(
+pub(crate) async fn export(
     app: &TestApp,
     user: &TestUser,
     project: &str,
@@ -44,7 +44,7 @@ async fn export(
     (status, kind, entries)
 }
 
-async fn attach(
+pub(crate) async fn attach(
     app: &TestApp,
     owner: &TestUser,
     project: &str,

@@ -20,6 +20,7 @@ mod cookie_auth;
 mod export;
 mod faults;
 mod files;
+mod import;
 mod mcp;
 mod ops;
 mod projects;
