@@ -469,6 +469,20 @@ async fn hostile_archives_are_refused_whole_and_leave_nothing() {
     assert_eq!(body["errors"][0]["field"], "name", "{body}");
     nothing_left(&app, &owner).await;
 
+    // A body without a length is counted as it arrives.
+    let chunks = (0..10).map(|_| Ok::<_, std::io::Error>(vec![0u8; 40_000]));
+    let res = app
+        .request(Method::POST, "/api/v1/projects/import", Some(&owner.access))
+        .header("content-type", "application/zip")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    nothing_left(&app, &owner).await;
+
     // Not a zip by its type; no credentials.
     let res = app
         .request(Method::POST, "/api/v1/projects/import", Some(&owner.access))

@@ -202,6 +202,34 @@ impl Upload {
         let path = std::mem::take(&mut self.path);
         remove_upload(&path);
     }
+
+    async fn remove_async(mut self) {
+        let path = std::mem::take(&mut self.path);
+        if let Err(e) = tokio::fs::remove_file(&path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, path = %path.display(), "could not remove an uploaded archive");
+        }
+    }
+}
+
+async fn write_body<S>(path: &Path, mut body: S, limit: u64) -> Result<(), ImportError>
+where
+    S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(ImportError::Io)?;
+    let mut written: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(ImportError::Interrupted)?;
+        written = written.saturating_add(chunk.len() as u64);
+        if written > limit {
+            return Err(ImportError::BodyTooLarge { limit });
+        }
+        file.write_all(&chunk).await.map_err(ImportError::Io)?;
+    }
+    file.flush().await.map_err(ImportError::Io)
 }
 
 impl Drop for Upload {
@@ -243,12 +271,12 @@ impl ImportService {
         self.settings.max_body_bytes
     }
 
-    /// Write the body to a file of its own, refusing it once it passes the limit.
-    pub async fn receive<S>(&self, mut body: S) -> Result<Upload, ImportError>
+    /// Write the body to a file of its own, refusing it once it passes the limit (the file
+    /// is removed before the refusal is answered).
+    pub async fn receive<S>(&self, body: S) -> Result<Upload, ImportError>
     where
         S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
     {
-        let limit = self.settings.max_body_bytes;
         tokio::fs::create_dir_all(&self.settings.temp_dir)
             .await
             .map_err(ImportError::Io)?;
@@ -258,20 +286,13 @@ impl ImportService {
                 .temp_dir
                 .join(format!("{}.zip", uuid::Uuid::new_v4().simple())),
         };
-        let mut file = tokio::fs::File::create(&upload.path)
-            .await
-            .map_err(ImportError::Io)?;
-        let mut written: u64 = 0;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(ImportError::Interrupted)?;
-            written = written.saturating_add(chunk.len() as u64);
-            if written > limit {
-                return Err(ImportError::BodyTooLarge { limit });
+        match write_body(&upload.path, body, self.settings.max_body_bytes).await {
+            Ok(()) => Ok(upload),
+            Err(e) => {
+                upload.remove_async().await;
+                Err(e)
             }
-            file.write_all(&chunk).await.map_err(ImportError::Io)?;
         }
-        file.flush().await.map_err(ImportError::Io)?;
-        Ok(upload)
     }
 
     /// Import `upload` as a new project of `actor`'s, named `name` (else the manifest's
