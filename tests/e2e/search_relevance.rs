@@ -188,3 +188,76 @@ async fn a_second_process_builds_its_index_from_postgres_and_follows_saves() {
         "{page}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_typed_word_completes_from_the_callers_projects_only() {
+    let app = TestApp::spawn().await;
+    let (owner, project) = seeded(&app).await;
+    // Another team's project holds twenty words starting with `quo`, each more frequent
+    // than anything of the caller's: completions drawn from the whole index would be theirs
+    // (and tell the caller which words they hold), and the caller would find nothing.
+    let other = app.new_user().await;
+    let (_, p) = app
+        .post(
+            "/api/v1/projects",
+            Some(&other.access),
+            json!({"name": "Theirs"}),
+        )
+        .await;
+    let theirs = p["id"].as_str().unwrap().to_owned();
+    let words: Vec<String> = ('a'..='t').map(|c| format!("quo{c}{c}")).collect();
+    for n in 0..3 {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/projects/{theirs}/files"),
+                Some(&other.access),
+                json!({"path": format!("secret-{n}.md"), "content": words.join(" ")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/projects/{project}/files"),
+            Some(&owner.access),
+            json!({"path": "quokka.md", "content": "# Quokka\n\nA marsupial.\n"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        paths(&search(&app, &owner, &project, "quo").await),
+        ["quokka.md"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_deep_search_cursor_is_refused() {
+    use base64::Engine as _;
+    let app = TestApp::spawn().await;
+    let (owner, project) = seeded(&app).await;
+    let cursor =
+        |offset: i64| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(offset.to_string());
+    // An engine that collects the top `offset + limit` would try to allocate for this.
+    let (status, body) = app
+        .get(
+            &format!(
+                "/api/v1/projects/{project}/search?q=rust&cursor={}",
+                cursor(1 << 58)
+            ),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "cursor", "{body}");
+    let (status, body) = app
+        .get(
+            &format!(
+                "/api/v1/projects/{project}/search?q=rust&cursor={}",
+                cursor(1_000)
+            ),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"], json!([]), "{body}");
+}

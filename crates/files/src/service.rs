@@ -63,6 +63,8 @@ const INDEX_DELAY: Duration = Duration::from_secs(2);
 /// Stale rows of its projects a search indexes before it reads (more are left to the
 /// background indexer: a bulk import is searchable within a few of its rounds).
 const INDEX_AT_SEARCH: i64 = 5_000;
+/// Search results past this many are not served (a deeper cursor is refused with 422).
+pub const MAX_SEARCH_OFFSET: i64 = 1_000;
 /// The indexer asks whether search statistics are stale at most this often…
 const CHECK_STATS_EVERY: Duration = Duration::from_secs(1);
 /// …and refreshes them at most this often.
@@ -907,6 +909,16 @@ impl FilesService {
             });
         }
         let offset = page.after.unwrap_or(0).max(0);
+        if offset > MAX_SEARCH_OFFSET {
+            // Cursors are opaque but not signed: an engine that collects the top
+            // `offset + limit` would allocate for any number a client writes into one.
+            return Err(FileError::Validation(vec![mdz_core::FieldError {
+                field: "cursor".into(),
+                message: format!(
+                    "search serves the first {MAX_SEARCH_OFFSET} results; refine the query"
+                ),
+            }]));
+        }
         let mut conn = db::conn(&self.pool).await?;
         repo::index_dirty(&mut conn, Some(&projects), Duration::ZERO, INDEX_AT_SEARCH).await?;
         drop(conn);
@@ -934,9 +946,10 @@ impl FilesService {
                 snippet: h.snippet,
             })
             .collect();
-        let next = offset + page.limit;
+        let next = offset.saturating_add(page.limit);
         Ok(Page {
-            next_cursor: more.then(|| mdz_core::pagination::encode_cursor(&next)),
+            next_cursor: (more && next <= MAX_SEARCH_OFFSET)
+                .then(|| mdz_core::pagination::encode_cursor(&next)),
             items,
         })
     }

@@ -8,6 +8,7 @@
 use super::feed::{self, Cursor};
 use super::query::{self, Item};
 use crate::search::{START, STOP, safe_snippet};
+use aho_corasick::AhoCorasick;
 use async_trait::async_trait;
 use mdz_core::db::{self, DbError, DbPool};
 use mdz_core::ids::ProjectId;
@@ -44,7 +45,14 @@ struct Fields {
     title: Field,
     /// The path and the text.
     body: Field,
+    /// Each distinct word of the title and body as `<project id>\x1f<word>`: completions of
+    /// a half-typed word come from the caller's projects only (across the whole index, the
+    /// most frequent completions would tell one project which words another one holds).
+    words: Field,
 }
+
+/// Separates the project from the word in the `words` field.
+const WORD_SEP: char = '\u{1f}';
 
 pub struct EmbeddedSearch {
     pool: DbPool,
@@ -82,6 +90,7 @@ impl EmbeddedSearch {
             project_id: schema.add_text_field("project_id", STRING),
             title: schema.add_text_field("title", TEXT),
             body: schema.add_text_field("body", TEXT),
+            words: schema.add_text_field("words", STRING),
         };
         let index = Index::create_in_ram(schema.build());
         let writer = index
@@ -165,14 +174,26 @@ impl EmbeddedSearch {
         let (writer, f) = (self.writer.clone(), self.fields);
         tokio::task::spawn_blocking(move || {
             let writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut analyzer = writer.index().tokenizer_for_field(f.body)?;
             for d in docs {
                 let id = d.file_id.to_string();
                 writer.delete_term(Term::from_field_text(f.file_id, &id));
+                let body = format!("{}\n{}", d.path, d.content);
+                let mut words = std::collections::BTreeSet::new();
+                for text in [d.title.as_str(), body.as_str()] {
+                    let mut stream = analyzer.token_stream(text);
+                    while stream.advance() {
+                        words.insert(stream.token().text.clone());
+                    }
+                }
                 let mut doc = TantivyDocument::new();
                 doc.add_text(f.file_id, &id);
                 doc.add_text(f.project_id, d.project_id.to_string());
                 doc.add_text(f.title, d.title);
-                doc.add_text(f.body, format!("{}\n{}", d.path, d.content));
+                doc.add_text(f.body, body);
+                for word in words {
+                    doc.add_text(f.words, format!("{}{WORD_SEP}{word}", d.project_id));
+                }
                 writer.add_document(doc)?;
             }
             Ok::<(), tantivy::TantivyError>(())
@@ -245,23 +266,30 @@ fn item_query(
     })
 }
 
-/// The most frequent words starting with `prefix`, most frequent first.
-fn completions(searcher: &Searcher, f: Fields, prefix: &str) -> tantivy::Result<Vec<String>> {
-    let mut upper = prefix.as_bytes().to_vec();
-    upper.push(0xFF); // no UTF-8 byte: every word starting with `prefix` sorts below
+/// The most frequent words of `projects` starting with `prefix`, most frequent first.
+fn completions(
+    searcher: &Searcher,
+    f: Fields,
+    projects: &[ProjectId],
+    prefix: &str,
+) -> tantivy::Result<Vec<String>> {
     let mut freq: HashMap<Vec<u8>, u64> = HashMap::new();
-    for segment in searcher.segment_readers() {
-        for field in [f.title, f.body] {
-            let inverted = segment.inverted_index(field)?;
+    for project in projects {
+        let scope = format!("{}{WORD_SEP}", project.0);
+        let lower = format!("{scope}{prefix}").into_bytes();
+        let mut upper = lower.clone();
+        upper.push(0xFF); // no UTF-8 byte: every word starting with `prefix` sorts below
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(f.words)?;
             let mut stream = inverted
                 .terms()
                 .range()
-                .ge(prefix.as_bytes())
+                .ge(&lower)
                 .lt(&upper)
                 .into_stream()?;
             while stream.advance() {
-                *freq.entry(stream.key().to_vec()).or_default() +=
-                    u64::from(stream.value().doc_freq);
+                let word = stream.key().get(scope.len()..).unwrap_or_default();
+                *freq.entry(word.to_vec()).or_default() += u64::from(stream.value().doc_freq);
             }
         }
     }
@@ -292,7 +320,7 @@ fn build_query(
         clauses.extend(any_of(any).map(|q| (Occur::Must, q)));
     }
     if let Some(prefix) = &request.prefix {
-        let words = completions(searcher, f, prefix)?;
+        let words = completions(searcher, f, &request.projects, prefix)?;
         let Some(q) = any_of(words.iter().map(|w| word(f, w)).collect()) else {
             return Ok(None);
         };
@@ -364,10 +392,54 @@ fn rank(
     Ok((searcher, Some(query), hits))
 }
 
+/// Bytes of text around the first match that the snippet generator reads.
+const WINDOW_BYTES: usize = 4 * SNIPPET_CHARS;
+/// Bytes of text read when no match is found as written (a word that differs from the text
+/// in more than ASCII case).
+const NO_MATCH_BYTES: usize = 16 * 1024;
+
+/// Finds the query's words in `field` of a text, ignoring ASCII case (the index lowercases).
+fn finder(query: &dyn Query, field: Field) -> Option<AhoCorasick> {
+    let mut words: Vec<String> = Vec::new();
+    query.query_terms(&mut |term: &Term, _| {
+        if term.field() == field
+            && let Some(word) = term.value().as_str()
+        {
+            words.push(word.to_owned());
+        }
+    });
+    if words.is_empty() {
+        return None;
+    }
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(words)
+        .ok()
+}
+
+/// The part of `text` worth tokenising for a snippet: the generator tokenises all it is given,
+/// and hits are often long (a 200 KB changelog), so it gets the passage around the first match.
+fn window<'t>(finder: Option<&AhoCorasick>, text: &'t str) -> &'t str {
+    let floor = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    match finder.and_then(|f| f.find(text)) {
+        Some(m) => {
+            let start = floor(m.start().saturating_sub(WINDOW_BYTES / 2));
+            let end = floor((m.start() + WINDOW_BYTES / 2).min(text.len()));
+            &text[start..end]
+        }
+        None => &text[..floor(NO_MATCH_BYTES.min(text.len()))],
+    }
+}
+
 /// The best passage of `text` with its matches marked, HTML-safe; the start of the text when
 /// no word of the query is in it (a match in the title or path only).
-fn snippet(generator: &SnippetGenerator, text: &str) -> String {
-    let snippet = generator.snippet(text);
+fn snippet(generator: &SnippetGenerator, finder: Option<&AhoCorasick>, text: &str) -> String {
+    let snippet = generator.snippet(window(finder, text));
     if snippet.is_empty() {
         let start: String = text.chars().take(SNIPPET_CHARS).collect();
         return safe_snippet(start.trim());
@@ -427,6 +499,7 @@ impl SearchEngine for EmbeddedSearch {
                 g.set_max_num_chars(SNIPPET_CHARS);
                 g
             })?;
+            let finder = finder(&*query, f.body);
             let mut rows: HashMap<uuid::Uuid, feed::HitRow> =
                 rows.into_iter().map(|r| (r.id.0, r)).collect();
             Ok::<_, tantivy::TantivyError>(
@@ -437,7 +510,7 @@ impl SearchEngine for EmbeddedSearch {
                         Some(SearchHit {
                             file_id: row.id,
                             project_id: row.project_id,
-                            snippet: snippet(&generator, &row.content),
+                            snippet: snippet(&generator, finder.as_ref(), &row.content),
                             path: row.path,
                             title: row.title,
                             rank: score,
@@ -449,5 +522,39 @@ impl SearchEngine for EmbeddedSearch {
         .await
         .map_err(index_error)?
         .map_err(index_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finder_of(words: &[&str]) -> AhoCorasick {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(words)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_window_holds_a_match_far_into_a_long_text() {
+        let text = format!(
+            "{}Quokka lives here.{}",
+            "é filler ".repeat(20_000),
+            "tail ".repeat(9)
+        );
+        let finder = finder_of(&["quokka"]);
+        let w = window(Some(&finder), &text);
+        assert!(w.contains("Quokka"), "{w}");
+        assert!(w.len() <= WINDOW_BYTES, "{}", w.len());
+    }
+
+    #[test]
+    fn without_a_match_the_window_is_the_start_of_the_text() {
+        let text = "ü".repeat(NO_MATCH_BYTES);
+        let w = window(Some(&finder_of(&["absent"])), &text);
+        assert!(text.starts_with(w));
+        assert!(w.len() <= NO_MATCH_BYTES && w.len() + 2 > NO_MATCH_BYTES);
+        assert_eq!(window(None, "short"), "short");
     }
 }
