@@ -52,13 +52,24 @@ user_project() {
   local token project
   token=$(curl -fs -X POST "$1/api/v1/auth/register" -H 'content-type: application/json' \
     -d "{\"email\":\"$2@example.com\",\"password\":\"violet-harbour-42\",\"display_name\":\"Bench\"}" | json access_token)
+  # A personal access token: the benchmark outlasts an access token (15 min).
+  token=$(curl -fs -X POST "$1/api/v1/auth/tokens" -H 'content-type: application/json' \
+    -H "Authorization: Bearer $token" -d '{"name":"bench","expires_in_days":1}' | json token)
   project=$(curl -fs -X POST "$1/api/v1/projects" -H 'content-type: application/json' \
     -H "Authorization: Bearer $token" -d "{\"name\":\"$2\"}" | json id)
   echo "$token $project"
 }
 
+# A fresh access token (a signed JWT, valid 15 minutes) of the user the email names, on the
+# server at $1: each paced section takes one, as the web app and the editors authenticate.
+jwt_of() {
+  curl -fs -X POST "$1/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"$2@example.com\",\"password\":\"violet-harbour-42\"}" | json access_token
+}
+
 # mdz as configured by default, and a second process on the same database and data directory
-# (so one token works on both) with version coalescing off (every save a version).
+# (so one token works on both) with version coalescing off (every save a version) and
+# PostgreSQL full-text search (the engine before the embedded index), for comparison.
 MDZ_PORT=$(free_port)
 MDZ0_PORT=$(free_port)
 CEIL_PORT=$(free_port)
@@ -70,7 +81,7 @@ pids+=("$mdz_pid")
 base="http://127.0.0.1:$MDZ_PORT"
 wait_ready "$base"
 MDZ_DATA_DIR="$work/data" MDZ_LISTEN="127.0.0.1:$MDZ0_PORT" MDZ_LOG_LEVEL=warn MDZ_WORKERS=2 \
-  MDZ_VERSION_COALESCE_SECS=0 ./target/release/mdz serve >"$work/mdz0.log" 2>&1 &
+  MDZ_VERSION_COALESCE_SECS=0 MDZ_SEARCH_ENGINE=postgres ./target/release/mdz serve >"$work/mdz0.log" 2>&1 &
 pids+=($!)
 base0="http://127.0.0.1:$MDZ0_PORT"
 wait_ready "$base0"
@@ -95,14 +106,16 @@ if want http; then
     non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
     printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
   }
+  jwt=$(jwt_of "$base" bench)
   echo "== throughput: wrk, $CONNECTIONS connections, ${WRK_DURATION}s each, one run"
   echo "idle RSS of mdz serve (after start, before load): $((rss_kib / 1024)) MiB"
   run "ceiling: bare actix static JSON" "http://127.0.0.1:$CEIL_PORT/static"
   run "mdz GET /health/live" "$base/health/live"
-  run "mdz GET /api/v1/auth/me (JWT)" -H "Authorization: Bearer $token" "$base/api/v1/auth/me"
-  run "mdz GET /api/v1/projects/{id}" -H "Authorization: Bearer $token" "$base/api/v1/projects/$project"
+  run "mdz GET /api/v1/auth/me (JWT)" -H "Authorization: Bearer $jwt" "$base/api/v1/auth/me"
+  run "mdz GET /api/v1/projects/{id}" -H "Authorization: Bearer $jwt" "$base/api/v1/projects/$project"
   run "mdz POST /api/v1/auth/login" -s scripts/bench/login.lua "$base/api/v1/auth/login"
-  echo "(login is bound by argon2id at m=19 MiB, t=2: by design about 20-40 ms of CPU per attempt)"
+  echo "(login is bound by argon2id at m=19 MiB, t=2: by design about 20-40 ms of CPU per attempt;"
+  echo " past the hashing queue, logins are shed with 503 at once: the non-2xx above)"
 fi
 
 # One paced save figure: floor first, then mdz, same load. Prints the run's line and appends
@@ -128,6 +141,8 @@ save_summary() { # label, results file
 if want saves; then
   echo "== saves: PUT /files/{id} 20 KB with If-Match, 16 writers each every 100 ms, phases spread"
   read -r token0 project0 < <(user_project "$base0" bench0)
+  token=$(jwt_of "$base" bench)
+  token0=$(jwt_of "$base0" bench0)
   : >"$work/saves-default" ; : >"$work/saves-off"
   for r in $(seq "$RUNS"); do
     echo " run $r"
@@ -143,6 +158,7 @@ if want evidence; then
   # PostgreSQL ran (pg_stat_statements) and what its backends waited on, sampled every 10 ms.
   echo "== where a save's time goes: one paced run, default coalescing"
   read -r xtoken xproject < <(user_project "$base" evidence)
+  xtoken=$(jwt_of "$base" evidence)
   psql "$DATABASE_URL" -q -c "SELECT pg_stat_statements_reset()" >/dev/null
   for _ in $(seq $((DURATION * 50))); do
     echo "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
@@ -175,17 +191,23 @@ if want search; then
   ./target/release/examples/searchload seed "$base" "$stoken" "$sproject" "$CORPUS" \
     "$SEARCH_DOCS" "$work/queries.tsv"
   sleep 5 # let the indexer and its ANALYZE settle: a search is measured, not an import
+  stoken=$(jwt_of "$base" search)
+  # The first search of the embedded engine waits for its index to hold every document.
+  start=$(date +%s.%N)
+  curl -fs -o /dev/null -H "Authorization: Bearer $stoken" "$base/api/v1/projects/$sproject/search?q=the"
+  echo "  embedded index caught up with $SEARCH_DOCS documents in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s (first search after the import)"
   for r in $(seq "$RUNS"); do
     echo " run $r"
-    for engine in postgres; do
+    for engine in embedded postgres; do
+      b=$base; [ "$engine" = postgres ] && b=$base0
       for c in 1 16; do
-        line=$(./target/release/examples/searchload run "$base" "$stoken" "$sproject" "$c" "$DURATION" "$work/queries.tsv")
+        line=$(./target/release/examples/searchload run "$b" "$stoken" "$sproject" "$c" "$DURATION" "$work/queries.tsv")
         printf '  %-9s %s\n' "$engine" "$line"
         echo "$(stats field p50 <<<"$line") $(stats field p99 <<<"$line")" >>"$work/search-$engine-$c"
       done
     done
   done
-  for engine in postgres; do
+  for engine in embedded postgres; do
     for c in 1 16; do
       stats runs "search, $engine, $c client(s), p50" $(awk '{print $1}' "$work/search-$engine-$c")
       stats runs "search, $engine, $c client(s), p99" $(awk '{print $2}' "$work/search-$engine-$c")
@@ -206,6 +228,7 @@ if want embedded; then
   eurl="postgres://mdz:$(cat "$work/embedded/postgres.password")@127.0.0.1:$eport/postgres"
   print_pg_settings "embedded" "$eurl"
   read -r etoken eproject < <(user_project "$ebase" embedded)
+  etoken=$(jwt_of "$ebase" embedded)
   : >"$work/saves-embedded"
   for r in $(seq "$RUNS"); do
     echo " run $r"

@@ -176,6 +176,7 @@ async fn saves(
         Pace::Together(e) => format!("together-{}ms", e.as_millis()),
         Pace::Spread(e) => format!("spread-{}ms", e.as_millis()),
     };
+    // Each run its own documents (the process id in the path): runs repeat in one project.
     for w in 0..WRITERS {
         let (client, base, token, project, tag) = (
             client.clone(),
@@ -191,7 +192,7 @@ async fn saves(
                 &base,
                 &token,
                 &project,
-                &format!("bench/save-{tag}-{w}.md"),
+                &format!("bench/save-{tag}-{}-{w}.md", std::process::id()),
                 &text,
             )
             .await
