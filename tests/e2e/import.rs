@@ -497,3 +497,20 @@ async fn hostile_archives_are_refused_whole_and_leave_nothing() {
     assert_eq!(kind, "application/problem+json");
     nothing_left(&app, &owner).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_entry_is_refused_not_overflowing_the_stack() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    // 32,000 folders deep (a 64 KB name), and a Notion id to rename folder by folder.
+    let deep = format!("{}x.md", "a/".repeat(32_000));
+    let notion = "Page 0123456789abcdef0123456789abcdef.md";
+    let zip = zip_of(&[(notion, b"# page"), (deep.as_str(), b"# deep")]);
+    let (status, kind, body) = import(&app, Some(&owner), "?name=Deep", zip).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(kind, "application/problem+json");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("longer than 4096 bytes"), "{detail:.200}");
+    assert!(detail.starts_with("entry a/a/"), "{detail:.200}");
+    nothing_left(&app, &owner).await;
+}

@@ -1,13 +1,26 @@
 //! Entry names: which are safe, which are skipped, what a Notion export's names become.
 
 use super::archive::Format;
+use crate::paths::MAX_PATH_BYTES;
 use std::collections::{HashMap, HashSet};
+
+/// Longest entry name read, in bytes: a document path's limit with room for a top folder and
+/// Notion's ` <32 hex>` page ids, which are stripped before the path is checked again.
+pub const MAX_ENTRY_NAME_BYTES: usize = 4 * MAX_PATH_BYTES;
+/// Most folders an entry may be nested in (Notion names are renamed folder by folder).
+pub const MAX_ENTRY_SEGMENTS: usize = 64;
 
 /// Why an entry's name is refused (the whole archive is), or `Ok`. A trailing `/` (a folder)
 /// is allowed; anything that could point outside the archive's root is not.
 pub fn check_entry_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("has an empty name");
+    }
+    if name.len() > MAX_ENTRY_NAME_BYTES {
+        return Err("has a name longer than 4096 bytes");
+    }
+    if name.split('/').filter(|s| !s.is_empty()).count() > MAX_ENTRY_SEGMENTS {
+        return Err("is nested in more than 64 folders");
     }
     if name.chars().any(char::is_control) {
         return Err("has control characters in its name");
@@ -161,14 +174,24 @@ impl Renames {
         }
     }
 
+    /// The new name of the folder `old`, its parents renamed first (folder by folder, not
+    /// recursively: the depth is the archive's).
     fn dir(&mut self, old: &str) -> String {
-        if let Some(new) = self.dirs.get(old) {
-            return new.clone();
+        let mut new = String::new();
+        let mut end = 0;
+        for (i, segment) in old.split('/').enumerate() {
+            end += segment.len() + usize::from(i > 0);
+            let prefix = &old[..end];
+            new = match self.dirs.get(prefix) {
+                Some(known) => known.clone(),
+                None => self.rename_dir(prefix, &new, segment),
+            };
         }
-        let (parent, name) = match old.rsplit_once('/') {
-            Some((parent, name)) => (self.dir(parent), name),
-            None => (String::new(), old),
-        };
+        new
+    }
+
+    /// Give the folder `old` (its parent already renamed to `parent`) a name of its own.
+    fn rename_dir(&mut self, old: &str, parent: &str, name: &str) -> String {
         let wanted = if parent.is_empty() {
             strip_notion_id(name).into_owned()
         } else {
@@ -220,6 +243,14 @@ mod tests {
         for good in ["a.md", "dir/", "dir/sub/ü.md", ".obsidian/app.json"] {
             assert!(check_entry_name(good).is_ok(), "{good:?}");
         }
+        let deep = format!("{}x.md", "a/".repeat(MAX_ENTRY_SEGMENTS));
+        assert_eq!(
+            check_entry_name(&deep),
+            Err("is nested in more than 64 folders")
+        );
+        assert!(check_entry_name(&format!("{}x.md", "a/".repeat(63))).is_ok());
+        let long = format!("{}.md", "a".repeat(MAX_ENTRY_NAME_BYTES));
+        assert!(check_entry_name(&long).is_err());
     }
 
     #[test]
@@ -259,5 +290,13 @@ mod tests {
         );
         assert_eq!(r.unique_document("Home/Child.md"), "Home/Child.md");
         assert_eq!(r.unique_document("home/child.md"), "home/child (2).md");
+    }
+
+    #[test]
+    fn deep_notion_folders_do_not_recurse() {
+        let mut r = Renames::default();
+        let deep = format!("{}Page {ID}.md", "a/".repeat(20_000));
+        let renamed = r.notion_path(&deep);
+        assert!(renamed.ends_with("a/a/Page.md"), "{}", &renamed[renamed.len() - 20..]);
     }
 }
