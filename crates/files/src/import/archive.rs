@@ -145,55 +145,76 @@ impl Budget {
     }
 }
 
-/// Open the uploaded zip. The entry count its end record declares is checked first: the zip
+/// Open the uploaded zip. The entry count its end records declare is checked first: the zip
 /// library keeps every entry of the central directory in memory while it parses it.
 pub fn open(path: &Path, max_entries: usize) -> Result<ZipArchive<File>, ImportError> {
     let mut file = File::open(path).map_err(ImportError::Io)?;
-    if let Some(count) = declared_entries(&mut file).map_err(ImportError::Io)?
-        && count > max_entries as u64
-    {
+    if declared_entries(&mut file)? > max_entries as u64 {
         return Err(ImportError::TooManyEntries { limit: max_entries });
     }
     ZipArchive::new(file).map_err(ImportError::BrokenZip)
 }
 
-/// The total entries of the last end-of-central-directory record (zip64's when it defers to
-/// it); `None` when there is none to read (the zip library then says what is wrong).
-fn declared_entries(file: &mut File) -> std::io::Result<Option<u64>> {
+fn le(bytes: &[u8], at: usize, len: usize) -> Result<u64, ImportError> {
+    let field = bytes
+        .get(at..at + len)
+        .ok_or(ImportError::BadDirectory("its end record is cut short"))?;
+    Ok(field
+        .iter()
+        .rev()
+        .fold(0u64, |n, &b| (n << 8) | u64::from(b)))
+}
+
+/// The total entries the last end-of-central-directory record declares, read as the zip
+/// library reads it: zip64's record when any of the count, the directory's size or its
+/// offset defers to it. Refused (400) when that cannot be established, or when the central
+/// directory does not end exactly where the end records begin (the library would look for
+/// it elsewhere, so the count read here would not be the one it uses).
+fn declared_entries(file: &mut File) -> Result<u64, ImportError> {
     // The record is 22 bytes followed by a comment of at most 65,535.
-    let len = file.metadata()?.len();
+    let len = file.metadata().map_err(ImportError::Io)?.len();
     let tail_len = len.min(22 + 65_535);
-    file.seek(SeekFrom::Start(len - tail_len))?;
+    let tail_start = len - tail_len;
+    file.seek(SeekFrom::Start(tail_start))
+        .map_err(ImportError::Io)?;
     let mut tail = vec![0u8; usize::try_from(tail_len).unwrap_or(0)];
-    file.read_exact(&mut tail)?;
-    let Some(at) = tail.windows(4).rposition(|w| w == b"PK\x05\x06") else {
-        return Ok(None);
-    };
-    let Some(count) = tail.get(at + 10..at + 12) else {
-        return Ok(None);
-    };
-    let count = u16::from_le_bytes([count[0], count[1]]);
-    if count != u16::MAX {
-        return Ok(Some(u64::from(count)));
+    file.read_exact(&mut tail).map_err(ImportError::Io)?;
+    let at = tail
+        .windows(4)
+        .rposition(|w| w == b"PK\x05\x06")
+        .ok_or(ImportError::BadDirectory("it has no end of central directory record"))?;
+    let end = &tail[at..];
+    let (count, size, offset) = (le(end, 10, 2)?, le(end, 12, 4)?, le(end, 16, 4)?);
+    let end_at = tail_start + at as u64;
+    if count != u64::from(u16::MAX) && size != u64::from(u32::MAX) && offset != u64::from(u32::MAX)
+    {
+        if offset + size != end_at {
+            return Err(MISPLACED);
+        }
+        return Ok(count);
     }
     // Zip64: a locator just before the record points at the zip64 end record.
-    let Some(locator) = at.checked_sub(20).and_then(|l| tail.get(l..at)) else {
-        return Ok(None);
-    };
-    if &locator[..4] != b"PK\x06\x07" {
-        return Ok(None);
+    let locator = at
+        .checked_sub(20)
+        .and_then(|l| tail.get(l..at))
+        .filter(|l| l.starts_with(b"PK\x06\x07"))
+        .ok_or(ImportError::BadDirectory("it has no zip64 end locator"))?;
+    let record_at = le(locator, 8, 8)?;
+    let mut record = [0u8; 56];
+    file.seek(SeekFrom::Start(record_at))
+        .map_err(ImportError::Io)?;
+    if file.read_exact(&mut record).is_err() || !record.starts_with(b"PK\x06\x06") {
+        return Err(ImportError::BadDirectory("it has no zip64 end record"));
     }
-    let mut offset = [0u8; 8];
-    offset.copy_from_slice(&locator[8..16]);
-    file.seek(SeekFrom::Start(u64::from_le_bytes(offset)))?;
-    let mut record = [0u8; 40];
-    if file.read_exact(&mut record).is_err() || &record[..4] != b"PK\x06\x06" {
-        return Ok(None);
+    let (count, size, offset) = (le(&record, 32, 8)?, le(&record, 40, 8)?, le(&record, 48, 8)?);
+    if offset.checked_add(size) != Some(record_at) {
+        return Err(MISPLACED);
     }
-    let mut total = [0u8; 8];
-    total.copy_from_slice(&record[32..40]);
-    Ok(Some(u64::from_le_bytes(total)))
+    Ok(count)
 }
+
+const MISPLACED: ImportError =
+    ImportError::BadDirectory("its central directory does not end where its end record begins");
 
 /// One entry as listed in the central directory.
 struct Listed {
@@ -460,5 +481,90 @@ impl Planner<'_> {
             old_id,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A zip of `n` entries (`0.md`…) whose directory is declared in a zip64 end record,
+    /// while the classic end record says 1 entry and defers with the offset `0xFFFFFFFF`.
+    fn zip64_of(n: usize) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for i in 0..n {
+            zip.start_file(format!("{i}.md"), zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(b"x").unwrap();
+        }
+        let mut bytes = zip.finish().unwrap().into_inner();
+        let end = bytes.len() - 22;
+        let size = u64::from(u32::from_le_bytes(bytes[end + 12..end + 16].try_into().unwrap()));
+        let offset = u64::from(u32::from_le_bytes(bytes[end + 16..end + 20].try_into().unwrap()));
+        bytes.truncate(end);
+        let record_at = bytes.len() as u64;
+        bytes.extend_from_slice(b"PK\x06\x06");
+        bytes.extend_from_slice(&44u64.to_le_bytes());
+        bytes.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&(n as u64).to_le_bytes());
+        bytes.extend_from_slice(&(n as u64).to_le_bytes());
+        bytes.extend_from_slice(&size.to_le_bytes());
+        bytes.extend_from_slice(&offset.to_le_bytes());
+        bytes.extend_from_slice(b"PK\x06\x07");
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&record_at.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(b"PK\x05\x06\0\0\0\0\x01\0\x01\0");
+        bytes.extend_from_slice(&(size as u32).to_le_bytes());
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes
+    }
+
+    fn temp_zip(bytes: &[u8]) -> std::path::PathBuf {
+        let name = format!("mdz-import-{}.zip", uuid::Uuid::new_v4().simple());
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn declared(bytes: &[u8]) -> Result<u64, ImportError> {
+        let path = temp_zip(bytes);
+        let declared = declared_entries(&mut File::open(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        declared
+    }
+
+    #[test]
+    fn a_zip64_count_behind_a_deferring_offset_is_the_one_checked() {
+        let bytes = zip64_of(11);
+        assert_eq!(declared(&bytes).unwrap(), 11);
+        // The zip library reads the same count.
+        let path = temp_zip(&bytes);
+        assert_eq!(ZipArchive::new(File::open(&path).unwrap()).unwrap().len(), 11);
+        assert!(matches!(
+            open(&path, 10),
+            Err(ImportError::TooManyEntries { limit: 10 })
+        ));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_directory_that_does_not_end_at_its_record_is_refused() {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file("a.md", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        let mut bytes = zip.finish().unwrap().into_inner();
+        assert_eq!(declared(&bytes).unwrap(), 1);
+        // Junk between the directory and its end record.
+        let end = bytes.len() - 22;
+        bytes.splice(end..end, *b"junk");
+        assert!(matches!(declared(&bytes), Err(ImportError::BadDirectory(_))));
+        // No end record at all.
+        assert!(matches!(
+            declared(b"PK\x03\x04 nothing"),
+            Err(ImportError::BadDirectory(_))
+        ));
     }
 }

@@ -70,6 +70,8 @@ pub enum ImportError {
     NotZip,
     #[error("the archive cannot be read: {0}")]
     BrokenZip(#[source] zip::result::ZipError),
+    #[error("the archive cannot be read: {0}")]
+    BadDirectory(&'static str),
     #[error("entry {name} cannot be read: {source}")]
     BrokenEntry {
         name: String,
@@ -149,7 +151,9 @@ impl From<ImportError> for ApiError {
                 "Unsupported media type",
             )
             .detail(detail),
-            ImportError::BrokenZip(_) | ImportError::BrokenEntry { .. } => {
+            ImportError::BrokenZip(_)
+            | ImportError::BadDirectory(_)
+            | ImportError::BrokenEntry { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "broken-archive", "Broken archive")
                     .detail(detail)
             }
