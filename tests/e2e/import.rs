@@ -514,3 +514,41 @@ async fn a_deeply_nested_entry_is_refused_not_overflowing_the_stack() {
     assert!(detail.starts_with("entry a/a/"), "{detail:.200}");
     nothing_left(&app, &owner).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_manifest_is_refused() {
+    let app = TestApp::spawn_with(Options {
+        config: vec![("import_max_entries", json!(10))],
+        ..Options::default()
+    })
+    .await;
+    let owner = app.new_user().await;
+    let listed: Vec<Value> = (0..11)
+        .map(|i| {
+            json!({"id": uuid::Uuid::new_v4(), "name": format!("{i}.png"),
+                   "path": format!("attachments/{i}.png"), "content_type": "image/png"})
+        })
+        .collect();
+    let manifest = json!({"format": "mdz-export", "version": 1, "attachments": listed});
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let zip = zip_of(&[("mdz-export.json", &manifest), ("a.md", b"# a")]);
+    let (status, _, body) = import(&app, Some(&owner), "?name=M", zip).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("more than 10 attachments"),
+        "{body}"
+    );
+    nothing_left(&app, &owner).await;
+
+    // 5 MiB of manifest (padding a small one) is over its 4 MiB.
+    let mut padded = br#"{"format": "mdz-export", "version": 1}"#.to_vec();
+    padded.resize(5 * 1024 * 1024, b' ');
+    let zip = zip_of(&[("mdz-export.json", &padded), ("a.md", b"# a")]);
+    let (status, _, body) = import(&app, Some(&owner), "?name=M", zip).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("mdz-export.json is larger than 4194304"),
+        "{body}"
+    );
+    nothing_left(&app, &owner).await;
+}

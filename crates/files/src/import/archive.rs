@@ -41,8 +41,9 @@ pub struct ManifestAttachment {
     pub content_type: String,
 }
 
-/// The manifest is read whole; a bigger one is not an mdz export's.
-const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
+/// The manifest is read whole; a bigger one is not an mdz export's (its attachment list is
+/// also capped: at most one per entry the archive may hold).
+const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Skipped entries named in the answer (the rest are only counted).
 const MAX_SKIPPED_LISTED: usize = 100;
 
@@ -277,7 +278,7 @@ pub fn plan(zip: &mut ZipArchive<File>, limits: &Limits) -> Result<Plan, ImportE
     }
     let mut budget = Budget::new(limits.max_uncompressed_bytes);
     let manifest = match listed.iter().find(|e| e.name == "mdz-export.json") {
-        Some(e) => Some(read_manifest(zip, e, &mut budget)?),
+        Some(e) => Some(read_manifest(zip, e, &mut budget, limits.max_entries)?),
         None => None,
     };
     let format = if manifest.is_some() {
@@ -338,6 +339,7 @@ fn read_manifest(
     zip: &mut ZipArchive<File>,
     e: &Listed,
     budget: &mut Budget,
+    max_entries: usize,
 ) -> Result<Manifest, ImportError> {
     let mut entry = zip.by_index(e.index).map_err(ImportError::BrokenZip)?;
     let mut bytes = Vec::new();
@@ -355,6 +357,12 @@ fn read_manifest(
                 crate::export::FORMAT,
                 crate::export::FORMAT_VERSION
             ),
+        ));
+    }
+    if manifest.attachments.len() > max_entries {
+        return Err(ImportError::bad_entry(
+            &e.name,
+            format!("lists more than {max_entries} attachments"),
         ));
     }
     Ok(manifest)
