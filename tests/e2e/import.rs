@@ -552,3 +552,56 @@ async fn an_oversized_manifest_is_refused() {
     );
     nothing_left(&app, &owner).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_past_the_node_limit_are_refused_before_their_body() {
+    let app = TestApp::spawn_with(Options {
+        config: vec![("import_max_concurrent", json!(1))],
+        ..Options::default()
+    })
+    .await;
+    let owner = app.new_user().await;
+    // The first import's body is sent a chunk at a time and not finished yet.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    tx.send(b"PK".to_vec()).unwrap();
+    let rx = futures_util::stream::unfold(rx, async |mut rx| {
+        rx.recv().await.map(|c| (Ok::<_, std::io::Error>(c), rx))
+    });
+    let first = app
+        .request(Method::POST, "/api/v1/projects/import", Some(&owner.access))
+        .header("content-type", "application/zip")
+        .body(reqwest::Body::wrap_stream(rx))
+        .send();
+    let first = tokio::spawn(first);
+    // It holds the slot once its upload file exists (the slot is taken before the body).
+    let imports = app.data_dir.join("imports");
+    for _ in 0..3000 {
+        let started = std::fs::read_dir(&imports).is_ok_and(|mut d| d.next().is_some());
+        if started {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let res = app
+        .request(Method::POST, "/api/v1/projects/import", Some(&owner.access))
+        .header("content-type", "application/zip")
+        .body(zip_of(&[("a.md", b"# a")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("1 imports are running"),
+        "{body}"
+    );
+
+    // The first ends (a broken zip); its slot is free again.
+    drop(tx);
+    let res = first.await.unwrap().unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (status, _, body) = import(&app, Some(&owner), "?name=Third", zip_of(&[("a.md", b"# a")])).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

@@ -111,6 +111,9 @@ pub struct Config {
     pub import_max_entries: usize,
     /// Most bytes an imported zip may inflate to, counted while inflating (413 above).
     pub import_max_uncompressed_bytes: u64,
+    /// Most imports one node runs at once (each holds a database connection for its
+    /// transaction and its upload on disk); more get 503 with `Retry-After`.
+    pub import_max_concurrent: usize,
     /// Largest collab WebSocket message in bytes (bigger: close 1009).
     pub collab_max_message_bytes: usize,
     /// Most connections one document's room accepts.
@@ -208,6 +211,7 @@ struct Defaults {
     import_max_bytes: u64,
     import_max_entries: usize,
     import_max_uncompressed_bytes: u64,
+    import_max_concurrent: usize,
     collab_max_message_bytes: usize,
     collab_max_connections_per_doc: usize,
     collab_messages_per_sec: u32,
@@ -253,6 +257,7 @@ const DEFAULTS: Defaults = Defaults {
     import_max_bytes: 512 * 1024 * 1024,
     import_max_entries: 20_000,
     import_max_uncompressed_bytes: 2 * 1024 * 1024 * 1024,
+    import_max_concurrent: 2,
     collab_max_message_bytes: 8 * 1024 * 1024,
     collab_max_connections_per_doc: 500,
     collab_messages_per_sec: 200,
@@ -403,6 +408,9 @@ impl Config {
         }
         if self.import_max_uncompressed_bytes == 0 {
             return bad("import_max_uncompressed_bytes", "must be at least 1");
+        }
+        if self.import_max_concurrent == 0 {
+            return bad("import_max_concurrent", "must be at least 1");
         }
         if self.purge_interval_secs == 0 {
             return bad("purge_interval_secs", "must be at least 1");

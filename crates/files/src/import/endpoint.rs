@@ -93,6 +93,7 @@ const ZIP_TYPES: [&str; 2] = ["application/zip", "application/x-zip-compressed"]
         (status = 413, description = "Over a limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An entry is refused", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`IMPORT_MAX_CONCURRENT` imports are running; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/import")]
@@ -124,9 +125,10 @@ pub async fn import_project(
         }
         .into());
     }
+    let slot = svc.admit()?;
     let upload = svc.receive(body).await?;
     let imported = svc
-        .import(user.user_id, query.into_inner().name, upload)
+        .import(user.user_id, query.into_inner().name, upload, slot)
         .await?;
     let project = view(imported, user.user_id);
     Ok(HttpResponse::Created()

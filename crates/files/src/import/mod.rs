@@ -31,6 +31,7 @@ use mdz_core::ids::UserId;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::instrument;
 
 /// The limits and places of imports (configuration keys `IMPORT_*`, `MAX_FILE_BYTES`,
@@ -38,6 +39,8 @@ use tracing::instrument;
 #[derive(Debug, Clone)]
 pub struct ImportSettings {
     pub max_body_bytes: u64,
+    /// Imports this node runs at once.
+    pub max_concurrent: usize,
     limits: archive::Limits,
     /// Where uploaded zips wait while they are imported.
     pub temp_dir: PathBuf,
@@ -47,6 +50,7 @@ impl ImportSettings {
     pub fn new(config: &mdz_core::config::Config) -> Self {
         Self {
             max_body_bytes: config.import_max_bytes,
+            max_concurrent: config.import_max_concurrent,
             limits: archive::Limits {
                 max_entries: config.import_max_entries,
                 max_uncompressed_bytes: config.import_max_uncompressed_bytes,
@@ -62,6 +66,8 @@ impl ImportSettings {
 /// Why an import was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    #[error("{limit} imports are running on this server; try again in a moment")]
+    Busy { limit: usize },
     #[error("the upload is larger than {limit} bytes")]
     BodyTooLarge { limit: u64 },
     #[error("the upload was interrupted")]
@@ -135,6 +141,16 @@ impl From<ImportError> for ApiError {
     fn from(e: ImportError) -> Self {
         let detail = e.to_string();
         match e {
+            ImportError::Busy { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Server busy",
+            )
+            .detail(detail)
+            .header(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
+            ),
             ImportError::BodyTooLarge { .. }
             | ImportError::TooManyEntries { .. }
             | ImportError::TooManyBytes { .. }
@@ -249,7 +265,14 @@ impl Drop for Upload {
     }
 }
 
+/// What a refused import is told to wait, in seconds.
+const BUSY_RETRY_AFTER_SECS: &str = "5";
+
+/// One of the node's import slots ([`ImportService::admit`]), held until the import ends.
+pub struct Slot(#[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit);
+
 pub struct ImportService {
+    running: Arc<Semaphore>,
     pool: DbPool,
     store: Arc<dyn BlobStore>,
     creator: Arc<dyn ProjectCreator>,
@@ -264,11 +287,24 @@ impl ImportService {
         settings: ImportSettings,
     ) -> Self {
         Self {
+            running: Arc::new(Semaphore::new(settings.max_concurrent)),
             pool,
             store,
             creator,
             settings,
         }
+    }
+
+    /// Take one of the node's import slots, or refuse at once (before the body is read)
+    /// when `IMPORT_MAX_CONCURRENT` imports are running.
+    pub fn admit(&self) -> Result<Slot, ImportError> {
+        self.running
+            .clone()
+            .try_acquire_owned()
+            .map(Slot)
+            .map_err(|_| ImportError::Busy {
+                limit: self.settings.max_concurrent,
+            })
     }
 
     pub fn max_body_bytes(&self) -> u64 {
@@ -307,6 +343,7 @@ impl ImportService {
         actor: UserId,
         name: Option<String>,
         upload: Upload,
+        slot: Slot,
     ) -> Result<Imported, ImportError> {
         let job = ImportJob {
             pool: self.pool.clone(),
@@ -319,6 +356,7 @@ impl ImportService {
         let imported = tokio::task::spawn_blocking(move || {
             let result = job.run(&upload);
             upload.remove();
+            drop(slot);
             result
         })
         .await??;
