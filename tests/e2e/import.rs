@@ -605,3 +605,43 @@ async fn imports_past_the_node_limit_are_refused_before_their_body() {
     let (status, _, body) = import(&app, Some(&owner), "?name=Third", zip_of(&[("a.md", b"# a")])).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_name_is_refused_before_the_body() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    // Not even a zip: the name is what is refused, before the body is read.
+    let long = "n".repeat(101);
+    let (status, kind, body) =
+        import(&app, Some(&owner), &format!("?name={long}"), b"not a zip".to_vec()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(kind, "application/problem+json");
+    assert_eq!(body["errors"][0]["field"], "name", "{body}");
+    nothing_left(&app, &owner).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_left_by_a_crash_are_removed_at_startup() {
+    let app = TestApp::spawn().await;
+    let imports = app.data_dir.join("imports");
+    std::fs::create_dir_all(&imports).unwrap();
+    let old = imports.join("left.zip");
+    let fresh = imports.join("receiving.zip");
+    std::fs::write(&old, b"PK").unwrap();
+    std::fs::write(&fresh, b"PK").unwrap();
+    let two_days = std::time::Duration::from_secs(2 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - two_days)
+        .unwrap();
+    // Another node starting on the same data directory.
+    let _node = TestApp::spawn_with(Options {
+        replica_of: Some(app.replica()),
+        ..Options::default()
+    })
+    .await;
+    assert!(!old.exists(), "a day-old upload is a leftover");
+    assert!(fresh.exists(), "a fresh one may be another node's, receiving now");
+}

@@ -212,6 +212,10 @@ pub enum CreateProjectError {
 /// `mdz-projects` with the same rows as `POST /projects`.
 #[async_trait]
 pub trait ProjectCreator: Send + Sync + 'static {
+    /// Check a project name as `POST /projects` does (an import does before it reads its
+    /// body).
+    fn check_name(&self, name: &str) -> Result<(), CreateProjectError>;
+
     /// Check `name` and `description` as `POST /projects` does, then insert the project
     /// `id` (chosen by the caller, who may need it before the transaction) and `owner`'s
     /// owner membership on `conn`; the caller's transaction decides whether they stay.

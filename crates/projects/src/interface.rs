@@ -127,7 +127,7 @@ fn field(field: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
-fn parse_name(raw: &str) -> Result<String, String> {
+pub(crate) fn parse_name(raw: &str) -> Result<String, String> {
     let name = raw.trim();
     let len = name.chars().count();
     if len == 0 {

@@ -125,10 +125,14 @@ pub async fn import_project(
         }
         .into());
     }
+    let name = query.into_inner().name;
+    if let Some(name) = &name {
+        svc.check_name(name)?;
+    }
     let slot = svc.admit()?;
     let upload = svc.receive(body).await?;
     let imported = svc
-        .import(user.user_id, query.into_inner().name, upload, slot)
+        .import(user.user_id, name, upload, slot)
         .await?;
     let project = view(imported, user.user_id);
     Ok(HttpResponse::Created()

@@ -271,6 +271,32 @@ const BUSY_RETRY_AFTER_SECS: &str = "5";
 /// One of the node's import slots ([`ImportService::admit`]), held until the import ends.
 pub struct Slot(#[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit);
 
+/// An upload older than this is a previous run's leftover (a crash mid-import); younger ones
+/// may be another node's, receiving now in a shared `DATA_DIR`.
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Remove the `*.zip` uploads of `DATA_DIR/imports` older than [`LEFTOVER_AGE`] (at startup).
+pub async fn remove_leftovers(dir: &Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "zip") {
+            continue;
+        }
+        let age = entry
+            .metadata()
+            .await
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|age| age > LEFTOVER_AGE) {
+            Upload { path }.remove_async().await;
+        }
+    }
+}
+
 pub struct ImportService {
     running: Arc<Semaphore>,
     pool: DbPool,
@@ -293,6 +319,11 @@ impl ImportService {
             creator,
             settings,
         }
+    }
+
+    /// Refuse a name no project can have (422) before the body is read.
+    pub fn check_name(&self, name: &str) -> Result<(), ImportError> {
+        self.creator.check_name(name).map_err(ImportError::from)
     }
 
     /// Take one of the node's import slots, or refuse at once (before the body is read)
