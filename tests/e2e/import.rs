@@ -645,3 +645,26 @@ async fn uploads_left_by_a_crash_are_removed_at_startup() {
     assert!(!old.exists(), "a day-old upload is a leftover");
     assert!(fresh.exists(), "a fresh one may be another node's, receiving now");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_token_cannot_import() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let (status, created) = app
+        .post(
+            "/api/v1/auth/tokens",
+            Some(&owner.access),
+            json!({"name": "reader", "scope": "read"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let reader = TestUser {
+        access: created["token"].as_str().unwrap().to_owned(),
+        ..owner.clone()
+    };
+    let (status, kind, body) =
+        import(&app, Some(&reader), "?name=R", zip_of(&[("a.md", b"# a")])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(kind, "application/problem+json");
+    nothing_left(&app, &owner).await;
+}
