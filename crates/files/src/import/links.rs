@@ -20,9 +20,10 @@ pub struct Links {
     pub attachments: HashMap<String, AttachmentId>,
     /// An mdz export's attachment ids → the new ones.
     pub ids: HashMap<AttachmentId, AttachmentId>,
-    /// Lower-case file name → attachments' source paths, shortest first (Obsidian finds an
-    /// embed by its name anywhere in the vault).
-    by_name: HashMap<String, Vec<String>>,
+    /// Lower-case file name → the attachment source path an embed of that name finds: the
+    /// shortest, then the first in order (Obsidian finds an embed by its name anywhere in the
+    /// vault). Only that one is kept, so adding is O(1).
+    by_name: HashMap<String, String>,
 }
 
 impl Links {
@@ -39,9 +40,13 @@ impl Links {
             self.ids.insert(old, new);
         }
         let name = source.rsplit('/').next().unwrap_or(source).to_lowercase();
-        let paths = self.by_name.entry(name).or_default();
-        paths.push(source.to_owned());
-        paths.sort_by_key(|p| (p.len(), p.clone()));
+        match self.by_name.get_mut(&name) {
+            Some(best) if (best.len(), best.as_str()) <= (source.len(), source) => {}
+            Some(best) => source.clone_into(best),
+            None => {
+                self.by_name.insert(name, source.to_owned());
+            }
+        }
     }
 
     /// `text` of the document at `source` (which becomes `target`), its links rewritten.
@@ -112,7 +117,6 @@ impl Links {
         let name = target.rsplit('/').next().unwrap_or(target).to_lowercase();
         self.by_name
             .get(&name)
-            .and_then(|paths| paths.first())
             .and_then(|p| self.attachments.get(p))
             .copied()
     }

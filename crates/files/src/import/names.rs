@@ -163,6 +163,9 @@ pub struct Renames {
     dirs: HashMap<String, String>,
     taken_dirs: HashSet<String>,
     taken_documents: HashSet<String>,
+    /// Lower-case wanted name → the next number to try for it (so many takers of one name
+    /// do not each count up from 2).
+    next_number: HashMap<String, usize>,
 }
 
 impl Renames {
@@ -197,25 +200,39 @@ impl Renames {
         } else {
             format!("{parent}/{}", strip_notion_id(name))
         };
-        let mut new = wanted.clone();
-        let mut n = 2;
-        while !self.taken_dirs.insert(new.to_lowercase()) {
-            new = format!("{wanted} ({n})");
-            n += 1;
-        }
+        let new = if self.taken_dirs.insert(wanted.to_lowercase()) {
+            wanted
+        } else {
+            let key = format!("{}/", wanted.to_lowercase());
+            let mut n = self.next_number.get(&key).copied().unwrap_or(2);
+            loop {
+                let candidate = format!("{wanted} ({n})");
+                n += 1;
+                if self.taken_dirs.insert(candidate.to_lowercase()) {
+                    self.next_number.insert(key, n);
+                    break candidate;
+                }
+            }
+        };
         self.dirs.insert(old.to_owned(), new.clone());
         new
     }
 
     /// `path`, or a numbered variant when a document already has it (without case).
     pub fn unique_document(&mut self, path: &str) -> String {
-        if self.taken_documents.insert(path.to_lowercase()) {
+        let key = path.to_lowercase();
+        if self.taken_documents.insert(key.clone()) {
             return path.to_owned();
         }
-        (2..)
-            .map(|n| numbered(path, n))
-            .find(|candidate| self.taken_documents.insert(candidate.to_lowercase()))
-            .unwrap_or_default()
+        let mut n = self.next_number.get(&key).copied().unwrap_or(2);
+        loop {
+            let candidate = numbered(path, n);
+            n += 1;
+            if self.taken_documents.insert(candidate.to_lowercase()) {
+                self.next_number.insert(key, n);
+                return candidate;
+            }
+        }
     }
 }
 
@@ -290,6 +307,22 @@ mod tests {
         );
         assert_eq!(r.unique_document("Home/Child.md"), "Home/Child.md");
         assert_eq!(r.unique_document("home/child.md"), "home/child (2).md");
+    }
+
+    #[test]
+    fn many_pages_of_one_title_get_names_of_their_own() {
+        let mut r = Renames::default();
+        let mut seen = HashSet::new();
+        for i in 0..20_000 {
+            let path = r.notion_path(&format!("Home {i:032x}/Page {i:032x}.md"));
+            assert!(seen.insert(r.unique_document(&path)), "{path} twice");
+            let same = r.unique_document("Same/Page.md");
+            assert!(seen.insert(same.clone()), "{same} twice");
+        }
+        assert!(seen.contains("Home (20000)/Page.md"));
+        assert!(seen.contains("Same/Page (20000).md"));
+        assert_eq!(r.notion_path(&format!("Home {ID}/x.md")), "Home (20001)/x.md");
+        assert_eq!(r.unique_document("same/page.md"), "same/page (20001).md");
     }
 
     #[test]
