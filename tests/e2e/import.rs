@@ -535,7 +535,10 @@ async fn an_oversized_manifest_is_refused() {
     let (status, _, body) = import(&app, Some(&owner), "?name=M", zip).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
-        body["detail"].as_str().unwrap().contains("more than 10 attachments"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 10 attachments"),
         "{body}"
     );
     nothing_left(&app, &owner).await;
@@ -547,7 +550,10 @@ async fn an_oversized_manifest_is_refused() {
     let (status, _, body) = import(&app, Some(&owner), "?name=M", zip).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(
-        body["detail"].as_str().unwrap().contains("mdz-export.json is larger than 4194304"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("mdz-export.json is larger than 4194304"),
         "{body}"
     );
     nothing_left(&app, &owner).await;
@@ -594,7 +600,10 @@ async fn imports_past_the_node_limit_are_refused_before_their_body() {
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let body: Value = res.json().await.unwrap();
     assert!(
-        body["detail"].as_str().unwrap().contains("1 imports are running"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 imports are running"),
         "{body}"
     );
 
@@ -602,7 +611,13 @@ async fn imports_past_the_node_limit_are_refused_before_their_body() {
     drop(tx);
     let res = first.await.unwrap().unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let (status, _, body) = import(&app, Some(&owner), "?name=Third", zip_of(&[("a.md", b"# a")])).await;
+    let (status, _, body) = import(
+        &app,
+        Some(&owner),
+        "?name=Third",
+        zip_of(&[("a.md", b"# a")]),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
@@ -612,8 +627,13 @@ async fn a_bad_name_is_refused_before_the_body() {
     let owner = app.new_user().await;
     // Not even a zip: the name is what is refused, before the body is read.
     let long = "n".repeat(101);
-    let (status, kind, body) =
-        import(&app, Some(&owner), &format!("?name={long}"), b"not a zip".to_vec()).await;
+    let (status, kind, body) = import(
+        &app,
+        Some(&owner),
+        &format!("?name={long}"),
+        b"not a zip".to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(kind, "application/problem+json");
     assert_eq!(body["errors"][0]["field"], "name", "{body}");
@@ -643,7 +663,10 @@ async fn uploads_left_by_a_crash_are_removed_at_startup() {
     })
     .await;
     assert!(!old.exists(), "a day-old upload is a leftover");
-    assert!(fresh.exists(), "a fresh one may be another node's, receiving now");
+    assert!(
+        fresh.exists(),
+        "a fresh one may be another node's, receiving now"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,12 +100,8 @@ impl FilesModule {
         let export = export::ExportService::new(pool.clone(), access.clone(), store.clone());
         let import_settings = import::ImportSettings::new(config);
         import::remove_leftovers(&import_settings.temp_dir).await;
-        let import = import::ImportService::new(
-            pool.clone(),
-            store.clone(),
-            creator,
-            import_settings,
-        );
+        let import =
+            import::ImportService::new(pool.clone(), store.clone(), creator, import_settings);
         let attachments = AttachmentsService::new(
             pool.clone(),
             access.clone(),

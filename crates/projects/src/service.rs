@@ -738,9 +738,9 @@ impl ProjectsService {
 #[async_trait]
 impl ProjectCreator for ProjectsService {
     fn check_name(&self, name: &str) -> Result<(), CreateProjectError> {
-        crate::interface::parse_name(name)
-            .map(drop)
-            .map_err(|why| CreateProjectError::Invalid(vec![mdz_core::FieldError::new("name", why)]))
+        crate::interface::parse_name(name).map(drop).map_err(|why| {
+            CreateProjectError::Invalid(vec![mdz_core::FieldError::new("name", why)])
+        })
     }
 
     async fn create_in(

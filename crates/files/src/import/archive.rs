@@ -183,7 +183,9 @@ fn declared_entries(file: &mut File) -> Result<u64, ImportError> {
     let at = tail
         .windows(4)
         .rposition(|w| w == b"PK\x05\x06")
-        .ok_or(ImportError::BadDirectory("it has no end of central directory record"))?;
+        .ok_or(ImportError::BadDirectory(
+            "it has no end of central directory record",
+        ))?;
     let end = &tail[at..];
     let (count, size, offset) = (le(end, 10, 2)?, le(end, 12, 4)?, le(end, 16, 4)?);
     let end_at = tail_start + at as u64;
@@ -207,7 +209,11 @@ fn declared_entries(file: &mut File) -> Result<u64, ImportError> {
     if file.read_exact(&mut record).is_err() || !record.starts_with(b"PK\x06\x06") {
         return Err(ImportError::BadDirectory("it has no zip64 end record"));
     }
-    let (count, size, offset) = (le(&record, 32, 8)?, le(&record, 40, 8)?, le(&record, 48, 8)?);
+    let (count, size, offset) = (
+        le(&record, 32, 8)?,
+        le(&record, 40, 8)?,
+        le(&record, 48, 8)?,
+    );
     if offset.checked_add(size) != Some(record_at) {
         return Err(MISPLACED);
     }
@@ -508,8 +514,12 @@ mod tests {
         }
         let mut bytes = zip.finish().unwrap().into_inner();
         let end = bytes.len() - 22;
-        let size = u64::from(u32::from_le_bytes(bytes[end + 12..end + 16].try_into().unwrap()));
-        let offset = u64::from(u32::from_le_bytes(bytes[end + 16..end + 20].try_into().unwrap()));
+        let size = u64::from(u32::from_le_bytes(
+            bytes[end + 12..end + 16].try_into().unwrap(),
+        ));
+        let offset = u64::from(u32::from_le_bytes(
+            bytes[end + 16..end + 20].try_into().unwrap(),
+        ));
         bytes.truncate(end);
         let record_at = bytes.len() as u64;
         bytes.extend_from_slice(b"PK\x06\x06");
@@ -550,7 +560,10 @@ mod tests {
         assert_eq!(declared(&bytes).unwrap(), 11);
         // The zip library reads the same count.
         let path = temp_zip(&bytes);
-        assert_eq!(ZipArchive::new(File::open(&path).unwrap()).unwrap().len(), 11);
+        assert_eq!(
+            ZipArchive::new(File::open(&path).unwrap()).unwrap().len(),
+            11
+        );
         assert!(matches!(
             open(&path, 10),
             Err(ImportError::TooManyEntries { limit: 10 })
@@ -568,7 +581,10 @@ mod tests {
         // Junk between the directory and its end record.
         let end = bytes.len() - 22;
         bytes.splice(end..end, *b"junk");
-        assert!(matches!(declared(&bytes), Err(ImportError::BadDirectory(_))));
+        assert!(matches!(
+            declared(&bytes),
+            Err(ImportError::BadDirectory(_))
+        ));
         // No end record at all.
         assert!(matches!(
             declared(b"PK\x03\x04 nothing"),

@@ -131,9 +131,7 @@ pub async fn import_project(
     }
     let slot = svc.admit()?;
     let upload = svc.receive(body).await?;
-    let imported = svc
-        .import(user.user_id, name, upload, slot)
-        .await?;
+    let imported = svc.import(user.user_id, name, upload, slot).await?;
     let project = view(imported, user.user_id);
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/projects/{}", project.id)))

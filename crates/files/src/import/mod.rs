@@ -141,16 +141,14 @@ impl From<ImportError> for ApiError {
     fn from(e: ImportError) -> Self {
         let detail = e.to_string();
         match e {
-            ImportError::Busy { .. } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "Server busy",
-            )
-            .detail(detail)
-            .header(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
-            ),
+            ImportError::Busy { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Server busy")
+                    .detail(detail)
+                    .header(
+                        actix_web::http::header::RETRY_AFTER,
+                        actix_web::http::header::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
+                    )
+            }
             ImportError::BodyTooLarge { .. }
             | ImportError::TooManyEntries { .. }
             | ImportError::TooManyBytes { .. }

@@ -321,7 +321,10 @@ mod tests {
         }
         assert!(seen.contains("Home (20000)/Page.md"));
         assert!(seen.contains("Same/Page (20000).md"));
-        assert_eq!(r.notion_path(&format!("Home {ID}/x.md")), "Home (20001)/x.md");
+        assert_eq!(
+            r.notion_path(&format!("Home {ID}/x.md")),
+            "Home (20001)/x.md"
+        );
         assert_eq!(r.unique_document("same/page.md"), "same/page (20001).md");
     }
 
@@ -330,6 +333,10 @@ mod tests {
         let mut r = Renames::default();
         let deep = format!("{}Page {ID}.md", "a/".repeat(20_000));
         let renamed = r.notion_path(&deep);
-        assert!(renamed.ends_with("a/a/Page.md"), "{}", &renamed[renamed.len() - 20..]);
+        assert!(
+            renamed.ends_with("a/a/Page.md"),
+            "{}",
+            &renamed[renamed.len() - 20..]
+        );
     }
 }
