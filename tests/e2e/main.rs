@@ -9,6 +9,7 @@ mod auth_hardening;
 mod auth_tokens;
 mod bad_input;
 mod big_documents;
+mod change_feed;
 mod chat;
 mod chat_limits;
 mod collab;

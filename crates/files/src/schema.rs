@@ -46,8 +46,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    file_changes (project_id, seq) {
+    file_changes (id) {
+        id -> Int8,
         project_id -> Uuid,
+        /// NULL only inside the writing transaction: numbered at its commit, never read NULL.
         seq -> Int8,
         file_id -> Uuid,
         kind -> Text,
