@@ -14,6 +14,7 @@ use mdz_core::db::{self, DbError, DbPool};
 use mdz_core::ids::ProjectId;
 use mdz_core::search::{SearchEngine, SearchError, SearchHit, SearchRequest};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tantivy::collector::TopDocs;
 use tantivy::query::{
@@ -62,6 +63,8 @@ pub struct EmbeddedSearch {
     /// Where this index is in the feed; held while catching up, so one search (or the
     /// indexer) catches up and the others wait for it rather than read the same rows.
     cursor: tokio::sync::Mutex<FeedState>,
+    /// Passes over the feed started so far (each takes the next number).
+    passes: AtomicU64,
 }
 
 /// How far this index has read the feed, and which rows at or after the cursor it has
@@ -71,6 +74,8 @@ pub struct EmbeddedSearch {
 struct FeedState {
     cursor: Cursor,
     seen: HashMap<uuid::Uuid, i64>,
+    /// The number of the last pass that completed.
+    done: u64,
 }
 
 fn index_error(e: impl std::error::Error + Send + Sync + 'static) -> SearchError {
@@ -107,12 +112,22 @@ impl EmbeddedSearch {
             reader,
             writer: Arc::new(Mutex::new(writer)),
             cursor: tokio::sync::Mutex::new(FeedState::default()),
+            passes: AtomicU64::new(0),
         })
     }
 
-    /// Index every document the feed has past this index's cursor. Returns how many.
+    /// Index every document committed before this call (every one the feed has past this
+    /// index's cursor). Returns how many. Concurrent callers share passes: a caller that
+    /// waited while another pass ran is done when a pass that started after it arrived has
+    /// completed (that pass read every commit the caller could have seen), so 16 searches
+    /// arriving together cost two passes, not sixteen.
     pub async fn catch_up(&self) -> Result<usize, SearchError> {
+        let arrived = self.passes.load(Ordering::SeqCst);
         let mut state = self.cursor.lock().await;
+        if state.done > arrived {
+            return Ok(0);
+        }
+        let pass = self.passes.fetch_add(1, Ordering::SeqCst) + 1;
         let mut conn = db::conn(&self.pool).await?;
         let mut page = Cursor {
             xid: state.cursor.xid,
@@ -167,6 +182,7 @@ impl EmbeddedSearch {
             // needed to skip it.
             state.seen.retain(|_, xid| *xid >= xmin);
         }
+        state.done = pass;
         Ok(total)
     }
 
