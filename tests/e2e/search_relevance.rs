@@ -261,3 +261,37 @@ async fn a_forged_deep_search_cursor_is_refused() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["items"], json!([]), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_purged_document_leaves_the_index_and_gives_its_place_back() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let project = app.project_with(&owner, &[]).await;
+    // The three that go match more strongly, so a stale index ranks them first (a page of
+    // two asks the index for three, to know whether there is more).
+    for path in ["gone-1.md", "gone-2.md", "gone-3.md"] {
+        app.create_file(&owner, &project, path, "wombat wombat wombat wombat")
+            .await;
+    }
+    app.create_file(&owner, &project, "live.md", "A wombat, once.")
+        .await;
+    let two = |app: &TestApp| {
+        let url = reqwest::Url::parse_with_params(
+            &app.url(&format!("/api/v1/projects/{project}/search")),
+            &[("q", "wombat"), ("limit", "2")],
+        )
+        .unwrap();
+        let request = app.client.get(url).bearer_auth(&owner.access).send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let before = paths(&two(&app).await);
+    assert!(before.iter().all(|p| p.starts_with("gone-")), "{before:?}");
+
+    // What the trash's purge does once the retention has passed.
+    app.sql(&format!(
+        "DELETE FROM files WHERE project_id = '{project}' AND path LIKE 'gone-%'"
+    ))
+    .await;
+    let page = two(&app).await;
+    assert_eq!(paths(&page), ["live.md"], "{page}");
+}

@@ -69,6 +69,9 @@ pub const MAX_SEARCH_OFFSET: i64 = 1_000;
 const CHECK_STATS_EVERY: Duration = Duration::from_secs(1);
 /// …and refreshes them at most this often.
 const REFRESH_STATS_EVERY: Duration = Duration::from_secs(10);
+/// How long the search feed keeps a purged document's tombstone: far longer than any
+/// running index takes to follow the feed (seconds); a process that starts needs none.
+const SEARCH_TOMBSTONE_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 pub struct FilesService {
     pool: DbPool,
@@ -608,13 +611,16 @@ impl FilesService {
             .await
     }
 
-    /// Purge the trash, old feed entries and old idempotency keys.
+    /// Purge the trash, old feed entries, old idempotency keys and the search feed's old
+    /// tombstones.
     pub async fn purge(&self) -> Result<(usize, usize), FileError> {
         let retention = chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
         let mut conn = db::conn(&self.pool).await?;
         let files = repo::purge_trash_before(&mut conn, Utc::now() - retention).await?;
         let changes = repo::compact_changes(&mut conn, Utc::now() - retention).await?;
         repo::forget_idempotency_before(&mut conn, Utc::now() - chrono::Duration::hours(24))
+            .await?;
+        crate::engine::feed::forget_gone_before(&mut conn, Utc::now() - SEARCH_TOMBSTONE_TTL)
             .await?;
         Ok((files, changes))
     }

@@ -142,12 +142,16 @@ impl EmbeddedSearch {
             next = next.or(rows.first().map(|r| r.xmin));
             let n = rows.iter().filter(|r| r.file_id.is_some()).count();
             let mut new: Vec<(uuid::Uuid, i64)> = Vec::new();
+            let mut gone: Vec<uuid::Uuid> = Vec::new();
             for row in rows {
                 let (Some(xid), Some(id)) = (row.xid, row.file_id) else {
                     continue;
                 };
                 page.after = Some((xid, id));
-                if state.seen.get(&id) != Some(&xid) {
+                if row.gone == Some(true) {
+                    state.seen.remove(&id);
+                    gone.push(id);
+                } else if state.seen.get(&id) != Some(&xid) {
                     new.push((id, xid));
                 }
             }
@@ -157,6 +161,10 @@ impl EmbeddedSearch {
                 total += docs.len();
                 self.add(docs).await?;
                 state.seen.extend(new);
+            }
+            if !gone.is_empty() {
+                total += gone.len();
+                self.remove(gone).await?;
             }
             if i64::try_from(n).unwrap_or(i64::MAX) < FEED_PAGE {
                 break;
@@ -184,6 +192,19 @@ impl EmbeddedSearch {
         }
         state.done = pass;
         Ok(total)
+    }
+
+    /// Drop documents that left `file_search` (their tombstones in the feed).
+    async fn remove(&self, ids: Vec<uuid::Uuid>) -> Result<(), SearchError> {
+        let (writer, f) = (self.writer.clone(), self.fields);
+        tokio::task::spawn_blocking(move || {
+            let writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            for id in ids {
+                writer.delete_term(Term::from_field_text(f.file_id, &id.to_string()));
+            }
+        })
+        .await
+        .map_err(index_error)
     }
 
     async fn add(&self, docs: Vec<feed::FeedDoc>) -> Result<(), SearchError> {

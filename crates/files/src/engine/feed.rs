@@ -25,12 +25,16 @@ pub struct FeedRow {
     pub xid: Option<i64>,
     #[diesel(sql_type = Nullable<Uuid>)]
     pub file_id: Option<uuid::Uuid>,
+    /// A tombstone: the document left `file_search` (purged); the index drops it.
+    #[diesel(sql_type = Nullable<diesel::sql_types::Bool>)]
+    pub gone: Option<bool>,
 }
 
-/// Up to `limit` documents indexed at or after the cursor, in feed order, with the oldest
-/// transaction still running when they were read (the next pass starts there). Always at
-/// least one row. Only ids: a reader fetches the text of those it has not indexed yet, so a
-/// long transaction that holds the cursor back costs an index scan, not a re-read of texts.
+/// Up to `limit` documents indexed or gone (tombstones of `file_search_gone`) at or after the
+/// cursor, in feed order, with the oldest transaction still running when they were read (the
+/// next pass starts there). Always at least one row. Only ids: a reader fetches the text of
+/// those it has not indexed yet, so a long transaction that holds the cursor back costs an
+/// index scan, not a re-read of texts.
 pub async fn page(
     conn: &mut AsyncPgConnection,
     cursor: Cursor,
@@ -38,12 +42,23 @@ pub async fn page(
 ) -> Result<Vec<FeedRow>, Error> {
     let (after_xid, after_id) = cursor.after.unzip();
     diesel::sql_query(
-        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, r.xid, r.file_id
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, r.xid, r.file_id,
+                r.gone
          FROM (SELECT 1) AS one LEFT JOIN LATERAL (
-             SELECT s.xid::text::bigint AS xid, s.file_id FROM file_search s
-             WHERE s.xid >= $1::text::xid8
-               AND ($2::bigint IS NULL OR (s.xid, s.file_id) > ($2::text::xid8, $3::uuid))
-             ORDER BY s.xid, s.file_id
+             SELECT u.xid::text::bigint AS xid, u.file_id, u.gone FROM (
+                 (SELECT s.xid, s.file_id, false AS gone FROM file_search s
+                  WHERE s.xid >= $1::text::xid8
+                    AND ($2::bigint IS NULL OR (s.xid, s.file_id) > ($2::text::xid8, $3::uuid))
+                  ORDER BY s.xid, s.file_id
+                  LIMIT $4)
+                 UNION ALL
+                 (SELECT g.xid, g.file_id, true AS gone FROM file_search_gone g
+                  WHERE g.xid >= $1::text::xid8
+                    AND ($2::bigint IS NULL OR (g.xid, g.file_id) > ($2::text::xid8, $3::uuid))
+                  ORDER BY g.xid, g.file_id
+                  LIMIT $4)
+             ) AS u
+             ORDER BY u.xid, u.file_id
              LIMIT $4
          ) AS r ON true",
     )
@@ -136,4 +151,16 @@ pub async fn hits(
     .bind::<Array<Uuid>, _>(projects)
     .load(conn)
     .await
+}
+
+/// Forget tombstones older than `cutoff`: every index has long read them (a process follows
+/// the feed within seconds, and one that starts builds its index from `file_search` alone).
+pub async fn forget_gone_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, Error> {
+    diesel::sql_query("DELETE FROM file_search_gone WHERE gone_at < $1")
+        .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+        .execute(conn)
+        .await
 }
