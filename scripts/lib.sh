@@ -89,6 +89,24 @@ ensure_fuzzer() {
   ensure_venv fuzz-py "schemathesis for the schema fuzzing test"
 }
 
+# What tests/e2e/deploy.rs validates deploy/ with: promtool (Debian `prometheus`), kubectl
+# with kustomize v4+ (the machine image has it; Debian's `kubernetes-client` is the fallback,
+# but its kustomize is too old for deploy/k8s), and the pinned Python tools: checkov and
+# kubernetes-validate in tests/deploy-py, python-hcl2 in tests/hcl-py (checkov's own fork
+# installs the same `hcl2` module, so they cannot share a venv).
+ensure_deploy_tools() {
+  local missing=()
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]} (deploy checks)" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  ensure_venv deploy-py "checkov and kubernetes-validate for the deploy checks"
+  ensure_venv hcl-py "python-hcl2 for the deploy checks"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

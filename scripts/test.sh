@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on real services: installs what is missing (Debian packages, s3s-fs,
 # cargo-nextest), starts a throwaway PostgreSQL cluster, a redis-server and an S3-compatible
-# server (s3s-fs) on free ports, (chromium and the npm packages of the browser tests), runs every test with nextest, and stops them.
+# server (s3s-fs) on free ports, (chromium and the npm packages of the browser tests; promtool,
+# kubectl, checkov, kubernetes-validate, python-hcl2 for the deploy checks), runs every test with
+# nextest, and stops them.
 # Extra arguments go to `cargo nextest run` (e.g. `scripts/test.sh -E 'test(login)'`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,7 @@ ensure_js_client
 ensure_web_tests
 ensure_py_client
 ensure_fuzzer
+ensure_deploy_tools
 work=$(mktemp -d /tmp/mdz-test.XXXXXX)
 chmod 755 "$work"
 cleanup() {
