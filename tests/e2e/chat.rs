@@ -410,6 +410,10 @@ async fn cancel_stops_the_answer_and_keeps_the_part_so_far() {
             assistant = data["assistant_message_id"].as_str().unwrap().to_owned();
         }
     }
+    assert!(
+        streams(&s.app).await.contains("\nmdz_chat_streams 1\n"),
+        "one answer is being generated"
+    );
     // A viewer may not cancel.
     let cancel = format!("/api/v1/sessions/{}/messages/{assistant}/cancel", s.session);
     let (status, _) = s.app.post(&cancel, Some(&s.viewer.access), json!({})).await;
@@ -432,6 +436,18 @@ async fn cancel_stops_the_answer_and_keeps_the_part_so_far() {
     // Cancelling again: nothing is being generated.
     let (status, _) = s.app.post(&cancel, Some(&s.editor.access), json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        crate::collab::eventually(|| async {
+            streams(&s.app).await.contains("\nmdz_chat_streams 0\n")
+        })
+        .await,
+        "the stream gauge falls back when the answer ends"
+    );
+}
+
+async fn streams(app: &TestApp) -> String {
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    res.text().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,5 +1,6 @@
 //! Redis goes down under a running node: readiness says so, and auth keeps answering.
 
+use crate::collab::eventually;
 use mdz_tests::{Options, PASSWORD, Redis, RedisServer, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -15,8 +16,27 @@ async fn redis_down_is_reported_and_auth_degrades_without_500s() {
     let user = app.new_user().await;
     let (status, _) = app.get("/health/ready", None).await;
     assert_eq!(status, StatusCode::OK);
+    assert!(
+        eventually(|| async {
+            metrics(&app)
+                .await
+                .contains("\nmdz_redis_bus_connected 1\n")
+        })
+        .await,
+        "the bus is subscribed"
+    );
 
     redis.stop().await;
+
+    assert!(
+        eventually(|| async {
+            metrics(&app)
+                .await
+                .contains("\nmdz_redis_bus_connected 0\n")
+        })
+        .await,
+        "the bus gauge drops when Redis goes away (alert MdzRedisBusDisconnected)"
+    );
 
     let (status, body) = app.get("/health/ready", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -50,4 +70,9 @@ async fn redis_down_is_reported_and_auth_degrades_without_500s() {
         app.get("/api/v1/auth/me", Some(&user.access)).await.0,
         StatusCode::UNAUTHORIZED
     );
+}
+
+async fn metrics(app: &TestApp) -> String {
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    res.text().await.unwrap()
 }

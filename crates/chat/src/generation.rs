@@ -177,6 +177,7 @@ impl Generations {
         });
         let id = answering.id;
         self.map().insert(id, live.clone());
+        metrics.streams.inc();
         let me = self.clone();
         tokio::spawn(async move {
             let model = prompt.model.clone();
@@ -207,6 +208,7 @@ impl Generations {
                 tracing::error!(message_id = %id, error = %e, "storing the answer failed");
             }
             me.map().remove(&id);
+            metrics.streams.dec();
             beside.finish().await;
             drop(live.events.send(Event::Finished(ending)));
         });

@@ -1,11 +1,13 @@
-//! LLM metrics: tokens and request durations by provider and model.
+//! LLM metrics: tokens and request durations by provider and model, answers being generated.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use std::time::Duration;
 
 pub struct ChatMetrics {
     tokens: IntCounterVec,
     duration: HistogramVec,
+    /// Answers being generated now (each streams from its provider).
+    pub streams: IntGauge,
 }
 
 impl ChatMetrics {
@@ -25,9 +27,18 @@ impl ChatMetrics {
             .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]),
             &["provider", "model"],
         )?;
+        let streams = IntGauge::new(
+            "mdz_chat_streams",
+            "Answers being generated now, each a stream from the provider",
+        )?;
         registry.register(Box::new(tokens.clone()))?;
         registry.register(Box::new(duration.clone()))?;
-        Ok(Self { tokens, duration })
+        registry.register(Box::new(streams.clone()))?;
+        Ok(Self {
+            tokens,
+            duration,
+            streams,
+        })
     }
 
     pub fn observe(&self, provider: &str, model: &str, took: Duration, usage: Option<(i32, i32)>) {

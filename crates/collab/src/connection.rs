@@ -180,12 +180,12 @@ impl Connection {
     /// Send a room frame and everything else already queued, back to back.
     async fn relay(&mut self, first: Frame) -> Result<(), ()> {
         if first.origin != self.id {
-            self.send(first.bytes).await?;
+            self.deliver(first).await?;
         }
         loop {
             match self.joined.frames.try_recv() {
                 Ok(frame) if frame.origin == self.id => {}
-                Ok(frame) => self.send(frame.bytes).await?,
+                Ok(frame) => self.deliver(frame).await?,
                 Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
                     let state = self.room.full_state_frame();
                     self.send(state).await?;
@@ -193,6 +193,16 @@ impl Connection {
                 Err(_) => return Ok(()),
             }
         }
+    }
+
+    /// Write a room frame, timing it from its broadcast.
+    async fn deliver(&mut self, frame: Frame) -> Result<(), ()> {
+        self.send(frame.bytes).await?;
+        self.rooms
+            .metrics
+            .fanout
+            .observe(frame.sent_at.elapsed().as_secs_f64());
+        Ok(())
     }
 
     async fn handle(&mut self, data: &[u8], bucket: &mut Bucket) -> Option<Close> {

@@ -109,6 +109,7 @@ async fn write_loop(
             }
             Err(e) => {
                 tracing::error!(error = %e, updates = size, "storing collab updates failed");
+                metrics.journal_failures.inc();
                 for append in batch.drain(..) {
                     drop(append.reply.send(Err(e.clone())));
                 }

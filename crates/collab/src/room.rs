@@ -37,6 +37,8 @@ pub const MAX_ROOM_PRESENCE_BYTES: usize = 1024 * 1024;
 pub struct Frame {
     pub origin: ConnId,
     pub bytes: Bytes,
+    /// When the room broadcast it (the fan-out latency metric starts here).
+    pub sent_at: Instant,
 }
 
 /// `role`, lowered to `ceiling` when above it.
@@ -199,7 +201,11 @@ impl Room {
 
     fn send(&self, origin: ConnId, bytes: Bytes) {
         // No receivers is fine: nobody is connected.
-        drop(self.frames.send(Frame { origin, bytes }));
+        drop(self.frames.send(Frame {
+            origin,
+            bytes,
+            sent_at: Instant::now(),
+        }));
     }
 
     pub fn is_closed(&self) -> bool {

@@ -97,13 +97,14 @@ async fn ready(pool: web::Data<DbPool>, kv: web::Data<SharedKv>) -> HttpResponse
     }
 }
 
-/// Gauges of the PostgreSQL pool, refreshed at each scrape.
+/// Gauges of the PostgreSQL pool and the Redis bus, refreshed at each scrape.
 #[derive(Clone)]
 pub struct PoolGauges {
     size: IntGauge,
     available: IntGauge,
     waiting: IntGauge,
     max: IntGauge,
+    bus: IntGauge,
 }
 
 impl PoolGauges {
@@ -121,16 +122,21 @@ impl PoolGauges {
                 "Requests waiting for a PostgreSQL connection",
             )?,
             max: g("mdz_db_pool_max", "Maximum PostgreSQL connections")?,
+            bus: g(
+                "mdz_redis_bus_connected",
+                "1 while the pub/sub bus between replicas is subscribed (always 1 without Redis)",
+            )?,
         })
     }
 
-    fn update(&self, pool: &DbPool) {
+    fn update(&self, pool: &DbPool, kv: &SharedKv) {
         let s = pool.status();
         let to_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         self.size.set(to_i64(s.size));
         self.available.set(to_i64(s.available));
         self.waiting.set(to_i64(s.waiting));
         self.max.set(to_i64(s.max_size));
+        self.bus.set(i64::from(kv.bus_connected()));
     }
 }
 
@@ -148,12 +154,13 @@ async fn metrics(
     registry: web::Data<Registry>,
     gauges: web::Data<PoolGauges>,
     pool: web::Data<DbPool>,
+    kv: web::Data<SharedKv>,
     here: Option<web::Data<MetricsHere>>,
 ) -> HttpResponse {
     if here.is_some_and(|h| !h.0) {
         return crate::middleware::not_found().await;
     }
-    gauges.update(&pool);
+    gauges.update(&pool, &kv);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(mdz_core::metrics::render(&registry))

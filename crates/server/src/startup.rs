@@ -339,10 +339,11 @@ fn metrics_server(addr: &str, shared: &Shared) -> anyhow::Result<(u16, Server)> 
     let listener =
         TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} (metrics)"))?;
     let port = listener.local_addr()?.port();
-    let (pool, _, registry, _, gauges) = shared.clone();
+    let (pool, kv, registry, _, gauges) = shared.clone();
     let server = actix_web::HttpServer::new(move || {
         App::new()
             .app_data(pool.clone())
+            .app_data(kv.clone())
             .app_data(registry.clone())
             .app_data(gauges.clone())
             .configure(crate::ops::configure_metrics_only)
