@@ -250,6 +250,8 @@ async fn traffic(app: &TestApp, llm_model: &str) {
     let (status, _) = app.get("/api/v1/no-such-route", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // A second socket on the room gets the edit relayed (fan-out latency).
+    let watcher = raw_socket(app, &file, &owner.access).await;
     let mut ws = raw_socket(app, &file, &owner.access).await;
     ws.send(Message::Binary(
         update_frame(&sample_update("live ")).into(),
@@ -283,6 +285,7 @@ async fn traffic(app: &TestApp, llm_model: &str) {
     assert!(status.is_success(), "{status} {answer}");
     for family in [
         "mdz_collab_commit_batch_updates_count",
+        "mdz_collab_fanout_seconds_count",
         "mdz_collab_closes_total",
         "mdz_llm_tokens_total",
     ] {
@@ -291,7 +294,7 @@ async fn traffic(app: &TestApp, llm_model: &str) {
             "{family} never appeared after the traffic meant to produce it"
         );
     }
-    drop(ws);
+    drop((ws, watcher));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
