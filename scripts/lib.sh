@@ -90,7 +90,7 @@ ensure_fuzzer() {
 }
 
 # What tests/e2e/deploy.rs validates deploy/ with: promtool (Debian `prometheus`), kubectl
-# with kustomize v4+ (the machine image has it; Debian's `kubernetes-client` is the fallback,
+# with kustomize 4.1+ (the machine image has it; Debian's `kubernetes-client` is the fallback,
 # but its kustomize is too old for deploy/k8s), and the pinned Python tools: checkov and
 # kubernetes-validate in tests/deploy-py, python-hcl2 in tests/hcl-py (checkov's own fork
 # installs the same `hcl2` module, so they cannot share a venv).
