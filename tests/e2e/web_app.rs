@@ -128,3 +128,79 @@ async fn the_app_never_shadows_the_servers_own_paths() {
     let res = app.request(Method::POST, "/", None).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+/// A request written byte for byte (an HTTP client would normalise `..`, `%2e` or `//`):
+/// the status, the content type and the body.
+async fn raw_get(app: &TestApp, path: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    socket.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    socket.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_out_of_the_bundle_are_not_served() {
+    let app = TestApp::spawn().await;
+    // The bundle is read from web/dist: nothing above it comes out, however the path is
+    // spelled.
+    for path in [
+        "/../Cargo.toml",
+        "/assets/../../Cargo.toml",
+        "/assets/../../../Cargo.toml",
+        "/%2e%2e/%2e%2e/Cargo.toml",
+        "/assets/..%2f..%2f..%2fCargo.toml",
+        "/assets/%2e%2e/%2e%2e/%2e%2e/Cargo.toml",
+        "/..%5c..%5cCargo.toml",
+        "/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "/assets/../../src/main.ts",
+    ] {
+        let (status, content_type, body) = raw_get(&app, path).await;
+        assert_eq!(status, 404, "{path}: {content_type}\n{body}");
+        assert!(
+            !body.contains("[workspace]") && !body.contains("root:"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_servers_paths_are_not_shadowed_however_they_are_spelled() {
+    let app = TestApp::spawn().await;
+    // The router decodes `%61` to `a` and would route `/%61pi/v1/…` to the API, so what no
+    // route takes there is the API's 404, not the app's shell; a doubled slash likewise.
+    for path in [
+        "/%61pi/v1/nope",
+        "/%61%70%69",
+        "//api/v1/nope",
+        "///health/nope",
+        "/%2ewell-known/nope",
+        "/%64ocs/nope.js",
+        "/api%2fv1/nope",
+    ] {
+        let (status, content_type, body) = raw_get(&app, path).await;
+        assert_eq!(status, 404, "{path}: {content_type}\n{body}");
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{path}: {content_type}"
+        );
+    }
+}

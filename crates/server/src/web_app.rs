@@ -47,11 +47,45 @@ const RESERVED: [&str; 6] = [
 const INDEX: &str = "index.html";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// Whether a path belongs to the server, however it is spelled: the router decodes `%61` to
+/// `a` before matching (so `/%61pi/v1/…` reaches the API), and `//api` is `/api` to a proxy
+/// that merges slashes. The check runs on the decoded path with runs of `/` merged.
 fn reserved(path: &str) -> bool {
+    let path = canonical(path);
     RESERVED.iter().any(|p| {
         path.strip_prefix(p)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     })
+}
+
+/// `path` percent-decoded (every `%XX`, `%2F` included), with runs of `/` merged into one.
+fn canonical(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                decoded.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for c in String::from_utf8_lossy(&decoded).chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn content_type(name: &str) -> &'static str {
@@ -216,6 +250,18 @@ mod tests {
         assert!(reserved("/metrics"));
         assert!(!reserved("/apiary"));
         assert!(!reserved("/p/123"));
+    }
+
+    #[test]
+    fn reserved_prefixes_are_found_encoded_or_with_doubled_slashes() {
+        assert!(reserved("/%61pi/v1/x"));
+        assert!(reserved("/%61%70%69"));
+        assert!(reserved("//api/v1/x"));
+        assert!(reserved("/api%2Fv1"));
+        assert!(reserved("/%2ewell-known/x"));
+        assert!(!reserved("/%61piary"));
+        assert!(!reserved("/p/%zz"));
+        assert_eq!(canonical("/a%"), "/a%");
     }
 
     #[test]
