@@ -162,3 +162,97 @@ async fn the_cookie_is_secure_when_the_public_url_is_https() {
     let (_, header) = refresh_cookie(&res).expect("a refresh cookie");
     assert!(header.ends_with("; Secure"), "{header}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cross_site_form_can_neither_spend_nor_clear_the_cookie() {
+    let app = TestApp::spawn().await;
+    app.register("ada@example.com", PASSWORD, "Ada").await;
+    let (token, _) = cookie_login(&app, "ada@example.com").await;
+    // What an HTML form on another site can send: a simple content type, that site's Origin,
+    // and (were SameSite ignored) the cookie; never a custom header.
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+    ] {
+        for path in ["/api/v1/auth/refresh", "/api/v1/auth/logout"] {
+            let res = app
+                .request(Method::POST, path, None)
+                .header(header::ORIGIN, "https://evil.example")
+                .header(header::CONTENT_TYPE, content_type)
+                .header(header::COOKIE, format!("mdz_refresh={token}"))
+                .body(format!(r#"{{"refresh_token":"{token}"}}"#))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                res.status().is_client_error(),
+                "{path} {content_type}: {}",
+                res.status()
+            );
+            assert!(refresh_cookie(&res).is_none(), "{path} {content_type}");
+        }
+    }
+    // Signing a victim into the attacker's account (login CSRF) sets no cookie either.
+    let res = app
+        .request(Method::POST, "/api/v1/auth/login", None)
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(r#"{"email":"ada@example.com","password":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    assert!(refresh_cookie(&res).is_none());
+    // The cookie was neither spent nor revoked: the app itself still refreshes with it.
+    let res = app
+        .request(Method::POST, "/api/v1/auth/refresh", None)
+        .header(MODE, "cookie")
+        .header(header::COOKIE, format!("mdz_refresh={token}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_never_lets_another_origin_send_the_cookie_mode_header() {
+    // Even a server open to every origin: the opt-in header is not among the allowed ones, so
+    // a cross-origin script cannot make the browser send it (nor would the cookie go along).
+    let app = TestApp::spawn_with(mdz_tests::Options {
+        config: vec![("cors_origins", json!("*"))],
+        ..Default::default()
+    })
+    .await;
+    let preflight = |headers: &'static str| {
+        app.request(Method::OPTIONS, "/api/v1/auth/refresh", None)
+            .header(header::ORIGIN, "https://evil.example")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, headers)
+            .send()
+    };
+    let plain = preflight("content-type").await.unwrap();
+    assert!(
+        plain.status().is_success(),
+        "CORS is open: {}",
+        plain.status()
+    );
+    let res = preflight("content-type,x-mdz-auth").await.unwrap();
+    let allowed = res
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_HEADERS)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(
+        !(res.status().is_success() && allowed.contains("x-mdz-auth")),
+        "{}: {allowed}",
+        res.status()
+    );
+    assert!(
+        res.headers()
+            .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+            .is_none()
+    );
+}
