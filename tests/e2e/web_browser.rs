@@ -49,9 +49,9 @@ async fn the_web_app_works_in_a_browser() {
         }
         child.wait().await.expect("wait for node")
     };
-    let status = tokio::time::timeout(Duration::from_secs(180), run)
+    let status = tokio::time::timeout(Duration::from_secs(300), run)
         .await
-        .expect("the browser tests finish within 180 s");
+        .expect("the browser tests finish within 300 s");
     let failed: Vec<&String> = output.iter().filter(|l| l.starts_with("not ok")).collect();
     assert!(
         status.success() && failed.is_empty(),

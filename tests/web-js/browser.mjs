@@ -13,7 +13,7 @@ const WAIT = 10_000
 const log = (...a) => console.log(...a)
 
 const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
-const timer = setTimeout(() => { console.error('browser tests: overall timeout'); process.exit(2) }, 170_000)
+const timer = setTimeout(() => { console.error('browser tests: overall timeout'); process.exit(2) }, 290_000)
 
 /** One person: a context of their own, a page, dialogs recorded (none may fire). */
 async function person (name) {
@@ -43,6 +43,7 @@ async function waitText (page, needle, timeout = WAIT) {
     return el && (el.cmTile?.root?.view ?? el.cmView?.view).state.doc.toString().includes(n)
   }, needle, { timeout })
 }
+const highlighted = (page) => page.locator('.cm-comment').evaluateAll((els) => els.map((e) => e.textContent).join(''))
 async function synced (page) {
   await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor()
 }
@@ -263,26 +264,53 @@ await step('a commenter comments on a selection but cannot type; the owner repli
   await dave.page.keyboard.press('Shift+End')
   await dave.page.getByRole('button', { name: 'Comments' }).click()
   const dPanel = dave.page.getByRole('region', { name: 'Comments' })
-  await dPanel.getByLabel('Comment', { exact: true }).fill(`@${ada.email} Is this the right title?`)
+  // `@` offers the project's members; choosing one inserts the mention the server reads.
+  const box = dPanel.getByLabel('Comment', { exact: true })
+  await box.click()
+  await dave.page.keyboard.type('@Ad')
+  const suggestions = dPanel.getByRole('listbox', { name: 'Mention suggestions' })
+  await suggestions.getByRole('option', { name: `Ada <${ada.email}>` }).waitFor()
+  await axe(dave.page, 'mention completion')
+  await dave.page.keyboard.press('Enter')
+  assert.equal(await box.inputValue(), `@${ada.email} `)
+  assert.ok(await suggestions.isHidden())
+  await dave.page.keyboard.type('Is this the right title?')
   await dPanel.getByRole('button', { name: 'Add comment' }).click()
   await dPanel.getByText('Is this the right title?').waitFor()
   await dPanel.locator('blockquote').getByText('# Shared notes').waitFor()
+  // The commented range is highlighted in the editor.
+  await until('the highlight in the commenter\'s editor', async () => await highlighted(dave.page) === '# Shared notes')
   await axe(dave.page, 'comments')
   await ada.page.getByRole('button', { name: 'Comments' }).click()
   const aPanel = ada.page.getByRole('region', { name: 'Comments' })
   await aPanel.getByText('Is this the right title?').waitFor()
+  await until('the highlight in the owner\'s editor', async () => await highlighted(ada.page) === '# Shared notes')
   await aPanel.getByRole('textbox', { name: 'Reply', exact: true }).fill('Yes, it is.')
   await aPanel.getByRole('button', { name: 'Send reply' }).click()
-  await aPanel.getByText('Yes, it is.').waitFor()
+  await aPanel.getByRole('list', { name: 'Replies' }).getByText('Yes, it is.').waitFor()
+  // Resolved threads are not highlighted; reopened ones are again.
   await aPanel.getByRole('button', { name: 'Resolve' }).click()
   await aPanel.getByRole('button', { name: 'Reopen' }).waitFor()
+  await until('no highlight once resolved', async () => await highlighted(ada.page) === '')
+  await aPanel.getByRole('button', { name: 'Reopen' }).click()
+  await aPanel.getByRole('button', { name: 'Resolve' }).waitFor()
+  await until('the highlight back once reopened', async () => await highlighted(ada.page) === '# Shared notes')
+  // A click on the highlight (panel closed) opens its thread, focused.
+  await ada.page.reload()
+  await synced(ada.page)
+  await until('the highlight after a reload', async () => await highlighted(ada.page) === '# Shared notes')
+  assert.equal(await ada.page.getByRole('region', { name: 'Comments' }).count(), 0)
+  await ada.page.locator('.cm-comment').last().click()
+  await ada.page.waitForFunction(() => document.activeElement?.matches('.thread[aria-current]') &&
+    document.activeElement.textContent.includes('Is this the right title?'))
+  await aPanel.getByRole('list', { name: 'Replies' }).getByText('Yes, it is.').waitFor()
   // The viewer sees the thread but is offered no comment form.
   await carol.page.getByRole('button', { name: 'Comments' }).click()
   await carol.page.getByRole('region', { name: 'Comments' }).getByText('Yes, it is.').waitFor()
   assert.equal(await carol.page.getByRole('button', { name: 'Add comment' }).count(), 0)
   // The mention reached Ada's notifications; opening it opens the document.
   await ada.page.getByRole('link', { name: 'Notifications' }).click()
-  await ada.page.getByText('Is this the right title?').waitFor()
+  await ada.page.getByRole('listitem').filter({ hasText: 'You were mentioned' }).getByText('Is this the right title?').waitFor()
   await axe(ada.page, 'notifications')
   await ada.page.getByRole('link', { name: 'You were mentioned' }).first().click()
   await editor(ada.page).waitFor()
@@ -419,6 +447,38 @@ await step('Ask AI: a streamed answer with citations; no provider is said so', a
   await ada.page.unroute('**/api/v1/chat/providers')
 })
 
+await step('Ask AI: an earlier chat reopens with its sources and goes on; New conversation', async () => {
+  const token = await restLogin(ada.email)
+  const sessions = async () => (await rest(token, `/projects/${projectId}/sessions`)).body.items
+  const before = await sessions()
+  assert.equal(before.length, 1, JSON.stringify(before))
+  await ada.page.getByRole('button', { name: 'Ask AI' }).click()
+  const panel = ada.page.getByRole('region', { name: 'Ask AI' })
+  const conversation = ada.page.getByRole('region', { name: 'Conversation' })
+  const earlier = panel.getByRole('list', { name: 'Earlier chats' })
+  await earlier.getByRole('button', { name: '[slow] Where do penguins live?' }).click()
+  await conversation.getByText('[slow] Where do penguins live?').waitFor()
+  await conversation.getByText('nine ten', { exact: false }).first().waitFor()
+  await conversation.getByRole('list', { name: 'Sources' }).first().getByRole('link', { name: 'birds/penguins.md' }).waitFor()
+  await axe(ada.page, 'an earlier chat')
+  // It goes on in the same session.
+  await panel.getByLabel('Message').fill('And what do they eat?')
+  await panel.getByRole('button', { name: 'Send' }).click()
+  await until('the follow-up answered', async () =>
+    (await conversation.locator('.a').allInnerTexts()).some((t) => t.includes('Hello world')))
+  const messages = (await rest(token, `/sessions/${before[0].id}/messages`)).body.items
+  assert.ok(messages.some((m) => m.role === 'user' && m.content === 'And what do they eat?'), JSON.stringify(messages))
+  assert.equal((await sessions()).length, 1)
+  // A new conversation: an empty one, a session of its own, listed with the others.
+  await panel.getByRole('button', { name: 'New conversation' }).click()
+  assert.equal(await conversation.locator('.q, .a').count(), 0)
+  await panel.getByLabel('Message').fill('A fresh question')
+  await panel.getByRole('button', { name: 'Send' }).click()
+  await conversation.getByText('Hello world').waitFor()
+  await earlier.getByRole('button', { name: 'A fresh question' }).waitFor()
+  assert.equal((await sessions()).length, 2)
+})
+
 await step('a pasted image uploads and shows in the preview', async () => {
   await editor(ada.page).click()
   await ada.page.keyboard.press('Control+End')
@@ -512,6 +572,55 @@ await step('settings: a personal access token shown once, then revoked; devices 
   await ada.page.getByText('No tokens.').waitFor()
   const after = await fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${value}` } })
   assert.equal(after.status, 401)
+})
+
+await step('search across all projects: safe snippets, only my projects, the hit opens', async () => {
+  const token = await restLogin(ada.email)
+  const made = await rest(token, '/projects', { method: 'POST', body: JSON.stringify({ name: 'Zoo' }) })
+  assert.equal(made.status, 201, JSON.stringify(made.body))
+  const zoo = made.body.id
+  const doc = await rest(token, `/projects/${zoo}/files`, {
+    method: 'POST',
+    body: JSON.stringify({ path: 'otters.md', content: '# Otters\n\n<img src=x onerror=alert(5)> Otters hold hands, says the quokka. <script>alert(6)</script>\n' })
+  })
+  assert.equal(doc.status, 201, JSON.stringify(doc.body))
+  // Another person's project with the same word: not Ada's to find.
+  const bobToken = await restLogin(bob.email)
+  const other = await rest(bobToken, '/projects', { method: 'POST', body: JSON.stringify({ name: 'Private' }) })
+  const hidden = await rest(bobToken, `/projects/${other.body.id}/files`, { method: 'POST', body: JSON.stringify({ path: 'secret.md', content: 'the quokka secret\n' }) })
+  assert.equal(hidden.status, 201)
+  await until('both in search', async () =>
+    (await rest(token, '/search?q=quokka')).body.items.length > 0 && (await rest(bobToken, '/search?q=quokka')).body.items.length > 0)
+  await ada.page.goto('/')
+  await ada.page.getByRole('link', { name: 'Search all projects' }).click()
+  const box = ada.page.getByRole('searchbox', { name: 'Search all projects' })
+  await box.fill('quokka')
+  await box.press('Enter')
+  const results = ada.page.getByRole('list', { name: 'Results in all projects' })
+  await results.getByRole('link', { name: 'otters.md' }).waitFor()
+  await results.getByText('in Zoo').waitFor()
+  assert.equal(await results.getByRole('link', { name: 'secret.md' }).count(), 0)
+  const probe = await results.evaluate((el) => ({
+    scripts: el.querySelectorAll('script').length, imgs: el.querySelectorAll('img').length, marks: el.querySelectorAll('mark').length
+  }))
+  assert.equal(probe.scripts, 0)
+  assert.equal(probe.imgs, 0)
+  assert.ok(probe.marks > 0)
+  await axe(ada.page, 'search everywhere')
+  await results.getByRole('link', { name: 'otters.md' }).click()
+  await editor(ada.page).waitFor()
+  assert.equal(new URL(ada.page.url()).pathname, `/p/${zoo}/f/${doc.body.id}`)
+  await ada.page.waitForFunction(() => {
+    const el = document.querySelector('.cm-content')
+    const view = el?.cmTile?.root?.view ?? el?.cmView?.view
+    if (!view) return false
+    const { from, to } = view.state.selection.main
+    return view.state.sliceDoc(from, to).toLowerCase() === 'quokka'
+  }, null, { timeout: WAIT })
+  // Back: the search is kept in the address, so the results come again.
+  await ada.page.goBack()
+  await results.getByRole('link', { name: 'otters.md' }).waitFor()
+  assert.deepEqual(ada.dialogs, [])
 })
 
 clearTimeout(timer)

@@ -3,9 +3,10 @@
 import * as Y from 'yjs'
 import * as api from './api'
 import { h, field, errorBox } from './dom'
+import { mentions, type Mentionable } from './mention'
 
-interface Comment { id: string, body: string, quote?: string | null, author: string, created_at: string, resolved_at?: string | null }
-interface Thread extends Comment { replies: Comment[] }
+interface Comment { anchor?: { start: string, end: string } | null, id: string, body: string, quote?: string | null, author: string, created_at: string, resolved_at?: string | null }
+export interface Thread extends Comment { replies: Comment[] }
 
 /** What the editor offers the panel: the selection as an anchor and its text. */
 export interface Selection { anchor: { start: string, end: string } | null, quote: string | null }
@@ -19,41 +20,72 @@ export function anchorOf (ytext: Y.Text, from: number, to: number): { start: str
   }
 }
 
-export function commentsPanel (fileId: string, canComment: boolean, selection: () => Selection, names: Map<string, string>): HTMLElement {
+export interface CommentsContext {
+  fileId: string
+  canComment: boolean
+  /** The editor's selection, for a new thread's anchor. */
+  selection: () => Selection
+  names: Map<string, string>
+  /** The project's members, offered after `@`. */
+  members: () => Mentionable[]
+  /** The thread to show first (a highlight was clicked). */
+  focus?: string | null
+  /** Every load of the threads (the editor highlights the open ones). */
+  onThreads?: (threads: Thread[]) => void
+}
+
+export const loadThreads = (fileId: string) => api.all<Thread>(`/files/${fileId}/comments`)
+
+export function commentsPanel (ctx: CommentsContext): HTMLElement {
+  const { fileId, canComment, selection, names } = ctx
   const list = h('ul', { class: 'threads' })
   const err = errorBox()
   const who = (id: string) => names.get(id) ?? 'someone'
   const body = h('textarea', { required: true, rows: '3' }) as unknown as HTMLInputElement
-  const form = h('form', { class: 'stack', 'aria-label': 'New comment' }, field('Comment', body), h('button', { type: 'submit' }, 'Add comment'))
-  const load = () => api.all<Thread>(`/files/${fileId}/comments`).then((threads) => {
+  const form = h('form', { class: 'stack', 'aria-label': 'New comment' }, field('Comment', body), mentions(body, ctx.members), h('button', { type: 'submit' }, 'Add comment'))
+  const fail = (e: unknown) => err.show((e as Error).message)
+  let focus = ctx.focus ?? null
+  // Opened from a highlight: the keyboard focus goes to that thread, once.
+  let moveFocus = Boolean(focus)
+  const load = () => loadThreads(fileId).then((threads) => {
+    ctx.onThreads?.(threads)
     list.replaceChildren(...threads.map((t) => {
       const reply = h('input', { type: 'text', required: true })
-      const replyForm = h('form', { class: 'inline', 'aria-label': `Reply to ${who(t.author)}` }, field('Reply', reply), h('button', { type: 'submit' }, 'Send reply'))
+      const replyForm = h('form', { class: 'inline', 'aria-label': `Reply to ${who(t.author)}` }, field('Reply', reply), mentions(reply, ctx.members), h('button', { type: 'submit' }, 'Send reply'))
       replyForm.addEventListener('submit', (e) => {
         e.preventDefault()
-        api.api('POST', `/comments/${t.id}/replies`, { body: reply.value }).then(load).catch((e: unknown) => err.show((e as Error).message))
+        focus = t.id
+        api.api('POST', `/comments/${t.id}/replies`, { body: reply.value }).then(load).catch(fail)
       })
       const resolved = Boolean(t.resolved_at)
-      return h('li', { class: resolved ? 'thread resolved' : 'thread' },
+      const item = h('li', { class: resolved ? 'thread resolved' : 'thread', id: `thread-${t.id}`, tabindex: '-1', 'aria-label': `Thread by ${who(t.author)}` },
         t.quote ? h('blockquote', {}, t.quote) : null,
         h('p', {}, h('strong', {}, who(t.author)), ': ', t.body, resolved ? h('span', { class: 'role' }, ' (resolved)') : null),
-        h('ul', {}, ...t.replies.map((r) => h('li', {}, h('strong', {}, who(r.author)), ': ', r.body))),
+        h('ul', { 'aria-label': 'Replies' }, ...t.replies.map((r) => h('li', {}, h('strong', {}, who(r.author)), ': ', r.body))),
         canComment ? replyForm : null,
         canComment
-          ? h('button', { type: 'button', onclick: () => { void api.api('PATCH', `/comments/${t.id}`, { resolved: !resolved }).then(load).catch((e: unknown) => err.show((e as Error).message)) } }, resolved ? 'Reopen' : 'Resolve')
+          ? h('button', { type: 'button', onclick: () => { focus = t.id; void api.api('PATCH', `/comments/${t.id}`, { resolved: !resolved }).then(load).catch(fail) } }, resolved ? 'Reopen' : 'Resolve')
           : null)
+      if (t.id === focus) item.setAttribute('aria-current', 'true')
+      return item
     }))
     if (!threads.length) list.replaceChildren(h('li', {}, 'No comments yet.'))
-  }).catch((e: unknown) => err.show((e as Error).message))
+    const current = focus ? list.querySelector<HTMLElement>(`#thread-${CSS.escape(focus)}`) : null
+    if (current && moveFocus) {
+      moveFocus = false
+      current.scrollIntoView({ block: 'nearest' })
+      current.focus()
+    }
+  }).catch(fail)
   form.addEventListener('submit', (e) => {
     e.preventDefault()
     const sel = selection()
-    api.api('POST', `/files/${fileId}/comments`, { body: body.value, anchor: sel.anchor, quote: sel.quote })
-      .then(() => { body.value = ''; return load() })
-      .catch((e: unknown) => err.show((e as Error).message))
+    api.api<Comment>('POST', `/files/${fileId}/comments`, { body: body.value, anchor: sel.anchor, quote: sel.quote })
+      .then((c) => { body.value = ''; focus = c.id; return load() })
+      .catch(fail)
   })
   void load()
   return h('section', { class: 'card', 'aria-label': 'Comments' }, h('h2', {}, 'Comments'),
-    canComment ? h('p', { class: 'hint' }, 'Select text in the editor, then write your comment.') : null,
+    canComment ? h('p', { class: 'hint' }, 'Select text in the editor, then write your comment. Type @ to mention someone.') : null,
     canComment ? form : null, list, err)
 }

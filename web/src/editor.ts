@@ -14,6 +14,7 @@ import { h } from './dom'
 import { render } from './preview'
 import { TicketSocket } from './ticket-socket'
 import { anchorOf, type Selection } from './comments'
+import { commentHighlights, showThreads, type Anchored } from './highlights'
 import { uploadAttachment, type Role, type User } from './api'
 
 const COLOURS = ['#b4233c', '#1d6b3a', '#1f4fa8', '#8a3fa0', '#9a5b00', '#00707a', '#5b5b5b', '#a8326e']
@@ -24,9 +25,23 @@ function colourOf (id: string): string {
   return COLOURS[n % COLOURS.length]
 }
 
-export interface OpenDoc { element: HTMLElement, destroy: () => void, selection: () => Selection }
+export interface OpenDoc {
+  element: HTMLElement
+  destroy: () => void
+  selection: () => Selection
+  /** The document's comment threads: the open ones are highlighted in the text. */
+  setThreads: (threads: Anchored[]) => void
+}
 
-export function openDocument (projectId: string, fileId: string, user: User, role: Role, toolbar: HTMLElement[], find: string | null = null): OpenDoc {
+export interface DocOptions {
+  /** Opened from a search hit: the words to select. */
+  find?: string | null
+  /** A click on a comment highlight. */
+  openThread?: (threadId: string) => void
+}
+
+export function openDocument (projectId: string, fileId: string, user: User, role: Role, toolbar: HTMLElement[], options: DocOptions = {}): OpenDoc {
+  const find = options.find ?? null
   const doc = new Y.Doc()
   const ytext = doc.getText('content')
   const local = new IndexeddbPersistence(`mdz-doc-${fileId}`, doc)
@@ -64,6 +79,7 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
         EditorState.readOnly.of(readOnly),
         EditorView.contentAttributes.of({ 'aria-label': 'Editor', ...(readOnly ? { 'aria-readonly': 'true' } : {}) }),
         yCollab(ytext, provider.awareness),
+        commentHighlights((id) => options.openThread?.(id)),
         readOnly ? [] : EditorView.domEventHandlers({
           paste: (e, view) => attach(e.clipboardData?.files, view),
           drop: (e, view) => attach(e.dataTransfer?.files, view)
@@ -114,9 +130,12 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
     host.dataset.synced = String(provider.synced)
   }
   let everSynced = false
+  let threads: Anchored[] = []
   provider.on('status', showStatus)
   provider.on('sync', (s: boolean) => {
     if (s && !everSynced && find) revealHit(find)
+    // The anchors name Yjs items: they resolve once the document has them.
+    if (s) showThreads(view, doc, ytext, threads)
     if (s) everSynced = true
     showStatus()
   })
@@ -131,7 +150,10 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
   }
   window.addEventListener('online', showStatus)
   window.addEventListener('offline', showStatus)
-  local.on('synced', () => { host.dataset.local = 'true' })
+  local.on('synced', () => {
+    host.dataset.local = 'true'
+    showThreads(view, doc, ytext, threads)
+  })
 
   const showPeople = () => {
     const items: HTMLElement[] = []
@@ -156,6 +178,10 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
       const { from, to } = view.state.selection.main
       if (from === to) return { anchor: null, quote: null }
       return { anchor: anchorOf(ytext, from, to), quote: view.state.sliceDoc(from, to).slice(0, 500) }
+    },
+    setThreads (next) {
+      threads = next
+      showThreads(view, doc, ytext, threads)
     },
     destroy () {
       window.removeEventListener('online', showStatus)

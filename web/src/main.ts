@@ -6,6 +6,7 @@ import { parse, listen, go, type Route } from './router'
 import { projectView } from './project'
 import { settingsView } from './settings'
 import { notificationsView } from './notifications'
+import { searchView } from './search'
 
 const app = document.getElementById('app') as HTMLElement
 let user: api.User | null = null
@@ -94,7 +95,8 @@ async function homeView (): Promise<void> {
       onclick: () => { void api.api('POST', `/projects/${d.id}/restore`).then(() => go(`/p/${d.id}`)).catch((e: unknown) => err.show((e as Error).message)) }
     }, 'Restore project'))
   }
-  page('Projects', h('h1', {}, 'Projects'), notice, open, form, err, list)
+  page('Projects', h('h1', {}, 'Projects'), notice,
+    h('p', {}, h('a', { href: '/search' }, 'Search all projects')), open, form, err, list)
   try {
     const projects = await api.all<api.Project>('/projects')
     list.replaceChildren(...projects.map((p) => h('li', {}, h('a', { href: `/p/${p.id}` }, p.name), ' ', h('span', { class: 'role' }, p.role))))
@@ -134,6 +136,11 @@ async function route (): Promise<void> {
   if (r.name === 'notifications') {
     page('Notifications')
     notificationsView(document.getElementById('main') as HTMLElement)
+    return
+  }
+  if (r.name === 'search') {
+    page('Search')
+    searchView(document.getElementById('main') as HTMLElement)
     return
   }
   if (r.name === 'settings') {

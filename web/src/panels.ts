@@ -1,4 +1,4 @@
-// Side panels: members, history (diff, restore), the AI chat.
+// Side panels: members, history (diff, restore). The AI chat is in chat.ts.
 import * as api from './api'
 import { h, field, errorBox } from './dom'
 
@@ -105,77 +105,4 @@ export function historyPanel (fileId: string, canRestore: boolean, names: Map<st
       .catch((e: unknown) => err.show((e as Error).message))
   }
   return h('section', { class: 'card', 'aria-label': 'History' }, h('h2', {}, 'History'), list, diffRegion, done, err)
-}
-
-export function aiPanel (projectId: string): HTMLElement {
-  const conversation = h('section', { class: 'conversation', 'aria-label': 'Conversation', 'aria-live': 'polite' })
-  const message = h('input', { type: 'text', required: true })
-  const send = h('button', { type: 'submit' }, 'Send')
-  const cancel = h('button', { type: 'button', hidden: true }, 'Cancel')
-  const providerSelect = h('select', {})
-  const providerField = field('Provider', providerSelect)
-  providerField.hidden = true
-  const form = h('form', { class: 'inline', 'aria-label': 'Ask AI' }, providerField, field('Message', message), send, cancel)
-  const err = errorBox()
-  let sessionId: string | null = null
-  let sessionProvider: string | null = null
-  api.api<api.Page<{ name: string, default: boolean }>>('GET', '/chat/providers').then((p) => {
-    if (!p.items.length) {
-      conversation.replaceChildren(h('p', {}, 'No AI provider is configured on this server, so there is nobody to ask.'))
-      send.disabled = true
-      message.disabled = true
-      return
-    }
-    providerSelect.replaceChildren(...p.items.map((x) => h('option', { value: x.name, selected: x.default }, x.name)))
-    providerField.hidden = p.items.length < 2
-  }).catch((e: unknown) => err.show((e as Error).message))
-  // One answer, streamed into the conversation: deltas, citations (links that open the cited
-  // document), errors; Cancel stops it, Regenerate asks the same question again.
-  const streamAnswer = (path: string, body: unknown): Promise<void> => {
-    const answer = h('p', { class: 'a' })
-    const cites = h('ul', { class: 'citations', 'aria-label': 'Sources' })
-    const after = h('div', { class: 'after' })
-    conversation.append(answer, cites, after)
-    const abort = new AbortController()
-    let messageId: string | null = null
-    send.disabled = true
-    cancel.hidden = false
-    cancel.onclick = () => {
-      if (sessionId && messageId) void api.api('POST', `/sessions/${sessionId}/messages/${messageId}/cancel`).catch(() => {})
-      abort.abort()
-    }
-    return api.stream(path, body, (event, data) => {
-      const d = data as Record<string, unknown> | null
-      if (event === 'message') messageId = String(d?.assistant_message_id ?? '')
-      else if (event === 'delta') answer.append(String(d?.text ?? ''))
-      else if (event === 'citation') {
-        cites.append(h('li', {}, h('a', { href: `/p/${projectId}/f/${String(d?.file_id)}` }, String(d?.path))))
-      } else if (event === 'error') err.show(String(d?.title ?? 'The answer failed'))
-    }, abort.signal)
-      .catch((e: unknown) => { if (!abort.signal.aborted) err.show((e as Error).message) })
-      .finally(() => {
-        send.disabled = false
-        cancel.hidden = true
-        if (messageId && sessionId) {
-          const again = `/sessions/${sessionId}/messages/${messageId}/regenerate`
-          after.append(h('button', { type: 'button', onclick: () => { after.replaceChildren(); void streamAnswer(again, {}) } }, 'Regenerate'))
-        }
-      })
-  }
-  form.addEventListener('submit', (e) => {
-    e.preventDefault()
-    const text = message.value
-    message.value = ''
-    err.show(null)
-    conversation.append(h('p', { class: 'q' }, text))
-    void (async () => {
-      const provider = providerSelect.value || null
-      if (!sessionId || sessionProvider !== provider) {
-        sessionId = (await api.api<{ id: string }>('POST', `/projects/${projectId}/sessions`, provider ? { provider } : {})).id
-        sessionProvider = provider
-      }
-      await streamAnswer(`/sessions/${sessionId}/messages`, { content: text, use_search: true })
-    })().catch((e: unknown) => err.show((e as Error).message))
-  })
-  return h('section', { class: 'card', 'aria-label': 'Ask AI' }, h('h2', {}, 'Ask AI'), conversation, form, err)
 }

@@ -4,8 +4,10 @@ import { h, field, errorBox } from './dom'
 import { go } from './router'
 import { openDocument, type OpenDoc } from './editor'
 import { snippet } from './preview'
-import { historyPanel, membersPanel, aiPanel } from './panels'
-import { commentsPanel } from './comments'
+import { historyPanel, membersPanel } from './panels'
+import { aiPanel } from './chat'
+import { commentsPanel, loadThreads } from './comments'
+import { type Mentionable } from './mention'
 
 interface Cached { project: api.Project, files: api.FileMeta[] }
 
@@ -147,11 +149,21 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
     const meta = files.find((f) => f.id === fileId)
     const canComment = project.role !== 'viewer'
     const names = new Map<string, string>([[user.id, user.display_name]])
-    api.all<{ user_id: string, display_name: string }>(`/projects/${projectId}/members`)
-      .then((ms) => { for (const m of ms) names.set(m.user_id, m.display_name) })
-      .catch(() => { /* names are a nicety */ })
+    let members: Mentionable[] = []
+    api.all<Mentionable>(`/projects/${projectId}/members`)
+      .then((ms) => { members = ms; for (const m of ms) names.set(m.user_id, m.display_name) })
+      .catch(() => { /* names and mention completion are niceties */ })
     const historyBtn = h('button', { type: 'button', onclick: togglePanel(() => historyPanel(fileId, canEdit, names)) }, 'History')
-    const commentsBtn = h('button', { type: 'button', onclick: togglePanel(() => commentsPanel(fileId, canComment, () => open?.selection() ?? { anchor: null, quote: null }, names)) }, 'Comments')
+    const showComments = (focus: string | null) => panel.replaceChildren(commentsPanel({
+      fileId,
+      canComment,
+      selection: () => open?.selection() ?? { anchor: null, quote: null },
+      names,
+      members: () => members.filter((m) => m.user_id !== user.id),
+      focus,
+      onThreads: (threads) => open?.setThreads(threads)
+    }))
+    const commentsBtn = h('button', { type: 'button', onclick: () => showComments(null) }, 'Comments')
     const moveTo = h('input', { type: 'text', required: true, value: meta?.path ?? '' })
     const moveForm = h('form', { class: 'inline', hidden: true, 'aria-label': 'Rename or move' }, field('New path', moveTo), h('button', { type: 'submit' }, 'Move'))
     moveForm.addEventListener('submit', (e) => {
@@ -170,7 +182,8 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
         ]
       : []
     const find = new URLSearchParams(location.search).get('find')
-    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn, ...docActions], find)
+    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn, ...docActions], { find, openThread: showComments })
+    loadThreads(fileId).then((threads) => open?.setThreads(threads)).catch(() => { /* highlights are a nicety */ })
     content.append(moveForm)
     content.prepend(h('h2', { class: 'path' }, meta?.path ?? 'Document'))
     content.append(open.element)

@@ -1,6 +1,6 @@
-// History-API routing: /, /signin, /signup, /p/<project>, /p/<project>/f/<file>.
+// History-API routing: /, /signin, /signup, /search, /p/<project>, /p/<project>/f/<file>.
 export type Route =
-  | { name: 'home' } | { name: 'signin' } | { name: 'signup' } | { name: 'settings' } | { name: 'notifications' } | { name: 'invite', token: string }
+  | { name: 'home' } | { name: 'signin' } | { name: 'signup' } | { name: 'settings' } | { name: 'notifications' } | { name: 'search' } | { name: 'invite', token: string }
   | { name: 'project', project: string, file?: string }
 
 export function parse (path: string): Route {
@@ -12,6 +12,7 @@ export function parse (path: string): Route {
   if (inv) return { name: 'invite', token: inv[1] }
   if (path === '/settings') return { name: 'settings' }
   if (path === '/notifications') return { name: 'notifications' }
+  if (path === '/search') return { name: 'search' }
   return { name: 'home' }
 }
 
