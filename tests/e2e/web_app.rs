@@ -204,3 +204,72 @@ async fn the_servers_paths_are_not_shadowed_however_they_are_spelled() {
         );
     }
 }
+
+/// `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    format!("{scheme}://{}", rest.split('/').next().unwrap())
+}
+
+/// The sources of one directive of a policy.
+fn directive(csp: &str, name: &str) -> Vec<String> {
+    csp.split(';')
+        .map(str::trim)
+        .find_map(|d| d.strip_prefix(name).filter(|rest| rest.starts_with(' ')))
+        .map(|rest| rest.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_s3_the_page_may_reach_the_store_it_uploads_to_and_downloads_from() {
+    use super::attachments::{announce, setup, upload};
+    use serde_json::json;
+    let (app, owner, project) = setup(true, vec![]).await;
+    let png = b"\x89PNG\r\n\x1a\n0000".to_vec();
+    let (status, announced) = announce(
+        &app,
+        &owner,
+        &project,
+        json!({"filename": "a.png", "content_type": "image/png", "size": png.len()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{announced}");
+    let upload_url = announced["upload_url"].as_str().unwrap().to_owned();
+    assert!(upload(&announced, png).await.is_success());
+    let id = announced["id"].as_str().unwrap();
+    let complete = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/attachments/{id}/complete"),
+            Some(&owner.access),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(complete.status(), StatusCode::OK);
+    let download = app
+        .request(
+            Method::GET,
+            &format!("/api/v1/attachments/{id}"),
+            Some(&owner.access),
+        )
+        .send()
+        .await
+        .unwrap();
+    let location = h(&download, header::LOCATION).to_owned();
+    // The web app fetches both (the upload, and the download through its redirect): the
+    // shell's connect-src must admit their origin, and nothing else new.
+    let res = get(&app, "/", None).await;
+    let csp = h(&res, header::CONTENT_SECURITY_POLICY).to_owned();
+    let connect = directive(&csp, "connect-src");
+    for url in [&upload_url, &location] {
+        assert!(connect.contains(&origin(url)), "{url} not in {csp}");
+    }
+    assert_eq!(connect.len(), 2, "{csp}");
+    assert_eq!(directive(&csp, "script-src"), ["'self'"], "{csp}");
+    // Without S3 the page connects to its own origin only.
+    let local = TestApp::spawn().await;
+    let res = get(&local, "/", None).await;
+    let csp = h(&res, header::CONTENT_SECURITY_POLICY).to_owned();
+    assert_eq!(directive(&csp, "connect-src"), ["'self'"], "{csp}");
+}

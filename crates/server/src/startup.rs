@@ -201,6 +201,7 @@ impl Application {
             }) as Arc<dyn mdz_core::workspace::Workspace>);
         let doc = web::Data::new(openapi::DocumentJson::new(&openapi::document())?);
         let json_limit = config.max_json_bytes;
+        let shell_policy = web::Data::new(crate::web_app::ShellPolicy::from_config(&config));
         let cors_origins = config.cors_origin_list();
         let ip_policy = ClientIpPolicy {
             trust_proxy: config.trust_proxy,
@@ -235,6 +236,7 @@ impl Application {
                 .app_data(pool_gauges)
                 .app_data(metrics_here.clone())
                 .app_data(doc.clone())
+                .app_data(shell_policy.clone())
                 .app_data(verifier.clone())
                 .app_data(web::Data::from(revocations.clone()))
                 .app_data(access.clone())

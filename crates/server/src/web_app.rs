@@ -8,21 +8,61 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
+use mdz_core::config::Config;
 use rust_embed::Embed;
 
 #[derive(Embed)]
 #[folder = "../../web/dist/"]
 struct Bundle;
 
+/// What the shell's policy admits beyond its own origin: the attachment store's origin when
+/// attachments live in S3, since the browser uploads to a presigned URL there and the download
+/// redirects there (the app fetches both).
+#[derive(Debug, Clone, Default)]
+pub struct ShellPolicy {
+    store_origin: Option<String>,
+}
+
+impl ShellPolicy {
+    pub fn from_config(config: &Config) -> Self {
+        if config.s3_bucket.is_none() {
+            return Self::default();
+        }
+        let origin = match &config.s3_endpoint {
+            Some(endpoint) => origin_of(endpoint),
+            None => Some(format!("https://s3.{}.amazonaws.com", config.s3_region)),
+        };
+        // Only what a CSP source may hold: no spaces, quotes or `;` from the configuration.
+        let store_origin = origin.filter(|o| {
+            o.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:/[]".contains(c))
+        });
+        Self { store_origin }
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?;
+    (!host.is_empty()).then(|| format!("{}://{host}", scheme.to_ascii_lowercase()))
+}
+
 /// The policy of the app's pages: no inline script, no eval. Style sheets come from the
 /// bundle or carry the page's nonce (CodeMirror injects its themes as `<style nonce>`); inline
 /// style *attributes* are allowed (the remote cursors are coloured with them).
-fn csp(nonce: &str) -> String {
+fn csp(nonce: &str, policy: &ShellPolicy) -> String {
+    let connect = match &policy.store_origin {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; \
-         style-src-attr 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; \
+         style-src-attr 'unsafe-inline'; img-src 'self' data: blob:; connect-src {connect}; \
          worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'"
     )
@@ -168,7 +208,11 @@ pub async fn serve(req: HttpRequest) -> HttpResponse {
         return crate::middleware::not_found().await;
     };
     if name == INDEX {
-        return shell(&req, &file.data);
+        let policy = req
+            .app_data::<web::Data<ShellPolicy>>()
+            .map(|p| p.get_ref().clone())
+            .unwrap_or_default();
+        return shell(&req, &file.data, &policy);
     }
     let etag = format!("\"{}\"", hex_prefix(&file.metadata.sha256_hash()));
     let immutable = name.starts_with("assets/");
@@ -216,7 +260,7 @@ pub async fn serve(req: HttpRequest) -> HttpResponse {
 
 /// The app shell with a fresh style nonce: never cached as is (`no-cache`, no validator, since
 /// each copy has its own nonce), a few hundred bytes, so not compressed.
-fn shell(req: &HttpRequest, template: &[u8]) -> HttpResponse {
+fn shell(req: &HttpRequest, template: &[u8], policy: &ShellPolicy) -> HttpResponse {
     let mut bytes = [0u8; 16];
     if let Err(e) = getrandom::fill(&mut bytes) {
         tracing::error!(error = %e, "no randomness for the page's style nonce");
@@ -227,7 +271,7 @@ fn shell(req: &HttpRequest, template: &[u8]) -> HttpResponse {
     let mut res = HttpResponse::Ok();
     res.insert_header((header::CONTENT_TYPE, content_type(INDEX)))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, csp(&nonce)));
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp(&nonce, policy)));
     if req.method() == Method::HEAD {
         return res.finish();
     }
@@ -250,6 +294,19 @@ mod tests {
         assert!(reserved("/metrics"));
         assert!(!reserved("/apiary"));
         assert!(!reserved("/p/123"));
+    }
+
+    #[test]
+    fn the_store_origin_is_the_endpoint_without_path_or_credentials() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:9000/base").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(
+            origin_of("HTTPS://u:p@minio.example?x").as_deref(),
+            Some("https://minio.example")
+        );
+        assert_eq!(origin_of("minio.example"), None);
     }
 
     #[test]
