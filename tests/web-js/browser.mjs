@@ -248,6 +248,12 @@ await step('a viewer cannot type', async () => {
   assert.equal(await carol.page.getByRole('button', { name: 'New document' }).count(), 0)
   const aText = await editorText(ada.page)
   assert.ok(!aText.includes('viewer text'))
+  // Nothing the API would refuse: a viewer may not ask the AI (nor start a chat).
+  await carol.page.getByRole('button', { name: 'Ask AI' }).click()
+  const ai = carol.page.getByRole('region', { name: 'Ask AI' })
+  await ai.getByText('Asking the AI needs the editor role').waitFor()
+  assert.ok(await ai.getByRole('button', { name: 'Send' }).isDisabled())
+  assert.equal(await ai.getByRole('button', { name: 'New conversation' }).count(), 0)
 })
 
 await step('a commenter comments on a selection but cannot type; the owner replies and resolves', async () => {

@@ -8,7 +8,9 @@ interface Citation { file_id: string, path: string }
 interface Message { id: string, role: string, content: string, status: string, citations: Citation[] }
 interface Session { id: string, title: string, provider?: string | null, last_activity_at: string }
 
-export function aiPanel (projectId: string): HTMLElement {
+/** `canAsk`: editors and above (the API refuses questions and new chats from the others,
+ * who may still read the earlier chats). */
+export function aiPanel (projectId: string, canAsk: boolean): HTMLElement {
   const conversation = h('section', { class: 'conversation', 'aria-label': 'Conversation', 'aria-live': 'polite' })
   const message = h('input', { type: 'text', required: true })
   const send = h('button', { type: 'submit' }, 'Send')
@@ -23,6 +25,10 @@ export function aiPanel (projectId: string): HTMLElement {
   let sessionProvider: string | null = null
   let noProvider = false
 
+  if (!canAsk) {
+    send.disabled = true
+    message.disabled = true
+  }
   api.api<api.Page<{ name: string, default: boolean }>>('GET', '/chat/providers').then((p) => {
     if (!p.items.length) {
       noProvider = true
@@ -96,7 +102,7 @@ export function aiPanel (projectId: string): HTMLElement {
         last = { after, id: m.id }
       }
       conversation.replaceChildren(...nodes)
-      if (last && !noProvider) regenerate(last.after, last.id)
+      if (last && !noProvider && canAsk) regenerate(last.after, last.id)
       message.focus()
     }).catch((e: unknown) => err.show((e as Error).message))
   }
@@ -135,7 +141,9 @@ export function aiPanel (projectId: string): HTMLElement {
   })
   void listSessions()
   return h('section', { class: 'card', 'aria-label': 'Ask AI' }, h('h2', {}, 'Ask AI'),
-    h('div', { class: 'actions' }, h('button', { type: 'button', onclick: startOver }, 'New conversation')),
+    canAsk
+      ? h('div', { class: 'actions' }, h('button', { type: 'button', onclick: startOver }, 'New conversation'))
+      : h('p', { class: 'hint' }, 'Asking the AI needs the editor role: you can read the earlier chats.'),
     conversation, form, err,
     h('h3', {}, 'Earlier chats'), earlier)
 }

@@ -139,7 +139,7 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
     newDoc, newForm, tree,
     h('div', { class: 'actions' },
       h('button', { type: 'button', onclick: togglePanel(() => membersPanel(projectId, { id: user.id, role: project.role })) }, 'Members'),
-      h('button', { type: 'button', onclick: togglePanel(() => aiPanel(projectId)) }, 'Ask AI'),
+      h('button', { type: 'button', onclick: togglePanel(() => aiPanel(projectId, canEdit)) }, 'Ask AI'),
       canEdit ? h('button', { type: 'button', onclick: showTrash }, 'Trash') : null),
     trash)
 
