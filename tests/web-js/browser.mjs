@@ -23,7 +23,16 @@ async function person (name) {
   const dialogs = []
   page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss() })
   page.on('pageerror', (e) => log(`[${name}] page error: ${e.message}`))
-  return { name, email: `${name.toLowerCase()}-${Date.now()}@example.com`, context, page, dialogs }
+  // The page's CSP (no inline script, no eval, styles by nonce) must hold for the app itself.
+  // Chromium also reports the inline handlers of hostile Markdown while DOMPurify parses it in
+  // an inert document (a bare DOMParser does the same; they never run there): those are left
+  // out, and the preview is checked for surviving handlers instead.
+  const cspViolations = []
+  page.on('console', (m) => {
+    const text = m.text()
+    if (/Content Security Policy/i.test(text) && !text.startsWith('Executing inline event handler')) cspViolations.push(text)
+  })
+  return { name, email: `${name.toLowerCase()}-${Date.now()}@example.com`, context, page, dialogs, cspViolations }
 }
 
 async function signUp (p) {
@@ -483,6 +492,17 @@ await step('Ask AI: an earlier chat reopens with its sources and goes on; New co
   await conversation.getByText('Hello world').waitFor()
   await earlier.getByRole('button', { name: 'A fresh question' }).waitFor()
   assert.equal((await sessions()).length, 2)
+  // Cancel: a slow answer stops where it was, and the server keeps it as cancelled.
+  const fresh = (await sessions()).find((x) => x.title === 'A fresh question')
+  await panel.getByLabel('Message').fill('[slow] Count slowly')
+  await panel.getByRole('button', { name: 'Send' }).click()
+  await until('the slow answer started', async () => (await conversation.locator('.a').last().innerText()).includes('one two'))
+  await panel.getByRole('button', { name: 'Cancel' }).click()
+  await until('the answer cancelled', async () => (await rest(token, `/sessions/${fresh.id}/messages`)).body.items
+    .some((m) => m.role === 'assistant' && m.status === 'cancelled'))
+  await ada.page.waitForTimeout(1600) // longer than the rest of the slow answer would take
+  assert.ok(!(await conversation.locator('.a').last().innerText()).includes('ten'), 'the answer went on after Cancel')
+  assert.ok(await panel.getByRole('button', { name: 'Send' }).isEnabled())
 })
 
 await step('a pasted image uploads and shows in the preview', async () => {
@@ -627,6 +647,10 @@ await step('search across all projects: safe snippets, only my projects, the hit
   await ada.page.goBack()
   await results.getByRole('link', { name: 'otters.md' }).waitFor()
   assert.deepEqual(ada.dialogs, [])
+})
+
+await step('the app ran without breaking its own Content Security Policy', async () => {
+  for (const p of [ada, bob, carol, dave]) assert.deepEqual(p.cspViolations, [], `${p.name}'s page`)
 })
 
 clearTimeout(timer)
