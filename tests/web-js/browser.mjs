@@ -319,6 +319,15 @@ await step('a commenter comments on a selection but cannot type; the owner repli
   await ada.page.waitForFunction(() => document.activeElement?.matches('.thread[aria-current]') &&
     document.activeElement.textContent.includes('Is this the right title?'))
   await aPanel.getByRole('list', { name: 'Replies' }).getByText('Yes, it is.').waitFor()
+  // And back, by keyboard: the thread selects its text in the editor.
+  await ada.page.keyboard.press('Tab')
+  assert.equal(await ada.page.evaluate(() => document.activeElement?.textContent), 'Show in text')
+  await ada.page.keyboard.press('Enter')
+  await ada.page.waitForFunction(() => {
+    const view = document.querySelector('.cm-content')?.cmTile?.root?.view ?? document.querySelector('.cm-content')?.cmView?.view
+    const { from, to } = view.state.selection.main
+    return view.hasFocus && view.state.sliceDoc(from, to) === '# Shared notes'
+  })
   // The viewer sees the thread but is offered no comment form.
   await carol.page.getByRole('button', { name: 'Comments' }).click()
   await carol.page.getByRole('region', { name: 'Comments' }).getByText('Yes, it is.').waitFor()

@@ -32,6 +32,8 @@ export interface CommentsContext {
   focus?: string | null
   /** Every load of the threads (the editor highlights the open ones). */
   onThreads?: (threads: Thread[]) => void
+  /** Select a thread's range in the editor. */
+  reveal?: (threadId: string) => boolean
 }
 
 export const loadThreads = (fileId: string) => api.all<Thread>(`/files/${fileId}/comments`)
@@ -61,6 +63,9 @@ export function commentsPanel (ctx: CommentsContext): HTMLElement {
       const item = h('li', { class: resolved ? 'thread resolved' : 'thread', id: `thread-${t.id}`, tabindex: '-1', 'aria-label': `Thread by ${who(t.author)}` },
         t.quote ? h('blockquote', {}, t.quote) : null,
         h('p', {}, h('strong', {}, who(t.author)), ': ', t.body, resolved ? h('span', { class: 'role' }, ' (resolved)') : null),
+        t.anchor && !resolved && ctx.reveal
+          ? h('button', { type: 'button', class: 'link', onclick: () => { if (!ctx.reveal?.(t.id)) err.show('The commented text is no longer in the document.') } }, 'Show in text')
+          : null,
         h('ul', { 'aria-label': 'Replies' }, ...t.replies.map((r) => h('li', {}, h('strong', {}, who(r.author)), ': ', r.body))),
         canComment ? replyForm : null,
         canComment

@@ -14,7 +14,7 @@ import { h } from './dom'
 import { render } from './preview'
 import { TicketSocket } from './ticket-socket'
 import { anchorOf, type Selection } from './comments'
-import { commentHighlights, showThreads, type Anchored } from './highlights'
+import { commentHighlights, showThreads, revealThread, type Anchored } from './highlights'
 import { uploadAttachment, type Role, type User } from './api'
 
 const COLOURS = ['#b4233c', '#1d6b3a', '#1f4fa8', '#8a3fa0', '#9a5b00', '#00707a', '#5b5b5b', '#a8326e']
@@ -31,6 +31,8 @@ export interface OpenDoc {
   selection: () => Selection
   /** The document's comment threads: the open ones are highlighted in the text. */
   setThreads: (threads: Anchored[]) => void
+  /** Select an open thread's range in the text; false when it has none. */
+  reveal: (threadId: string) => boolean
 }
 
 export interface DocOptions {
@@ -179,6 +181,7 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
       if (from === to) return { anchor: null, quote: null }
       return { anchor: anchorOf(ytext, from, to), quote: view.state.sliceDoc(from, to).slice(0, 500) }
     },
+    reveal: (threadId) => revealThread(view, threadId),
     setThreads (next) {
       threads = next
       showThreads(view, doc, ytext, threads)

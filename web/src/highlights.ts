@@ -62,3 +62,19 @@ export function showThreads (view: EditorView, doc: Y.Doc, ytext: Y.Text, thread
   }
   view.dispatch({ effects: setRanges.of(ranges) })
 }
+
+/** Select a thread's highlighted range (keyboard users' way from a thread to its text). */
+export function revealThread (view: EditorView, threadId: string): boolean {
+  const deco = view.state.field(marks, false)
+  let found: { from: number, to: number } | null = null
+  deco?.between(0, view.state.doc.length, (from, to, value) => {
+    if (value.spec.attributes?.['data-thread'] !== threadId) return
+    found = { from, to }
+    return false
+  })
+  if (!found) return false
+  const { from, to } = found
+  view.dispatch({ selection: { anchor: from, head: to }, scrollIntoView: true })
+  view.focus()
+  return true
+}

@@ -161,7 +161,8 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
       names,
       members: () => members.filter((m) => m.user_id !== user.id),
       focus,
-      onThreads: (threads) => open?.setThreads(threads)
+      onThreads: (threads) => open?.setThreads(threads),
+      reveal: (id) => open?.reveal(id) ?? false
     }))
     const commentsBtn = h('button', { type: 'button', onclick: () => showComments(null) }, 'Comments')
     const moveTo = h('input', { type: 'text', required: true, value: meta?.path ?? '' })
