@@ -296,10 +296,11 @@ await step('a commenter comments on a selection but cannot type; the owner repli
   // The commented range is highlighted in the editor.
   await until('the highlight in the commenter\'s editor', async () => await highlighted(dave.page) === '# Shared notes')
   await axe(dave.page, 'comments')
+  // The others here see the new highlight without asking (told through awareness).
+  await until('the highlight in the owner\'s editor', async () => await highlighted(ada.page) === '# Shared notes')
   await ada.page.getByRole('button', { name: 'Comments' }).click()
   const aPanel = ada.page.getByRole('region', { name: 'Comments' })
   await aPanel.getByText('Is this the right title?').waitFor()
-  await until('the highlight in the owner\'s editor', async () => await highlighted(ada.page) === '# Shared notes')
   await aPanel.getByRole('textbox', { name: 'Reply', exact: true }).fill('Yes, it is.')
   await aPanel.getByRole('button', { name: 'Send reply' }).click()
   await aPanel.getByRole('list', { name: 'Replies' }).getByText('Yes, it is.').waitFor()
@@ -307,6 +308,10 @@ await step('a commenter comments on a selection but cannot type; the owner repli
   await aPanel.getByRole('button', { name: 'Resolve' }).click()
   await aPanel.getByRole('button', { name: 'Reopen' }).waitFor()
   await until('no highlight once resolved', async () => await highlighted(ada.page) === '')
+  // The commenter's open panel catches up with the reply and the resolution.
+  await dPanel.getByRole('list', { name: 'Replies' }).getByText('Yes, it is.').waitFor()
+  await dPanel.getByText('(resolved)').waitFor()
+  await until('no highlight for the commenter either', async () => await highlighted(dave.page) === '')
   await aPanel.getByRole('button', { name: 'Reopen' }).click()
   await aPanel.getByRole('button', { name: 'Resolve' }).waitFor()
   await until('the highlight back once reopened', async () => await highlighted(ada.page) === '# Shared notes')

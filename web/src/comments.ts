@@ -34,11 +34,15 @@ export interface CommentsContext {
   onThreads?: (threads: Thread[]) => void
   /** Select a thread's range in the editor. */
   reveal?: (threadId: string) => boolean
+  /** This person changed the comments (the others here are told). */
+  changed?: () => void
 }
+
+export type CommentsPanel = HTMLElement & { reload: () => void }
 
 export const loadThreads = (fileId: string) => api.all<Thread>(`/files/${fileId}/comments`)
 
-export function commentsPanel (ctx: CommentsContext): HTMLElement {
+export function commentsPanel (ctx: CommentsContext): CommentsPanel {
   const { fileId, canComment, selection, names } = ctx
   const list = h('ul', { class: 'threads' })
   const err = errorBox()
@@ -57,7 +61,7 @@ export function commentsPanel (ctx: CommentsContext): HTMLElement {
       replyForm.addEventListener('submit', (e) => {
         e.preventDefault()
         focus = t.id
-        api.api('POST', `/comments/${t.id}/replies`, { body: reply.value }).then(load).catch(fail)
+        api.api('POST', `/comments/${t.id}/replies`, { body: reply.value }).then(changed).catch(fail)
       })
       const resolved = Boolean(t.resolved_at)
       const item = h('li', { class: resolved ? 'thread resolved' : 'thread', id: `thread-${t.id}`, tabindex: '-1', 'aria-label': `Thread by ${who(t.author)}` },
@@ -69,7 +73,7 @@ export function commentsPanel (ctx: CommentsContext): HTMLElement {
         h('ul', { 'aria-label': 'Replies' }, ...t.replies.map((r) => h('li', {}, h('strong', {}, who(r.author)), ': ', r.body))),
         canComment ? replyForm : null,
         canComment
-          ? h('button', { type: 'button', onclick: () => { focus = t.id; void api.api('PATCH', `/comments/${t.id}`, { resolved: !resolved }).then(load).catch(fail) } }, resolved ? 'Reopen' : 'Resolve')
+          ? h('button', { type: 'button', onclick: () => { focus = t.id; void api.api('PATCH', `/comments/${t.id}`, { resolved: !resolved }).then(changed).catch(fail) } }, resolved ? 'Reopen' : 'Resolve')
           : null)
       if (t.id === focus) item.setAttribute('aria-current', 'true')
       return item
@@ -82,15 +86,21 @@ export function commentsPanel (ctx: CommentsContext): HTMLElement {
       current.focus()
     }
   }).catch(fail)
+  const changed = () => {
+    ctx.changed?.()
+    return load()
+  }
   form.addEventListener('submit', (e) => {
     e.preventDefault()
     const sel = selection()
     api.api<Comment>('POST', `/files/${fileId}/comments`, { body: body.value, anchor: sel.anchor, quote: sel.quote })
-      .then((c) => { body.value = ''; focus = c.id; return load() })
+      .then((c) => { body.value = ''; focus = c.id; return changed() })
       .catch(fail)
   })
   void load()
-  return h('section', { class: 'card', 'aria-label': 'Comments' }, h('h2', {}, 'Comments'),
+  const section = h('section', { class: 'card', 'aria-label': 'Comments' }, h('h2', {}, 'Comments'),
     canComment ? h('p', { class: 'hint' }, 'Select text in the editor, then write your comment. Type @ to mention someone.') : null,
-    canComment ? form : null, list, err)
+    canComment ? form : null, list, err) as CommentsPanel
+  section.reload = () => { void load() }
+  return section
 }

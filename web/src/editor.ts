@@ -33,6 +33,8 @@ export interface OpenDoc {
   setThreads: (threads: Anchored[]) => void
   /** Select an open thread's range in the text; false when it has none. */
   reveal: (threadId: string) => boolean
+  /** Tell the others here that the comments changed (through the awareness state). */
+  announceComments: () => void
 }
 
 export interface DocOptions {
@@ -40,6 +42,8 @@ export interface DocOptions {
   find?: string | null
   /** A click on a comment highlight. */
   openThread?: (threadId: string) => void
+  /** Someone else here changed the comments. */
+  commentsChanged?: () => void
 }
 
 export function openDocument (projectId: string, fileId: string, user: User, role: Role, toolbar: HTMLElement[], options: DocOptions = {}): OpenDoc {
@@ -169,6 +173,20 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
     people.replaceChildren(...items)
   }
   provider.awareness.on('change', showPeople)
+  // Comments live in the REST API; who changes them says so in their awareness state, and the
+  // others here reload them.
+  const commentMarks = new Map<number, unknown>()
+  provider.awareness.on('change', ({ added, updated }: { added: number[], updated: number[] }) => {
+    let changed = false
+    for (const client of [...added, ...updated]) {
+      if (client === doc.clientID) continue
+      const mark = (provider.awareness.getStates().get(client) as { comments?: unknown } | undefined)?.comments
+      if (mark === undefined || commentMarks.get(client) === mark) continue
+      commentMarks.set(client, mark)
+      changed = true
+    }
+    if (changed) options.commentsChanged?.()
+  })
   showPeople()
 
   const element = h('div', { class: 'doc' },
@@ -182,6 +200,7 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
       return { anchor: anchorOf(ytext, from, to), quote: view.state.sliceDoc(from, to).slice(0, 500) }
     },
     reveal: (threadId) => revealThread(view, threadId),
+    announceComments: () => provider.awareness.setLocalStateField('comments', Date.now()),
     setThreads (next) {
       threads = next
       showThreads(view, doc, ytext, threads)

@@ -6,7 +6,7 @@ import { openDocument, type OpenDoc } from './editor'
 import { snippet } from './preview'
 import { historyPanel, membersPanel } from './panels'
 import { aiPanel } from './chat'
-import { commentsPanel, loadThreads } from './comments'
+import { commentsPanel, loadThreads, type CommentsPanel } from './comments'
 import { type Mentionable } from './mention'
 
 interface Cached { project: api.Project, files: api.FileMeta[] }
@@ -154,7 +154,8 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
       .then((ms) => { members = ms; for (const m of ms) names.set(m.user_id, m.display_name) })
       .catch(() => { /* names and mention completion are niceties */ })
     const historyBtn = h('button', { type: 'button', onclick: togglePanel(() => historyPanel(fileId, canEdit, names)) }, 'History')
-    const showComments = (focus: string | null) => panel.replaceChildren(commentsPanel({
+    let commentsShown: CommentsPanel | null = null
+    const showComments = (focus: string | null) => panel.replaceChildren(commentsShown = commentsPanel({
       fileId,
       canComment,
       selection: () => open?.selection() ?? { anchor: null, quote: null },
@@ -162,8 +163,15 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
       members: () => members.filter((m) => m.user_id !== user.id),
       focus,
       onThreads: (threads) => open?.setThreads(threads),
-      reveal: (id) => open?.reveal(id) ?? false
+      reveal: (id) => open?.reveal(id) ?? false,
+      changed: () => open?.announceComments()
     }))
+    // Someone else here commented, replied or resolved: the panel (when shown) or the
+    // highlights catch up.
+    const commentsChanged = () => {
+      if (commentsShown && panel.contains(commentsShown)) commentsShown.reload()
+      else loadThreads(fileId).then((threads) => open?.setThreads(threads)).catch(() => { /* a nicety */ })
+    }
     const commentsBtn = h('button', { type: 'button', onclick: () => showComments(null) }, 'Comments')
     const moveTo = h('input', { type: 'text', required: true, value: meta?.path ?? '' })
     const moveForm = h('form', { class: 'inline', hidden: true, 'aria-label': 'Rename or move' }, field('New path', moveTo), h('button', { type: 'submit' }, 'Move'))
@@ -183,7 +191,7 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
         ]
       : []
     const find = new URLSearchParams(location.search).get('find')
-    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn, ...docActions], { find, openThread: showComments })
+    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn, ...docActions], { find, openThread: showComments, commentsChanged })
     loadThreads(fileId).then((threads) => open?.setThreads(threads)).catch(() => { /* highlights are a nicety */ })
     content.append(moveForm)
     content.prepend(h('h2', { class: 'path' }, meta?.path ?? 'Document'))
