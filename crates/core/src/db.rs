@@ -26,11 +26,17 @@ pub enum DbError {
 }
 
 /// Did the query fail because the connection went away (the server restarted, failed over
-/// or ended the session: SQLSTATE 57P01–57P03), not because of the query?
+/// or ended the session: SQLSTATE 57P01–57P03), not because of the query? diesel-async
+/// reports every error that carries no SQLSTATE (the socket reset or closed, the connection
+/// task gone) as `UnableToSendCommand` with the driver's text, which varies with the moment
+/// the server went away, so the kind alone decides.
 pub fn connection_lost(e: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {
-        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
         Error::DatabaseError(_, info) => {
             let message = info.message();
             message.starts_with("terminating connection")
@@ -174,4 +180,34 @@ impl<Q> diesel::query_builder::QueryId for Cached<Q> {
 
 impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Cached<Q> {
     type SqlType = Q::SqlType;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    fn error(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn a_reset_socket_is_a_lost_connection_whatever_its_text() {
+        // What diesel-async makes of a tokio-postgres I/O error (seen under load while the
+        // server restarted: a REST write answered 500 instead of 503).
+        for text in [
+            "error communicating with the server: Connection reset by peer (os error 104)",
+            "error communicating with the server: Broken pipe (os error 32)",
+            "connection closed",
+        ] {
+            assert!(
+                connection_lost(&error(DatabaseErrorKind::UnableToSendCommand, text)),
+                "{text}"
+            );
+        }
+        assert!(!connection_lost(&error(
+            DatabaseErrorKind::Unknown,
+            "relation \"nope\" does not exist"
+        )));
+    }
 }
