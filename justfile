@@ -14,7 +14,8 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Benchmarks: `just bench` (HTTP, documents, chat), `just bench collab` (live editing),
-# `just bench chat` (chat first byte only), `just bench all`
+# `just bench chat` (chat first byte only), `just bench web` (the web app in chromium),
+# `just bench all`
 bench WHAT="http":
     #!/usr/bin/env bash
     set -euo pipefail
@@ -22,8 +23,9 @@ bench WHAT="http":
       http) scripts/bench.sh ;;
       collab) scripts/bench-collab.sh ;;
       chat) scripts/bench-chat.sh ;;
-      all) scripts/bench.sh && scripts/bench-collab.sh ;;
-      *) echo "just bench [http|collab|chat|all]" >&2; exit 2 ;;
+      web) scripts/bench-web.sh ;;
+      all) scripts/bench.sh && scripts/bench-collab.sh && scripts/bench-web.sh ;;
+      *) echo "just bench [http|collab|chat|web|all]" >&2; exit 2 ;;
     esac
 
 # What CI runs

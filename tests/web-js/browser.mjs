@@ -5,6 +5,7 @@ import { chromium } from 'playwright-core'
 import AxeBuilder from '@axe-core/playwright'
 import assert from 'node:assert/strict'
 import { get } from 'node:http'
+import { editor, synced, pct, openSynced, keystrokeLatency } from './measure.mjs'
 
 const base = process.argv[2]
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium'
@@ -44,7 +45,6 @@ async function signUp (p) {
   await p.page.getByRole('heading', { name: 'Projects' }).waitFor()
 }
 
-const editor = (page) => page.getByRole('textbox', { name: 'Editor' })
 const editorText = (page) => editor(page).evaluate((el) => (el.cmTile?.root?.view ?? el.cmView?.view).state.doc.toString())
 async function waitText (page, needle, timeout = WAIT) {
   await page.waitForFunction((n) => {
@@ -53,9 +53,6 @@ async function waitText (page, needle, timeout = WAIT) {
   }, needle, { timeout })
 }
 const highlighted = (page) => page.locator('.cm-comment').evaluateAll((els) => els.map((e) => e.textContent).join(''))
-async function synced (page) {
-  await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor()
-}
 
 async function restLogin (email) {
   const res = await fetch(`${base}/api/v1/auth/login`, {
@@ -91,7 +88,6 @@ async function axe (page, view) {
   assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => `${n.html} ${n.failureSummary}`).join('; ')})`), [], `axe on ${view}`)
 }
 
-const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
 
 let failed = false
 const step = async (name, fn) => {
@@ -182,11 +178,7 @@ await step('members: the owner adds an editor and a viewer', async () => {
 })
 
 await step('two people edit one document: text, cursors, preview, REST', async () => {
-  const started = Date.now()
-  await bob.page.goto(docUrl)
-  await editor(bob.page).waitFor()
-  await synced(bob.page)
-  log(`measure: navigation to an editable synced document ${Date.now() - started} ms`)
+  log(`measure: navigation to an editable synced document ${await openSynced(bob.page, docUrl)} ms`)
   await editor(ada.page).click()
   await ada.page.keyboard.type('# Shared notes\n\nHello from Ada. ')
   await waitText(bob.page, 'Hello from Ada.', 1000)
@@ -213,33 +205,7 @@ await step('two people edit one document: text, cursors, preview, REST', async (
 })
 
 await step('keystroke-to-remote-render latency over 200 keystrokes (printed)', async () => {
-  await bob.page.evaluate(() => {
-    window.__renders = []
-    const el = document.querySelector('.cm-content')
-    const view = el.cmTile?.root?.view ?? el.cmView?.view
-    const count = () => (view.state.doc.toString().match(/~/g) ?? []).length
-    let seen = count()
-    new MutationObserver(() => {
-      const n = count()
-      while (seen < n) { seen++; window.__renders.push(performance.timeOrigin + performance.now()) }
-    }).observe(el, { childList: true, subtree: true, characterData: true })
-  })
-  await ada.page.evaluate(() => {
-    window.__keys = []
-    document.addEventListener('keydown', (e) => { if (e.key === '~') window.__keys.push(performance.timeOrigin + performance.now()) }, true)
-  })
-  await editor(ada.page).click()
-  await ada.page.keyboard.press('Control+End')
-  // Paced like a fast typist (about 25 characters a second): back-to-back keys would
-  // measure the queue behind them, not the latency of one keystroke.
-  for (let i = 0; i < 200; i++) {
-    await ada.page.keyboard.type('~')
-    await ada.page.waitForTimeout(40)
-  }
-  await bob.page.waitForFunction(() => window.__renders.length >= 200)
-  const keys = await ada.page.evaluate(() => window.__keys)
-  const renders = await bob.page.evaluate(() => window.__renders)
-  const lat = keys.map((k, i) => renders[i] - k)
+  const lat = await keystrokeLatency(ada.page, bob.page, 200)
   log(`measure: keystroke to remote render p50 ${pct(lat, 0.5).toFixed(1)} ms, p99 ${pct(lat, 0.99).toFixed(1)} ms (n=${lat.length})`)
 })
 
