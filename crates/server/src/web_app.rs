@@ -100,27 +100,9 @@ fn reserved(path: &str) -> bool {
 
 /// `path` percent-decoded (every `%XX`, `%2F` included), with runs of `/` merged into one.
 fn canonical(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                decoded.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                decoded.push(b);
-                i += 1;
-            }
-        }
-    }
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     let mut out = String::with_capacity(decoded.len());
-    for c in String::from_utf8_lossy(&decoded).chars() {
+    for c in decoded.chars() {
         if !(c == '/' && out.ends_with('/')) {
             out.push(c);
         }
