@@ -107,6 +107,11 @@ ensure_deploy_tools() {
   ensure_venv hcl-py "python-hcl2 for the deploy checks"
 }
 
+# aiosmtpd, the real SMTP server of the mail tests (pinned in tests/mail-py/requirements.txt).
+ensure_mail_sink() {
+  ensure_venv mail-py "aiosmtpd for the mail tests"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -15,6 +15,7 @@ ensure_web_tests
 ensure_py_client
 ensure_fuzzer
 ensure_deploy_tools
+ensure_mail_sink
 work=$(mktemp -d /tmp/mdz-test.XXXXXX)
 chmod 755 "$work"
 cleanup() {

@@ -23,6 +23,7 @@ mod export;
 mod faults;
 mod files;
 mod import;
+mod mail;
 mod mcp;
 mod ops;
 mod projects;

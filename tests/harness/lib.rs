@@ -19,10 +19,12 @@ pub use reqwest;
 
 mod fake_llm;
 mod js;
+mod mail;
 mod pg;
 mod process;
 pub use fake_llm::{FakeLlm, SLOW_PIECES};
 pub use js::JsClient;
+pub use mail::{Mail, MailSink};
 pub use pg::PgServer;
 pub use process::MdzProcess;
 
@@ -397,8 +399,53 @@ impl TestApp {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
-    /// Register a user; returns the whole auth response.
+    /// Register a user and verify its address through the real flow (the token of the
+    /// verification mail, read from the outbox); returns the whole auth response.
     pub async fn register(&self, email: &str, password: &str, name: &str) -> Value {
+        let body = self.register_unverified(email, password, name).await;
+        self.verify_email(email).await;
+        body
+    }
+
+    /// The token of the newest mail of `kind` queued for `to`, read from the outbox (the
+    /// `token=` of its link).
+    pub async fn outbox_token(&self, to: &str, kind: &str) -> String {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            body_text: String,
+        }
+        let mut conn = self.db().await;
+        let row: Row = diesel::sql_query(
+            "SELECT body_text FROM mail_outbox WHERE recipient = $1 AND kind = $2
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind::<diesel::sql_types::Text, _>(to)
+        .bind::<diesel::sql_types::Text, _>(kind)
+        .get_result(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("no {kind} mail for {to} in the outbox: {e}"));
+        let mail = Mail {
+            to: vec![to.to_owned()],
+            from: String::new(),
+            subject: String::new(),
+            text: row.body_text,
+            html: String::new(),
+        };
+        mail.token("token=")
+    }
+
+    /// Verify `email`'s address with the token of its newest verification mail.
+    pub async fn verify_email(&self, email: &str) {
+        let token = self.outbox_token(email, "verify-email").await;
+        let (status, body) = self
+            .post("/api/v1/auth/verify-email", None, json!({"token": token}))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "verify {email}: {body}");
+    }
+
+    /// Register a user and leave its address unverified; returns the whole auth response.
+    pub async fn register_unverified(&self, email: &str, password: &str, name: &str) -> Value {
         let (status, body) = self
             .post(
                 "/api/v1/auth/register",

@@ -12,6 +12,7 @@ fn summary(u: UserRow) -> UserSummary {
         id: u.id,
         email: u.email,
         display_name: u.display_name,
+        email_verified: u.email_verified_at.is_some(),
     }
 }
 

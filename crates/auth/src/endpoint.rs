@@ -61,7 +61,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(revoke_session)
             .service(create_token)
             .service(list_tokens)
-            .service(delete_token),
+            .service(delete_token)
+            .service(crate::email_endpoint::verify_email)
+            .service(crate::email_endpoint::forgot_password)
+            .service(crate::email_endpoint::reset_password),
     );
 }
 

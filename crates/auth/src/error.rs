@@ -14,6 +14,8 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidRefreshToken,
+    #[error("the link is unknown, already used or expired")]
+    InvalidEmailToken,
     #[error("the current password is wrong")]
     WrongCurrentPassword,
     #[error("too many attempts")]
@@ -55,6 +57,12 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials | AuthError::InvalidRefreshToken => {
                 ApiError::unauthorized(e.to_string())
             }
+            AuthError::InvalidEmailToken => ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "invalid-token",
+                "Invalid or expired link",
+            )
+            .detail(e.to_string()),
             AuthError::WrongCurrentPassword => ApiError::field("current_password", "is wrong"),
             AuthError::RateLimited { retry_after_secs } => {
                 ApiError::too_many_requests(retry_after_secs)

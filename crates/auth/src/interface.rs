@@ -54,6 +54,29 @@ pub struct ChangePasswordRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The token of the verification mail's link.
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token of the reset mail's link (single use, 30 minutes).
+    pub token: String,
+    /// The new password: the rules of registration.
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// What the token is for, e.g. `VS Code on laptop`.
     pub name: String,
@@ -74,6 +97,9 @@ pub struct CreateTokenRequest {
 pub struct User {
     pub id: UserId,
     pub email: String,
+    /// Whether the owner of `email` followed the link of a verification mail. Being added to
+    /// a project by e-mail, or accepting an e-mail-bound invitation, needs it.
+    pub email_verified: bool,
     pub display_name: String,
     pub created_at: DateTime<Utc>,
 }

@@ -3,6 +3,8 @@
 
 pub mod cookie;
 mod directory;
+mod email_endpoint;
+mod email_flows;
 pub mod endpoint;
 pub mod error;
 pub mod interface;
@@ -40,6 +42,7 @@ impl AuthModule {
         pool: DbPool,
         kv: SharedKv,
         revocations: Arc<mdz_core::revocation::Revocations>,
+        outbox: mdz_core::mail::Outbox,
     ) -> Result<Self, keys::KeyError> {
         let (key, generated) =
             SigningKey::load_or_generate(config.jwt_private_key_file.as_deref(), &config.data_dir)?;
@@ -54,6 +57,8 @@ impl AuthModule {
             issuer: config.jwt_issuer.clone(),
             login_max_failures: config.login_max_failures,
             register_max_per_ip: config.register_max_per_ip,
+            reset_max_per_address: config.password_reset_max_per_address,
+            reset_max_per_ip: config.password_reset_max_per_ip,
             rate_window: Duration::from_secs(config.rate_limit_window_secs),
             hash_concurrency: config.password_hash_concurrency.unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -61,7 +66,14 @@ impl AuthModule {
             hash_queue: config.password_hash_queue,
         };
         let is_memory = kv.backend() == "memory";
-        let service = Arc::new(AuthService::new(pool, kv, key, settings, revocations));
+        let service = Arc::new(AuthService::new(
+            pool,
+            kv,
+            key,
+            settings,
+            revocations,
+            outbox,
+        ));
         if is_memory {
             match service.reseed_revocations().await {
                 Ok(n) => tracing::debug!(sessions = n, "revocation list restored"),

@@ -1,6 +1,6 @@
 //! Auth queries on `&mut AsyncPgConnection`, so the service decides the transaction.
 
-use crate::schema::{api_tokens, auth_sessions, refresh_tokens, users};
+use crate::schema::{api_tokens, auth_email_tokens, auth_sessions, refresh_tokens, users};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
@@ -16,6 +16,7 @@ pub struct UserRow {
     pub display_name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -407,4 +408,109 @@ pub async fn users_by_ids(
         .select(UserRow::as_select())
         .load(conn)
         .await
+}
+
+// ---- e-mail tokens (verification, password reset) ---------------------------------------
+
+/// A token mailed to `email` for `purpose` (`verify` or `reset`). Long-expired tokens of
+/// anyone are deleted on the way (at most 1,000).
+pub async fn insert_email_token(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+    user: UserId,
+    purpose: &str,
+    email: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    diesel::sql_query(
+        "DELETE FROM auth_email_tokens WHERE token_hash IN (
+             SELECT token_hash FROM auth_email_tokens
+             WHERE expires_at < now() - interval '1 day' LIMIT 1000)",
+    )
+    .execute(conn)
+    .await?;
+    diesel::insert_into(auth_email_tokens::table)
+        .values((
+            auth_email_tokens::token_hash.eq(hash),
+            auth_email_tokens::user_id.eq(user),
+            auth_email_tokens::purpose.eq(purpose),
+            auth_email_tokens::email.eq(email),
+            auth_email_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The account and address of a live (unused, unexpired) token, without spending it.
+pub async fn live_email_token(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+    purpose: &str,
+) -> Result<Option<(UserId, String)>, Error> {
+    auth_email_tokens::table
+        .filter(auth_email_tokens::token_hash.eq(hash))
+        .filter(auth_email_tokens::purpose.eq(purpose))
+        .filter(auth_email_tokens::used_at.is_null())
+        .filter(auth_email_tokens::expires_at.gt(diesel::dsl::now))
+        .select((auth_email_tokens::user_id, auth_email_tokens::email))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Spend a live token: of two concurrent uses exactly one gets the account and address.
+pub async fn spend_email_token(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+    purpose: &str,
+) -> Result<Option<(UserId, String)>, Error> {
+    diesel::update(
+        auth_email_tokens::table
+            .filter(auth_email_tokens::token_hash.eq(hash))
+            .filter(auth_email_tokens::purpose.eq(purpose))
+            .filter(auth_email_tokens::used_at.is_null())
+            .filter(auth_email_tokens::expires_at.gt(diesel::dsl::now)),
+    )
+    .set(auth_email_tokens::used_at.eq(diesel::dsl::now))
+    .returning((auth_email_tokens::user_id, auth_email_tokens::email))
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Spend every other live token of `user` for `purpose` (after a reset, older links die).
+pub async fn spend_all_email_tokens(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    purpose: &str,
+) -> Result<(), Error> {
+    diesel::update(
+        auth_email_tokens::table
+            .filter(auth_email_tokens::user_id.eq(user))
+            .filter(auth_email_tokens::purpose.eq(purpose))
+            .filter(auth_email_tokens::used_at.is_null()),
+    )
+    .set(auth_email_tokens::used_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Mark `email` verified for `user`, if it is still the account's address.
+pub async fn mark_email_verified(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    email: &str,
+) -> Result<bool, Error> {
+    diesel::update(
+        users::table
+            .find(user)
+            .filter(users::email.eq(email))
+            .filter(users::email_verified_at.is_null()),
+    )
+    .set(users::email_verified_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await
+    .map(|n| n > 0)
 }

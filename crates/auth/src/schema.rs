@@ -8,6 +8,19 @@ diesel::table! {
         display_name -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        email_verified_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    auth_email_tokens (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        purpose -> Text,
+        email -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -55,4 +68,11 @@ diesel::table! {
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::joinable!(api_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, auth_sessions, refresh_tokens, api_tokens);
+diesel::joinable!(auth_email_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    auth_sessions,
+    refresh_tokens,
+    api_tokens,
+    auth_email_tokens
+);

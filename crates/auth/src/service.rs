@@ -36,6 +36,9 @@ pub struct AuthSettings {
     pub issuer: String,
     pub login_max_failures: u64,
     pub register_max_per_ip: u64,
+    /// `POST /auth/password/forgot` per address and per client IP within `rate_window`.
+    pub reset_max_per_address: u64,
+    pub reset_max_per_ip: u64,
     pub rate_window: Duration,
     /// Password hashes computed at once.
     pub hash_concurrency: usize,
@@ -65,15 +68,17 @@ pub struct AuthService {
     kv: SharedKv,
     key: SigningKey,
     settings: AuthSettings,
-    hasher: Hasher,
+    pub(crate) hasher: Hasher,
     validation: Validation,
     /// Signatures already checked, by token: an Ed25519 verification costs far more than the
     /// rest of a request. Revocation is still checked on every request.
     verified: RwLock<HashMap<String, (Principal, i64)>>,
     /// Profiles for `GET /auth/me`, dropped on every node when one changes.
-    users: Arc<Cache<User>>,
+    pub(crate) users: Arc<Cache<User>>,
     /// Where ended sessions and deleted tokens are announced to long-lived connections.
     revocations: Arc<Revocations>,
+    /// Where verification and password-reset mails are queued.
+    pub(crate) outbox: mdz_core::mail::Outbox,
 }
 
 const VERIFIED_MAX: usize = 100_000;
@@ -89,6 +94,7 @@ impl AuthService {
         key: SigningKey,
         settings: AuthSettings,
         revocations: Arc<Revocations>,
+        outbox: mdz_core::mail::Outbox,
     ) -> Self {
         let mut validation = Validation::new(ALGORITHM);
         validation.set_issuer(&[settings.issuer.as_str()]);
@@ -106,6 +112,7 @@ impl AuthService {
             verified: RwLock::new(HashMap::new()),
             users,
             revocations,
+            outbox,
         }
     }
 
@@ -141,7 +148,7 @@ impl AuthService {
         self.settings.access_ttl + Duration::from_secs(60)
     }
 
-    async fn flag_revoked(&self, session: SessionId) {
+    pub(crate) async fn flag_revoked(&self, session: SessionId) {
         // Open WebSockets and SSE streams of the session end on every node.
         self.revocations.announce(Revoked::Session(session)).await;
         let key = revoked_key(session);
@@ -228,7 +235,7 @@ impl AuthService {
     /// attempts cannot all pass a check made before any of them is counted; `Err` (and
     /// nothing kept) when the limit is passed. A shared store that is down does not lock
     /// everyone out: the attempt is allowed and the outage logged.
-    async fn reserve(&self, key: &str, max: u64) -> Result<(), AuthError> {
+    pub(crate) async fn reserve(&self, key: &str, max: u64) -> Result<(), AuthError> {
         match self.kv.incr(key, self.settings.rate_window).await {
             Ok(w) if w.count > max => {
                 self.release(key).await;
@@ -256,7 +263,7 @@ impl AuthService {
     }
 
     /// Give back a reserved attempt that does not count (it succeeded, or was never tried).
-    async fn release(&self, key: &str) {
+    pub(crate) async fn release(&self, key: &str) {
         if let Err(e) = self.kv.release(key).await {
             tracing::warn!(error = %e, "rate limiter unavailable; attempt not given back");
         }
@@ -294,6 +301,7 @@ impl AuthService {
             display_name: account.display_name.as_str().to_owned(),
             created_at: now,
             updated_at: now,
+            email_verified_at: None,
         };
         let mut conn = db::conn(&self.pool).await?;
         let (user, session, refresh) = (*conn)
@@ -306,6 +314,7 @@ impl AuthService {
                     }
                 })?;
                 let (session, refresh) = self.open_session(conn, user.id, client).await?;
+                self.queue_verification(conn, &user).await?;
                 Ok((user, session, refresh))
             })
             .await?;
@@ -771,21 +780,22 @@ impl TokenVerifier for AuthService {
     }
 }
 
-fn new_secret(prefix: &str) -> Result<String, AuthError> {
+pub(crate) fn new_secret(prefix: &str) -> Result<String, AuthError> {
     secrets::generate(prefix).map_err(|e| AuthError::Internal(format!("randomness: {e}")))
 }
 
-fn field(name: &str, message: String) -> mdz_core::FieldError {
+pub(crate) fn field(name: &str, message: String) -> mdz_core::FieldError {
     mdz_core::FieldError {
         field: name.to_owned(),
         message,
     }
 }
 
-fn user_view(u: UserRow) -> User {
+pub(crate) fn user_view(u: UserRow) -> User {
     User {
         id: u.id,
         email: u.email,
+        email_verified: u.email_verified_at.is_some(),
         display_name: u.display_name,
         created_at: u.created_at,
     }

@@ -80,6 +80,22 @@ pub struct Config {
     pub password_hash_queue: usize,
     /// The URL clients reach mdz at (for links in invitations); `http://<listen>` when unset.
     pub public_url: Option<String>,
+    /// SMTP server mails go out through: `smtp://user:pass@host:587` (STARTTLS required),
+    /// `smtp://…?tls=opportunistic` (STARTTLS when offered), `smtp://…?tls=none` (plain, for
+    /// a local relay), `smtps://…` (implicit TLS). Unset: mails are logged and marked sent.
+    pub smtp_url: Option<Secret>,
+    /// The `From` of every mail, e.g. `mdz <noreply@example.com>`.
+    pub mail_from: String,
+    /// Delivery attempts of one mail before it is given up (marked failed).
+    pub mail_max_attempts: u32,
+    /// Seconds before the first retry of a failed delivery; each further retry waits twice
+    /// as long, at most an hour.
+    pub mail_retry_base_secs: u64,
+    /// `POST /auth/password/forgot` per address, known or not, within the rate-limit window
+    /// (then 429, the same for every address).
+    pub password_reset_max_per_address: u64,
+    /// `POST /auth/password/forgot` per client IP within the rate-limit window (then 429).
+    pub password_reset_max_per_ip: u64,
     /// Days a deleted project can be restored before it is purged.
     pub project_retention_days: u64,
     /// Seconds between purges of expired deleted data.
@@ -199,6 +215,11 @@ struct Defaults {
     register_max_per_ip: u64,
     rate_limit_window_secs: u64,
     password_hash_queue: usize,
+    mail_from: &'static str,
+    mail_max_attempts: u32,
+    mail_retry_base_secs: u64,
+    password_reset_max_per_address: u64,
+    password_reset_max_per_ip: u64,
     project_retention_days: u64,
     purge_interval_secs: u64,
     max_file_bytes: usize,
@@ -245,6 +266,11 @@ const DEFAULTS: Defaults = Defaults {
     register_max_per_ip: 20,
     rate_limit_window_secs: 900,
     password_hash_queue: 16,
+    mail_from: "mdz <noreply@localhost>",
+    mail_max_attempts: 10,
+    mail_retry_base_secs: 30,
+    password_reset_max_per_address: 3,
+    password_reset_max_per_ip: 20,
     project_retention_days: 30,
     purge_interval_secs: 3600,
     max_file_bytes: 5 * 1024 * 1024,
@@ -520,6 +546,29 @@ impl Config {
                     "key `llm_providers.{name}`: a name is 1 to 64 letters, digits, `-` or `_`"
                 )));
             }
+        }
+        if let Some(url) = &self.smtp_url
+            && !(url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://"))
+        {
+            return bad("smtp_url", "expected an smtp:// or smtps:// URL");
+        }
+        if !self.mail_from.contains('@') {
+            return bad(
+                "mail_from",
+                "expected an address, e.g. `mdz <noreply@example.com>`",
+            );
+        }
+        if self.mail_max_attempts == 0 {
+            return bad("mail_max_attempts", "must be at least 1");
+        }
+        if self.mail_retry_base_secs == 0 || self.mail_retry_base_secs > 3600 {
+            return bad("mail_retry_base_secs", "must be between 1 and 3600");
+        }
+        if self.password_reset_max_per_address == 0 || self.password_reset_max_per_ip == 0 {
+            return bad(
+                "password_reset_max_per_address",
+                "the password reset limits must be at least 1",
+            );
         }
         if self.rate_limit_window_secs == 0 {
             return bad("rate_limit_window_secs", "must be at least 1");

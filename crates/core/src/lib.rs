@@ -15,6 +15,7 @@ pub mod email;
 pub mod ids;
 pub mod json;
 pub mod kv;
+pub mod mail;
 pub mod metrics;
 pub mod pagination;
 pub mod periodic;

@@ -111,6 +111,9 @@ pub struct UserSummary {
     pub id: UserId,
     pub email: String,
     pub display_name: String,
+    /// The owner of `email` followed a verification link: only then may others reach the
+    /// account by that address (adding a member, e-mail-bound invitations).
+    pub email_verified: bool,
 }
 
 /// Looks users up (implemented by `mdz-auth`), for members lists, invitations and mentions.

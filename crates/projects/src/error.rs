@@ -17,6 +17,10 @@ pub enum ProjectError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("the account with this e-mail address has not verified it")]
+    UnverifiedMember,
+    #[error("verify your e-mail address before accepting an invitation sent to it")]
+    UnverifiedInvitee,
     #[error("a project must keep at least one owner")]
     LastOwner,
     #[error("this invitation has {0}")]
@@ -52,6 +56,21 @@ impl From<ProjectError> for ApiError {
             ProjectError::Forbidden(why) => ApiError::forbidden(why),
             ProjectError::NotFound(what) => ApiError::not_found(format!("no such {what}")),
             ProjectError::Conflict(why) => ApiError::conflict(why),
+            ProjectError::UnverifiedMember => ApiError::new(
+                StatusCode::CONFLICT,
+                "email-unverified",
+                "The account's e-mail address is not verified",
+            )
+            .detail(
+                "only an account whose owner verified this address can be added by it; \
+                 send an invitation instead",
+            ),
+            ProjectError::UnverifiedInvitee => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "email-unverified",
+                "Verify your e-mail address first",
+            )
+            .detail(e.to_string()),
             ProjectError::LastOwner => ApiError::new(
                 StatusCode::CONFLICT,
                 "last-owner",

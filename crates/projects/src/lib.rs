@@ -4,6 +4,7 @@
 pub mod endpoint;
 pub mod error;
 pub mod interface;
+mod mails;
 pub mod repo;
 pub mod schema;
 pub mod service;
@@ -36,9 +37,11 @@ impl ProjectsModule {
         kv: SharedKv,
         users: Arc<dyn UserDirectory>,
         public_url: String,
+        outbox: mdz_core::mail::Outbox,
     ) -> Self {
         let settings = ProjectSettings {
             public_url,
+            outbox,
             retention: Duration::from_secs(config.project_retention_days * 86_400),
         };
         Self {

@@ -34,6 +34,8 @@ pub struct ProjectSettings {
     pub public_url: String,
     /// How long a deleted project can be restored before it is purged.
     pub retention: Duration,
+    /// Where invitation mails are queued.
+    pub outbox: mdz_core::mail::Outbox,
 }
 
 pub struct ProjectsService {
@@ -433,6 +435,10 @@ impl ProjectsService {
                     message: "no account has this email; send an invitation instead".into(),
                 }])
             })?;
+        if !user.email_verified {
+            // Whoever registered the address first must not get access meant for its owner.
+            return Err(ProjectError::UnverifiedMember);
+        }
         let now = Utc::now();
         let row = MemberRow {
             project_id: id,
@@ -609,7 +615,34 @@ impl ProjectsService {
             created_by: actor,
             updated_by: actor,
         };
-        let row = repo::insert_invitation(&mut conn, &row).await?;
+        let inviter = self
+            .users
+            .by_ids(&[actor])
+            .await
+            .map_err(ProjectError::Directory)?
+            .pop()
+            .map_or_else(|| "Someone".to_owned(), |u| u.display_name);
+        let outbox = &self.settings.outbox;
+        let row = (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                let row = repo::insert_invitation(conn, &row).await?;
+                if let Some(to) = &row.email {
+                    let project = repo::project_by_id(conn, id)
+                        .await?
+                        .ok_or(ProjectError::NotFound("project"))?;
+                    let mail = crate::mails::invitation(
+                        outbox,
+                        to,
+                        &inviter,
+                        &project.name,
+                        &row.role,
+                        &token,
+                    );
+                    outbox.enqueue(conn, &mail).await?;
+                }
+                Ok(row)
+            })
+            .await?;
         let accept_url = format!(
             "{}/api/v1/invitations/{token}/accept",
             self.settings.public_url.trim_end_matches('/')
@@ -681,6 +714,10 @@ impl ProjectsService {
                     return Err(ProjectError::Forbidden(
                         "this invitation was sent to another email address".into(),
                     ));
+                }
+                if inv.email.is_some() && !me.email_verified {
+                    // Rolled back too: proving the address is what makes it the invitee.
+                    return Err(ProjectError::UnverifiedInvitee);
                 }
                 let project = repo::project_by_id(conn, inv.project_id).await?;
                 if project.is_none_or(|p| p.deleted_at.is_some()) {

@@ -20,6 +20,7 @@ use mdz_core::kv::{MemoryKv, RedisKv, SharedKv};
 use mdz_core::metrics::{HttpMetrics, new_registry};
 use mdz_core::revocation::Revocations;
 use mdz_files::FilesModule;
+use mdz_mail::MailModule;
 use mdz_projects::ProjectsModule;
 use mdz_sessions::SessionsModule;
 use std::net::TcpListener;
@@ -136,21 +137,36 @@ impl Application {
         let http_metrics = HttpMetrics::register(&registry)?;
         let pool_gauges = PoolGauges::register(&registry)?;
         let revocations = Revocations::start(kv.clone());
-        let auth = AuthModule::new(&config, pool.clone(), kv.clone(), revocations.clone())
-            .await
-            .context("setting up auth")?;
-        let verifier = web::Data::from(auth.token_verifier());
-
         let listener = TcpListener::bind(&config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let bound = listener.local_addr()?;
         let port = bound.port();
+        let mail = MailModule::new(
+            &config,
+            pool.clone(),
+            &config.public_base_url(bound),
+            &registry,
+        )
+        .context("setting up mail")?;
+        mail.spawn_sender();
+        let auth = AuthModule::new(
+            &config,
+            pool.clone(),
+            kv.clone(),
+            revocations.clone(),
+            mail.outbox(),
+        )
+        .await
+        .context("setting up auth")?;
+        let verifier = web::Data::from(auth.token_verifier());
+
         let projects = ProjectsModule::new(
             &config,
             pool.clone(),
             kv.clone(),
             auth.user_directory(),
             config.public_base_url(bound),
+            mail.outbox(),
         );
         let access = web::Data::from(projects.access());
         projects.spawn_purger(Duration::from_secs(config.purge_interval_secs));
