@@ -8,9 +8,10 @@ use serde_json::json;
 async fn register_returns_the_user_and_a_working_token_pair() {
     let app = TestApp::spawn().await;
     let body = app
-        .register("  Ada.Lovelace@Example.COM ", PASSWORD, "  Ada Lovelace ")
+        .register_unverified("  Ada.Lovelace@Example.COM ", PASSWORD, "  Ada Lovelace ")
         .await;
     assert_eq!(body["user"]["email"], "ada.lovelace@example.com");
+    assert_eq!(body["user"]["email_verified"], false);
     assert_eq!(body["user"]["display_name"], "Ada Lovelace");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);

@@ -40,7 +40,7 @@ async fn outbox_rows(app: &TestApp, to: &str) -> usize {
     .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_verification_mail_arrives_over_smtp_and_verifies_the_address() {
     let sink = MailSink::start().await;
     let app = app_with_smtp(&sink, vec![]).await;
@@ -82,7 +82,7 @@ async fn a_verification_mail_arrives_over_smtp_and_verifies_the_address() {
     assert_eq!(body["title"], "Invalid or expired link");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failed_registration_queues_no_mail() {
     let app = TestApp::spawn().await;
     let email = unique_email();
@@ -98,7 +98,7 @@ async fn a_failed_registration_queues_no_mail() {
     assert_eq!(outbox_rows(&app, &email).await, 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn only_verified_accounts_can_be_added_by_email() {
     // No SMTP_URL: mails are logged and marked sent; the flows still work through the API.
     let app = TestApp::spawn().await;
@@ -152,7 +152,7 @@ async fn only_verified_accounts_can_be_added_by_email() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invitation_mail_carries_the_link_and_needs_a_verified_address() {
     let sink = MailSink::start().await;
     let app = app_with_smtp(&sink, vec![]).await;
@@ -176,7 +176,10 @@ async fn an_invitation_mail_carries_the_link_and_needs_a_verified_address() {
     assert_eq!(status, StatusCode::CREATED, "{inv}");
 
     let mail = sink.wait_for(&email).await;
-    assert!(mail.subject.contains("R&D <notes>"), "{}", mail.subject);
+    assert_eq!(
+        mail.subject.split(" invited you to ").nth(1),
+        Some("R&D <notes> on mdz")
+    );
     assert!(mail.html.contains("R&amp;D &lt;notes&gt;"), "{}", mail.html);
     let token = mail.token("/invite/");
     assert_eq!(
@@ -194,7 +197,9 @@ async fn an_invitation_mail_carries_the_link_and_needs_a_verified_address() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["title"], "Verify your e-mail address first");
 
-    let verify = sink.wait_for_nth(&email, 2).await;
+    let verify = sink
+        .wait_for_subject(&email, "Confirm your e-mail address")
+        .await;
     let (status, _) = app
         .post(
             "/api/v1/auth/verify-email",
@@ -208,7 +213,7 @@ async fn an_invitation_mail_carries_the_link_and_needs_a_verified_address() {
     assert_eq!(body["project_id"], project.as_str());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_password_reset_sets_the_password_once_and_signs_out_everywhere() {
     let sink = MailSink::start().await;
     let app = app_with_smtp(&sink, vec![]).await;
@@ -221,9 +226,9 @@ async fn a_password_reset_sets_the_password_once_and_signs_out_everywhere() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    // The verification mail came first.
-    let mail = sink.wait_for_nth(&user.email, 2).await;
-    assert_eq!(mail.subject, "Reset your mdz password");
+    let mail = sink
+        .wait_for_subject(&user.email, "Reset your mdz password")
+        .await;
     assert!(
         mail.link("token=")
             .starts_with(&format!("{PUBLIC}/reset-password?token=mdz_pr_")),
@@ -274,7 +279,7 @@ async fn a_password_reset_sets_the_password_once_and_signs_out_everywhere() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_reset_token_expires_after_thirty_minutes() {
     let app = TestApp::spawn().await;
     let user = app.new_user().await;
@@ -304,7 +309,7 @@ async fn a_reset_token_expires_after_thirty_minutes() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn forgot_password_for_an_unknown_address_is_indistinguishable() {
     let sink = MailSink::start().await;
     let app = app_with_smtp(&sink, vec![]).await;
@@ -331,12 +336,13 @@ async fn forgot_password_for_an_unknown_address_is_indistinguishable() {
     let missing = ask(&unknown).await;
     assert_eq!(known.0, StatusCode::ACCEPTED);
     assert_eq!(known, missing);
-    sink.wait_for_nth(&user.email, 2).await;
+    sink.wait_for_subject(&user.email, "Reset your mdz password")
+        .await;
     assert_eq!(outbox_rows(&app, &unknown).await, 0);
     assert!(sink.to(&unknown).is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn forgot_password_is_limited_per_address_and_per_ip() {
     let app = TestApp::spawn_with(Options {
         config: vec![
@@ -381,7 +387,7 @@ async fn metric(app: &TestApp, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_returns() {
     let mut sink = MailSink::start().await;
     sink.stop().await;
@@ -422,7 +428,7 @@ async fn mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_returns()
     assert!(metric(&app, "mdz_mail_queued_total").await >= 1.0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_deliver_every_mail_exactly_once() {
     let sink = MailSink::start().await;
     let a = app_with_smtp(&sink, vec![]).await;

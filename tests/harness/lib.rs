@@ -437,7 +437,9 @@ impl TestApp {
 
     /// Verify `email`'s address with the token of its newest verification mail.
     pub async fn verify_email(&self, email: &str) {
-        let token = self.outbox_token(email, "verify-email").await;
+        let token = self
+            .outbox_token(&email.trim().to_lowercase(), "verify-email")
+            .await;
         let (status, body) = self
             .post("/api/v1/auth/verify-email", None, json!({"token": token}))
             .await;

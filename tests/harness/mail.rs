@@ -161,6 +161,17 @@ impl MailSink {
         panic!("no mail #{n} to {to} arrived within 30 s");
     }
 
+    /// Wait (up to 30 s) for a mail to `to` whose subject is `subject`.
+    pub async fn wait_for_subject(&self, to: &str, subject: &str) -> Mail {
+        for _ in 0..300 {
+            if let Some(mail) = self.to(to).into_iter().find(|m| m.subject == subject) {
+                return mail;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no mail \"{subject}\" to {to} arrived within 30 s");
+    }
+
     /// Wait for the first mail to `to`.
     pub async fn wait_for(&self, to: &str) -> Mail {
         self.wait_for_nth(to, 1).await

@@ -151,7 +151,9 @@ pub fn backoff(base: Duration, attempts: i32) -> Duration {
 impl Sender {
     async fn round(&self) -> Result<(), MailError> {
         let mut conn = db::conn(&self.pool).await?;
-        let claimed = repo::claim(&mut conn, BATCH, LEASE).await?;
+        let mut claimed = repo::claim(&mut conn, BATCH, LEASE).await?;
+        // RETURNING has no order; ids are UUID v7, so this is the order they were queued in.
+        claimed.sort_by_key(|m| m.id);
         for mail in claimed {
             let outcome = self
                 .transport
