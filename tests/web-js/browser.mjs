@@ -165,6 +165,11 @@ await step('sign-out and sign-in again', async () => {
 })
 
 await step('members: the owner adds an editor and a viewer', async () => {
+  // Only verified addresses can be added: the Rust side follows every verification mail.
+  for (const who of [bob, carol, dave]) {
+    const token = await restLogin(who.email)
+    await until(`${who.email} verified`, async () => (await rest(token, '/auth/me')).body.email_verified)
+  }
   await ada.page.getByRole('button', { name: 'Members' }).click()
   const members = ada.page.getByRole('region', { name: 'Members' })
   for (const [who, role] of [[bob, 'editor'], [carol, 'viewer'], [dave, 'commenter']]) {
