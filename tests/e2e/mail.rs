@@ -218,6 +218,16 @@ async fn a_password_reset_sets_the_password_once_and_signs_out_everywhere() {
     let sink = MailSink::start().await;
     let app = app_with_smtp(&sink, vec![]).await;
     let user = app.new_user().await;
+    // A personal access token made before the reset (by whoever held the account).
+    let (status, pat) = app
+        .post(
+            "/api/v1/auth/tokens",
+            Some(&user.access),
+            json!({"name": "laptop", "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{pat}");
+    let pat = pat["token"].as_str().unwrap().to_owned();
     let (status, body) = app
         .post(
             "/api/v1/auth/password/forgot",
@@ -249,9 +259,16 @@ async fn a_password_reset_sets_the_password_once_and_signs_out_everywhere() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
-    // Every session ended: the access token and the refresh token are dead.
+    // Every session ended: the access token and the refresh token are dead, and so is
+    // every personal access token.
     let (status, _) = app.get("/api/v1/auth/me", Some(&user.access)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.get("/api/v1/auth/me", Some(&pat)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a token outlived the reset"
+    );
     let (status, _) = app
         .post(
             "/api/v1/auth/refresh",

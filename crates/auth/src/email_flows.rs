@@ -11,6 +11,7 @@ use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::db;
 use mdz_core::mail::{OutgoingMail, escape_html, html_page};
+use mdz_core::revocation::Revoked;
 use tracing::instrument;
 
 /// Prefix of e-mail verification tokens.
@@ -163,7 +164,9 @@ impl AuthService {
         Ok(())
     }
 
-    /// Set a new password with a reset token, and end every session of the account.
+    /// Set a new password with a reset token, and end every session and personal access
+    /// token of the account: whoever held the account before its owner proved the address
+    /// (someone who registered it first, someone who knew the old password) keeps nothing.
     #[instrument(skip_all)]
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<(), AuthError> {
         let hash = secrets::digest(token);
@@ -178,7 +181,7 @@ impl AuthService {
             .map_err(|m| AuthError::Validation(vec![field("password", m)]))?;
         let password_hash = self.hasher.hash(new.into_inner()).await?;
         let mut conn = db::conn(self.pool()).await?;
-        let (user, revoked) = (*conn)
+        let (user, revoked, tokens) = (*conn)
             .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
                 // Spent here, under the write: of two concurrent resets one wins.
                 let Some((user, email)) = repo::spend_email_token(conn, &hash, RESET).await? else {
@@ -190,11 +193,15 @@ impl AuthService {
                 repo::mark_email_verified(conn, user, &email).await?;
                 let revoked =
                     repo::revoke_sessions_except(conn, user, None, "password reset").await?;
-                Ok((user, revoked))
+                let tokens = repo::delete_api_tokens_of(conn, user).await?;
+                Ok((user, revoked, tokens))
             })
             .await?;
         for session in revoked {
             self.flag_revoked(session).await;
+        }
+        for token in tokens {
+            self.revocations.announce(Revoked::Token(token)).await;
         }
         self.users.invalidate(&user.to_string()).await;
         tracing::info!(user_id = %user, "password reset");

@@ -339,6 +339,17 @@ pub async fn delete_api_token(
     .map(|n| n > 0)
 }
 
+/// Delete every personal access token of `user`; their ids.
+pub async fn delete_api_tokens_of(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+) -> Result<Vec<TokenId>, Error> {
+    diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user)))
+        .returning(api_tokens::id)
+        .get_results(conn)
+        .await
+}
+
 /// Does the user's token `id` exist and not expire before now?
 pub async fn token_live(conn: &mut AsyncPgConnection, id: TokenId) -> Result<bool, Error> {
     diesel::select(diesel::dsl::exists(

@@ -76,7 +76,7 @@ pub struct AuthService {
     /// Profiles for `GET /auth/me`, dropped on every node when one changes.
     pub(crate) users: Arc<Cache<User>>,
     /// Where ended sessions and deleted tokens are announced to long-lived connections.
-    revocations: Arc<Revocations>,
+    pub(crate) revocations: Arc<Revocations>,
     /// Where verification and password-reset mails are queued.
     pub(crate) outbox: mdz_core::mail::Outbox,
 }

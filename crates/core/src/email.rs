@@ -12,7 +12,10 @@ pub fn normalise(raw: &str) -> Result<String, String> {
         && !domain.ends_with('.')
         && !domain.contains('@')
         && email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        // Quoting, comments and angle brackets let one mailbox be spelled many ways (mail
+        // parsers deliver `"ada"@x.com` and `<ada@x.com>` to ada@x.com): one spelling only.
+        && !email.chars().any(|c| "<>\"\\(),:;[]".contains(c));
     if ok {
         Ok(email)
     } else {
@@ -35,6 +38,11 @@ mod tests {
             "ada@example",
             "a b@example.com",
             "ada@.com",
+            "<ada@example.com>",
+            "\"ada\"@example.com",
+            "a\\da@example.com",
+            "ada(x)@example.com",
+            "ada@[127.0.0.1]",
         ] {
             assert!(normalise(bad).is_err(), "{bad}");
         }

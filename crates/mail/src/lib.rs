@@ -26,8 +26,10 @@ const BATCH: i64 = 20;
 const LEASE: Duration = Duration::from_secs(20 * 30 + 60);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// Delivered and given-up mails are deleted after this long.
-const KEEP_DONE: Duration = Duration::from_secs(7 * 86_400);
+/// Delivered and given-up mails are deleted after this long: their bodies hold live links
+/// (verification, reset, invitation tokens), so a copy of the table must not keep them for
+/// days; an hour is enough to see what went out.
+const KEEP_DONE: Duration = Duration::from_secs(3_600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -100,7 +102,10 @@ impl MailModule {
         registry.register(Box::new(metrics.backlog.clone()))?;
         let transport = Transport::from_config(config.smtp_url.as_ref().map(|s| s.expose()))?;
         if transport.is_log() {
-            tracing::info!("no SMTP_URL: mails are logged and marked sent");
+            tracing::warn!(
+                "no SMTP_URL: mails are written to the log (with their verification, reset and \
+                 invitation links) and marked sent; set SMTP_URL for anything but development"
+            );
         }
         let from = config
             .mail_from

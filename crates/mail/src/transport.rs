@@ -37,23 +37,22 @@ pub fn lettre_url(url: &str) -> String {
     if !url.starts_with("smtp://") {
         return url.to_owned();
     }
-    if url.contains("tls=none") {
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let rest: Vec<&str> = query
-            .split('&')
-            .filter(|p| !p.is_empty() && *p != "tls=none")
-            .collect();
+    // Only the query decides: `tls=` inside a user name or password must not turn TLS off.
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if pairs.contains(&"tls=none") {
+        let rest: Vec<&str> = pairs.into_iter().filter(|p| *p != "tls=none").collect();
         return if rest.is_empty() {
             base.to_owned()
         } else {
             format!("{base}?{}", rest.join("&"))
         };
     }
-    if url.contains("tls=") {
+    if pairs.iter().any(|p| p.starts_with("tls=")) {
         return url.to_owned();
     }
-    let joiner = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{joiner}tls=required")
+    let joiner = if query.is_empty() { '?' } else { '&' };
+    format!("{}{joiner}tls=required", url.trim_end_matches('?'))
 }
 
 impl Transport {
@@ -131,5 +130,10 @@ mod tests {
             "smtp://127.0.0.1:2525"
         );
         assert_eq!(lettre_url("smtps://u:p@mail"), "smtps://u:p@mail");
+        // A password that spells a parameter is not one.
+        assert_eq!(
+            lettre_url("smtp://u:tls=none@mail:587"),
+            "smtp://u:tls=none@mail:587?tls=required"
+        );
     }
 }
