@@ -52,7 +52,8 @@ run_case() { # name, token-ms, start (spread|together), seconds
   pids+=("$llm_pid" "$mdz_pid")
   local base="http://127.0.0.1:$mdz_port"
   for _ in $(seq 100); do curl -fs "$base/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
-  local email="bench-$token_ms-$start@example.com"
+  # One account per run: the runs share one database.
+  local email="bench-$token_ms-$start-$mdz_port@example.com"
   local token project
   token=$(curl -fs -X POST "$base/api/v1/auth/register" -H 'content-type: application/json' \
     -d "{\"email\":\"$email\",\"password\":\"violet-harbour-42\",\"display_name\":\"Bench\"}" |
