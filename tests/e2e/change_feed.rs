@@ -1,6 +1,6 @@
-//! The change feed under concurrency: numbers are taken at commit, so they are gap-free and in
-//! commit order, and a writer still inside its transaction holds up none of the project's
-//! other writers.
+//! The change feed under concurrency: writers append unnumbered entries and take no lock; a
+//! sequencer numbers committed entries afterwards, gap-free, and a reader never finds a new
+//! entry below a number it has already read.
 
 use diesel_async::SimpleAsyncConnection;
 use mdz_tests::{TestApp, TestUser};
@@ -52,11 +52,71 @@ async fn a_writer_inside_its_transaction_holds_up_no_other_writer() {
     assert!(fast["id"].is_string(), "{fast}");
     slow.batch_execute("COMMIT").await.unwrap();
 
-    // Numbered in commit order: the save that committed first comes first.
     let items = feed(&app, &owner, &project).await;
-    let paths: Vec<&str> = items.iter().map(|c| c["path"].as_str().unwrap()).collect();
+    let mut paths: Vec<&str> = items.iter().map(|c| c["path"].as_str().unwrap()).collect();
+    paths.sort_unstable();
     assert_eq!(paths, ["fast.md", "slow.md"]);
     assert_eq!(seqs(&items), [1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_save_waits_for_no_one_holding_the_feed_counter() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let project = app.project_with(&owner, &[]).await;
+    app.create_file(&owner, &project, "first.md", "first").await;
+    let _ = feed(&app, &owner, &project).await;
+    // Another transaction holds the project's counter row, as a numbering transaction
+    // flushing its commit does. Before, every save took that row lock at its own COMMIT and
+    // waited here.
+    let mut holder = app.db().await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT seq FROM file_change_counters WHERE project_id = '{project}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let saved = tokio::time::timeout(
+        Duration::from_secs(30),
+        app.create_file(&owner, &project, "second.md", "second"),
+    )
+    .await
+    .expect("a save waited for the holder of the project's feed counter");
+    assert!(saved["id"].is_string(), "{saved}");
+    holder.batch_execute("COMMIT").await.unwrap();
+    let items = feed(&app, &owner, &project).await;
+    assert_eq!(seqs(&items), [1, 2]);
+    assert_eq!(items[1]["path"], "second.md");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_never_finds_a_new_entry_below_its_cursor() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let project = app.project_with(&owner, &[]).await;
+    // An entry written first but committed last: it must come after what was read meanwhile.
+    let mut slow = app.db().await;
+    pending_change(&mut slow, &project, &owner.id).await;
+    app.create_file(&owner, &project, "a.md", "a").await;
+    let first = feed(&app, &owner, &project).await;
+    assert_eq!(seqs(&first), [1]);
+    assert_eq!(first[0]["path"], "a.md");
+    slow.batch_execute("COMMIT").await.unwrap();
+    app.create_file(&owner, &project, "b.md", "b").await;
+
+    let (status, page) = app
+        .get(
+            &format!("/api/v1/projects/{project}/changes?cursor=1"),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let after = page["items"].as_array().unwrap();
+    assert_eq!(seqs(after), [2, 3]);
+    let mut paths: Vec<&str> = after.iter().map(|c| c["path"].as_str().unwrap()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["b.md", "slow.md"]);
+    assert_eq!(page["cursor"], "3");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -93,4 +153,78 @@ async fn concurrent_writers_get_gap_free_numbers_and_rollbacks_give_theirs_back(
     expected.sort_unstable();
     assert_eq!(created, expected);
     assert_eq!(items[24]["path"], "last.md");
+}
+
+/// The feed's status for cursor 0 once the purger has dropped `gone` of the project's two
+/// entries (waits at most 30 s).
+async fn status_after_purge(app: &TestApp, user: &TestUser, project: &str, gone: i64) -> u16 {
+    let mut db = app.db().await;
+    for _ in 0..300 {
+        let (status, _) = app
+            .get(
+                &format!("/api/v1/projects/{project}/changes?cursor=0"),
+                Some(&user.access),
+            )
+            .await;
+        let left: i64 = diesel_async::RunQueryDsl::get_result::<Count>(
+            diesel::sql_query(format!(
+                "SELECT count(*) AS n FROM file_changes WHERE project_id = '{project}'"
+            )),
+            &mut db,
+        )
+        .await
+        .unwrap()
+        .n;
+        if left <= 2 - gone {
+            return status.as_u16();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the purger did not compact the feed");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compaction_never_lowers_the_horizon() {
+    let app = TestApp::spawn_with(mdz_tests::Options {
+        config: vec![("purge_interval_secs", json!(1))],
+        ..Default::default()
+    })
+    .await;
+    let owner = app.new_user().await;
+    let project = app.project_with(&owner, &[]).await;
+    app.create_file(&owner, &project, "one.md", "1").await;
+    app.create_file(&owner, &project, "two.md", "2").await;
+    assert_eq!(seqs(&feed(&app, &owner, &project).await), [1, 2]);
+    let mut db = app.db().await;
+    // Entries are dropped by age but numbered in the order they were seen: the younger number
+    // may be the older entry. First entry 2 ages out, then entry 1.
+    db.batch_execute(&format!(
+        "UPDATE file_changes SET created_at = now() - interval '400 days' \
+         WHERE project_id = '{project}' AND seq = 2"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(status_after_purge(&app, &owner, &project, 1).await, 410);
+    db.batch_execute(&format!(
+        "UPDATE file_changes SET created_at = now() - interval '400 days' \
+         WHERE project_id = '{project}' AND seq = 1"
+    ))
+    .await
+    .unwrap();
+    status_after_purge(&app, &owner, &project, 2).await;
+    // Before, the second compaction set the horizon back to 1: a client at cursor 1 got an
+    // empty page instead of 410, and entry 2 was lost to it without a word.
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/projects/{project}/changes?cursor=1"),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
 }

@@ -3,6 +3,7 @@
 //! Reaches projects only through the [`mdz_core::access::ProjectAccess`] port.
 
 pub mod attachments;
+pub mod changes;
 pub mod documents;
 pub mod endpoint;
 pub mod engine;
@@ -166,6 +167,20 @@ impl FilesModule {
             async move {
                 if let Err(e) = service.index_pending().await {
                     tracing::warn!(error = %e, "search indexing failed");
+                }
+            }
+        })
+    }
+
+    /// Number the change feed's committed entries every `every` (readers number what is left
+    /// before they read, so this only keeps the backlog short).
+    pub fn spawn_sequencer(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let service = self.service.clone();
+        mdz_core::periodic::spawn_every(every, move || {
+            let service = service.clone();
+            async move {
+                if let Err(e) = service.number_pending().await {
+                    tracing::warn!(error = %e, "numbering the change feed failed");
                 }
             }
         })

@@ -1,12 +1,14 @@
 //! File queries on `&mut AsyncPgConnection`, so the service decides the transaction.
 
-use crate::schema::{file_change_counters, file_changes, file_versions, files, idempotency_keys};
+use crate::schema::{file_versions, files, idempotency_keys};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use mdz_core::db::Cached;
 use mdz_core::ids::{FileId, ProjectId, UserId};
+
+pub use crate::changes::repo::{ChangeEntry, ChangeRow, append_change, compact_changes};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = files)]
@@ -58,19 +60,6 @@ pub struct VersionRow {
     pub updated_at: DateTime<Utc>,
     pub created_by: UserId,
     pub updated_by: UserId,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = file_changes)]
-pub struct ChangeRow {
-    pub project_id: ProjectId,
-    pub seq: i64,
-    pub file_id: uuid::Uuid,
-    pub kind: String,
-    pub path: String,
-    pub revision: i64,
-    pub created_at: DateTime<Utc>,
-    pub created_by: UserId,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -447,101 +436,6 @@ pub async fn set_label(
         .get_result(conn)
         .await
         .optional()
-}
-
-// ---- change feed ------------------------------------------------------------------------
-
-/// What a change-feed entry says.
-#[derive(Debug, Clone, Copy)]
-pub struct ChangeEntry<'a> {
-    pub project: ProjectId,
-    /// The document's or the attachment's id.
-    pub item: uuid::Uuid,
-    pub kind: &'a str,
-    pub path: &'a str,
-    pub revision: i64,
-}
-
-impl<'a> ChangeEntry<'a> {
-    pub fn of_file(file: &'a FileRow, kind: &'a str) -> Self {
-        Self {
-            project: file.project_id,
-            item: file.id.0,
-            kind,
-            path: &file.path,
-            revision: file.revision,
-        }
-    }
-}
-
-/// Append a change. Its sequence number is taken when the transaction commits (a deferred
-/// trigger, see the migration `change_feed_at_commit`): the project's counter row is locked
-/// only for the commit itself, so the project's other writers never wait on this
-/// transaction's remaining statements or round trips, and numbers stay in commit order.
-pub async fn append_change(
-    conn: &mut AsyncPgConnection,
-    entry: ChangeEntry<'_>,
-    actor: UserId,
-) -> Result<(), Error> {
-    diesel::insert_into(file_changes::table)
-        .values((
-            file_changes::project_id.eq(entry.project),
-            file_changes::file_id.eq(entry.item),
-            file_changes::kind.eq(entry.kind),
-            file_changes::path.eq(entry.path),
-            file_changes::revision.eq(entry.revision),
-            file_changes::created_by.eq(actor),
-            file_changes::updated_by.eq(actor),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
-}
-
-/// `(newest seq, horizon)` of a project's feed: cursors below the horizon were compacted.
-pub async fn feed_bounds(
-    conn: &mut AsyncPgConnection,
-    project: ProjectId,
-) -> Result<(i64, i64), Error> {
-    Ok(file_change_counters::table
-        .find(project)
-        .select((file_change_counters::seq, file_change_counters::horizon))
-        .first(conn)
-        .await
-        .optional()?
-        .unwrap_or((0, 0)))
-}
-
-pub async fn changes_after(
-    conn: &mut AsyncPgConnection,
-    project: ProjectId,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<ChangeRow>, Error> {
-    file_changes::table
-        .filter(file_changes::project_id.eq(project))
-        .filter(file_changes::seq.gt(after))
-        .order(file_changes::seq.asc())
-        .limit(limit + 1)
-        .select(ChangeRow::as_select())
-        .load(conn)
-        .await
-}
-
-/// Drop changes older than `cutoff` and raise each project's horizon past them.
-pub async fn compact_changes(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-) -> Result<usize, Error> {
-    diesel::sql_query(
-        "WITH gone AS (DELETE FROM file_changes WHERE created_at < $1 RETURNING project_id, seq) \
-         UPDATE file_change_counters c SET horizon = g.top \
-         FROM (SELECT project_id, max(seq) AS top FROM gone GROUP BY project_id) g \
-         WHERE c.project_id = g.project_id",
-    )
-    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
-    .execute(conn)
-    .await
 }
 
 // ---- idempotency ------------------------------------------------------------------------

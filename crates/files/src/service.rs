@@ -4,7 +4,7 @@
 use crate::error::FileError;
 use crate::history;
 use crate::interface::{
-    Change, Changes, File, FileMeta, Folder, SearchResult, Version, VersionContent, VersionDiff,
+    File, FileMeta, Folder, SearchResult, Version, VersionContent, VersionDiff,
 };
 use crate::paths::DocPath;
 use crate::repo::{self, ChangeEntry, FileMetaRow, FileRow, VersionRow};
@@ -74,8 +74,8 @@ const REFRESH_STATS_EVERY: Duration = Duration::from_secs(10);
 const SEARCH_TOMBSTONE_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 pub struct FilesService {
-    pool: DbPool,
-    access: Arc<dyn ProjectAccess>,
+    pub(crate) pool: DbPool,
+    pub(crate) access: Arc<dyn ProjectAccess>,
     settings: FileSettings,
     /// Live rooms that REST writes must reach; set once at start when collab runs.
     live: OnceLock<Arc<dyn LiveDocuments>>,
@@ -957,44 +957,6 @@ impl FilesService {
             next_cursor: (more && next <= MAX_SEARCH_OFFSET)
                 .then(|| mdz_core::pagination::encode_cursor(&next)),
             items,
-        })
-    }
-
-    // ---- change feed --------------------------------------------------------------------
-
-    #[instrument(skip_all, fields(user_id = %actor, project_id = %project))]
-    pub async fn changes(
-        &self,
-        actor: UserId,
-        project: ProjectId,
-        cursor: i64,
-        limit: i64,
-    ) -> Result<Changes, FileError> {
-        self.access.require(actor, project, Action::Read).await?;
-        let mut conn = db::conn(&self.pool).await?;
-        let (_, horizon) = repo::feed_bounds(&mut conn, project).await?;
-        if cursor < horizon {
-            return Err(FileError::CursorExpired);
-        }
-        let mut rows = repo::changes_after(&mut conn, project, cursor, limit).await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        let next = rows.last().map_or(cursor, |r| r.seq);
-        Ok(Changes {
-            items: rows
-                .into_iter()
-                .map(|r| Change {
-                    seq: r.seq,
-                    id: r.file_id,
-                    kind: r.kind,
-                    path: r.path,
-                    revision: r.revision,
-                    at: r.created_at,
-                    by: r.created_by,
-                })
-                .collect(),
-            cursor: next.to_string(),
-            has_more,
         })
     }
 }

@@ -181,6 +181,7 @@ impl Application {
         .map_err(anyhow::Error::msg)?;
         files.spawn_purger(Duration::from_secs(config.purge_interval_secs));
         files.spawn_indexer(Duration::from_millis(200));
+        files.spawn_sequencer(mdz_files::changes::NUMBER_EVERY);
         let collab = CollabModule::new(
             &config,
             pool.clone(),
