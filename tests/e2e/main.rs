@@ -18,6 +18,7 @@ mod collab_attack;
 mod collab_recovery;
 mod comments;
 mod cookie_auth;
+mod credential_races;
 mod deploy;
 mod export;
 mod faults;

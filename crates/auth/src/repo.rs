@@ -108,6 +108,47 @@ pub async fn set_display_name(
         .optional()
 }
 
+/// The account's password hash, its row locked against a password change or reset until the
+/// transaction ends: whoever mints a credential under this lock either finishes before a
+/// reset (whose revocation then sees it) or waits and sees the reset.
+pub async fn lock_credentials(
+    conn: &mut AsyncPgConnection,
+    id: UserId,
+) -> Result<Option<String>, Error> {
+    users::table
+        .find(id)
+        .select(users::password_hash)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Whether the credential a request came with is still live (a session not revoked, a token
+/// not deleted).
+pub async fn credential_is_live(
+    conn: &mut AsyncPgConnection,
+    credential: mdz_core::ports::Credential,
+) -> Result<bool, Error> {
+    use mdz_core::ports::Credential;
+    match credential {
+        Credential::AccessToken { session_id } => {
+            diesel::select(diesel::dsl::exists(
+                auth_sessions::table
+                    .find(session_id)
+                    .filter(auth_sessions::revoked_at.is_null()),
+            ))
+            .get_result(conn)
+            .await
+        }
+        Credential::PersonalAccessToken { token_id } => {
+            diesel::select(diesel::dsl::exists(api_tokens::table.find(token_id)))
+                .get_result(conn)
+                .await
+        }
+    }
+}
+
 pub async fn set_password_hash(
     conn: &mut AsyncPgConnection,
     id: UserId,

@@ -354,7 +354,17 @@ impl AuthService {
             tracing::warn!(error = %e, "could not reset the failure counter");
         }
         let mut conn = db::conn(&self.pool).await?;
-        let (session, refresh) = self.open_session(&mut conn, user.id, client).await?;
+        let checked = user.password_hash.clone();
+        let (session, refresh) = (*conn)
+            .transaction::<_, AuthError, _>(async |conn: &mut AsyncPgConnection| {
+                // The password was checked against a hash read before hashing: a reset or
+                // change committed meanwhile makes it the old password, which opens nothing.
+                if repo::lock_credentials(conn, user.id).await?.as_deref() != Some(&checked) {
+                    return Err(AuthError::InvalidCredentials);
+                }
+                self.open_session(conn, user.id, client).await
+            })
+            .await?;
         tracing::info!(user_id = %user.id, %session, "logged in");
         self.auth_response(user, session, refresh)
     }
@@ -512,6 +522,7 @@ impl AuthService {
                 return Err(e.into());
             }
         };
+        let read_hash = user.password_hash.clone();
         let checked = admission.verify(current, Some(user.password_hash)).await;
         if !matches!(checked, Ok(false)) {
             // Right, or never checked: only wrong guesses count.
@@ -526,6 +537,14 @@ impl AuthService {
         let mut conn = db::conn(&self.pool).await?;
         let revoked = (*conn)
             .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
+                // Checked against a hash read before hashing: a reset committed meanwhile
+                // wins, and a request of a session it revoked changes nothing.
+                let current = repo::lock_credentials(conn, principal.user_id).await?;
+                if current.as_deref() != Some(&read_hash)
+                    || !repo::credential_is_live(conn, principal.credential).await?
+                {
+                    return Err(AuthError::InvalidCredentials);
+                }
                 repo::set_password_hash(conn, principal.user_id, &hash).await?;
                 Ok(
                     repo::revoke_sessions_except(conn, principal.user_id, keep, "password changed")
@@ -624,7 +643,17 @@ impl AuthService {
                 .map(|list| list.into_iter().map(|p| p.0).collect()),
         };
         let mut conn = db::conn(&self.pool).await?;
-        let row = repo::insert_api_token(&mut conn, &row).await?;
+        let row = (*conn)
+            .transaction::<_, AuthError, _>(async |conn: &mut AsyncPgConnection| {
+                // Under the account's lock: a reset either sees this token (and deletes it)
+                // or has revoked the credential asking for it first.
+                repo::lock_credentials(conn, user).await?;
+                if !repo::credential_is_live(conn, principal.credential).await? {
+                    return Err(AuthError::InvalidCredentials);
+                }
+                Ok(repo::insert_api_token(conn, &row).await?)
+            })
+            .await?;
         Ok(CreatedApiToken {
             meta: token_view(row),
             token,
