@@ -20,6 +20,7 @@ locals {
     { name = "MDZ_JWT_PRIVATE_KEY_FILE", value = "/tmp/jwt-ed25519.pem" },
     { name = "MDZ_LOG_FORMAT", value = "json" },
     { name = "MDZ_PUBLIC_URL", value = var.public_url },
+    { name = "MDZ_MAIL_FROM", value = var.mail_from },
     # The ALB is the only hop in front; it sits in the public subnets of this VPC.
     { name = "MDZ_TRUST_PROXY", value = "true" },
     { name = "MDZ_TRUSTED_PROXIES", value = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16" },
@@ -38,6 +39,7 @@ locals {
     { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
     { name = "REDIS_URL", valueFrom = aws_secretsmanager_secret.redis_url.arn },
     { name = "JWT_PRIVATE_KEY_PEM", valueFrom = aws_secretsmanager_secret.jwt.arn },
+    { name = "MDZ_SMTP_URL", valueFrom = aws_secretsmanager_secret.smtp.arn },
     { name = "MDZ_S3_ACCESS_KEY_ID", valueFrom = "${aws_secretsmanager_secret.s3.arn}:access_key_id::" },
     { name = "MDZ_S3_SECRET_ACCESS_KEY", valueFrom = "${aws_secretsmanager_secret.s3.arn}:secret_access_key::" },
     ], var.llm_provider == "" ? [] : [

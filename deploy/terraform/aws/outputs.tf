@@ -24,3 +24,8 @@ output "task_subnets_and_security_group" {
     security_group = aws_security_group.tasks.id
   }
 }
+
+output "smtp_secret_arn" {
+  description = "Put MDZ_SMTP_URL here (an smtp:// URL with the user and password of your mail relay): the tasks start once it is set."
+  value       = aws_secretsmanager_secret.smtp.arn
+}

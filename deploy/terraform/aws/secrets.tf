@@ -87,3 +87,22 @@ resource "aws_secretsmanager_secret_version" "llm" {
     ignore_changes = [secret_string]
   }
 }
+
+# Where mail goes out (MDZ_SMTP_URL, with its credentials), set by the operator after apply:
+#   aws secretsmanager put-secret-value --secret-id <smtp_secret_arn> --secret-string '<url>'
+# where <url> is smtp:// + the SES SMTP user, ':', its password, '@email-smtp.<region>.amazonaws.com:587'.
+# Until then the tasks refuse to start (the placeholder is not a URL mdz accepts): without
+# SMTP, mdz would write every mail, reset links included, to CloudWatch.
+resource "aws_secretsmanager_secret" "smtp" {
+  #checkov:skip=CKV2_AWS_57:SMTP credentials are rotated at the mail provider, then stored here.
+  name_prefix = "${var.name}/smtp-url-"
+  kms_key_id  = aws_kms_key.mdz.arn
+}
+
+resource "aws_secretsmanager_secret_version" "smtp" {
+  secret_id     = aws_secretsmanager_secret.smtp.id
+  secret_string = "unset"
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}

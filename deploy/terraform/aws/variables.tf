@@ -29,6 +29,11 @@ variable "public_url" {
   type        = string
 }
 
+variable "mail_from" {
+  description = "The From of every mail mdz sends (MDZ_MAIL_FROM), e.g. \"mdz <noreply@example.com>\"."
+  type        = string
+}
+
 variable "image" {
   description = "The mdz image (deploy/Dockerfile), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mdz:0.1.0."
   type        = string
