@@ -383,3 +383,33 @@ async fn the_search_table_migration_reverts_and_reapplies_keeping_every_vector()
     .await;
     assert_eq!(paths(&page), ["zoo/wombat.md"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prefix_completes_to_words_of_live_documents_only() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let p = project(&app, &owner, "Completions").await;
+    let old: String = (1..=20).map(|i| format!("zeta{i:02} ")).collect();
+    let id = doc(&app, &owner, &p, "old.md", &old).await;
+    // Indexed in the same segment, so the segment outlives old.md's first text.
+    doc(&app, &owner, &p, "other.md", "unrelated words").await;
+    let at = format!("/api/v1/projects/{p}/search");
+    let (_, page) = search(&app, &owner, &at, "zet").await;
+    assert_eq!(paths(&page), ["old.md"]);
+    // The old text's words stay in that segment (deleted) until a merge.
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/files/{id}"),
+            Some(&owner.access),
+            Some(json!({ "content": "nothing to see" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    doc(&app, &owner, &p, "new.md", "zeta99 is here").await;
+
+    // Before, the twenty dead words sorted first and took every completion slot.
+    let (status, page) = search(&app, &owner, &at, "zet").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(paths(&page), ["new.md"]);
+}

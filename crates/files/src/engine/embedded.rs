@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tantivy::collector::TopDocs;
+use tantivy::postings::TermInfo;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
     TermSetQuery,
@@ -25,7 +26,8 @@ use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TEXT, Va
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::TokenStream;
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+    DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TERMINATED,
+    TantivyDocument, Term,
 };
 
 /// Documents read from the feed per statement.
@@ -135,6 +137,9 @@ impl EmbeddedSearch {
         };
         let mut next = None;
         let mut total = 0;
+        // Marked seen only once committed: a pass dropped midway (its search's client went
+        // away) leaves them unseen, and the next pass adds them again and commits.
+        let mut added: Vec<(uuid::Uuid, i64)> = Vec::new();
         loop {
             let rows = feed::page(&mut conn, page, FEED_PAGE)
                 .await
@@ -160,7 +165,7 @@ impl EmbeddedSearch {
                 let docs = feed::documents(&mut conn, &ids).await.map_err(db_error)?;
                 total += docs.len();
                 self.add(docs).await?;
-                state.seen.extend(new);
+                added.extend(new);
             }
             if !gone.is_empty() {
                 total += gone.len();
@@ -184,6 +189,7 @@ impl EmbeddedSearch {
             .map_err(index_error)?
             .map_err(index_error)?;
         }
+        state.seen.extend(added);
         if let Some(xmin) = next {
             state.cursor.xid = xmin;
             // What the next pass reads again is at or after `xmin`; older marks are not
@@ -310,13 +316,15 @@ fn completions(
     projects: &[ProjectId],
     prefix: &str,
 ) -> tantivy::Result<Vec<String>> {
-    let mut freq: HashMap<Vec<u8>, u64> = HashMap::new();
+    // Each word's document count and where its postings are (segment, term), to check below
+    // that a live document still holds it.
+    let mut freq: HashMap<Vec<u8>, (u64, Vec<(usize, TermInfo)>)> = HashMap::new();
     for project in projects {
         let scope = format!("{}{WORD_SEP}", project.0);
         let lower = format!("{scope}{prefix}").into_bytes();
         let mut upper = lower.clone();
         upper.push(0xFF); // no UTF-8 byte: every word starting with `prefix` sorts below
-        for segment in searcher.segment_readers() {
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
             let inverted = segment.inverted_index(f.words)?;
             let mut stream = inverted
                 .terms()
@@ -326,17 +334,55 @@ fn completions(
                 .into_stream()?;
             while stream.advance() {
                 let word = stream.key().get(scope.len()..).unwrap_or_default();
-                *freq.entry(word.to_vec()).or_default() += u64::from(stream.value().doc_freq);
+                let entry = freq.entry(word.to_vec()).or_default();
+                entry.0 += u64::from(stream.value().doc_freq);
+                entry.1.push((ord, stream.value().clone()));
             }
         }
     }
-    let mut words: Vec<(Vec<u8>, u64)> = freq.into_iter().collect();
-    words.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    Ok(words
-        .into_iter()
-        .take(PREFIX_TERMS)
-        .filter_map(|(w, _)| String::from_utf8(w).ok())
-        .collect())
+    let mut words: Vec<(Vec<u8>, (u64, Vec<(usize, TermInfo)>))> = freq.into_iter().collect();
+    words.sort_unstable_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
+    // A word of deleted documents only (an old version of a saved document, a purged one)
+    // stays in its segment until a merge: skip it, or dead words fill every slot.
+    let mut live = Vec::with_capacity(PREFIX_TERMS);
+    for (word, (_, at)) in words {
+        if live.len() == PREFIX_TERMS {
+            break;
+        }
+        if held_by_a_live_document(searcher, f, &at)?
+            && let Ok(word) = String::from_utf8(word)
+        {
+            live.push(word);
+        }
+    }
+    Ok(live)
+}
+
+/// Whether a document not deleted holds the term at any of `at` (segment, term).
+fn held_by_a_live_document(
+    searcher: &Searcher,
+    f: Fields,
+    at: &[(usize, TermInfo)],
+) -> tantivy::Result<bool> {
+    for (ord, info) in at {
+        let Some(segment) = searcher.segment_readers().get(*ord) else {
+            continue;
+        };
+        if !segment.has_deletes() {
+            return Ok(true);
+        }
+        let mut postings = segment
+            .inverted_index(f.words)?
+            .read_postings_from_terminfo(info, IndexRecordOption::Basic)?;
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            if !segment.is_deleted(doc) {
+                return Ok(true);
+            }
+            doc = postings.advance();
+        }
+    }
+    Ok(false)
 }
 
 /// The whole query: what the user typed, within `projects`, without `trashed` documents.
