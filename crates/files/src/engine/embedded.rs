@@ -309,6 +309,9 @@ fn item_query(
     })
 }
 
+/// A completion's document count and where its postings are: (segment ordinal, term).
+type Candidate = (u64, Vec<(usize, TermInfo)>);
+
 /// The most frequent words of `projects` starting with `prefix`, most frequent first.
 fn completions(
     searcher: &Searcher,
@@ -318,7 +321,7 @@ fn completions(
 ) -> tantivy::Result<Vec<String>> {
     // Each word's document count and where its postings are (segment, term), to check below
     // that a live document still holds it.
-    let mut freq: HashMap<Vec<u8>, (u64, Vec<(usize, TermInfo)>)> = HashMap::new();
+    let mut freq: HashMap<Vec<u8>, Candidate> = HashMap::new();
     for project in projects {
         let scope = format!("{}{WORD_SEP}", project.0);
         let lower = format!("{scope}{prefix}").into_bytes();
@@ -340,7 +343,7 @@ fn completions(
             }
         }
     }
-    let mut words: Vec<(Vec<u8>, (u64, Vec<(usize, TermInfo)>))> = freq.into_iter().collect();
+    let mut words: Vec<(Vec<u8>, Candidate)> = freq.into_iter().collect();
     words.sort_unstable_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
     // A word of deleted documents only (an old version of a saved document, a purged one)
     // stays in its segment until a merge: skip it, or dead words fill every slot.
