@@ -472,3 +472,68 @@ async fn two_replicas_deliver_every_mail_exactly_once() {
         assert_eq!(sink.to(email).len(), 1, "{email} got exactly one mail");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_verification_mail_can_be_sent_again_until_the_address_is_verified() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let body = app.register_unverified(&email, PASSWORD, "Ada").await;
+    let user = TestUser::from_auth(email.clone(), &body);
+    let resend = async || {
+        app.call(
+            reqwest::Method::POST,
+            "/api/v1/auth/verify-email/resend",
+            Some(&user.access),
+            None,
+        )
+        .await
+    };
+    let (status, body) = resend().await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(outbox_rows(&app, &email).await, 2);
+    // The newest link works (the first one still does too: each is single use on its own).
+    let token = app.outbox_token(&email, "verify-email").await;
+    let (status, body) = app
+        .post("/api/v1/auth/verify-email", None, json!({"token": token}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(me(&app, &user.access).await["email_verified"], true);
+    let (status, body) = resend().await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(outbox_rows(&app, &email).await, 2);
+
+    // Limited per account (3 per window by default): the fourth ask is refused.
+    let other = unique_email();
+    let body = app.register_unverified(&other, PASSWORD, "Bob").await;
+    let bob = TestUser::from_auth(other, &body);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (status, _) = app
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/auth/verify-email/resend",
+                Some(&bob.access),
+                None,
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::ACCEPTED,
+            StatusCode::ACCEPTED,
+            StatusCode::ACCEPTED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/verify-email/resend",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -20,6 +20,7 @@ pub use reqwest;
 mod fake_llm;
 mod js;
 mod mail;
+mod outbox;
 mod pg;
 mod process;
 pub use fake_llm::{FakeLlm, SLOW_PIECES};
@@ -405,75 +406,6 @@ impl TestApp {
         let body = self.register_unverified(email, password, name).await;
         self.verify_email(email).await;
         body
-    }
-
-    /// The token of the newest mail of `kind` queued for `to`, read from the outbox (the
-    /// `token=` of its link).
-    pub async fn outbox_token(&self, to: &str, kind: &str) -> String {
-        #[derive(diesel::QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            body_text: String,
-        }
-        let mut conn = self.db().await;
-        let row: Row = diesel::sql_query(
-            "SELECT body_text FROM mail_outbox WHERE recipient = $1 AND kind = $2
-             ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
-        .bind::<diesel::sql_types::Text, _>(to)
-        .bind::<diesel::sql_types::Text, _>(kind)
-        .get_result(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("no {kind} mail for {to} in the outbox: {e}"));
-        let mail = Mail {
-            to: vec![to.to_owned()],
-            from: String::new(),
-            subject: String::new(),
-            text: row.body_text,
-            html: String::new(),
-        };
-        mail.token("token=")
-    }
-
-    /// Follow every verification mail in the outbox not in `done` (as a person clicking the
-    /// links would); adds their tokens to `done`.
-    pub async fn verify_pending(&self, done: &mut std::collections::HashSet<String>) {
-        #[derive(diesel::QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            body_text: String,
-        }
-        let mut conn = self.db().await;
-        let rows: Vec<Row> =
-            diesel::sql_query("SELECT body_text FROM mail_outbox WHERE kind = 'verify-email'")
-                .load(&mut conn)
-                .await
-                .expect("read the outbox");
-        for row in rows {
-            let mail = Mail {
-                to: Vec::new(),
-                from: String::new(),
-                subject: String::new(),
-                text: row.body_text,
-                html: String::new(),
-            };
-            let token = mail.token("token=");
-            if done.insert(token.clone()) {
-                self.post("/api/v1/auth/verify-email", None, json!({"token": token}))
-                    .await;
-            }
-        }
-    }
-
-    /// Verify `email`'s address with the token of its newest verification mail.
-    pub async fn verify_email(&self, email: &str) {
-        let token = self
-            .outbox_token(&email.trim().to_lowercase(), "verify-email")
-            .await;
-        let (status, body) = self
-            .post("/api/v1/auth/verify-email", None, json!({"token": token}))
-            .await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "verify {email}: {body}");
     }
 
     /// Register a user and leave its address unverified; returns the whole auth response.

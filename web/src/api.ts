@@ -119,7 +119,7 @@ export async function api<T> (method: string, path: string, body?: unknown, head
   let res = await call()
   if (res.status === 401 && await refresh()) res = await call()
   if (!res.ok) throw await problem(res)
-  if (res.status === 204) return undefined as T
+  if (res.status === 204 || res.status === 202) return undefined as T
   return await res.json() as T
 }
 

@@ -7,6 +7,7 @@ import { projectView } from './project'
 import { settingsView } from './settings'
 import { notificationsView } from './notifications'
 import { searchView } from './search'
+import { verifyEmailView, forgotPasswordView, resetPasswordView } from './account'
 
 const app = document.getElementById('app') as HTMLElement
 let user: api.User | null = null
@@ -43,7 +44,8 @@ function authView (mode: 'signin' | 'signup'): void {
     field('Email', email), field('Password', password), err, submit,
     h('p', {}, mode === 'signup'
       ? h('a', { href: '/signin' }, 'I have an account: sign in')
-      : h('a', { href: '/signup' }, 'New here? Create an account')))
+      : h('a', { href: '/signup' }, 'New here? Create an account')),
+    mode === 'signin' ? h('p', {}, h('a', { href: '/forgot-password' }, 'Forgot your password?')) : null)
   form.addEventListener('submit', (e) => {
     e.preventDefault()
     submit.disabled = true
@@ -109,6 +111,10 @@ async function homeView (): Promise<void> {
 async function route (): Promise<void> {
   const r: Route = parse(location.pathname)
   if (r.name === 'signin' || r.name === 'signup') return authView(r.name)
+  // The pages mails link to work signed in or not.
+  if (r.name === 'verify-email') return verifyEmailView(page, user !== null)
+  if (r.name === 'forgot-password') return forgotPasswordView(page)
+  if (r.name === 'reset-password') return resetPasswordView(page)
   if (!user) {
     if (r.name === 'project' || r.name === 'invite') sessionStorage.setItem('mdz.back', location.pathname)
     history.replaceState(null, '', '/signin')

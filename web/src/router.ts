@@ -1,7 +1,9 @@
-// History-API routing: /, /signin, /signup, /search, /p/<project>, /p/<project>/f/<file>.
+// History-API routing: /, /signin, /signup, /search, /p/<project>, /p/<project>/f/<file>, and
+// the pages mails link to: /verify-email, /forgot-password, /reset-password (token in the query).
 export type Route =
   | { name: 'home' } | { name: 'signin' } | { name: 'signup' } | { name: 'settings' } | { name: 'notifications' } | { name: 'search' } | { name: 'invite', token: string }
   | { name: 'project', project: string, file?: string }
+  | { name: 'verify-email' } | { name: 'forgot-password' } | { name: 'reset-password' }
 
 export function parse (path: string): Route {
   const m = path.match(/^\/p\/([0-9a-f-]{36})(?:\/f\/([0-9a-f-]{36}))?\/?$/)
@@ -13,6 +15,9 @@ export function parse (path: string): Route {
   if (path === '/settings') return { name: 'settings' }
   if (path === '/notifications') return { name: 'notifications' }
   if (path === '/search') return { name: 'search' }
+  if (path === '/verify-email') return { name: 'verify-email' }
+  if (path === '/forgot-password') return { name: 'forgot-password' }
+  if (path === '/reset-password') return { name: 'reset-password' }
   return { name: 'home' }
 }
 

@@ -1,6 +1,7 @@
 // Settings: personal access tokens (for VS Code, the CLI, MCP clients) and signed-in devices.
 import * as api from './api'
 import { h, field, errorBox } from './dom'
+import { verificationStatus } from './account'
 
 interface Token { id: string, name: string, prefix: string, scope: string, created_at: string, last_used_at?: string | null }
 interface Session { id: string, created_at: string, last_used_at: string, user_agent?: string | null, ip?: string | null, current: boolean }
@@ -41,6 +42,7 @@ export function settingsView (main: HTMLElement): void {
   void loadTokens()
   void loadSessions()
   main.replaceChildren(h('h1', {}, 'Settings'), err,
+    h('section', { 'aria-label': 'Account' }, h('h2', {}, 'E-mail address'), verificationStatus()),
     h('section', { 'aria-label': 'Personal access tokens' }, h('h2', {}, 'Personal access tokens'),
       h('p', {}, 'For VS Code, the command line and MCP clients: use a token as a Bearer token.'), form, created, tokens),
     h('section', { 'aria-label': 'Signed-in devices' }, h('h2', {}, 'Signed-in devices'), sessions))

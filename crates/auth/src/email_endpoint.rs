@@ -3,6 +3,7 @@
 use crate::interface::{ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest};
 use crate::service::{AuthService, ClientInfo};
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use mdz_core::auth::AuthUser;
 use mdz_core::client::{client_ip, user_agent};
 use mdz_core::{ApiError, Problem};
 
@@ -24,6 +25,26 @@ pub(crate) async fn verify_email(
 ) -> Result<HttpResponse, ApiError> {
     svc.verify_email(&body.token).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Send the verification mail again, to the signed-in account's current address.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "A new verification link is on its way"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The address is already verified", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many mails for this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/verify-email/resend")]
+pub(crate) async fn resend_verification(
+    svc: Svc,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    svc.resend_verification(user.user_id).await?;
+    Ok(HttpResponse::Accepted().finish())
 }
 
 /// Ask for a password-reset mail. The answer is the same whether or not an account has the

@@ -10,6 +10,7 @@ use crate::service::{AuthService, ClientInfo, field, new_secret};
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::db;
+use mdz_core::ids::UserId;
 use mdz_core::mail::{OutgoingMail, escape_html, html_page};
 use mdz_core::revocation::Revoked;
 use tracing::instrument;
@@ -88,6 +89,30 @@ impl AuthService {
             .await?;
         self.users.invalidate(&user.to_string()).await;
         tracing::info!(user_id = %user, "e-mail address verified");
+        Ok(())
+    }
+
+    /// Mail a new verification link to the account's current address (the first may be lost,
+    /// expired, or sent to an address since changed). Limited per account like reset mails
+    /// per address; 409 once the address is verified.
+    #[instrument(skip_all, fields(user_id = %user))]
+    pub async fn resend_verification(&self, user: UserId) -> Result<(), AuthError> {
+        let key = format!("rl:verify:acct:{user}");
+        self.reserve(&key, self.settings().reset_max_per_address)
+            .await?;
+        let mut conn = db::conn(self.pool()).await?;
+        (*conn)
+            .transaction::<_, AuthError, _>(async |conn: &mut AsyncPgConnection| {
+                let row = repo::user_by_id(conn, user)
+                    .await?
+                    .ok_or(AuthError::NotFound)?;
+                if row.email_verified_at.is_some() {
+                    return Err(AuthError::AlreadyVerified);
+                }
+                self.queue_verification(conn, &row).await
+            })
+            .await?;
+        tracing::info!("verification mail sent again");
         Ok(())
     }
 

@@ -18,6 +18,8 @@ pub enum AuthError {
     InvalidEmailToken,
     #[error("the current password is wrong")]
     WrongCurrentPassword,
+    #[error("the account's e-mail address is already verified")]
+    AlreadyVerified,
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
     #[error("not found")]
@@ -64,6 +66,7 @@ impl From<AuthError> for ApiError {
             )
             .detail(e.to_string()),
             AuthError::WrongCurrentPassword => ApiError::field("current_password", "is wrong"),
+            AuthError::AlreadyVerified => ApiError::conflict(e.to_string()),
             AuthError::RateLimited { retry_after_secs } => {
                 ApiError::too_many_requests(retry_after_secs)
             }
