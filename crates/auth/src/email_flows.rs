@@ -11,7 +11,7 @@ use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::db;
 use mdz_core::ids::UserId;
-use mdz_core::mail::{OutgoingMail, escape_html, html_page};
+use mdz_core::mail::{OutgoingMail, html_page};
 use mdz_core::revocation::Revoked;
 use tracing::instrument;
 
@@ -47,18 +47,19 @@ impl AuthService {
         )
         .await?;
         let link = self.outbox.link(&format!("/verify-email?token={token}"));
-        let name = &user.display_name;
+        // No display name: whoever registers chooses it, and the address is not proven yet,
+        // so it would be a stranger's text in a mail from this server to someone else.
         let mail = OutgoingMail {
             kind: "verify-email",
             to: user.email.clone(),
             subject: "Confirm your e-mail address".into(),
             text: format!(
-                "Hello {name},\n\nconfirm that this is your address for mdz by opening:\n\n{link}\n\n\
+                "Hello,\n\nconfirm that this is your address for mdz by opening:\n\n{link}\n\n\
                  The link works once, for 48 hours. If you did not sign up, ignore this mail.\n"
             ),
             html: html_page(
                 &[
-                    format!("Hello {},", escape_html(name)),
+                    "Hello,".into(),
                     "confirm that this is your address for mdz.".into(),
                     "The link works once, for 48 hours. If you did not sign up, ignore this mail."
                         .into(),
@@ -163,19 +164,19 @@ impl AuthService {
         )
         .await?;
         let link = self.outbox.link(&format!("/reset-password?token={token}"));
-        let name = &user.display_name;
+        // No display name: whoever registered the address chose it (see queue_verification).
         let mail = OutgoingMail {
             kind: "password-reset",
             to: user.email.clone(),
             subject: "Reset your mdz password".into(),
             text: format!(
-                "Hello {name},\n\nsomeone (hopefully you) asked to reset your mdz password. \
+                "Hello,\n\nsomeone (hopefully you) asked to reset your mdz password. \
                  Choose a new one here:\n\n{link}\n\nThe link works once, for 30 minutes, and \
                  signs you out everywhere. If you did not ask, ignore this mail.\n"
             ),
             html: html_page(
                 &[
-                    format!("Hello {},", escape_html(name)),
+                    "Hello,".into(),
                     "someone (hopefully you) asked to reset your mdz password.".into(),
                     "The link works once, for 30 minutes, and signs you out everywhere. \
                      If you did not ask, ignore this mail."

@@ -49,6 +49,27 @@ pub fn connection_lost(e: &diesel::result::Error) -> bool {
     }
 }
 
+/// Did PostgreSQL give up on a query that would succeed if tried again: a serialization
+/// failure (40001), a deadlock it broke (40P01, "deadlock detected"), a statement cancelled by
+/// a timeout or an administrator (57014), or a write sent to a server that became a read-only
+/// standby in a failover (25006)? Like a lost connection, the client should retry: 503.
+pub fn transient(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.starts_with("deadlock detected")
+                || message.starts_with("canceling statement due to")
+                || message.starts_with("could not serialize access")
+                || message.starts_with("cannot execute")
+                    && message.ends_with("in a read-only transaction")
+        }
+        _ => false,
+    }
+}
+
 /// Did PostgreSQL refuse text it cannot store: U+0000 in a text value (SQLSTATE 22021,
 /// "invalid byte sequence for encoding \"UTF8\": 0x00"), `\u0000` in JSON (22P05,
 /// "unsupported Unicode escape sequence") or a character without an equivalent in the
@@ -78,6 +99,10 @@ impl From<DbError> for ApiError {
             DbError::Query(cause) if connection_lost(&cause) => {
                 tracing::warn!(error = %cause, "database connection lost");
                 ApiError::unavailable("the database connection was lost; try again shortly")
+            }
+            DbError::Query(cause) if transient(&cause) => {
+                tracing::warn!(error = %cause, "database query gave up; the client may retry");
+                ApiError::unavailable("the database was busy with a conflicting change; try again")
             }
             DbError::Query(cause) if unstorable_text(&cause) => {
                 // A field reached the database unchecked: the input is at fault, not the
@@ -209,5 +234,46 @@ mod tests {
             DatabaseErrorKind::Unknown,
             "relation \"nope\" does not exist"
         )));
+    }
+
+    #[test]
+    fn deadlocks_timeouts_and_failovers_are_transient_and_answer_503() {
+        for (kind, text) in [
+            (DatabaseErrorKind::Unknown, "deadlock detected"),
+            (
+                DatabaseErrorKind::SerializationFailure,
+                "could not serialize access due to concurrent update",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "canceling statement due to statement timeout",
+            ),
+            (
+                DatabaseErrorKind::ReadOnlyTransaction,
+                "cannot execute UPDATE in a read-only transaction",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "cannot execute INSERT in a read-only transaction",
+            ),
+        ] {
+            let e = error(kind, text);
+            assert!(transient(&e), "{text}");
+            let status = ApiError::from(DbError::Query(e)).status();
+            assert_eq!(
+                status,
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "{text}"
+            );
+        }
+        for text in [
+            "duplicate key value violates unique constraint \"x\"",
+            "relation \"nope\" does not exist",
+        ] {
+            assert!(
+                !transient(&error(DatabaseErrorKind::Unknown, text)),
+                "{text}"
+            );
+        }
     }
 }
