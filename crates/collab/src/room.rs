@@ -85,6 +85,16 @@ struct Dirty {
     author: Option<UserId>,
     first: Instant,
     last: Instant,
+    /// An accepted AI suggestion is in the text: the version it is saved in says so.
+    ai_assisted: bool,
+}
+
+/// Text due to be saved to the file (see [`Room::take_due`]).
+#[derive(Debug)]
+pub struct Due {
+    pub text: String,
+    pub author: Option<UserId>,
+    pub ai_assisted: bool,
 }
 
 struct State {
@@ -607,8 +617,17 @@ impl Room {
         touch(&mut self.lock(), author);
     }
 
+    /// An accepted AI suggestion is in the text (after [`Room::stored_server_edit`]).
+    pub fn mark_ai_assisted(&self) {
+        let mut state = self.lock();
+        touch(&mut state, None);
+        if let Some(d) = state.dirty.as_mut() {
+            d.ai_assisted = true;
+        }
+    }
+
     /// The text and its last author, when the quiet period (or the longest wait) has passed.
-    pub fn take_due(&self, quiet: Duration, longest: Duration) -> Option<(String, Option<UserId>)> {
+    pub fn take_due(&self, quiet: Duration, longest: Duration) -> Option<Due> {
         let mut state = self.lock();
         let dirty = state.dirty?;
         let now = Instant::now();
@@ -617,19 +636,27 @@ impl Room {
         }
         state.dirty = None;
         let txn = state.awareness.doc().transact();
-        Some((state.text.get_string(&txn), dirty.author))
+        Some(Due {
+            text: state.text.get_string(&txn),
+            author: dirty.author,
+            ai_assisted: dirty.ai_assisted,
+        })
     }
 
     /// Saving the text failed: try again later.
-    pub fn restore_dirty(&self, author: Option<UserId>) {
+    pub fn restore_dirty(&self, author: Option<UserId>, ai_assisted: bool) {
         let mut state = self.lock();
-        if state.dirty.is_none() {
-            let now = Instant::now();
-            state.dirty = Some(Dirty {
-                author,
-                first: now,
-                last: now,
-            });
+        match state.dirty.as_mut() {
+            Some(d) => d.ai_assisted |= ai_assisted,
+            None => {
+                let now = Instant::now();
+                state.dirty = Some(Dirty {
+                    author,
+                    first: now,
+                    last: now,
+                    ai_assisted,
+                });
+            }
         }
     }
 
@@ -784,6 +811,7 @@ fn touch(state: &mut State, author: Option<UserId>) {
                 author,
                 first: now,
                 last: now,
+                ai_assisted: false,
             });
         }
     }

@@ -166,9 +166,10 @@ impl Rooms {
     pub(crate) async fn flush(&self, room: &Room) {
         let guard = room.sync_lock().await;
         let quiet = self.settings.flush_quiet;
-        let Some((text, author)) = room.take_due(quiet, quiet * 4) else {
+        let Some(due) = room.take_due(quiet, quiet * 4) else {
             return;
         };
+        let (text, author, ai) = (due.text, due.author, due.ai_assisted);
         // A file cannot hold U+0000 (PostgreSQL refuses it), and a Yjs client can type it:
         // the file gets U+FFFD in its place rather than a save that fails on every retry.
         let text = if text.contains('\0') {
@@ -191,7 +192,7 @@ impl Rooms {
                 Ok(None) => return room.shut(),
                 Err(e) => {
                     tracing::warn!(file_id = %room.file, error = %e, "saving collab text failed; retrying");
-                    return room.restore_dirty(None);
+                    return room.restore_dirty(None, ai);
                 }
             },
         };
@@ -200,7 +201,7 @@ impl Rooms {
         let if_match = room.reconciled();
         match self
             .documents
-            .save_from_collab(room.file, &text, author, if_match, &also)
+            .save_from_collab(room.file, &text, author, if_match, ai, &also)
             .await
         {
             Ok(revision) => room.set_reconciled(revision),
@@ -210,7 +211,7 @@ impl Rooms {
             }
             Err(DocumentError::Moved { expected, actual }) => {
                 tracing::debug!(file_id = %room.file, expected, actual, "the file moved on; merging it before saving");
-                room.restore_dirty(Some(author));
+                room.restore_dirty(Some(author), ai);
                 if let Err(e) = self.sync_locked(room, None).await {
                     tracing::warn!(file_id = %room.file, error = %e, "merging the file failed; retrying");
                     room.want_sync();
@@ -218,7 +219,7 @@ impl Rooms {
             }
             Err(e) => {
                 tracing::warn!(file_id = %room.file, error = %e, "saving collab text failed; retrying");
-                room.restore_dirty(Some(author));
+                room.restore_dirty(Some(author), ai);
             }
         }
         drop(guard);
@@ -232,7 +233,7 @@ impl Rooms {
 }
 
 /// [`Rooms::catch_up`] on the caller's connection; returns the stored state it read.
-async fn catch_up_on(
+pub(crate) async fn catch_up_on(
     conn: &mut AsyncPgConnection,
     room: &Room,
 ) -> Result<Option<DocRow>, CollabError> {

@@ -73,13 +73,15 @@ pub trait DocumentStore: Send + Sync + 'static {
     /// text was reconciled with: otherwise [`DocumentError::Moved`] and nothing is written,
     /// so a REST write that the text does not contain yet is never overwritten). Saving
     /// unchanged text changes nothing. `also` runs in the same transaction, after the write.
-    /// This never calls back into [`LiveDocuments`].
+    /// This never calls back into [`LiveDocuments`]. `ai_assisted`: the text holds an
+    /// accepted AI suggestion, and the version it lands in is marked so.
     async fn save_from_collab(
         &self,
         id: FileId,
         content: &str,
         author: UserId,
         if_match: i64,
+        ai_assisted: bool,
         also: InSave<'_>,
     ) -> Result<i64, DocumentError>;
     /// The best-ranked passages of live documents in `project` matching any of `words`

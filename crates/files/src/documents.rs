@@ -43,10 +43,11 @@ impl DocumentStore for FileDocuments {
         content: &str,
         author: UserId,
         if_match: i64,
+        ai_assisted: bool,
         also: InSave<'_>,
     ) -> Result<i64, DocumentError> {
         self.0
-            .save_from_collab(id, content, author, if_match, also)
+            .save_from_collab(id, content, author, if_match, ai_assisted, also)
             .await
             .map_err(port_error)
     }

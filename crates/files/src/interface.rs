@@ -89,6 +89,8 @@ pub struct Version {
     pub created_at: DateTime<Utc>,
     /// Later saves by the same author within the coalescing window land here too.
     pub updated_at: DateTime<Utc>,
+    /// Some of its text came from an accepted suggestion an AI made.
+    pub ai_assisted: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

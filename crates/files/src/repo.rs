@@ -60,6 +60,8 @@ pub struct VersionRow {
     pub updated_at: DateTime<Utc>,
     pub created_by: UserId,
     pub updated_by: UserId,
+    /// Some of its text came from an accepted AI suggestion.
+    pub ai_assisted: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -400,6 +402,18 @@ pub async fn coalesce_head(
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// Mark the newest version as holding text from an accepted AI suggestion.
+pub async fn mark_head_ai_assisted(conn: &mut AsyncPgConnection, file: FileId) -> Result<(), Error> {
+    diesel::sql_query(
+        "UPDATE file_versions SET ai_assisted = true WHERE file_id = $1 \
+         AND n = (SELECT max(n) FROM file_versions WHERE file_id = $1)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(file)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 pub async fn list_versions(

@@ -32,6 +32,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         created_by -> Uuid,
         updated_by -> Uuid,
+        ai_assisted -> Bool,
     }
 }
 

@@ -138,6 +138,7 @@ fn version_view(v: &VersionRow) -> Version {
         author: v.created_by,
         created_at: v.created_at,
         updated_at: v.updated_at,
+        ai_assisted: v.ai_assisted,
     }
 }
 
@@ -367,6 +368,7 @@ impl FilesService {
                             updated_at: now,
                             created_by: actor,
                             updated_by: actor,
+                            ai_assisted: false,
                         },
                     )
                     .await?;
@@ -543,6 +545,7 @@ impl FilesService {
                     updated_at: now,
                     created_by: actor,
                     updated_by: actor,
+                    ai_assisted: false,
                 },
             )
             .await?;
@@ -763,15 +766,19 @@ impl FilesService {
         content: &str,
         author: UserId,
         if_match: i64,
+        ai_assisted: bool,
         also: InSave<'_>,
     ) -> Result<i64, FileError> {
         self.check_size(content)?;
         let mut conn = db::conn(&self.pool).await?;
         let revision = (*conn)
             .transaction::<_, FileError, _>(async |conn: &mut AsyncPgConnection| {
-                let (file, _) = self
+                let (file, before) = self
                     .write_content(conn, author, id, content, Some(if_match), true)
                     .await?;
+                if ai_assisted && before.is_some() {
+                    repo::mark_head_ai_assisted(conn, id).await?;
+                }
                 also(conn, file.meta.revision).await?;
                 Ok(file.meta.revision)
             })

@@ -324,6 +324,7 @@ impl Job {
                 updated_at: f.created_at,
                 created_by: self.actor,
                 updated_by: self.actor,
+                ai_assisted: false,
             })
             .collect();
         import_repo::insert_versions(conn, &versions).await?;
