@@ -66,6 +66,15 @@ const commands = {
   text () {
     return { text: text.toString() }
   },
+  // Relative positions (base64, as the web app's comment anchors) around the first
+  // occurrence of `find`.
+  anchor ({ find }) {
+    const from = text.toString().indexOf(find)
+    if (from < 0) return { ok: false }
+    const b64 = (pos) => Buffer.from(Y.encodeRelativePosition(
+      Y.createRelativePositionFromTypeIndex(text, pos))).toString('base64')
+    return { ok: true, start: b64(from), end: b64(from + find.length) }
+  },
   async wait_text ({ contains, equals, timeout_ms: t }) {
     const ok = await until(() => {
       const now = text.toString()

@@ -36,6 +36,7 @@ mod search_relevance;
 mod session_end;
 mod sessions;
 mod soak;
+mod suggestions;
 mod token_scopes;
 mod web_app;
 mod web_browser;

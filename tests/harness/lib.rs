@@ -23,11 +23,13 @@ mod mail;
 mod outbox;
 mod pg;
 mod process;
+mod team;
 pub use fake_llm::{FakeLlm, SLOW_PIECES};
 pub use js::JsClient;
 pub use mail::{Mail, MailSink};
 pub use pg::PgServer;
 pub use process::MdzProcess;
+pub use team::{ROLES, Suggestions, Team};
 
 /// Which Redis the app under test uses.
 #[derive(Debug, Clone, Default)]

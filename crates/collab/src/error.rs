@@ -35,6 +35,17 @@ pub enum CollabError {
     LoadTimeout(std::time::Duration),
     #[error("no randomness for a ticket: {0}")]
     Random(String),
+    /// The text a suggestion replaces is no longer what it quotes.
+    #[error("the quoted text changed")]
+    Stale { current: Option<String> },
+    #[error("the suggestion is {0}, not open")]
+    NotOpen(String),
+    #[error("revision {asked} of the document is not available (it is at {head})")]
+    RevisionUnavailable { asked: i64, head: i64 },
+    #[error("the document already has {0} open suggestions")]
+    TooManyOpen(i64),
+    #[error("the document would grow past {0} bytes")]
+    TooBig(usize),
 }
 
 impl From<diesel::result::Error> for CollabError {
@@ -78,6 +89,41 @@ impl From<CollabError> for ApiError {
                 tracing::warn!(error = %e, "collab: loading a document timed out");
                 ApiError::unavailable("the document could not be loaded in time; try again shortly")
             }
+            CollabError::Stale { current } => ApiError::new(
+                StatusCode::CONFLICT,
+                "suggestion-stale",
+                "The suggested text changed",
+            )
+            .detail("the text the suggestion replaces is no longer what it quotes; nothing was changed")
+            .current(serde_json::json!({ "text": current })),
+            CollabError::NotOpen(status) => ApiError::new(
+                StatusCode::CONFLICT,
+                "suggestion-not-open",
+                "The suggestion is settled",
+            )
+            .detail(format!("the suggestion is {status}"))
+            .current(serde_json::json!({ "status": status })),
+            e @ CollabError::RevisionUnavailable { head, .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "revision-unavailable",
+                "That revision is not available",
+            )
+            .detail(format!("{e}; send offsets into the current revision"))
+            .current(serde_json::json!({ "revision": head })),
+            CollabError::TooManyOpen(max) => ApiError::new(
+                StatusCode::CONFLICT,
+                "too-many-suggestions",
+                "Too many open suggestions",
+            )
+            .detail(format!(
+                "a document has at most {max} open suggestions (suggestions_max_open_per_doc); accept or reject some"
+            )),
+            CollabError::TooBig(max) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "document-too-big",
+                "The document would be too big",
+            )
+            .detail(format!("a document holds at most {max} bytes (max_file_bytes)")),
             CollabError::Directory(cause) => {
                 tracing::warn!(error = %cause, "user directory unavailable");
                 ApiError::unavailable("user lookups are temporarily unavailable")

@@ -16,6 +16,7 @@ pub mod repo;
 pub mod room;
 pub mod rooms;
 pub mod schema;
+pub mod suggestions;
 pub mod sync;
 pub mod tickets;
 
@@ -34,14 +35,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// `/collab/*`, `/comments/*` and `/notifications/*`.
+/// `/collab/*`, `/comments/*`, `/notifications/*` and `/suggestions/*`.
 pub fn routes(cfg: &mut ServiceConfig) {
     endpoint::routes(cfg);
     comments::endpoint::routes(cfg);
+    suggestions::endpoint::routes(cfg);
 }
 
-/// Routes under `/files` (comments of a document).
-pub use comments::endpoint::file_routes;
+/// Routes under `/files` (comments and suggestions of a document).
+pub fn file_routes(cfg: &mut ServiceConfig) {
+    comments::endpoint::file_routes(cfg);
+    suggestions::endpoint::file_routes(cfg);
+}
 pub use error::CollabError;
 
 /// The name of the shared `Y.Text` that holds a document's Markdown.
@@ -52,6 +57,7 @@ pub const TEXT_NAME: &str = "content";
 pub struct CollabModule {
     rooms: Arc<Rooms>,
     comments: Arc<comments::CommentsService>,
+    suggestions: Arc<suggestions::SuggestionsService>,
 }
 
 impl CollabModule {
@@ -83,8 +89,26 @@ impl CollabModule {
             documents.clone(),
             users,
         ));
-        let rooms = Rooms::start(pool, documents, access, kv, settings, Arc::new(metrics));
-        Ok(Self { rooms, comments })
+        let rooms = Rooms::start(
+            pool.clone(),
+            documents.clone(),
+            access.clone(),
+            kv,
+            settings,
+            Arc::new(metrics),
+        );
+        let suggestions = Arc::new(suggestions::SuggestionsService::new(
+            pool,
+            access,
+            documents,
+            rooms.clone(),
+            config.suggestions_max_open_per_doc,
+        ));
+        Ok(Self {
+            rooms,
+            comments,
+            suggestions,
+        })
     }
 
     /// The port through which REST writes reach live rooms.
@@ -95,6 +119,7 @@ impl CollabModule {
     pub fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(web::Data::from(self.rooms.clone()));
         cfg.app_data(web::Data::from(self.comments.clone()));
+        cfg.app_data(web::Data::from(self.suggestions.clone()));
     }
 
     /// Rooms held in memory now.

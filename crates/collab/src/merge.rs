@@ -101,6 +101,37 @@ fn map(same: &[Same], p: usize) -> usize {
     at
 }
 
+/// [`map`] for the start of a range: an offset where two equal runs meet goes to the later
+/// one, so text inserted just before the range stays out of it.
+fn map_start(same: &[Same], p: usize) -> usize {
+    same.iter()
+        .find(|s| p >= s.old && p < s.old + s.len)
+        .map_or_else(|| map(same, p), |s| s.new + (p - s.old))
+}
+
+/// [`map`] for the end of a range: to the earlier run, so text typed just after stays out.
+fn map_end(same: &[Same], p: usize) -> usize {
+    same.iter()
+        .find(|s| p > s.old && p <= s.old + s.len)
+        .map_or_else(|| map(same, p), |s| s.new + (p - s.old))
+}
+
+/// Where the byte range `from..to` of `old` lies in `new`, following what a character diff
+/// finds both still share. An empty range is an insertion point before the character at it.
+/// When characters of the range changed, the text between the two ends differs from the old
+/// range's (the caller compares).
+pub fn map_range(old: &str, new: &str, from: usize, to: usize) -> (usize, usize) {
+    if old == new {
+        return (from, to);
+    }
+    let same = shared(old, new);
+    let start = map_start(&same, from);
+    if from == to {
+        return (start, start);
+    }
+    (start, map_end(&same, to).max(start))
+}
+
 fn index(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -157,6 +188,23 @@ mod tests {
         text.insert(&mut txn, 0, ours);
         apply(&mut txn, &text, base, ours, target);
         text.get_string(&txn)
+    }
+
+    #[test]
+    fn ranges_follow_the_text_and_keep_typing_at_their_edges_out() {
+        let old = "one two three";
+        // Typed right before and right after "two".
+        let new = "one XXtwoYY three";
+        let (a, b) = map_range(old, new, 4, 7);
+        assert_eq!(&new[a..b], "two");
+        // Typed inside it: the range covers the typing, so the quote no longer matches.
+        let new = "one tZwo three";
+        let (a, b) = map_range(old, new, 4, 7);
+        assert_eq!(&new[a..b], "tZwo");
+        // Multibyte text before the range.
+        let (a, b) = map_range("日本 語", "🙂日本 語", 7, 10);
+        assert_eq!(&"🙂日本 語"[a..b], "語");
+        assert_eq!(map_range("ab", "xab", 1, 1), (2, 2));
     }
 
     #[test]

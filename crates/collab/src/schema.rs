@@ -71,3 +71,24 @@ diesel::table! {
         created_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    suggestions (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        file_id -> Uuid,
+        anchor_start -> Text,
+        anchor_end -> Text,
+        quote -> Text,
+        proposed -> Text,
+        explanation -> Nullable<Text>,
+        created_by -> Uuid,
+        provider -> Nullable<Text>,
+        model -> Nullable<Text>,
+        status -> Text,
+        decided_by -> Nullable<Uuid>,
+        decided_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}

@@ -143,6 +143,8 @@ pub struct Config {
     /// Milliseconds of quiet after an edit before the text is written to the file (at most
     /// four times this after the first unsaved edit).
     pub collab_flush_ms: u64,
+    /// Most open suggestions one document may have (then 409 until some are settled).
+    pub suggestions_max_open_per_doc: i64,
     /// `openai` (any OpenAI-compatible endpoint), `anthropic` or `bedrock`; unset: chat
     /// answers 503 (unless `llm_providers` names some).
     pub llm_provider: Option<String>,
@@ -239,6 +241,7 @@ struct Defaults {
     collab_idle_unload_secs: u64,
     collab_compact_after: i64,
     collab_flush_ms: u64,
+    suggestions_max_open_per_doc: i64,
     llm_timeout_secs: u64,
     llm_context_chars: usize,
     llm_max_tokens: u32,
@@ -290,6 +293,7 @@ const DEFAULTS: Defaults = Defaults {
     collab_idle_unload_secs: 60,
     collab_compact_after: 1000,
     collab_flush_ms: 400,
+    suggestions_max_open_per_doc: 200,
     llm_timeout_secs: 60,
     llm_context_chars: 48_000,
     llm_max_tokens: 4096,
@@ -422,6 +426,9 @@ impl Config {
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
             return bad("s3_endpoint", "expected an http:// or https:// URL");
+        }
+        if self.suggestions_max_open_per_doc < 1 {
+            return bad("suggestions_max_open_per_doc", "must be at least 1");
         }
         if self.max_file_bytes == 0 {
             return bad("max_file_bytes", "must be at least 1");

@@ -116,6 +116,10 @@ typed_id!(
     CommentId
 );
 typed_id!(
+    /// A suggested edit of a document.
+    SuggestionId
+);
+typed_id!(
     /// A notification for a user.
     NotificationId
 );

@@ -53,6 +53,11 @@ pub struct Problem {
     /// Per-field validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// Where a conflict depends on the resource's present state (a stale suggestion: the
+    /// text now between its anchors), that state, so the client need not ask again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub current: Option<serde_json::Value>,
 }
 
 /// An error on its way to becoming a problem+json response.
@@ -64,6 +69,7 @@ pub struct ApiError {
     detail: Option<String>,
     errors: Vec<FieldError>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    current: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -75,6 +81,7 @@ impl ApiError {
             detail: None,
             errors: Vec::new(),
             headers: Vec::new(),
+            current: None,
         }
     }
 
@@ -85,6 +92,12 @@ impl ApiError {
 
     pub fn field_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
+        self
+    }
+
+    /// The resource's present state, carried in the problem's `current` member.
+    pub fn current(mut self, current: serde_json::Value) -> Self {
+        self.current = Some(current);
         self
     }
 
@@ -196,6 +209,7 @@ impl ApiError {
             instance: ctx.as_ref().map(|c| c.path.clone()),
             request_id: ctx.map(|c| c.request_id),
             errors: (!self.errors.is_empty()).then(|| self.errors.clone()),
+            current: self.current.clone(),
         }
     }
 }

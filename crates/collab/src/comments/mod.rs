@@ -56,7 +56,7 @@ fn body_of(body: &str, field: &str) -> Result<String, CollabError> {
 }
 
 /// PostgreSQL text cannot hold U+0000: refused as input rather than failing the insert.
-fn no_nul(text: &str, field: &str) -> Result<(), CollabError> {
+pub(crate) fn no_nul(text: &str, field: &str) -> Result<(), CollabError> {
     if text.contains('\0') {
         return Err(CollabError::Validation(vec![FieldError::new(
             field,
@@ -66,7 +66,7 @@ fn no_nul(text: &str, field: &str) -> Result<(), CollabError> {
     Ok(())
 }
 
-fn check_anchor(anchor: &Anchor) -> Result<(), CollabError> {
+pub(crate) fn check_anchor(anchor: &Anchor) -> Result<(), CollabError> {
     let mut errors = Vec::new();
     for (field, value) in [("anchor.start", &anchor.start), ("anchor.end", &anchor.end)] {
         let decodes = base64::engine::general_purpose::STANDARD
