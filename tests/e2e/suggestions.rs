@@ -4,7 +4,7 @@
 //! the role matrix of every endpoint; bad input and limits.
 
 use crate::collab::eventually;
-use mdz_tests::{JsClient, Options, ROLES, TestApp, TestUser, Team};
+use mdz_tests::{JsClient, Options, ROLES, Team, TestApp, TestUser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -16,7 +16,13 @@ fn chars_of(text: &str, needle: &str) -> (usize, usize) {
 }
 
 /// Suggest replacing the first `needle` of the document's current text with `proposed`.
-async fn suggest(app: &TestApp, user: &TestUser, file: &str, needle: &str, proposed: &str) -> Value {
+async fn suggest(
+    app: &TestApp,
+    user: &TestUser,
+    file: &str,
+    needle: &str,
+    proposed: &str,
+) -> Value {
     let (text, revision) = app.file_text(user, file).await;
     let (from, to) = chars_of(&text, needle);
     let (status, body) = app
@@ -110,9 +116,7 @@ async fn accepting_keeps_typing_around_the_range_and_live_clients_see_it() {
 async fn a_changed_quote_makes_the_suggestion_stale_and_nothing_is_overwritten() {
     let app = TestApp::spawn().await;
     let team = Team::new(&app).await;
-    let file = team
-        .document(&app, "plan.md", "We ship on Monday.\n")
-        .await;
+    let file = team.document(&app, "plan.md", "We ship on Monday.\n").await;
     let mut typist = JsClient::connect(&app.ws_base(), &file, &team.editor.access).await;
     typist.synced().await;
     let s = suggest(&app, &team.owner, &file, "on Monday", "on Friday").await;
@@ -282,13 +286,21 @@ async fn every_endpoint_by_role() {
         let (status, _) = api.list(user, &file).await;
         assert_eq!(
             status,
-            if may_read { StatusCode::OK } else { StatusCode::NOT_FOUND },
+            if may_read {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            },
             "{role} lists"
         );
         let (status, body) = api
             .create(user, &file, json!({"anchor": anchor, "proposed": "Y"}))
             .await;
-        let created = if may_edit { StatusCode::CREATED } else { denied };
+        let created = if may_edit {
+            StatusCode::CREATED
+        } else {
+            denied
+        };
         assert_eq!(status, created, "{role} creates: {body}");
         if status.is_success() {
             // Not left open: the accept and reject checks below use their own.
@@ -336,7 +348,9 @@ async fn offsets_count_unicode_scalar_values_and_stock_anchors_work() {
     let mut client = JsClient::connect(&app.ws_base(), &file, &team.editor.access).await;
     client.synced().await;
     client.wait_contains("絵文字").await;
-    let anchor = client.call(json!({"cmd": "anchor", "find": "é — the"})).await;
+    let anchor = client
+        .call(json!({"cmd": "anchor", "find": "é — the"}))
+        .await;
     assert_eq!(anchor["ok"], true, "{anchor}");
     let (status, s) = app
         .suggestions()
@@ -424,7 +438,12 @@ async fn bad_input_and_limits_are_problems() {
     for (body, expected) in cases {
         let (status, problem) = api.create(&team.editor, &file, body.clone()).await;
         assert_eq!(status, expected, "{body}: {problem}");
-        assert!(problem["type"].as_str().unwrap().starts_with("urn:mdz:problem:"));
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:mdz:problem:")
+        );
     }
     let (_, problem) = api
         .create(
@@ -446,11 +465,24 @@ async fn bad_input_and_limits_are_problems() {
     // At most two open suggestions; settling one frees a place.
     let first = suggest(&app, &team.editor, &file, "short", "long").await;
     suggest(&app, &team.editor, &file, "text", "words").await;
-    let (status, problem) = api.create(&team.editor, &file, json!({"range": range, "proposed": "x"})).await;
+    let (status, problem) = api
+        .create(
+            &team.editor,
+            &file,
+            json!({"range": range, "proposed": "x"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     assert_eq!(problem["type"], "urn:mdz:problem:too-many-suggestions");
-    api.reject(&team.editor, first["id"].as_str().unwrap()).await;
-    let (status, _) = api.create(&team.editor, &file, json!({"range": range, "proposed": "x"})).await;
+    api.reject(&team.editor, first["id"].as_str().unwrap())
+        .await;
+    let (status, _) = api
+        .create(
+            &team.editor,
+            &file,
+            json!({"range": range, "proposed": "x"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
 
     // An accept that would grow the document past the limit changes nothing.

@@ -62,7 +62,8 @@ impl Team {
 
     /// A new document of the owner's; its id.
     pub async fn document(&self, app: &TestApp, path: &str, content: &str) -> String {
-        app.create_file(&self.owner, &self.project, path, content).await["id"]
+        app.create_file(&self.owner, &self.project, path, content)
+            .await["id"]
             .as_str()
             .expect("file id")
             .to_owned()

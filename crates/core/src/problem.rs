@@ -69,7 +69,8 @@ pub struct ApiError {
     detail: Option<String>,
     errors: Vec<FieldError>,
     headers: Vec<(HeaderName, HeaderValue)>,
-    current: Option<serde_json::Value>,
+    /// Boxed: most errors have none, and every `Result<_, ApiError>` carries the size.
+    current: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -97,7 +98,7 @@ impl ApiError {
 
     /// The resource's present state, carried in the problem's `current` member.
     pub fn current(mut self, current: serde_json::Value) -> Self {
-        self.current = Some(current);
+        self.current = Some(Box::new(current));
         self
     }
 
@@ -209,7 +210,7 @@ impl ApiError {
             instance: ctx.as_ref().map(|c| c.path.clone()),
             request_id: ctx.map(|c| c.request_id),
             errors: (!self.errors.is_empty()).then(|| self.errors.clone()),
-            current: self.current.clone(),
+            current: self.current.as_deref().cloned(),
         }
     }
 }

@@ -405,7 +405,10 @@ pub async fn coalesce_head(
 }
 
 /// Mark the newest version as holding text from an accepted AI suggestion.
-pub async fn mark_head_ai_assisted(conn: &mut AsyncPgConnection, file: FileId) -> Result<(), Error> {
+pub async fn mark_head_ai_assisted(
+    conn: &mut AsyncPgConnection,
+    file: FileId,
+) -> Result<(), Error> {
     diesel::sql_query(
         "UPDATE file_versions SET ai_assisted = true WHERE file_id = $1 \
          AND n = (SELECT max(n) FROM file_versions WHERE file_id = $1)",

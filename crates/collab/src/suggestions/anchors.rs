@@ -189,7 +189,8 @@ mod tests {
     use yrs::StateVector;
 
     fn state_of(doc: &Doc) -> Vec<u8> {
-        doc.transact().encode_state_as_update_v1(&StateVector::default())
+        doc.transact()
+            .encode_state_as_update_v1(&StateVector::default())
     }
 
     fn doc_with(text: &str) -> (Doc, TextRef) {

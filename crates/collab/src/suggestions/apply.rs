@@ -24,9 +24,9 @@ use std::time::Duration;
 const TRIES: usize = 8;
 
 /// What an attempt stored.
-enum Stored1 {
+enum Outcome {
     /// Accepted; the update stored as `seq` (none when the proposal equals the quote).
-    Accepted(SuggestionRow, Option<(i64, Vec<u8>)>),
+    Accepted(Box<SuggestionRow>, Option<(i64, Vec<u8>)>),
     /// Marked stale: the quoted text changed.
     Stale(Option<String>),
 }
@@ -66,8 +66,8 @@ pub(crate) async fn accept(
             continue;
         };
         return match stored {
-            Stored1::Stale(current) => Err(CollabError::Stale { current }),
-            Stored1::Accepted(accepted, update) => {
+            Outcome::Stale(current) => Err(CollabError::Stale { current }),
+            Outcome::Accepted(accepted, update) => {
                 if let Some((seq, update)) = update {
                     room.stored_server_edit(seq, update.clone(), Some(actor));
                     if accepted.provider.is_some() {
@@ -80,7 +80,7 @@ pub(crate) async fn accept(
                         data: Bytes::from(update),
                     }]);
                 }
-                Ok(accepted)
+                Ok(*accepted)
             }
         };
     }
@@ -98,7 +98,7 @@ async fn store(
     actor: UserId,
     watermark: i64,
     replacement: Replacement,
-) -> Result<Option<Stored1>, CollabError> {
+) -> Result<Option<Outcome>, CollabError> {
     let mut conn = db::conn(rooms.pool()).await?;
     (*conn)
         .transaction::<_, CollabError, _>(async |conn: &mut AsyncPgConnection| {
@@ -128,10 +128,13 @@ async fn store(
                         user_id: Some(actor),
                     };
                     repo::insert_updates(conn, &[new]).await?;
-                    Ok(Some(Stored1::Accepted(settled, Some((seq, update)))))
+                    Ok(Some(Outcome::Accepted(
+                        Box::new(settled),
+                        Some((seq, update)),
+                    )))
                 }
-                Replacement::Apply(None) => Ok(Some(Stored1::Accepted(settled, None))),
-                Replacement::Stale { current } => Ok(Some(Stored1::Stale(current))),
+                Replacement::Apply(None) => Ok(Some(Outcome::Accepted(Box::new(settled), None))),
+                Replacement::Stale { current } => Ok(Some(Outcome::Stale(current))),
                 Replacement::TooBig => Err(CollabError::TooBig(rooms.settings.max_text_bytes)),
             }
         })

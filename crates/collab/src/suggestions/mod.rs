@@ -244,13 +244,23 @@ impl SuggestionsService {
         };
         let placed = if let Some(range) = new.range.clone() {
             let base = self.text_at(file, &head, range.revision).await?;
+            let length = base.chars().count();
+            if range.to > length {
+                return Err(invalid(
+                    "range.to",
+                    format!("past the end of the text ({length} characters)"),
+                ));
+            }
             blocking(Box::new(move || {
                 anchors::place_offsets(&state, &base, range.from, range.to)
             }))
             .await?
-            .map_err(|why| invalid("range", why))?
+            .map_err(CollabError::Journal)?
         } else {
-            let anchor = new.anchor.clone().ok_or_else(|| invalid("anchor", "missing"))?;
+            let anchor = new
+                .anchor
+                .clone()
+                .ok_or_else(|| invalid("anchor", "missing"))?;
             let current = blocking(Box::new(move || {
                 anchors::text_between(&state, &anchor.start, &anchor.end).map(|current| {
                     match current {
@@ -347,11 +357,14 @@ impl SuggestionsService {
     /// Turn an open suggestion down (editors and above).
     #[instrument(skip_all, fields(user_id = %actor, suggestion_id = %id))]
     pub async fn reject(&self, actor: UserId, id: SuggestionId) -> Result<Suggestion, CollabError> {
-        let row = self.visible(actor, id, Action::Edit).await?;
+        self.visible(actor, id, Action::Edit).await?;
         let mut conn = db::conn(&self.pool).await?;
-        match repo::settle(&mut conn, id, "rejected", actor).await? {
-            Some(row) => Ok(to_suggestion(row)),
-            None => Err(CollabError::NotOpen(row.status)),
+        if let Some(row) = repo::settle(&mut conn, id, "rejected", actor).await? {
+            return Ok(to_suggestion(row));
         }
+        let now = repo::get(&mut conn, id)
+            .await?
+            .ok_or(CollabError::NotFound("suggestion"))?;
+        Err(CollabError::NotOpen(now.status))
     }
 }
