@@ -2,7 +2,7 @@
 //! access tokens: handshake, tools, every tool, a stale revision refused, a viewer refused a
 //! write — all as MCP tool errors, never HTTP errors — and the raw transport's edges.
 
-use mdz_tests::{TestApp, TestUser};
+use mdz_tests::{JsClient, TestApp, TestUser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -51,6 +51,8 @@ async fn the_python_sdk_uses_every_tool_within_its_role() {
             "create_file",
             "list_files",
             "list_projects",
+            "list_suggestions",
+            "propose_edit",
             "read_file",
             "search",
             "update_file"
@@ -101,6 +103,60 @@ async fn the_python_sdk_uses_every_tool_within_its_role() {
         .get(&format!("/api/v1/files/{file}"), Some(&owner.access))
         .await;
     assert_eq!(doc["content"], "# Hello\nupdated\n");
+
+    // What it proposed is a suggestion, not an edit, until a person accepts it.
+    let proposed = &r["propose"]["data"];
+    assert_eq!(r["propose"]["is_error"], false, "{}", r["propose"]);
+    assert_eq!(proposed["status"], "open");
+    assert_eq!(proposed["quote"], "updated");
+    assert_eq!(proposed["explanation"], "A better word.");
+    assert_eq!(proposed["provider"], "mcp");
+    assert_eq!(r["bad_propose"]["is_error"], true);
+    assert_eq!(
+        r["suggestions"]["data"]["suggestions"][0]["id"], proposed["id"],
+        "{}",
+        r["suggestions"]
+    );
+    assert_eq!(r["viewer_suggestions"]["is_error"], false);
+    assert_eq!(r["viewer_propose"]["is_error"], true);
+    assert!(
+        r["viewer_propose"]["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("not allowed")
+    );
+    let mut live = JsClient::connect(&app.ws_base(), file, &viewer.access).await;
+    live.synced().await;
+    assert_eq!(live.text().await, "# Hello\nupdated\n");
+    let (status, accepted) = app
+        .post(
+            &format!(
+                "/api/v1/suggestions/{}/accept",
+                proposed["id"].as_str().unwrap()
+            ),
+            Some(&owner.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let seen = live
+        .call(json!({"cmd": "wait_text", "equals": "# Hello\nrevised\n", "timeout_ms": 10_000}))
+        .await;
+    assert_eq!(seen["ok"], true, "{seen}");
+    live.stop().await;
+    // Saved as the owner's version, marked AI-assisted.
+    let marked = crate::collab::eventually(|| async {
+        let (_, versions) = app
+            .get(
+                &format!("/api/v1/files/{file}/versions"),
+                Some(&owner.access),
+            )
+            .await;
+        versions["items"][0]["ai_assisted"] == true
+            && versions["items"][0]["author"] == owner.id.as_str()
+    })
+    .await;
+    assert!(marked, "the accepted AI edit is an AI-assisted version");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -54,6 +54,16 @@ async def main():
             "update_file", {"file_id": file_id, "content": "# Hello\nupdated\n", "revision": rev}))
         report["stale_update"] = outcome(await session.call_tool(
             "update_file", {"file_id": file_id, "content": "# Lost\n", "revision": rev}))
+        updated = report["update"]["data"]["revision"]
+        # "# Hello\n" is characters 0..8; "updated" is 8..15.
+        report["propose"] = outcome(await session.call_tool("propose_edit", {
+            "file_id": file_id, "revision": updated, "from": 8, "to": 15, "quote": "updated",
+            "proposed": "revised", "explanation": "A better word."}))
+        report["bad_propose"] = outcome(await session.call_tool("propose_edit", {
+            "file_id": file_id, "revision": updated, "from": 9, "to": 2, "proposed": "x",
+            "explanation": "backwards"}))
+        report["suggestions"] = outcome(await session.call_tool(
+            "list_suggestions", {"file_id": file_id, "status": "open"}))
         report["bad_args"] = outcome(await session.call_tool("read_file", {"file_id": "not-a-uuid"}))
         report["file_id"] = file_id
 
@@ -63,6 +73,11 @@ async def main():
             "create_file", {"project_id": project, "path": "mcp/viewer.md", "content": "nope"}))
         report["viewer_update"] = outcome(await session.call_tool(
             "update_file", {"file_id": report["file_id"], "content": "nope"}))
+        report["viewer_suggestions"] = outcome(await session.call_tool(
+            "list_suggestions", {"file_id": report["file_id"]}))
+        report["viewer_propose"] = outcome(await session.call_tool("propose_edit", {
+            "file_id": report["file_id"], "revision": 1, "from": 0, "to": 1, "proposed": "x",
+            "explanation": "nope"}))
 
     await session_for(url, editor, as_editor)
     await session_for(url, viewer, as_viewer)

@@ -122,6 +122,11 @@ impl CollabModule {
         cfg.app_data(web::Data::from(self.suggestions.clone()));
     }
 
+    /// The suggestions service (for the workspace port of MCP).
+    pub fn suggestions(&self) -> Arc<suggestions::SuggestionsService> {
+        self.suggestions.clone()
+    }
+
     /// Rooms held in memory now.
     pub fn loaded_rooms(&self) -> usize {
         self.rooms.loaded_count()

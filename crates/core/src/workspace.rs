@@ -21,6 +21,19 @@ pub enum WorkspaceError {
     Unavailable(String),
 }
 
+/// An edit an assistant proposes (a suggestion): characters `from..to` (Unicode scalar
+/// values) of the document's text at `revision` become `proposed`.
+#[derive(Debug, Clone)]
+pub struct ProposedEdit {
+    pub from: usize,
+    pub to: usize,
+    pub revision: i64,
+    pub proposed: String,
+    /// The text being replaced, as the assistant read it (checked).
+    pub quote: Option<String>,
+    pub explanation: String,
+}
+
 /// Answers are JSON shaped like the REST API's.
 #[async_trait]
 pub trait Workspace: Send + Sync + 'static {
@@ -56,5 +69,19 @@ pub trait Workspace: Send + Sync + 'static {
         file: FileId,
         content: String,
         revision: Option<i64>,
+    ) -> Result<Value, WorkspaceError>;
+    /// Propose an edit of a document as a suggestion its editors accept or reject.
+    async fn propose_edit(
+        &self,
+        user: UserId,
+        file: FileId,
+        edit: ProposedEdit,
+    ) -> Result<Value, WorkspaceError>;
+    /// A document's suggestions, optionally only those with `status`.
+    async fn suggestions(
+        &self,
+        user: UserId,
+        file: FileId,
+        status: Option<&str>,
     ) -> Result<Value, WorkspaceError>;
 }

@@ -2,7 +2,7 @@
 //! A failure is a tool error (`isError: true` with a message), never an HTTP error.
 
 use mdz_core::ids::{FileId, ProjectId, UserId};
-use mdz_core::workspace::{Workspace, WorkspaceError};
+use mdz_core::workspace::{ProposedEdit, Workspace, WorkspaceError};
 use serde_json::{Value, json};
 
 /// `tools/list`.
@@ -57,6 +57,28 @@ pub fn list() -> Value {
                 "content": {"type": "string"},
                 "revision": {"type": "integer", "description": "The revision read_file returned"}
             }, "required": ["file_id", "content"], "additionalProperties": false}
+        },
+        {
+            "name": "propose_edit",
+            "description": "Propose an edit of a document without making it: characters from..to (Unicode characters, from 0) of the text at the revision read_file returned become `proposed`. The document's editors see it as a suggestion and accept or reject it. Explain why. Needs the editor role.",
+            "inputSchema": {"type": "object", "properties": {
+                "file_id": id("The document"),
+                "revision": {"type": "integer", "description": "The revision read_file returned"},
+                "from": {"type": "integer", "minimum": 0, "description": "First character replaced"},
+                "to": {"type": "integer", "minimum": 0, "description": "One past the last character replaced (= from to insert)"},
+                "proposed": {"type": "string", "description": "The new text (empty to delete)"},
+                "quote": {"type": "string", "description": "The text being replaced, as you read it (checked)"},
+                "explanation": {"type": "string", "description": "Why, for the people reviewing it"}
+            }, "required": ["file_id", "revision", "from", "to", "proposed", "explanation"], "additionalProperties": false}
+        },
+        {
+            "name": "list_suggestions",
+            "description": "List a document's suggested edits with their status (open, accepted, rejected, stale).",
+            "inputSchema": {"type": "object", "properties": {
+                "file_id": id("The document"),
+                "status": {"type": "string", "enum": ["open", "accepted", "rejected", "stale"]}
+            }, "required": ["file_id"], "additionalProperties": false},
+            "annotations": {"readOnlyHint": true}
         }
     ]})
 }
@@ -76,6 +98,16 @@ fn uuid_arg(args: &Value, name: &str) -> Result<uuid::Uuid, WorkspaceError> {
     text_arg(args, name)?
         .parse()
         .map_err(|_| bad(format!("`{name}` must be a UUID")))
+}
+
+fn int_arg(args: &Value, name: &str) -> Result<i64, WorkspaceError> {
+    args.get(name)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| bad(format!("`{name}` (an integer) is required")))
+}
+
+fn offset_arg(args: &Value, name: &str) -> Result<usize, WorkspaceError> {
+    usize::try_from(int_arg(args, name)?).map_err(|_| bad(format!("`{name}` must not be negative")))
 }
 
 fn optional_uuid(args: &Value, name: &str) -> Result<Option<uuid::Uuid>, WorkspaceError> {
@@ -128,6 +160,23 @@ pub async fn call(
             };
             let content = text_arg(args, "content")?.to_owned();
             workspace.update_file(user, file, content, revision).await
+        }
+        "propose_edit" => {
+            let file = FileId(uuid_arg(args, "file_id")?);
+            let edit = ProposedEdit {
+                from: offset_arg(args, "from")?,
+                to: offset_arg(args, "to")?,
+                revision: int_arg(args, "revision")?,
+                proposed: text_arg(args, "proposed")?.to_owned(),
+                quote: args.get("quote").and_then(Value::as_str).map(str::to_owned),
+                explanation: text_arg(args, "explanation")?.to_owned(),
+            };
+            workspace.propose_edit(user, file, edit).await
+        }
+        "list_suggestions" => {
+            let file = FileId(uuid_arg(args, "file_id")?);
+            let status = args.get("status").and_then(Value::as_str);
+            workspace.suggestions(user, file, status).await
         }
         other => Err(bad(format!("no tool named `{other}`"))),
     }

@@ -215,6 +215,7 @@ impl Application {
             web::Data::from(Arc::new(crate::workspace::DomainWorkspace {
                 projects: projects.service(),
                 files: files.service(),
+                suggestions: collab.suggestions(),
             }) as Arc<dyn mdz_core::workspace::Workspace>);
         let doc = web::Data::new(openapi::DocumentJson::new(&openapi::document())?);
         let json_limit = config.max_json_bytes;

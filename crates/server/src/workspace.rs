@@ -2,10 +2,13 @@
 //! the same service call the REST API makes, so roles, validation and ETags are theirs.
 
 use async_trait::async_trait;
+use mdz_collab::comments::interface::Anchor;
+use mdz_collab::suggestions::SuggestionsService;
+use mdz_collab::suggestions::interface::{NewSuggestion, OffsetRange};
 use mdz_core::ApiError;
 use mdz_core::ids::{FileId, ProjectId, UserId};
 use mdz_core::pagination::PageRequest;
-use mdz_core::workspace::{Workspace, WorkspaceError};
+use mdz_core::workspace::{ProposedEdit, Workspace, WorkspaceError};
 use mdz_files::paths::{DocPath, parse_prefix};
 use mdz_files::search::SearchQuery;
 use mdz_files::service::{FilesService, Written};
@@ -19,7 +22,11 @@ const PAGE: i64 = 100;
 pub struct DomainWorkspace {
     pub projects: Arc<ProjectsService>,
     pub files: Arc<FilesService>,
+    pub suggestions: Arc<SuggestionsService>,
 }
+
+/// What an assistant proposing through MCP is recorded as (its model is not known).
+const MCP_PROVIDER: &str = "mcp";
 
 /// A domain error in the port's words (the problem's detail, never a cause).
 fn port_error(e: impl Into<ApiError>) -> WorkspaceError {
@@ -152,5 +159,46 @@ impl Workspace for DomainWorkspace {
             ),
             Written::Replayed { body, .. } => Ok(body),
         }
+    }
+
+    async fn propose_edit(
+        &self,
+        user: UserId,
+        file: FileId,
+        edit: ProposedEdit,
+    ) -> Result<Value, WorkspaceError> {
+        let new = NewSuggestion {
+            anchor: None::<Anchor>,
+            range: Some(OffsetRange {
+                from: edit.from,
+                to: edit.to,
+                revision: edit.revision,
+            }),
+            quote: edit.quote,
+            proposed: edit.proposed,
+            explanation: Some(edit.explanation),
+            provider: Some(MCP_PROVIDER.to_owned()),
+            model: None,
+        };
+        let created = self
+            .suggestions
+            .create(user, file, new)
+            .await
+            .map_err(port_error)?;
+        to_json(&created)
+    }
+
+    async fn suggestions(
+        &self,
+        user: UserId,
+        file: FileId,
+        status: Option<&str>,
+    ) -> Result<Value, WorkspaceError> {
+        let page = self
+            .suggestions
+            .list(user, file, status, first_page())
+            .await
+            .map_err(port_error)?;
+        Ok(json!({"suggestions": to_json(&page.items)?}))
     }
 }
