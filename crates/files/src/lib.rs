@@ -20,7 +20,7 @@ pub mod search;
 pub mod service;
 
 use actix_web::web;
-use attachments::store::{BlobStore, LocalStore, S3Store};
+use attachments::store::LocalStore;
 use attachments::{AttachmentSettings, AttachmentsService};
 use mdz_core::access::{ProjectAccess, ProjectCreator};
 use mdz_core::config::Config;
@@ -58,46 +58,8 @@ impl FilesModule {
             coalesce_window: Duration::from_secs(config.version_coalesce_secs),
             retention: Duration::from_secs(config.project_retention_days * 86_400),
         };
-        let (store, local_store): (Arc<dyn BlobStore>, Option<Arc<LocalStore>>) = match &config
-            .s3_bucket
-        {
-            Some(bucket) => {
-                let key = config
-                    .s3_access_key_id
-                    .as_ref()
-                    .map(|s| s.expose().to_owned())
-                    .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())
-                    .ok_or("key `s3_access_key_id`: set it (or AWS_ACCESS_KEY_ID) to use S3")?;
-                let secret = config
-                    .s3_secret_access_key
-                    .as_ref()
-                    .map(|s| s.expose().to_owned())
-                    .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok())
-                    .ok_or(
-                        "key `s3_secret_access_key`: set it (or AWS_SECRET_ACCESS_KEY) to use S3",
-                    )?;
-                let s3 = S3Store::connect(
-                    config.s3_endpoint.as_deref(),
-                    bucket,
-                    &config.s3_region,
-                    &key,
-                    &secret,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                tracing::info!(bucket = %bucket, "attachments in S3");
-                (Arc::new(s3), None)
-            }
-            None => {
-                let local = Arc::new(LocalStore::new(
-                    config.data_dir.join("blobs"),
-                    public_url.to_owned(),
-                    pool.clone(),
-                ));
-                tracing::info!("no S3 bucket configured: attachments live in the data directory");
-                (local.clone(), Some(local))
-            }
-        };
+        let (store, local_store) =
+            attachments::store::from_config(config, pool.clone(), public_url).await?;
         let export = export::ExportService::new(pool.clone(), access.clone(), store.clone());
         let import_settings = import::ImportSettings::new(config);
         import::remove_leftovers(&import_settings.temp_dir).await;

@@ -1,5 +1,7 @@
-//! The command line: `mdz serve` (the default), `mdz migrate`, `mdz openapi`.
+//! The command line: `mdz serve` (the default), `mdz migrate`, `mdz openapi`, `mdz backup`,
+//! `mdz restore`.
 
+use crate::backup;
 use crate::startup::{Application, Database, stop_on_signal};
 use clap::{Parser, Subcommand};
 use mdz_core::config::Config;
@@ -31,6 +33,20 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document as JSON and exit.
     Openapi,
+    /// Write a consistent backup of the database and every attachment to FILE (`-`: stdout).
+    /// Safe while mdz serves.
+    Backup {
+        /// Where to write the backup (a zip; `-` writes to stdout).
+        file: String,
+    },
+    /// Restore a backup into the configured (empty) database and attachment store.
+    Restore {
+        /// A file written by `mdz backup`.
+        file: PathBuf,
+        /// Replace whatever the target holds: drops every table of the database first.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -42,11 +58,19 @@ pub async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref())?;
-    mdz_core::telemetry::init(config.log_format, &config.log_level);
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if matches!(command, Command::Backup { .. } | Command::Restore { .. }) {
+        // A backup may go to stdout: logs go to stderr.
+        mdz_core::telemetry::init_to_stderr(config.log_format, &config.log_level);
+    } else {
+        mdz_core::telemetry::init(config.log_format, &config.log_level);
+    }
+    match command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
         Command::Openapi => Ok(()),
+        Command::Backup { file } => backup(config, &file).await,
+        Command::Restore { file, force } => restore(config, &file, force).await,
     }
 }
 
@@ -70,5 +94,36 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     database.close().await;
     let ran = result.map_err(anyhow::Error::msg)?;
     tracing::info!(migrations = ran, "migrations applied");
+    Ok(())
+}
+
+async fn backup(config: Config, file: &str) -> anyhow::Result<()> {
+    let output = if file == "-" {
+        backup::Output::Stdout
+    } else {
+        backup::Output::File(PathBuf::from(file))
+    };
+    let done = backup::backup(&config, &output).await?;
+    tracing::info!(
+        tables = done.tables,
+        rows = done.rows,
+        attachments = done.blobs,
+        attachment_bytes = done.blob_bytes,
+        missing_attachments = done.missing_blobs,
+        "backup written"
+    );
+    Ok(())
+}
+
+async fn restore(config: Config, file: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    let done = backup::restore(&config, file, force).await?;
+    tracing::info!(
+        tables = done.tables,
+        rows = done.rows,
+        attachments = done.blobs,
+        newer_migrations = done.newer_migrations,
+        backup_created_at = %done.backup_created_at,
+        "backup restored"
+    );
     Ok(())
 }

@@ -106,6 +106,48 @@ impl EmbeddedPostgres {
         Ok(pg)
     }
 
+    /// The URL of the cluster that a running `mdz serve` started in `data_dir`, when one is
+    /// up (its port is the fourth line of `postmaster.pid`). The caller does not own it and
+    /// must not stop it: `mdz backup` reads through it while mdz serves.
+    pub async fn running(
+        data_dir: &Path,
+        bin_override: Option<&Path>,
+    ) -> Result<Option<Secret>, EmbeddedError> {
+        let Some(bin_dir) = find_binaries(bin_override) else {
+            return Ok(None);
+        };
+        let Ok(data_dir) = data_dir.canonicalize() else {
+            return Ok(None);
+        };
+        let pg_dir = data_dir.join("postgres");
+        let Ok(pid_file) = std::fs::read_to_string(pg_dir.join("postmaster.pid")) else {
+            return Ok(None);
+        };
+        let Some(port) = pid_file
+            .lines()
+            .nth(3)
+            .and_then(|l| l.trim().parse::<u16>().ok())
+        else {
+            return Ok(None);
+        };
+        let probe = Self {
+            bin_dir,
+            pg_dir,
+            as_postgres: running_as_root(),
+            url: Secret::new(String::new()),
+            port,
+        };
+        if probe.pg_ctl(&["status"]).await.is_err() {
+            return Ok(None);
+        }
+        let password = std::fs::read_to_string(data_dir.join("postgres.password"))
+            .map_err(step("reading the embedded PostgreSQL password"))?;
+        Ok(Some(Secret::new(format!(
+            "postgres://mdz:{}@127.0.0.1:{port}/postgres",
+            password.trim()
+        ))))
+    }
+
     pub fn url(&self) -> &Secret {
         &self.url
     }

@@ -1,6 +1,7 @@
 //! mdz-server: the `mdz` binary's library: CLI, embedded PostgreSQL, middleware, ops endpoints,
 //! OpenAPI, and the composition of every domain crate into one actix app.
 
+pub mod backup;
 pub mod cli;
 pub mod embedded_pg;
 pub mod middleware;

@@ -56,8 +56,62 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Store `bytes` at `key` from the server itself (imports), replacing any object there.
     async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> Result<(), StoreError>;
+    /// Does the store hold no object at all (a restore's target must be empty)?
+    async fn is_empty(&self) -> Result<bool, StoreError>;
     /// `s3` or `local`.
     fn kind(&self) -> &'static str;
+}
+
+/// The configured store: S3 when `s3_bucket` is set, else `DATA_DIR/blobs` (whose URLs point
+/// at `public_url`); the local store is also returned as itself, for the blob routes.
+pub async fn from_config(
+    config: &mdz_core::config::Config,
+    pool: DbPool,
+    public_url: &str,
+) -> Result<
+    (
+        std::sync::Arc<dyn BlobStore>,
+        Option<std::sync::Arc<LocalStore>>,
+    ),
+    String,
+> {
+    use std::sync::Arc;
+    match &config.s3_bucket {
+        Some(bucket) => {
+            let key = config
+                .s3_access_key_id
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())
+                .ok_or("key `s3_access_key_id`: set it (or AWS_ACCESS_KEY_ID) to use S3")?;
+            let secret = config
+                .s3_secret_access_key
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok())
+                .ok_or("key `s3_secret_access_key`: set it (or AWS_SECRET_ACCESS_KEY) to use S3")?;
+            let s3 = S3Store::connect(
+                config.s3_endpoint.as_deref(),
+                bucket,
+                &config.s3_region,
+                &key,
+                &secret,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            tracing::info!(bucket = %bucket, "attachments in S3");
+            Ok((Arc::new(s3), None))
+        }
+        None => {
+            let local = Arc::new(LocalStore::new(
+                config.data_dir.join("blobs"),
+                public_url.to_owned(),
+                pool,
+            ));
+            tracing::info!("no S3 bucket configured: attachments live in the data directory");
+            Ok((local.clone(), Some(local)))
+        }
+    }
 }
 
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266), safe for any file name.
@@ -285,6 +339,18 @@ impl BlobStore for S3Store {
             .await
             .map(drop)
             .map_err(unavailable)
+    }
+
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(listed.contents().is_empty())
     }
 
     fn kind(&self) -> &'static str {
@@ -525,6 +591,18 @@ impl BlobStore for LocalStore {
         self.receive(key, size, body)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        match tokio::fs::read_dir(&self.root).await {
+            Ok(mut entries) => Ok(entries
+                .next_entry()
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?
+                .is_none()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(StoreError::Unavailable(e.to_string())),
+        }
     }
 
     fn kind(&self) -> &'static str {
