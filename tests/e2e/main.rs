@@ -7,6 +7,8 @@ mod attachments;
 mod auth_flows;
 mod auth_hardening;
 mod auth_tokens;
+mod backup;
+mod backup_refusals;
 mod bad_input;
 mod big_documents;
 mod change_feed;

@@ -23,12 +23,14 @@ mod mail;
 mod outbox;
 mod pg;
 mod process;
+mod restore_target;
 mod team;
 pub use fake_llm::{FakeLlm, SLOW_PIECES};
 pub use js::JsClient;
 pub use mail::{Mail, MailSink};
 pub use pg::PgServer;
-pub use process::MdzProcess;
+pub use process::{MdzProcess, mdz};
+pub use restore_target::RestoreTarget;
 pub use team::{ROLES, Suggestions, Team};
 
 /// Which Redis the app under test uses.
@@ -64,6 +66,10 @@ pub struct Options {
     /// Serve this (migrated) database instead of a clone of the template, e.g. a private
     /// [`PgServer`]'s.
     pub database_url: Option<String>,
+    /// Use this data directory (kept when the app stops) instead of a fresh one.
+    pub data_dir: Option<PathBuf>,
+    /// With `s3`: this bucket instead of a fresh one.
+    pub s3_bucket: Option<String>,
 }
 
 /// A running app for one test. Dropping it stops the server and drops its database.
@@ -81,6 +87,8 @@ pub struct TestApp {
     redis_prefix: String,
     owns_db: bool,
     owns_dir: bool,
+    /// The configuration as `mdz` command-line environment (database, data dir, S3).
+    cli_env: Vec<(String, String)>,
 }
 
 fn admin_url() -> String {
@@ -88,6 +96,25 @@ fn admin_url() -> String {
         "DATABASE_URL is not set: run the suite with `scripts/test.sh`, which starts PostgreSQL \
          and Redis, or point DATABASE_URL at a PostgreSQL server you may create databases on",
     )
+}
+
+/// A fresh bucket name for the suite's S3 server.
+pub fn new_bucket() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..20])
+}
+
+/// The configuration keys of the suite's S3 server, with `bucket`.
+fn s3_settings(bucket: &str) -> Vec<(&'static str, String)> {
+    let env = |k: &str| {
+        std::env::var(k)
+            .unwrap_or_else(|_| panic!("{k} is not set: run the suite with `scripts/test.sh`"))
+    };
+    vec![
+        ("s3_endpoint", env("TEST_S3_ENDPOINT")),
+        ("s3_bucket", bucket.to_owned()),
+        ("s3_access_key_id", env("TEST_S3_ACCESS_KEY")),
+        ("s3_secret_access_key", env("TEST_S3_SECRET_KEY")),
+    ]
 }
 
 /// Replace the database name in a postgres URL.
@@ -178,7 +205,7 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> Self {
         init_logs();
-        let owns_dir = options.replica_of.is_none();
+        let owns_dir = options.replica_of.is_none() && options.data_dir.is_none();
         let owns_db = owns_dir && options.database_url.is_none();
         let (db_url, db_name, data_dir, redis_prefix) = match options.replica_of {
             Some(r) => (r.db_url, String::new(), r.data_dir, r.redis_prefix),
@@ -187,7 +214,9 @@ impl TestApp {
                     Some(url) => (url, String::new()),
                     None => create_database().await,
                 };
-                let dir = std::env::temp_dir().join(format!("mdz-test-{}", uuid::Uuid::new_v4()));
+                let dir = options.data_dir.clone().unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("mdz-test-{}", uuid::Uuid::new_v4()))
+                });
                 (
                     url,
                     name,
@@ -219,22 +248,19 @@ impl TestApp {
         if let Some(url) = redis_url {
             config.push(("redis_url", json!(url)));
         }
+        let mut cli_env = vec![
+            ("DATABASE_URL".to_owned(), db_url.clone()),
+            (
+                "MDZ_DATA_DIR".to_owned(),
+                data_dir.to_string_lossy().into_owned(),
+            ),
+        ];
         if options.s3 {
-            let env = |k: &str| {
-                std::env::var(k).unwrap_or_else(|_| {
-                    panic!("{k} is not set: run the suite with `scripts/test.sh`")
-                })
-            };
-            config.push(("s3_endpoint", json!(env("TEST_S3_ENDPOINT"))));
-            config.push((
-                "s3_bucket",
-                json!(format!(
-                    "t{}",
-                    &uuid::Uuid::new_v4().simple().to_string()[..20]
-                )),
-            ));
-            config.push(("s3_access_key_id", json!(env("TEST_S3_ACCESS_KEY"))));
-            config.push(("s3_secret_access_key", json!(env("TEST_S3_SECRET_KEY"))));
+            let bucket = options.s3_bucket.clone().unwrap_or_else(new_bucket);
+            for (key, value) in s3_settings(&bucket) {
+                cli_env.push((format!("MDZ_{}", key.to_uppercase()), value.clone()));
+                config.push((key, json!(value)));
+            }
         }
         config.extend(options.config);
         let config = Config::with_overrides(&config).expect("test configuration");
@@ -259,7 +285,13 @@ impl TestApp {
             redis_prefix,
             owns_db,
             owns_dir,
+            cli_env,
         }
+    }
+
+    /// This app's configuration as environment for the `mdz` binary ([`mdz`]).
+    pub fn cli_env(&self) -> Vec<(String, String)> {
+        self.cli_env.clone()
     }
 
     /// Revert the newest `n` migrations of this test's database (all of them for `usize::MAX`),

@@ -21,6 +21,20 @@ fn binary() -> PathBuf {
     dir.join("mdz")
 }
 
+/// Run `mdz ARGS` to its end with only `env` (and `PATH`) in its environment; its output.
+pub async fn mdz(args: &[&str], env: &[(String, String)]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("MDZ_LOG_LEVEL", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run the mdz binary")
+}
+
 impl MdzProcess {
     /// Serve the replica's database and data directory on `port` (0: pick a free one).
     pub async fn start(replica: &Replica, port: u16, env: &[(&str, String)]) -> Self {

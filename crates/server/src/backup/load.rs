@@ -200,18 +200,12 @@ async fn prepare(
             found.push(format!("{table} has rows"));
         }
     }
-    if let Some(last) = last {
-        let newer = client
-            .query_one(
-                "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL
-                   AND (SELECT max(version) FROM __diesel_schema_migrations) > $1",
-                &[&last],
-            )
-            .await
-            .map_err(BackupError::query("reading the applied migrations"))?;
-        if newer.get::<_, Option<bool>>(0).unwrap_or(false) {
-            found.push("its schema is newer than the backup's".to_owned());
-        }
+    if let Some(last) = last
+        && newest_applied(client)
+            .await?
+            .is_some_and(|v| v.as_str() > last)
+    {
+        found.push("its schema is newer than the backup's".to_owned());
     }
     let empty_store = store
         .is_empty()
@@ -241,6 +235,29 @@ async fn prepare(
             .map_err(BackupError::query("emptying the target (--force)"))?;
     }
     Ok(())
+}
+
+/// The newest migration applied to the target, if it has any.
+async fn newest_applied(client: &tokio_postgres::Client) -> Result<Option<String>, BackupError> {
+    let what = "reading the applied migrations";
+    let exists = client
+        .query_one(
+            "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(BackupError::query(what))?;
+    if !exists.get::<_, bool>(0) {
+        return Ok(None);
+    }
+    let row = client
+        .query_one(
+            "SELECT max(version)::text FROM __diesel_schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(BackupError::query(what))?;
+    Ok(row.get(0))
 }
 
 async fn restore_blobs(
@@ -343,8 +360,12 @@ async fn copy_in(
         .await
         .map_err(BackupError::query(what()))?;
     pin_mut!(sink);
-    let mut entry =
-        block_in_place(|| archive.by_name(&table.entry)).map_err(BackupError::BrokenZip)?;
+    let mut entry = block_in_place(|| archive.by_name(&table.entry)).map_err(|cause| {
+        BackupError::DamagedEntry {
+            entry: table.entry.clone(),
+            cause,
+        }
+    })?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     loop {

@@ -114,6 +114,12 @@ pub enum BackupError {
         #[source]
         cause: std::io::Error,
     },
+    #[error("the backup is damaged: entry {entry} cannot be opened")]
+    DamagedEntry {
+        entry: String,
+        #[source]
+        cause: zip::result::ZipError,
+    },
     #[error("not a usable mdz backup: {0}")]
     NotABackup(String),
     #[error("the backup is damaged: {0}")]
