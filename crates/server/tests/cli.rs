@@ -1,5 +1,12 @@
 //! The `mdz` binary as a user runs it: help, config errors, the OpenAPI command, and the
-//! embedded default (its own PostgreSQL, no configuration) through a graceful SIGTERM.
+//! embedded default (its own PostgreSQL, no configuration) through a graceful SIGTERM, and
+//! backup and restore on it.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "the helpers of these tests fail them loudly"
+)]
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -94,10 +94,11 @@ fn load_order(
         .map(|n| (n.as_str(), BTreeSet::new()))
         .collect();
     for (child, parent) in edges {
-        if child != parent && names.contains(parent) && names.contains(child) {
-            if let Some(set) = parents.get_mut(child.as_str()) {
-                set.insert(parent.as_str());
-            }
+        if child != parent
+            && names.contains(parent)
+            && let Some(set) = parents.get_mut(child.as_str())
+        {
+            set.insert(parent.as_str());
         }
     }
     let mut order: Vec<String> = Vec::with_capacity(names.len());
