@@ -256,3 +256,21 @@ async fn embedded_backup_while_serving_restores_into_a_fresh_data_dir() {
     stop(restored).await;
     drop(std::fs::remove_dir_all(&base));
 }
+
+#[tokio::test]
+async fn a_backup_of_a_data_dir_without_a_database_creates_nothing() {
+    let dir = std::env::temp_dir().join(format!("mdz-cli-nothing-{}", std::process::id()));
+    let file = dir.with_extension("zip");
+    let out = mdz()
+        .args(["backup", &file.to_string_lossy()])
+        .env("MDZ_DATA_DIR", &dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds no embedded database"), "{err}");
+    assert!(!dir.join("postgres").exists(), "no cluster was made");
+    assert!(!file.exists(), "no backup file was left");
+    drop(std::fs::remove_dir_all(&dir));
+}

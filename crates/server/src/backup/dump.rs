@@ -3,7 +3,7 @@
 //! is written as it arrives, so memory stays flat whatever the instance's size.
 
 use super::progress::Progress;
-use super::target::Target;
+use super::target::{Missing, Target};
 use super::{
     BackupError, BlobEntry, FORMAT, FORMAT_VERSION, MANIFEST_ENTRY, Manifest, TableEntry, catalog,
     ident,
@@ -41,7 +41,7 @@ type Zip = ZipWriter<StreamWriter<Box<dyn Write + Send>>>;
 
 /// Back up the configured instance (safe while it serves).
 pub async fn backup(config: &Config, output: &Output) -> Result<BackupSummary, BackupError> {
-    let target = Target::open(config).await?;
+    let target = Target::open(config, Missing::Refuse).await?;
     let result = backup_from(&target, output).await;
     target.close().await;
     result

@@ -6,7 +6,7 @@
 //! row count that differs rolls it all back), and the objects stored before it are deleted
 //! again when anything fails. A failed restore leaves an empty, migrated database.
 
-use super::target::Target;
+use super::target::{Missing, Target};
 use super::{
     BackupError, BlobEntry, FORMAT, FORMAT_VERSION, MANIFEST_ENTRY, Manifest, TableEntry, catalog,
     ident,
@@ -45,7 +45,7 @@ pub async fn restore(
 ) -> Result<RestoreSummary, BackupError> {
     let (mut archive, manifest) = block_in_place(|| open(path))?;
     check_migrations(&manifest.migrations, &catalog::known_migrations()?)?;
-    let target = Target::open(config).await?;
+    let target = Target::open(config, Missing::Create).await?;
     let result = restore_into(&target, &mut archive, &manifest, force).await;
     target.close().await;
     result

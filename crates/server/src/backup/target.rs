@@ -17,8 +17,17 @@ pub struct Target {
     pub store: Arc<dyn BlobStore>,
 }
 
+/// What [`Target::open`] may do with an embedded data directory that has no cluster yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Refuse (a backup of a directory that holds nothing is a mistake).
+    Refuse,
+    /// Initialise a cluster (a restore into a fresh data directory).
+    Create,
+}
+
 impl Target {
-    pub async fn open(config: &Config) -> Result<Self, BackupError> {
+    pub async fn open(config: &Config, missing: Missing) -> Result<Self, BackupError> {
         let (url, started) = match &config.database_url {
             Some(url) => (url.expose().to_owned(), None),
             None => {
@@ -29,6 +38,14 @@ impl Target {
                         (url.expose().to_owned(), None)
                     }
                     None => {
+                        let cluster = config.data_dir.join("postgres").join("PG_VERSION");
+                        if missing == Missing::Refuse && !cluster.exists() {
+                            return Err(BackupError::NothingToBackUp(format!(
+                                "{} holds no embedded database (set DATABASE_URL or \
+                                 MDZ_DATA_DIR to the instance's)",
+                                config.data_dir.display()
+                            )));
+                        }
                         let pg = EmbeddedPostgres::start(&config.data_dir, bin).await?;
                         (pg.url().expose().to_owned(), Some(pg))
                     }
@@ -56,7 +73,8 @@ impl Target {
         })
     }
 
-    /// A connection of its own (tokio-postgres, for COPY).
+    /// A connection of its own (tokio-postgres, for COPY), with no time limits: a backup
+    /// to a slow disk or pipe keeps its snapshot open as long as it takes, as pg_dump does.
     pub async fn client(&self) -> Result<tokio_postgres::Client, BackupError> {
         let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
             .await
@@ -66,6 +84,13 @@ impl Target {
                 tracing::warn!(error = %e, "the PostgreSQL connection ended with an error");
             }
         });
+        client
+            .batch_execute(
+                "SET statement_timeout = 0; SET lock_timeout = 0; \
+                 SET idle_in_transaction_session_timeout = 0;",
+            )
+            .await
+            .map_err(BackupError::query("setting up the session"))?;
         Ok(client)
     }
 
