@@ -159,6 +159,15 @@ async fn a_damaged_or_foreign_file_is_refused_and_nothing_is_written() {
     );
     refused(&bad, "its format is \"other\"").await;
 
+    // A manifest that leaves a table out: not restored in part.
+    rewrite(&good, &bad, "manifest.json", |json| {
+        let mut manifest: serde_json::Value = serde_json::from_slice(json).unwrap();
+        let tables = manifest["tables"].as_array_mut().unwrap();
+        tables.retain(|t| t["name"] != "comments");
+        *json = serde_json::to_vec(&manifest).unwrap();
+    });
+    refused(&bad, "are not those of its schema").await;
+
     // One changed character in a document: the load is rolled back and the attachment
     // objects already stored are removed; the target can still take the good backup.
     rewrite(&good, &bad, "tables/files.copy", |rows| {

@@ -149,6 +149,7 @@ async fn restore_into(
     let last = manifest.migrations.last().map(String::as_str);
     prepare(&client, &*target.store, last, force).await?;
     catalog::migrate(&target.url, last).await?;
+    same_tables(&client, manifest).await?;
     let mut written = Vec::new();
     let mut loaded = restore_blobs(archive, manifest, &*target.store, &mut written).await;
     if loaded.is_ok() {
@@ -233,6 +234,32 @@ async fn prepare(
             ))
             .await
             .map_err(BackupError::query("emptying the target (--force)"))?;
+    }
+    Ok(())
+}
+
+/// The manifest must list exactly the tables (and columns) the schema has at the backup's
+/// version, less the excluded ones: a backup missing a table is not restored in part.
+async fn same_tables(
+    client: &tokio_postgres::Client,
+    manifest: &Manifest,
+) -> Result<(), BackupError> {
+    let mut schema = catalog::tables(client).await?;
+    let mut listed: Vec<String> = manifest.tables.iter().map(|t| t.name.clone()).collect();
+    schema.sort();
+    listed.sort();
+    if schema != listed {
+        return Err(BackupError::NotABackup(format!(
+            "its tables {listed:?} are not those of its schema {schema:?}"
+        )));
+    }
+    for table in &manifest.tables {
+        if catalog::columns(client, &table.name).await? != table.columns {
+            return Err(BackupError::NotABackup(format!(
+                "the columns of table {} are not those of its schema",
+                table.name
+            )));
+        }
     }
     Ok(())
 }
