@@ -26,7 +26,7 @@ async fn users(target: &RestoreTarget) -> i64 {
 
 async fn source() -> (TestApp, Made, std::path::PathBuf) {
     let app = TestApp::spawn().await;
-    let made = fill(&app).await;
+    let made = fill(&app, 70_000).await;
     let file = backup_path();
     backup(&app, &file).await;
     (app, made, file)
@@ -35,7 +35,7 @@ async fn source() -> (TestApp, Made, std::path::PathBuf) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_target_with_data_is_refused_unless_forced() {
     let app = TestApp::spawn().await;
-    let made = fill(&app).await;
+    let made = fill(&app, 70_000).await;
     // To stdout this time.
     let out = mdz(&["backup", "-"], &app.cli_env()).await;
     assert!(out.status.success(), "{}", stderr(&out));

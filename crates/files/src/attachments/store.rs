@@ -56,6 +56,15 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Store `bytes` at `key` from the server itself (imports), replacing any object there.
     async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> Result<(), StoreError>;
+    /// Store the `size` bytes of `body` at `key` (restores), replacing any object there,
+    /// holding at most one part in memory; a body that ends with an error stores nothing.
+    async fn put_stream(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        body: BlobChunks,
+    ) -> Result<(), StoreError>;
     /// Does the store hold no object at all (a restore's target must be empty)?
     async fn is_empty(&self) -> Result<bool, StoreError>;
     /// `s3` or `local`.
@@ -201,6 +210,69 @@ impl S3Store {
     }
 }
 
+/// Objects up to this size are stored with one PUT by `put_stream`; larger ones in parts of
+/// this size (S3 wants at least 5 MiB a part).
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+impl S3Store {
+    /// Upload `body` as parts of `PART_BYTES` (the last may be shorter).
+    async fn upload_parts(
+        &self,
+        key: &str,
+        id: &str,
+        mut body: BlobChunks,
+    ) -> Result<Vec<aws_sdk_s3::types::CompletedPart>, StoreError> {
+        let mut parts = Vec::new();
+        let mut part = BytesMut::with_capacity(PART_BYTES);
+        loop {
+            let next = body.next().await.transpose()?;
+            let end = next.is_none();
+            if let Some(chunk) = next {
+                part.extend_from_slice(&chunk);
+            }
+            if part.len() >= PART_BYTES || (end && !part.is_empty()) {
+                let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
+                let sent = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .part_number(number)
+                    .body(aws_sdk_s3::primitives::ByteStream::from(
+                        part.split().freeze(),
+                    ))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                parts.push(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .set_e_tag(sent.e_tag().map(str::to_owned))
+                        .part_number(number)
+                        .build(),
+                );
+            }
+            if end {
+                return Ok(parts);
+            }
+        }
+    }
+
+    async fn abort_upload(&self, key: &str, id: &str) {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            tracing::warn!(key, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "could not abort a multipart upload");
+        }
+    }
+}
+
 fn presigning(ttl: Duration) -> Result<PresigningConfig, StoreError> {
     PresigningConfig::expires_in(ttl).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
@@ -339,6 +411,59 @@ impl BlobStore for S3Store {
             .await
             .map(drop)
             .map_err(unavailable)
+    }
+
+    async fn put_stream(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        mut body: BlobChunks,
+    ) -> Result<(), StoreError> {
+        if size <= PART_BYTES as u64 {
+            let mut all = BytesMut::new();
+            while let Some(chunk) = body.next().await {
+                all.extend_from_slice(&chunk?);
+            }
+            return self.put(key, content_type, all.freeze()).await;
+        }
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let id = upload
+            .upload_id()
+            .ok_or_else(|| StoreError::Unavailable("S3 gave no upload id".into()))?
+            .to_owned();
+        let parts = match self.upload_parts(key, &id, body).await {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.abort_upload(key, &id).await;
+                return Err(e);
+            }
+        };
+        let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let completed = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(&id)
+            .multipart_upload(done)
+            .send()
+            .await;
+        if let Err(e) = completed {
+            self.abort_upload(key, &id).await;
+            return Err(unavailable(e));
+        }
+        Ok(())
     }
 
     async fn is_empty(&self) -> Result<bool, StoreError> {
@@ -589,6 +714,18 @@ impl BlobStore for LocalStore {
         let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
         let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
         self.receive(key, size, body)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn put_stream(
+        &self,
+        key: &str,
+        _content_type: &str,
+        size: u64,
+        body: BlobChunks,
+    ) -> Result<(), StoreError> {
+        self.receive(key, i64::try_from(size).unwrap_or(i64::MAX), body)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }

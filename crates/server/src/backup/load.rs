@@ -6,10 +6,10 @@
 //! row count that differs rolls it all back), and the objects stored before it are deleted
 //! again when anything fails. A failed restore leaves an empty, migrated database.
 
+use super::blobs::{Archive, SharedFile, restore_blobs};
 use super::target::{Missing, Target};
 use super::{
-    BackupError, BlobEntry, FORMAT, FORMAT_VERSION, MANIFEST_ENTRY, Manifest, TableEntry, catalog,
-    ident,
+    BackupError, FORMAT, FORMAT_VERSION, MANIFEST_ENTRY, Manifest, TableEntry, catalog, ident,
 };
 use bytes::Bytes;
 use futures_util::{SinkExt, pin_mut};
@@ -52,8 +52,10 @@ pub async fn restore(
 }
 
 /// Open the file and read and check its manifest against its entries.
-pub fn open(path: &Path) -> Result<(ZipArchive<File>, Manifest), BackupError> {
+pub fn open(path: &Path) -> Result<(Archive, Manifest), BackupError> {
     let file = File::open(path).map_err(BackupError::io(format!("opening {}", path.display())))?;
+    let file =
+        SharedFile::new(file).map_err(BackupError::io(format!("opening {}", path.display())))?;
     let mut archive = ZipArchive::new(file).map_err(BackupError::BrokenZip)?;
     let manifest = {
         let entry = archive.by_name(MANIFEST_ENTRY).map_err(|_| {
@@ -77,7 +79,7 @@ pub fn open(path: &Path) -> Result<(ZipArchive<File>, Manifest), BackupError> {
     Ok((archive, manifest))
 }
 
-fn validate(manifest: &Manifest, archive: &ZipArchive<File>) -> Result<(), BackupError> {
+fn validate(manifest: &Manifest, archive: &Archive) -> Result<(), BackupError> {
     let refuse = |why: String| Err(BackupError::NotABackup(why));
     if manifest.format != FORMAT {
         return refuse(format!(
@@ -141,7 +143,7 @@ fn check_migrations(backup: &[String], known: &[String]) -> Result<(), BackupErr
 
 async fn restore_into(
     target: &Target,
-    archive: &mut ZipArchive<File>,
+    archive: &mut Archive,
     manifest: &Manifest,
     force: bool,
 ) -> Result<RestoreSummary, BackupError> {
@@ -287,52 +289,11 @@ async fn newest_applied(client: &tokio_postgres::Client) -> Result<Option<String
     Ok(row.get(0))
 }
 
-async fn restore_blobs(
-    archive: &mut ZipArchive<File>,
-    manifest: &Manifest,
-    store: &dyn BlobStore,
-    written: &mut Vec<String>,
-) -> Result<(), BackupError> {
-    for blob in &manifest.blobs {
-        let bytes = block_in_place(|| read_blob(archive, blob))?;
-        store
-            .put(&blob.key, "application/octet-stream", bytes)
-            .await
-            .map_err(BackupError::store(format!("storing {}", blob.key)))?;
-        written.push(blob.key.clone());
-    }
-    Ok(())
-}
-
-/// One object, whole (the store's `put` takes bytes), checked against its size and hash.
-fn read_blob(archive: &mut ZipArchive<File>, blob: &BlobEntry) -> Result<Bytes, BackupError> {
-    let corrupt = |cause| BackupError::CorruptEntry {
-        entry: blob.entry.clone(),
-        cause,
-    };
-    let entry = archive
-        .by_name(&blob.entry)
-        .map_err(BackupError::BrokenZip)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0).min(1 << 26));
-    entry
-        .take(blob.size.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(corrupt)?;
-    let digest = hex::encode(Sha256::digest(&bytes));
-    if bytes.len() as u64 != blob.size || digest != blob.sha256 {
-        return Err(BackupError::Corrupt(format!(
-            "attachment {} differs from its manifest",
-            blob.key
-        )));
-    }
-    Ok(Bytes::from(bytes))
-}
-
 /// Every table in one transaction, user triggers off (the rows are already what the
 /// triggers made), foreign keys checked; then the sequences.
 async fn load_tables(
     client: &mut tokio_postgres::Client,
-    archive: &mut ZipArchive<File>,
+    archive: &mut Archive,
     manifest: &Manifest,
 ) -> Result<(), BackupError> {
     let tx = client
@@ -372,7 +333,7 @@ async fn load_tables(
 
 async fn copy_in(
     tx: &tokio_postgres::Transaction<'_>,
-    archive: &mut ZipArchive<File>,
+    archive: &mut Archive,
     table: &TableEntry,
 ) -> Result<(), BackupError> {
     let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();

@@ -10,6 +10,7 @@
 //! - `blobs/<n>`: attachment objects (stored), keys in the manifest;
 //! - `manifest.json` (last, found through the zip's central directory): see [`Manifest`].
 
+mod blobs;
 mod catalog;
 mod dump;
 mod load;
