@@ -76,6 +76,58 @@ pub(crate) async fn save(app: &TestApp, user: &TestUser, id: &str, content: &str
     .status()
 }
 
+/// Writers that save their own document in a loop until `stop`, counting saves in `saved`.
+fn start_writers(
+    app: &Arc<TestApp>,
+    owner: &TestUser,
+    docs: &[String],
+    stop: &Arc<AtomicBool>,
+    saved: &Arc<AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut writers = Vec::new();
+    for (i, id) in docs.iter().cloned().enumerate() {
+        let (app, owner, stop, saved) = (app.clone(), owner.clone(), stop.clone(), saved.clone());
+        writers.push(tokio::spawn(async move {
+            let mut k = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let status = save(&app, &owner, &id, &format!("doc {i} save {k}")).await;
+                assert_eq!(status, StatusCode::OK);
+                k += 1;
+                saved.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    writers
+}
+
+/// Every document's revision matches its versions and its change feed (no save is half in
+/// the snapshot), and the feed's numbers are gap-free.
+async fn assert_one_snapshot(target: &RestoreTarget, docs: usize) {
+    let mut conn = target.db().await;
+    let torn = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM files f
+         WHERE f.revision <> (SELECT count(*) FROM file_versions v WHERE v.file_id = f.id)
+            OR f.revision <> (SELECT count(*) FROM file_changes c WHERE c.file_id = f.id)
+            OR f.revision <> (SELECT max(revision) FROM file_changes c WHERE c.file_id = f.id)",
+    )
+    .await;
+    assert_eq!(torn, 0, "documents whose save is half in the backup");
+    let saved = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM files WHERE revision > 1",
+    )
+    .await;
+    assert_eq!(saved, i64::try_from(docs).unwrap());
+    let gaps = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS r
+         FROM file_changes) s WHERE seq <> r",
+    )
+    .await;
+    assert_eq!(gaps, 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_during_concurrent_saves_restores_one_consistent_snapshot() {
     // One version per save, so a save writes files, file_versions and file_changes rows.
@@ -97,19 +149,7 @@ async fn a_backup_during_concurrent_saves_restores_one_consistent_snapshot() {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let saved = Arc::new(AtomicUsize::new(0));
-    let mut writers = Vec::new();
-    for (i, id) in docs.iter().cloned().enumerate() {
-        let (app, owner, stop, saved) = (app.clone(), owner.clone(), stop.clone(), saved.clone());
-        writers.push(tokio::spawn(async move {
-            let mut k = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let status = save(&app, &owner, &id, &format!("doc {i} save {k}")).await;
-                assert_eq!(status, StatusCode::OK);
-                k += 1;
-                saved.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
+    let writers = start_writers(&app, &owner, &docs, &stop, &saved);
     while saved.load(Ordering::Relaxed) < 30 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -125,35 +165,7 @@ async fn a_backup_during_concurrent_saves_restores_one_consistent_snapshot() {
     let target = RestoreTarget::new(false).await;
     let out = restore(&target, &file, false).await;
     assert!(out.status.success(), "mdz restore: {}", stderr(&out));
-
-    // Every document's revision matches its versions and its change feed: no save is
-    // half in the snapshot.
-    let mut conn = target.db().await;
-    let torn = count(
-        &mut conn,
-        "SELECT count(*) AS n FROM files f
-         WHERE f.revision <> (SELECT count(*) FROM file_versions v WHERE v.file_id = f.id)
-            OR f.revision <> (SELECT count(*) FROM file_changes c WHERE c.file_id = f.id)
-            OR f.revision <> (SELECT max(revision) FROM file_changes c WHERE c.file_id = f.id)",
-    )
-    .await;
-    assert_eq!(torn, 0, "documents whose save is half in the backup");
-    assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) AS n FROM files WHERE revision > 1"
-        )
-        .await,
-        6
-    );
-    // The feed's numbers are gap-free as before.
-    let gaps = count(
-        &mut conn,
-        "SELECT count(*) AS n FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS r
-         FROM file_changes) s WHERE seq <> r",
-    )
-    .await;
-    assert_eq!(gaps, 0);
+    assert_one_snapshot(&target, docs.len()).await;
 
     // The restored instance serves each document at the text of its newest version.
     let restored = target.serve().await;
