@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+mod multipart;
+mod open;
+pub use open::from_config;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("object store unavailable: {0}")]
@@ -69,58 +73,6 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn is_empty(&self) -> Result<bool, StoreError>;
     /// `s3` or `local`.
     fn kind(&self) -> &'static str;
-}
-
-/// The configured store: S3 when `s3_bucket` is set, else `DATA_DIR/blobs` (whose URLs point
-/// at `public_url`); the local store is also returned as itself, for the blob routes.
-pub async fn from_config(
-    config: &mdz_core::config::Config,
-    pool: DbPool,
-    public_url: &str,
-) -> Result<
-    (
-        std::sync::Arc<dyn BlobStore>,
-        Option<std::sync::Arc<LocalStore>>,
-    ),
-    String,
-> {
-    use std::sync::Arc;
-    match &config.s3_bucket {
-        Some(bucket) => {
-            let key = config
-                .s3_access_key_id
-                .as_ref()
-                .map(|s| s.expose().to_owned())
-                .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())
-                .ok_or("key `s3_access_key_id`: set it (or AWS_ACCESS_KEY_ID) to use S3")?;
-            let secret = config
-                .s3_secret_access_key
-                .as_ref()
-                .map(|s| s.expose().to_owned())
-                .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok())
-                .ok_or("key `s3_secret_access_key`: set it (or AWS_SECRET_ACCESS_KEY) to use S3")?;
-            let s3 = S3Store::connect(
-                config.s3_endpoint.as_deref(),
-                bucket,
-                &config.s3_region,
-                &key,
-                &secret,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            tracing::info!(bucket = %bucket, "attachments in S3");
-            Ok((Arc::new(s3), None))
-        }
-        None => {
-            let local = Arc::new(LocalStore::new(
-                config.data_dir.join("blobs"),
-                public_url.to_owned(),
-                pool,
-            ));
-            tracing::info!("no S3 bucket configured: attachments live in the data directory");
-            Ok((local.clone(), Some(local)))
-        }
-    }
 }
 
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266), safe for any file name.
@@ -206,69 +158,6 @@ impl S3Store {
                 error = %aws_sdk_s3::error::DisplayErrorContext(&e),
                 "the attachment bucket is not reachable yet"
             ),
-        }
-    }
-}
-
-/// Objects up to this size are stored with one PUT by `put_stream`; larger ones in parts of
-/// this size (S3 wants at least 5 MiB a part).
-const PART_BYTES: usize = 8 * 1024 * 1024;
-
-impl S3Store {
-    /// Upload `body` as parts of `PART_BYTES` (the last may be shorter).
-    async fn upload_parts(
-        &self,
-        key: &str,
-        id: &str,
-        mut body: BlobChunks,
-    ) -> Result<Vec<aws_sdk_s3::types::CompletedPart>, StoreError> {
-        let mut parts = Vec::new();
-        let mut part = BytesMut::with_capacity(PART_BYTES);
-        loop {
-            let next = body.next().await.transpose()?;
-            let end = next.is_none();
-            if let Some(chunk) = next {
-                part.extend_from_slice(&chunk);
-            }
-            if part.len() >= PART_BYTES || (end && !part.is_empty()) {
-                let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
-                let sent = self
-                    .client
-                    .upload_part()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(id)
-                    .part_number(number)
-                    .body(aws_sdk_s3::primitives::ByteStream::from(
-                        part.split().freeze(),
-                    ))
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                parts.push(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .set_e_tag(sent.e_tag().map(str::to_owned))
-                        .part_number(number)
-                        .build(),
-                );
-            }
-            if end {
-                return Ok(parts);
-            }
-        }
-    }
-
-    async fn abort_upload(&self, key: &str, id: &str) {
-        let aborted = self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(id)
-            .send()
-            .await;
-        if let Err(e) = aborted {
-            tracing::warn!(key, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "could not abort a multipart upload");
         }
     }
 }
@@ -420,50 +309,14 @@ impl BlobStore for S3Store {
         size: u64,
         mut body: BlobChunks,
     ) -> Result<(), StoreError> {
-        if size <= PART_BYTES as u64 {
+        if size <= multipart::PART_BYTES as u64 {
             let mut all = BytesMut::new();
             while let Some(chunk) = body.next().await {
                 all.extend_from_slice(&chunk?);
             }
             return self.put(key, content_type, all.freeze()).await;
         }
-        let upload = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let id = upload
-            .upload_id()
-            .ok_or_else(|| StoreError::Unavailable("S3 gave no upload id".into()))?
-            .to_owned();
-        let parts = match self.upload_parts(key, &id, body).await {
-            Ok(parts) => parts,
-            Err(e) => {
-                self.abort_upload(key, &id).await;
-                return Err(e);
-            }
-        };
-        let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
-            .set_parts(Some(parts))
-            .build();
-        let completed = self
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(&id)
-            .multipart_upload(done)
-            .send()
-            .await;
-        if let Err(e) = completed {
-            self.abort_upload(key, &id).await;
-            return Err(unavailable(e));
-        }
-        Ok(())
+        self.put_in_parts(key, content_type, body).await
     }
 
     async fn is_empty(&self) -> Result<bool, StoreError> {
