@@ -304,9 +304,17 @@ impl TestApp {
         let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
         tokio::task::block_in_place(|| {
             if n == usize::MAX {
-                harness
-                    .revert_all_migrations(mdz_core::db::MIGRATIONS)
-                    .expect("revert every migration");
+                // The app's background tasks (indexer, change-feed sequencer, mail sender)
+                // keep querying while the tables go: PostgreSQL may break a deadlock between
+                // a DROP and one of them by failing the DROP. Each migration reverts in its
+                // own transaction, so trying again goes on from where it stopped.
+                let mut tries = 0;
+                while let Err(e) = harness.revert_all_migrations(mdz_core::db::MIGRATIONS) {
+                    tries += 1;
+                    assert!(tries < 5, "revert every migration: {e}");
+                    eprintln!("reverting the migrations failed ({e}); trying again");
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
             } else {
                 for _ in 0..n {
                     harness
