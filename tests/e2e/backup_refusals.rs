@@ -78,6 +78,44 @@ async fn a_target_with_data_is_refused_unless_forced() {
     drop(std::fs::remove_file(file));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_file_leaves_a_forced_target_as_it_was() {
+    let (_app, made, file) = source().await;
+    let target = RestoreTarget::new(false).await;
+    let out = restore(&target, &file, false).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = users(&target).await;
+    assert!(before > 0);
+
+    // One byte of one table changed: found only while loading, after --force had emptied
+    // the target, before every entry was checked first.
+    let damaged = backup_path();
+    rewrite(&file, &damaged, "tables/files.copy", |bytes| {
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0x01;
+    });
+    let out = restore(&target, &damaged, true).await;
+    assert!(!out.status.success(), "a damaged file was restored");
+    assert!(
+        stderr(&out).contains("differs from its manifest"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        users(&target).await,
+        before,
+        "--force emptied the target first"
+    );
+    let restored = target.serve().await;
+    check_restored(&restored, &made).await;
+
+    // Mail bodies (live reset links) stay out of backups.
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&file).unwrap()).unwrap();
+    assert!(archive.by_name("tables/mail_outbox.copy").is_err());
+    drop(std::fs::remove_file(file));
+    drop(std::fs::remove_file(damaged));
+}
+
 /// A copy of the zip at `from` with `entry`'s bytes changed by `change`.
 fn rewrite(from: &Path, to: &Path, entry: &str, change: impl Fn(&mut Vec<u8>)) {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(from).unwrap()).unwrap();

@@ -508,3 +508,32 @@ async fn bad_input_and_limits_are_problems() {
         .unwrap();
     assert_eq!(still["status"], "open");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suggestion_replaces_at_most_64_kib() {
+    let app = TestApp::spawn().await;
+    let team = Team::new(&app).await;
+    // 100,000 characters: a whole-document range stored as the quote of every suggestion,
+    // and sent with every page of the list, before ranges had a limit.
+    let text = "lorem ipsum ".repeat(8_334);
+    let file = team.document(&app, "big.md", &text).await;
+    let (_, revision) = app.file_text(&team.owner, &file).await;
+    let api = app.suggestions();
+    let (status, problem) = api
+        .create(
+            &team.editor,
+            &file,
+            json!({"range": {"from": 0, "to": 100_000, "revision": revision}, "proposed": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert_eq!(problem["type"], "urn:mdz:problem:range-too-big");
+    let (status, body) = api
+        .create(
+            &team.editor,
+            &file,
+            json!({"range": {"from": 0, "to": 60_000, "revision": revision}, "proposed": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

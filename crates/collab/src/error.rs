@@ -46,6 +46,8 @@ pub enum CollabError {
     TooManyOpen(i64),
     #[error("the document would grow past {0} bytes")]
     TooBig(usize),
+    #[error("the range replaced is over {0} bytes")]
+    RangeTooBig(usize),
 }
 
 impl From<diesel::result::Error> for CollabError {
@@ -124,6 +126,14 @@ impl From<CollabError> for ApiError {
                 "The document would be too big",
             )
             .detail(format!("a document holds at most {max} bytes (max_file_bytes)")),
+            CollabError::RangeTooBig(max) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "range-too-big",
+                "The range is too big",
+            )
+            .detail(format!(
+                "a suggestion replaces at most {max} bytes of text; propose it in parts"
+            )),
             CollabError::Directory(cause) => {
                 tracing::warn!(error = %cause, "user directory unavailable");
                 ApiError::unavailable("user lookups are temporarily unavailable")

@@ -226,6 +226,20 @@ async fn embedded_backup_while_serving_restores_into_a_fresh_data_dir() {
         ready.unwrap().status().is_success(),
         "the server kept its database"
     );
+    // Restoring under the running server is refused: its rooms and caches would write their
+    // state back over the restore.
+    let out = mdz()
+        .args(["restore", "--force", &file.to_string_lossy()])
+        .env("MDZ_DATA_DIR", &source)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "restored under a running server");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a running mdz serves"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stop(server).await;
 
     let out = mdz()

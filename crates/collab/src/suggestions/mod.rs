@@ -29,6 +29,8 @@ use tracing::instrument;
 
 /// Characters of an explanation.
 const MAX_EXPLANATION: usize = 4_000;
+/// Text one suggestion replaces (it is stored as the quote, and listed with every page).
+pub const MAX_QUOTE_BYTES: usize = 64 * 1024;
 /// Characters of a provider's and a model's name.
 const MAX_PROVIDER: usize = 100;
 const MAX_MODEL: usize = 200;
@@ -284,6 +286,9 @@ impl SuggestionsService {
             current
         };
         match placed {
+            Placed::At { quote, .. } if quote.len() > MAX_QUOTE_BYTES => {
+                Err(CollabError::RangeTooBig(MAX_QUOTE_BYTES))
+            }
             Placed::At { start, end, quote } => {
                 if new.quote.as_ref().is_some_and(|q| *q != quote) {
                     return Err(CollabError::Stale {

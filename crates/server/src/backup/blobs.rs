@@ -63,8 +63,8 @@ impl Seek for SharedFile {
 
 pub type Archive = ZipArchive<SharedFile>;
 
-/// Store every object of the manifest; `written` collects the keys stored, for the caller
-/// to remove if anything later fails.
+/// Store every object of the manifest; `written` collects the keys stored that were not in
+/// the store before, for the caller to remove if anything later fails.
 pub async fn restore_blobs(
     archive: &Archive,
     manifest: &Manifest,
@@ -72,6 +72,13 @@ pub async fn restore_blobs(
     written: &mut Vec<String>,
 ) -> Result<(), BackupError> {
     for blob in &manifest.blobs {
+        // An object the store already has (the same instance's, keys are never reused) is
+        // overwritten but not removed on failure: it may be the live instance's.
+        let existed = store
+            .size_of(&blob.key)
+            .await
+            .map_err(BackupError::store(format!("looking for {}", blob.key)))?
+            .is_some();
         let verdict = Arc::new(Mutex::new(None));
         let chunks = entry_chunks(archive.clone(), blob.clone(), verdict.clone());
         let stored = store
@@ -82,7 +89,9 @@ pub async fn restore_blobs(
             return Err(e);
         }
         stored.map_err(BackupError::store(format!("storing {}", blob.key)))?;
-        written.push(blob.key.clone());
+        if !existed {
+            written.push(blob.key.clone());
+        }
     }
     Ok(())
 }

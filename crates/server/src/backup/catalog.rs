@@ -17,8 +17,12 @@ use tokio_postgres::Client;
 ///   everyone signs in again (passwords and personal access tokens are kept);
 /// - `collab_tickets` (60 s), `blob_grants` (minutes): single-use grants of the old instance;
 /// - `file_search_gone`: tombstones for other processes' search indexes (kept 24 h), which a
-///   restored instance builds afresh.
+///   restored instance builds afresh;
+/// - `mail_outbox`: its bodies hold live links (a password reset is valid 30 minutes), which a
+///   backup copied elsewhere must not carry; mail still queued is not sent by the restored
+///   instance (people ask again).
 pub const EXCLUDED: &[&str] = &[
+    "mail_outbox",
     "__diesel_schema_migrations",
     "auth_sessions",
     "refresh_tokens",

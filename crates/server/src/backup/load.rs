@@ -11,6 +11,7 @@ use super::target::{Missing, Target};
 use super::{
     BackupError, FORMAT, FORMAT_VERSION, MANIFEST_ENTRY, Manifest, TableEntry, catalog, ident,
 };
+use crate::embedded_pg::EmbeddedPostgres;
 use bytes::Bytes;
 use futures_util::{SinkExt, pin_mut};
 use mdz_core::config::Config;
@@ -45,6 +46,20 @@ pub async fn restore(
 ) -> Result<RestoreSummary, BackupError> {
     let (mut archive, manifest) = block_in_place(|| open(path))?;
     check_migrations(&manifest.migrations, &catalog::known_migrations()?)?;
+    // Every entry is read and checked before the target is touched: `--force` empties it,
+    // and a damaged file found only then would leave it empty.
+    block_in_place(|| verify_entries(&mut archive, &manifest))?;
+    if config.database_url.is_none()
+        && EmbeddedPostgres::running(&config.data_dir, config.pg_bin_dir.as_deref())
+            .await?
+            .is_some()
+    {
+        // Its rooms, caches and index would write their old state back over the restore.
+        return Err(BackupError::ServerRunning(format!(
+            "a running mdz serves {}: stop it before restoring",
+            config.data_dir.display()
+        )));
+    }
     let target = Target::open(config, Missing::Create).await?;
     let result = restore_into(&target, &mut archive, &manifest, force).await;
     target.close().await;
@@ -77,6 +92,47 @@ pub fn open(path: &Path) -> Result<(Archive, Manifest), BackupError> {
     };
     validate(&manifest, &archive)?;
     Ok((archive, manifest))
+}
+
+/// Read every table and object entry once, checking its size and SHA-256 against the
+/// manifest.
+fn verify_entries(archive: &mut Archive, manifest: &Manifest) -> Result<(), BackupError> {
+    let tables = manifest
+        .tables
+        .iter()
+        .map(|t| (&t.entry, t.bytes, &t.sha256, format!("table {}", t.name)));
+    let blobs = manifest
+        .blobs
+        .iter()
+        .map(|b| (&b.entry, b.size, &b.sha256, format!("attachment {}", b.key)));
+    let mut buf = vec![0u8; CHUNK];
+    for (name, bytes, sha256, what) in tables.chain(blobs) {
+        let damaged = |cause| BackupError::CorruptEntry {
+            entry: name.clone(),
+            cause,
+        };
+        let mut entry = archive
+            .by_name(name)
+            .map_err(|cause| BackupError::DamagedEntry {
+                entry: name.clone(),
+                cause,
+            })?;
+        let (mut hasher, mut size) = (Sha256::new(), 0_u64);
+        loop {
+            let n = entry.read(&mut buf).map_err(damaged)?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            hasher.update(&buf[..n]);
+        }
+        if size != bytes || hex::encode(hasher.finalize()) != *sha256 {
+            return Err(BackupError::Corrupt(format!(
+                "{what} differs from its manifest"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn validate(manifest: &Manifest, archive: &Archive) -> Result<(), BackupError> {

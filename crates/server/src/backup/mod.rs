@@ -134,6 +134,8 @@ pub enum BackupError {
     NotEmpty(String),
     #[error("nothing to back up: {0}")]
     NothingToBackUp(String),
+    #[error("{0}")]
+    ServerRunning(String),
 }
 
 impl BackupError {
