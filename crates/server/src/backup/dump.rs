@@ -75,12 +75,26 @@ async fn backup_from(target: &Target, output: &Output) -> Result<BackupSummary, 
 
 async fn write_contents(target: &Target, zip: &mut Zip) -> Result<Manifest, BackupError> {
     let client = target.client().await?;
+    // The tables are locked (ACCESS SHARE) before the snapshot is taken: a TRUNCATE or a
+    // rewriting ALTER TABLE is not MVCC-safe, and one committed between the snapshot and a
+    // table's COPY would leave that table empty in the backup. LOCK takes no snapshot; the
+    // first query after it does, and must list the same tables.
+    let listed = catalog::tables(&client).await?;
+    let names: Vec<String> = listed.iter().map(|t| ident(t)).collect();
     client
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; LOCK TABLE {} IN ACCESS SHARE MODE",
+            names.join(", ")
+        ))
         .await
         .map_err(BackupError::query("starting the snapshot"))?;
     let migrations = catalog::applied_migrations(&client).await?;
     let tables = catalog::tables(&client).await?;
+    if tables != listed {
+        return Err(BackupError::Config(
+            "the schema changed while the backup started (a migration ran?); try again".into(),
+        ));
+    }
     let sequences = catalog::sequences(&client).await?;
     let mut progress = Progress::new();
     let mut entries = Vec::with_capacity(tables.len());
