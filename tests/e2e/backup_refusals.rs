@@ -5,7 +5,7 @@
 use crate::backup::{
     Made, backup, backup_path, check_restored, count, fill, login, restore, stderr,
 };
-use mdz_tests::{RestoreTarget, TestApp, mdz};
+use mdz_tests::{RestoreTarget, TestApp, mdz, mdz_to_file};
 use reqwest::StatusCode;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -41,6 +41,15 @@ async fn a_target_with_data_is_refused_unless_forced() {
     assert!(out.status.success(), "{}", stderr(&out));
     let file = backup_path();
     std::fs::write(&file, &out.stdout).unwrap();
+    // Into a file others may read (a shell's `>` with umask 022): it says so.
+    let loose = backup_path();
+    let out = mdz_to_file(&["backup", "-"], &app.cli_env(), &loose, 0o644).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    std::fs::remove_file(&loose).unwrap();
+    let out = mdz_to_file(&["backup", "-"], &app.cli_env(), &loose, 0o600).await;
+    assert!(!stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    drop(std::fs::remove_file(loose));
 
     // The source itself holds data.
     let out = mdz(&["restore", &file.to_string_lossy()], &app.cli_env()).await;

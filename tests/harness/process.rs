@@ -35,6 +35,39 @@ pub async fn mdz(args: &[&str], env: &[(String, String)]) -> std::process::Outpu
         .expect("run the mdz binary")
 }
 
+/// Run `mdz ARGS` as [`mdz`] does, its standard output going to the file `stdout` (created
+/// with `mode`, as a shell's `>` would with that umask); its output (stderr only).
+pub async fn mdz_to_file(
+    args: &[&str],
+    env: &[(String, String)],
+    stdout: &std::path::Path,
+    mode: u32,
+) -> std::process::Output {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(stdout)
+        .expect("create the output file");
+    Command::new(binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("MDZ_LOG_LEVEL", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the mdz binary")
+        // Not `output()`: tokio's pipes stdout as well, whatever was set.
+        .wait_with_output()
+        .await
+        .expect("wait for the mdz binary")
+}
+
 impl MdzProcess {
     /// Serve the replica's database and data directory on `port` (0: pick a free one).
     pub async fn start(replica: &Replica, port: u16, env: &[(&str, String)]) -> Self {

@@ -588,9 +588,23 @@ impl Room {
             .encode_state_as_update_v1(&StateVector::default())
     }
 
-    /// A server change was stored as `seq`: apply it, count it and send it to everyone.
-    pub fn stored_server_edit(&self, seq: i64, update: Vec<u8>, author: Option<UserId>) {
+    /// A server change was stored as `seq`: apply it, count it and send it to everyone. With
+    /// `ai_assisted` (an accepted AI suggestion), the version the text is next saved in is
+    /// marked so, under the same lock: a save taken in between cannot miss it.
+    pub fn stored_server_edit(
+        &self,
+        seq: i64,
+        update: Vec<u8>,
+        author: Option<UserId>,
+        ai_assisted: bool,
+    ) {
         let mut state = self.lock();
+        if ai_assisted {
+            touch(&mut state, None);
+            if let Some(d) = state.dirty.as_mut() {
+                d.ai_assisted = true;
+            }
+        }
         if seq <= state.watermark || state.ahead.contains(&seq) {
             // A catch-up got here first.
             return;
@@ -615,15 +629,6 @@ impl Room {
     /// The text must reach the file (the document won a reconciliation at load).
     pub fn mark_dirty(&self, author: Option<UserId>) {
         touch(&mut self.lock(), author);
-    }
-
-    /// An accepted AI suggestion is in the text (after [`Room::stored_server_edit`]).
-    pub fn mark_ai_assisted(&self) {
-        let mut state = self.lock();
-        touch(&mut state, None);
-        if let Some(d) = state.dirty.as_mut() {
-            d.ai_assisted = true;
-        }
     }
 
     /// The text and its last author, when the quiet period (or the longest wait) has passed.

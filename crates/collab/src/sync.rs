@@ -145,7 +145,7 @@ impl Rooms {
         };
         if let Some(Merged { seq, update }) = merged {
             tracing::debug!(file_id = %room.file, revision = head.revision, seq, "merged a file change");
-            room.stored_server_edit(seq, update.clone(), author);
+            room.stored_server_edit(seq, update.clone(), author, false);
             self.announce(vec![Stored {
                 file: room.file,
                 seq,

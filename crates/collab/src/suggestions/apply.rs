@@ -69,10 +69,8 @@ pub(crate) async fn accept(
             Outcome::Stale(current) => Err(CollabError::Stale { current }),
             Outcome::Accepted(accepted, update) => {
                 if let Some((seq, update)) = update {
-                    room.stored_server_edit(seq, update.clone(), Some(actor));
-                    if accepted.provider.is_some() {
-                        room.mark_ai_assisted();
-                    }
+                    let ai = accepted.provider.is_some();
+                    room.stored_server_edit(seq, update.clone(), Some(actor), ai);
                     rooms.announce(vec![Stored {
                         file: room.file,
                         seq,

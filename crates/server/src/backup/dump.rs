@@ -264,10 +264,28 @@ impl Drop for Partial {
 
 type Opened = (Box<dyn Write + Send>, Option<Partial>);
 
+/// `mdz backup - > FILE` creates FILE with the shell's umask (often 0644), while the backup
+/// holds password and token hashes: say so when stdout is a file others may read.
+fn warn_if_others_can_read_stdout() {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/1") else {
+        return;
+    };
+    let mode = meta.permissions().mode();
+    if meta.is_file() && mode & 0o077 != 0 {
+        tracing::warn!(
+            mode = format!("{:o}", mode & 0o777),
+            "the backup holds password and token hashes, and the file it goes to can be \
+             read by others: chmod 600 it"
+        );
+    }
+}
+
 fn open_output(output: &Output) -> Result<Opened, BackupError> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = match output {
         Output::Stdout => {
+            warn_if_others_can_read_stdout();
             let out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout());
             return Ok((Box::new(out), None));
         }
