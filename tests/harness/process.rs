@@ -23,16 +23,23 @@ fn binary() -> PathBuf {
 
 /// Run `mdz ARGS` to its end with only `env` (and `PATH`) in its environment; its output.
 pub async fn mdz(args: &[&str], env: &[(String, String)]) -> std::process::Output {
-    Command::new(binary())
+    command(args, env)
+        .output()
+        .await
+        .expect("run the mdz binary")
+}
+
+/// `mdz ARGS` with only `env` (and `PATH`, and warnings-only logs) in its environment.
+fn command(args: &[&str], env: &[(String, String)]) -> Command {
+    let mut command = Command::new(binary());
+    command
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("MDZ_LOG_LEVEL", "warn")
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run the mdz binary")
+        .stdin(Stdio::null());
+    command
 }
 
 /// Run `mdz ARGS` as [`mdz`] does, its standard output going to the file `stdout` (created
@@ -51,13 +58,7 @@ pub async fn mdz_to_file(
         .mode(mode)
         .open(stdout)
         .expect("create the output file");
-    Command::new(binary())
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("MDZ_LOG_LEVEL", "warn")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+    command(args, env)
         .stdout(file)
         .stderr(Stdio::piped())
         .spawn()
