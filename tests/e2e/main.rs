@@ -32,6 +32,7 @@ mod ops;
 mod projects;
 mod rate_limits;
 mod redis_outage;
+mod save_locks;
 mod schema_fuzz;
 mod search;
 mod search_relevance;

@@ -4,7 +4,8 @@ use crate::schema::{file_versions, files, idempotency_keys};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::pg::Pg;
+use diesel_async::{AsyncConnectionCore, AsyncPgConnection, RunQueryDsl};
 use mdz_core::db::Cached;
 use mdz_core::ids::{FileId, ProjectId, UserId};
 
@@ -107,15 +108,17 @@ pub async fn file(conn: &mut AsyncPgConnection, id: FileId) -> Result<Option<Fil
         .optional()
 }
 
-/// The file row locked for this transaction (live or trashed).
-pub async fn file_for_update(
-    conn: &mut AsyncPgConnection,
-    id: FileId,
-) -> Result<Option<FileRow>, Error> {
+/// The file row locked for this transaction (live or trashed) against other writers of it,
+/// FOR NO KEY UPDATE: what only references the file (an indexer's vector, a comment, a
+/// suggestion: foreign keys lock FOR KEY SHARE) does not make a save wait, nor a save them.
+pub async fn file_for_update<C>(conn: &mut C, id: FileId) -> Result<Option<FileRow>, Error>
+where
+    C: AsyncConnectionCore<Backend = Pg> + Send,
+{
     files::table
         .find(id)
         .select(FileRow::as_select())
-        .for_update()
+        .for_no_key_update()
         .first(conn)
         .await
         .optional()
@@ -179,13 +182,18 @@ pub async fn paths_under(
     q.load(conn).await
 }
 
-pub async fn save_content(
-    conn: &mut AsyncPgConnection,
+/// The new text of a document, its revision counted up; returns its metadata (the caller
+/// has the text: a save does not read it back).
+pub async fn save_content<C>(
+    conn: &mut C,
     id: FileId,
     content: &str,
     title: &str,
     actor: UserId,
-) -> Result<FileRow, Error> {
+) -> Result<FileMetaRow, Error>
+where
+    C: AsyncConnectionCore<Backend = Pg> + Send,
+{
     diesel::update(files::table.find(id))
         .set((
             files::content.eq(content),
@@ -195,7 +203,7 @@ pub async fn save_content(
             files::updated_by.eq(actor),
             files::updated_at.eq(diesel::dsl::now),
         ))
-        .returning(FileRow::as_returning())
+        .returning(FileMetaRow::as_returning())
         .get_result(conn)
         .await
 }
@@ -258,7 +266,10 @@ diesel::define_sql_function!(
 
 // ---- versions ---------------------------------------------------------------------------
 
-pub async fn insert_version(conn: &mut AsyncPgConnection, row: &VersionRow) -> Result<(), Error> {
+pub async fn insert_version<C>(conn: &mut C, row: &VersionRow) -> Result<(), Error>
+where
+    C: AsyncConnectionCore<Backend = Pg> + Send,
+{
     diesel::insert_into(file_versions::table)
         .values(row)
         .execute(conn)
@@ -297,6 +308,24 @@ pub async fn head_version(
         .first(conn)
         .await
         .optional()
+}
+
+/// The `count` newest versions, newest first.
+pub async fn newest_versions<C>(
+    conn: &mut C,
+    file: FileId,
+    count: i64,
+) -> Result<Vec<VersionRow>, Error>
+where
+    C: AsyncConnectionCore<Backend = Pg> + Send,
+{
+    file_versions::table
+        .filter(file_versions::file_id.eq(file))
+        .order(file_versions::n.desc())
+        .limit(count)
+        .select(VersionRow::as_select())
+        .load(conn)
+        .await
 }
 
 pub async fn version(
@@ -366,13 +395,16 @@ pub async fn script_bytes_since_snapshot(
     Ok(total.unwrap_or(0))
 }
 
-pub async fn set_version_body(
-    conn: &mut AsyncPgConnection,
+pub async fn set_version_body<C>(
+    conn: &mut C,
     file: FileId,
     n: i32,
     snapshot: bool,
     body: &[u8],
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    C: AsyncConnectionCore<Backend = Pg> + Send,
+{
     diesel::update(file_versions::table.find((file, n)))
         .set((
             file_versions::snapshot.eq(snapshot),
@@ -383,14 +415,17 @@ pub async fn set_version_body(
         .map(drop)
 }
 
-pub async fn coalesce_head(
-    conn: &mut AsyncPgConnection,
+pub async fn coalesce_head<C>(
+    conn: &mut C,
     file: FileId,
     n: i32,
     size: i32,
     lines: (i32, i32),
     actor: UserId,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    C: AsyncConnectionCore<Backend = Pg> + Send,
+{
     diesel::update(file_versions::table.find((file, n)))
         .set((
             file_versions::size.eq(size),

@@ -49,11 +49,14 @@ impl<'a> ChangeEntry<'a> {
 /// Append a change, unnumbered: it takes no lock, so the project's other writers never wait
 /// on this transaction (see the migration `change_feed_sequencer`). It gets its number from
 /// [`number_committed`] once committed.
-pub async fn append_change(
-    conn: &mut AsyncPgConnection,
+pub async fn append_change<C>(
+    conn: &mut C,
     entry: ChangeEntry<'_>,
     actor: UserId,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg> + Send,
+{
     diesel::insert_into(file_changes::table)
         .values((
             file_changes::project_id.eq(entry.project),

@@ -9,6 +9,8 @@ use crate::interface::{
 use crate::paths::DocPath;
 use crate::repo::{self, ChangeEntry, FileMetaRow, FileRow, VersionRow};
 use crate::search::{SearchQuery, search_word};
+
+mod saving;
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::access::{Action, ProjectAccess, Role};
@@ -143,11 +145,10 @@ fn version_view(v: &VersionRow) -> Version {
 }
 
 /// The live document locked for this transaction, when it is still at `if_match` (if given).
-async fn lock_live(
-    conn: &mut AsyncPgConnection,
-    id: FileId,
-    if_match: Option<i64>,
-) -> Result<FileRow, FileError> {
+async fn lock_live<C>(conn: &mut C, id: FileId, if_match: Option<i64>) -> Result<FileRow, FileError>
+where
+    C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg> + Send,
+{
     let current = repo::file_for_update(conn, id)
         .await?
         .filter(|f| f.deleted_at.is_none())
@@ -471,88 +472,6 @@ impl FilesService {
             .await?;
         self.notify_live(id, change, actor).await;
         Ok(written)
-    }
-
-    /// The heart of saving: lock, check the precondition, keep history, write, log the change.
-    async fn write_content(
-        &self,
-        conn: &mut AsyncPgConnection,
-        actor: UserId,
-        id: FileId,
-        content: &str,
-        if_match: Option<i64>,
-        may_coalesce: bool,
-    ) -> Result<(File, Option<String>), FileError> {
-        let current = lock_live(conn, id, if_match).await?;
-        if current.content == content {
-            return Ok((full(current), None));
-        }
-        let head = repo::head_version(conn, id)
-            .await?
-            .ok_or(FileError::Corrupt)?;
-        let window = chrono::Duration::from_std(self.settings.coalesce_window).unwrap_or_default();
-        let coalesce = may_coalesce
-            && head.created_by == actor
-            && head.label.is_none()
-            && head.updated_at > Utc::now() - window;
-        let size = to_i32(content.len());
-        if coalesce {
-            // The head version absorbs this save; the version before it must now lead to it.
-            let lines = if head.n > 1 {
-                let prev = repo::version(conn, id, head.n - 1)
-                    .await?
-                    .ok_or(FileError::Corrupt)?;
-                let prev_content = if prev.snapshot {
-                    String::from_utf8(prev.body).map_err(|_| FileError::Corrupt)?
-                } else {
-                    history::apply(&current.content, &prev.body)?
-                };
-                let back = history::delta_bounded(content, &prev_content).await?;
-                if !prev.snapshot {
-                    repo::set_version_body(conn, id, prev.n, false, &back.script).await?;
-                }
-                (back.deleted, back.inserted)
-            } else {
-                (history::line_count(content), 0)
-            };
-            repo::coalesce_head(conn, id, head.n, size, lines, actor).await?;
-        } else {
-            // The old head becomes a stored version: a reverse script, or a full copy when the
-            // scripts since the last copy already add up to twice the document.
-            let back = history::delta_bounded(content, &current.content).await?;
-            let reverse = back.script;
-            let since = repo::script_bytes_since_snapshot(conn, id).await?;
-            let budget = 2 * i64::try_from(current.content.len().max(1024)).unwrap_or(i64::MAX);
-            if since + i64::try_from(reverse.len()).unwrap_or(i64::MAX) > budget {
-                repo::set_version_body(conn, id, head.n, true, current.content.as_bytes()).await?;
-            } else {
-                repo::set_version_body(conn, id, head.n, false, &reverse).await?;
-            }
-            let now = Utc::now();
-            let lines = (back.deleted, back.inserted);
-            repo::insert_version(
-                conn,
-                &VersionRow {
-                    file_id: id,
-                    n: head.n + 1,
-                    snapshot: false,
-                    body: Vec::new(),
-                    size,
-                    lines_added: lines.0,
-                    lines_removed: lines.1,
-                    label: None,
-                    created_at: now,
-                    updated_at: now,
-                    created_by: actor,
-                    updated_by: actor,
-                    ai_assisted: false,
-                },
-            )
-            .await?;
-        }
-        let row = repo::save_content(conn, id, content, &history::title(content), actor).await?;
-        repo::append_change(conn, ChangeEntry::of_file(&row, "updated"), actor).await?;
-        Ok((full(row), Some(current.content)))
     }
 
     #[instrument(skip_all, fields(user_id = %actor, file_id = %id))]
