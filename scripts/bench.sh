@@ -167,7 +167,23 @@ if want evidence; then
   done >"$work/waits.sql"
   psql "$DATABASE_URL" -tA -f "$work/waits.sql" 2>/dev/null | grep -v '^$' >"$work/waits.out" &
   sampler=$!
+  # Where mdz's own CPU goes (BENCH_PERF=1, needs `perf`): samples of the server process only.
+  profiler=""
+  if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
+    perf record -F 999 -p "$mdz_pid" -o "$work/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    profiler=$!
+  fi
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  mdz_cpu0=$(cpu_ticks "$mdz_pid")
   line=$(./target/release/examples/loadgen "$base" "$xtoken" "$xproject" "$DURATION" spread)
+  mdz_cpu1=$(cpu_ticks "$mdz_pid")
+  if [ -n "$profiler" ]; then
+    wait "$profiler" 2>/dev/null || true
+    perf report -i "$work/perf.data" --no-children --sort symbol -g none --stdio 2>/dev/null \
+      >"$work/perf.txt" || true
+    echo "  mdz CPU by crate (perf, self time; the crate is the symbol's first path segment):"
+    python3 scripts/bench/perf_crates.py 12 <"$work/perf.txt" | sed 's/^/    /'
+  fi
   kill "$sampler" 2>/dev/null || true
   wait "$sampler" 2>/dev/null || true
   echo "  $line"
@@ -179,6 +195,7 @@ if want evidence; then
            round(calls::numeric / greatest($saves, 1), 2) || ' per save',
            left(regexp_replace(query, '\s+', ' ', 'g'), 90)
     FROM pg_stat_statements WHERE calls > $saves / 2 ORDER BY total_exec_time DESC LIMIT 14" | sed 's/^/    /'
+  echo "  mdz process CPU per save: $(python3 -c "print(f'{($mdz_cpu1 - $mdz_cpu0) * 1000 / $(getconf CLK_TCK) / $saves:.2f}')") ms (user + system, /proc/$mdz_pid/stat)"
   psql "$DATABASE_URL" -tA -c "SELECT 'round trips per save (statements run): ' || round(sum(calls)::numeric / greatest($saves, 1), 1)
     FROM pg_stat_statements WHERE calls > $saves / 2" | sed 's/^/  /'
   echo "  what active backends were doing (samples every 10 ms):"
