@@ -195,6 +195,12 @@ if want evidence; then
            round(calls::numeric / greatest($saves, 1), 2) || ' per save',
            left(regexp_replace(query, '\s+', ' ', 'g'), 90)
     FROM pg_stat_statements WHERE calls > $saves / 2 ORDER BY total_exec_time DESC LIMIT 14" | sed 's/^/    /'
+  echo "  background statements in the same run (indexer, sequencer, sweepers), by total time:"
+  psql "$DATABASE_URL" -tA -F ' | ' -c "
+    SELECT round(total_exec_time::numeric, 0) || ' ms total', calls || ' calls',
+           round(mean_exec_time::numeric, 3) || ' ms mean', left(regexp_replace(query, '\s+', ' ', 'g'), 80)
+    FROM pg_stat_statements WHERE calls <= $saves / 2 AND query NOT LIKE '%pg_s%'
+    ORDER BY total_exec_time DESC LIMIT 4" | sed 's/^/    /'
   echo "  mdz process CPU per save: $(python3 -c "print(f'{($mdz_cpu1 - $mdz_cpu0) * 1000 / $(getconf CLK_TCK) / $saves:.2f}')") ms (user + system, /proc/$mdz_pid/stat)"
   psql "$DATABASE_URL" -tA -c "SELECT 'round trips per save (statements run): ' || round(sum(calls)::numeric / greatest($saves, 1), 1)
     FROM pg_stat_statements WHERE calls > $saves / 2" | sed 's/^/  /'

@@ -294,6 +294,51 @@ async fn a_save_is_found_at_once_and_indexed_in_the_background() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn one_process_at_a_time_runs_the_background_indexer() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let p = project(&app, &owner, "Turns").await;
+    let id = doc(&app, &owner, &p, "turn.md", "# Turn\nThe wombat sleeps.\n").await;
+    // Another process of the deployment is indexing: it holds the indexer's lock.
+    let mut other = app.db().await;
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut other,
+        &format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({})",
+            mdz_files::repo::INDEXER_LOCK
+        ),
+    )
+    .await
+    .unwrap();
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/files/{id}"),
+            Some(&owner.access),
+            Some(json!({ "content": "# Turn\nThe numbat digs.\n" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let queued = format!("SELECT 1 FROM search_queue WHERE file_id = '{id}'");
+    // Past the indexer's settling delay (2 s) and several of its rounds, this process has
+    // left the document to the holder of the lock.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(app.sql(&queued).await, 1, "two processes indexed at once");
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut other, "COMMIT")
+        .await
+        .unwrap();
+    let mut indexed = false;
+    for _ in 0..200 {
+        if app.sql(&queued).await == 0 {
+            indexed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(indexed, "the indexer never took its turn back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn renames_trash_and_restore_are_searched_as_they_are() {
     let app = TestApp::spawn().await;
     let owner = app.new_user().await;

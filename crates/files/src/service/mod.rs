@@ -783,7 +783,16 @@ impl FilesService {
         let mut conn = db::conn(&self.pool).await?;
         let mut total = 0;
         loop {
-            let n = repo::index_dirty(&mut conn, None, INDEX_DELAY, INDEX_BATCH).await?;
+            // One process indexes at a time; the others skip this round (searches still
+            // index their own projects first, whoever holds the lock).
+            let n = conn
+                .transaction::<_, FileError, _>(async |conn| {
+                    if !repo::try_indexer_lock(conn).await? {
+                        return Ok(0);
+                    }
+                    Ok(repo::index_dirty(conn, None, INDEX_DELAY, INDEX_BATCH).await?)
+                })
+                .await?;
             total += n;
             if i64::try_from(n).unwrap_or(0) < INDEX_BATCH {
                 break;
