@@ -58,6 +58,7 @@ pub struct CollabModule {
     rooms: Arc<Rooms>,
     comments: Arc<comments::CommentsService>,
     suggestions: Arc<suggestions::SuggestionsService>,
+    ai_edits: Arc<suggestions::ai::AiEdits>,
 }
 
 impl CollabModule {
@@ -87,7 +88,7 @@ impl CollabModule {
             pool.clone(),
             access.clone(),
             documents.clone(),
-            users,
+            users.clone(),
         ));
         let rooms = Rooms::start(
             pool.clone(),
@@ -104,16 +105,27 @@ impl CollabModule {
             rooms.clone(),
             config.suggestions_max_open_per_doc,
         ));
+        let ai_edits = Arc::new(suggestions::ai::AiEdits::new(
+            suggestions.clone(),
+            rooms.clone(),
+            users,
+        ));
         Ok(Self {
             rooms,
             comments,
             suggestions,
+            ai_edits,
         })
     }
 
     /// The port through which REST writes reach live rooms.
     pub fn live_documents(&self) -> Arc<dyn LiveDocuments> {
         Arc::new(LiveRooms(self.rooms.clone()))
+    }
+
+    /// The port through which chat's AI edits reach live documents and suggestions.
+    pub fn live_edits(&self) -> Arc<dyn mdz_core::ports::LiveEdits> {
+        self.ai_edits.clone()
     }
 
     pub fn app_data(&self, cfg: &mut ServiceConfig) {

@@ -442,6 +442,40 @@ impl Room {
             }
             kept.clients.insert(id, entry);
         }
+        self.apply_presence(state, conn, kept)
+    }
+
+    /// Set (`Some`) or remove (`None`) a presence entry the server publishes itself (the AI
+    /// while it writes), at `clock` (higher than the entry's last); relayed to every
+    /// connection. The applied update, encoded, for the other replicas.
+    pub fn server_presence(
+        &self,
+        client: ClientID,
+        clock: u32,
+        json: Option<&str>,
+    ) -> Option<Vec<u8>> {
+        let mut state = self.lock();
+        if state.members.values().any(|m| m.clients.contains(&client)) {
+            return None;
+        }
+        let entry = yrs::sync::awareness::AwarenessUpdateEntry {
+            clock,
+            json: std::sync::Arc::from(json.unwrap_or("null")),
+        };
+        let update = AwarenessUpdate {
+            clients: HashMap::from([(client, entry)]),
+        };
+        self.apply_presence(&mut state, 0, update)
+    }
+
+    /// Apply presence entries already checked, keep the room's byte count, relay them to
+    /// every connection but `conn`.
+    fn apply_presence(
+        &self,
+        state: &mut State,
+        conn: ConnId,
+        kept: AwarenessUpdate,
+    ) -> Option<Vec<u8>> {
         if kept.clients.is_empty() {
             return None;
         }

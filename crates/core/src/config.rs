@@ -159,6 +159,11 @@ pub struct Config {
     pub llm_context_chars: usize,
     /// Most tokens of one answer (providers that require the limit, e.g. Anthropic).
     pub llm_max_tokens: u32,
+    /// Most tokens of one ghost-text completion (`ai/complete`; `llm_max_tokens` if lower).
+    pub llm_complete_max_tokens: u32,
+    /// Bytes of the document on each side of an AI edit's selection or a completion's cursor
+    /// sent as context.
+    pub llm_ai_context_bytes: usize,
     /// Tokens one user may use per UTC day; 0: no limit.
     pub llm_daily_tokens_per_user: i64,
     /// Tokens one project may use per UTC day; 0: no limit.
@@ -245,6 +250,8 @@ struct Defaults {
     llm_timeout_secs: u64,
     llm_context_chars: usize,
     llm_max_tokens: u32,
+    llm_complete_max_tokens: u32,
+    llm_ai_context_bytes: usize,
     llm_daily_tokens_per_user: i64,
     llm_daily_tokens_per_project: i64,
 }
@@ -297,6 +304,8 @@ const DEFAULTS: Defaults = Defaults {
     llm_timeout_secs: 60,
     llm_context_chars: 48_000,
     llm_max_tokens: 4096,
+    llm_complete_max_tokens: 64,
+    llm_ai_context_bytes: 4096,
     llm_daily_tokens_per_user: 0,
     llm_daily_tokens_per_project: 0,
 };
@@ -504,6 +513,12 @@ impl Config {
                      llm_max_tokens of the quota while it is generated)",
                 );
             }
+        }
+        if self.llm_complete_max_tokens == 0 {
+            return bad("llm_complete_max_tokens", "must be at least 1");
+        }
+        if !(256..=65_536).contains(&self.llm_ai_context_bytes) {
+            return bad("llm_ai_context_bytes", "must be between 256 and 65536");
         }
         if self.llm_context_chars < 1000 {
             return bad("llm_context_chars", "must be at least 1000");

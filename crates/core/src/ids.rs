@@ -131,3 +131,7 @@ typed_id!(
     /// A message of an AI chat session.
     ChatMessageId
 );
+typed_id!(
+    /// An AI edit or completion of a document, streamed.
+    AiEditId
+);

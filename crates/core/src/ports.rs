@@ -3,7 +3,7 @@
 //! A port is defined here, implemented by the domain that owns the data, and wired by
 //! `mdz-server` with `app_data`. A domain crate never depends on another domain crate.
 
-use crate::ids::{ChatSessionId, FileId, ProjectId, SessionId, TokenId, UserId};
+use crate::ids::{ChatSessionId, FileId, ProjectId, SessionId, SuggestionId, TokenId, UserId};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -148,4 +148,81 @@ pub trait ChatSessions: Send + Sync + 'static {
     /// A message was posted: the session moves to the top of its list, and a session still
     /// called by its default title takes `first_message` (shortened) as its title.
     async fn touch(&self, id: ChatSessionId, first_message: Option<&str>) -> Result<(), String>;
+}
+
+/// Where in a live document an AI edit applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditRange {
+    /// The whole text.
+    Whole,
+    /// Characters `from..to` of revision `revision` (as suggestions take them).
+    Offsets {
+        from: usize,
+        to: usize,
+        revision: i64,
+    },
+    /// Yjs relative positions (base64 `Y.encodeRelativePosition`).
+    Anchors { start: String, end: String },
+}
+
+/// A range of a live document, anchored at the moment it was asked for, with the text around.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditTarget {
+    /// Relative positions (base64) that follow concurrent typing.
+    pub start: String,
+    pub end: String,
+    /// The text of the range then.
+    pub quote: String,
+    /// Up to the asked number of bytes before and after the range (whole characters).
+    pub before: String,
+    pub after: String,
+}
+
+/// An edit the AI wrote, to be offered as an open suggestion.
+#[derive(Debug, Clone)]
+pub struct AiSuggestion {
+    pub requested_by: UserId,
+    pub file: FileId,
+    pub target: EditTarget,
+    pub proposed: String,
+    pub explanation: String,
+    pub provider: String,
+    pub model: String,
+}
+
+/// The AI's entry in a document's presence, while it writes.
+#[derive(Debug, Clone)]
+pub struct AiPresence {
+    pub file: FileId,
+    /// The awareness client id of this entry (one per stream).
+    pub client: u32,
+    pub requested_by: UserId,
+    /// The range it is rewriting (relative positions), none for a completion at a cursor.
+    pub range: Option<(String, String)>,
+}
+
+/// What chat's AI editing needs from live documents (implemented by the collab domain).
+/// Errors are already problems (the implementation logs the causes of server faults).
+#[async_trait]
+pub trait LiveEdits: Send + Sync + 'static {
+    /// Anchor `range` of the live document and read it, with `context_bytes` either side.
+    async fn target(
+        &self,
+        file: FileId,
+        range: EditRange,
+        context_bytes: usize,
+    ) -> Result<EditTarget, crate::ApiError>;
+    /// The live text before and after character `position` (up to `context_bytes` each).
+    async fn around(
+        &self,
+        file: FileId,
+        position: usize,
+        context_bytes: usize,
+    ) -> Result<(String, String), crate::ApiError>;
+    /// Publish (and keep renewing) the AI's presence entry in the document, on every replica.
+    async fn show_ai(&self, presence: AiPresence);
+    /// Remove it.
+    async fn hide_ai(&self, file: FileId, client: u32);
+    /// Offer the edit as an open suggestion by `requested_by`; its id.
+    async fn suggest(&self, edit: AiSuggestion) -> Result<SuggestionId, crate::ApiError>;
 }

@@ -138,6 +138,67 @@ pub fn text_between(state: &[u8], start: &str, end: &str) -> Result<Option<Strin
     Ok(resolve(&txn, &start, &end).and_then(|(a, b)| live.get(a..b).map(str::to_owned)))
 }
 
+/// The last `bytes` (or fewer, whole characters) of `text`.
+fn tail(text: &str, bytes: usize) -> &str {
+    let mut from = text.len().saturating_sub(bytes);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    &text[from..]
+}
+
+/// The first `bytes` (or fewer, whole characters) of `text`.
+fn head(text: &str, bytes: usize) -> &str {
+    let mut to = bytes.min(text.len());
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    &text[..to]
+}
+
+/// Up to `bytes` of the live text before and after the range between two relative positions
+/// (base64); `None` when they do not resolve.
+pub fn around_range(
+    state: &[u8],
+    start: &str,
+    end: &str,
+    bytes: usize,
+) -> Result<Option<(String, String)>, String> {
+    let (Some(start), Some(end)) = (decode(start), decode(end)) else {
+        return Ok(None);
+    };
+    let (doc, text) = load(state)?;
+    let txn = doc.transact();
+    let live = text.get_string(&txn);
+    Ok(resolve(&txn, &start, &end).and_then(|(a, b)| {
+        let (before, after) = (live.get(..a)?, live.get(b..)?);
+        Some((
+            tail(before, bytes).to_owned(),
+            head(after, bytes).to_owned(),
+        ))
+    }))
+}
+
+/// Up to `bytes` of the live text before and after character `position` (the end when past
+/// it).
+pub fn around_position(
+    state: &[u8],
+    position: usize,
+    bytes: usize,
+) -> Result<(String, String), String> {
+    let (doc, text) = load(state)?;
+    let live = text.get_string(&doc.transact());
+    let at = live
+        .char_indices()
+        .map(|(i, _)| i)
+        .nth(position)
+        .unwrap_or(live.len());
+    Ok((
+        tail(&live[..at], bytes).to_owned(),
+        head(&live[at..], bytes).to_owned(),
+    ))
+}
+
 /// Replace the text between `start` and `end` with `proposed`, if it is still `quote`;
 /// the document may not grow past `max_bytes` by it.
 pub fn replace(

@@ -3,6 +3,7 @@
 //! accepting it is one server edit through the collab journal ([`apply`]), refused as
 //! `stale` (409, nothing overwritten) when the quoted text changed meanwhile.
 
+pub mod ai;
 mod anchors;
 mod apply;
 pub mod endpoint;
