@@ -2,6 +2,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+mod ai_edit;
 mod attachment_store;
 mod attachments;
 mod auth_flows;

@@ -34,32 +34,37 @@ pub fn session_routes(cfg: &mut ServiceConfig) {
         .service(regenerate);
 }
 
-fn wants_sse(req: &HttpRequest) -> bool {
+pub(crate) fn wants_sse(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"))
 }
 
-fn frame(event: &str, data: &Value) -> Bytes {
+pub(crate) fn frame(event: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
-fn ending_frame(ending: Ending, has_text: bool) -> Bytes {
-    match ending.error() {
-        None => frame("done", &json!({"status": ending.status(has_text)})),
+/// `done` or `error`, with the fields the answer's keeper adds (an AI edit's suggestion).
+fn ending_frame(ending: Ending, has_text: bool, extra: &Value) -> Bytes {
+    let (event, mut data) = match ending.error() {
+        None => ("done", json!({"status": ending.status(has_text)})),
         Some(e) => {
             let problem = ApiError::from(e).to_problem();
-            frame(
+            (
                 "error",
-                &json!({"status": ending.status(has_text), "type": problem.kind, "title": problem.title}),
+                json!({"status": ending.status(has_text), "type": problem.kind, "title": problem.title}),
             )
         }
+    };
+    if let (Some(data), Some(extra)) = (data.as_object_mut(), extra.as_object()) {
+        data.extend(extra.clone());
     }
+    frame(event, &data)
 }
 
 /// Frames from a listener until the answer ends (or falls out of the buffer).
-fn live_frames(
+pub(crate) fn live_frames(
     head: Vec<Bytes>,
     listener: Listener,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
@@ -91,7 +96,9 @@ fn live_frames(
                     ),
                     false,
                 ),
-                Ok(Event::Finished(ending)) => (ending_frame(ending, has_text), true),
+                Ok(Event::Finished(ending, extra)) => {
+                    (ending_frame(ending, has_text, &extra), true)
+                }
                 Err(RecvError::Lagged(_)) => (
                     frame(
                         "error",
@@ -109,7 +116,7 @@ fn live_frames(
 
 /// An SSE response that ends when the credential of the request is revoked (logout, a
 /// deleted session or token, a password change), on whichever node that happened.
-fn sse(
+pub(crate) fn sse(
     req: &HttpRequest,
     user: &Principal,
     body: impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
@@ -212,7 +219,7 @@ async fn answer(
     let mut events = posted.listener.events;
     let ending = loop {
         match events.recv().await {
-            Ok(Event::Finished(ending)) => break ending,
+            Ok(Event::Finished(ending, _)) => break ending,
             Ok(_) | Err(RecvError::Lagged(_)) => {}
             Err(RecvError::Closed) => break Ending::Failed,
         }

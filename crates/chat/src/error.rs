@@ -33,6 +33,9 @@ pub enum ChatError {
     Db(#[from] DbError),
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
+    /// The live document refused (already a problem: its cause was logged where it arose).
+    #[error("live document: {0}")]
+    Live(ApiError),
 }
 
 impl From<diesel::result::Error> for ChatError {
@@ -99,6 +102,7 @@ impl From<ChatError> for ApiError {
                 actix_web::http::header::HeaderValue::from(retry_after),
             ),
             ChatError::Db(db) => db.into(),
+            ChatError::Live(problem) => problem,
             ChatError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "chat dependency unavailable");
                 ApiError::unavailable("a dependency is not reachable; try again shortly")

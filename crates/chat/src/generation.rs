@@ -7,10 +7,14 @@ use crate::metrics::ChatMetrics;
 use crate::provider::{Piece, Prompt, Provider, ProviderError};
 use crate::quota::{self, Hold};
 use crate::repo;
+use async_trait::async_trait;
 use futures_util::StreamExt;
 use mdz_core::db::{self, DbPool};
 use mdz_core::ids::ChatMessageId;
+use serde_json::Value;
 use std::collections::HashMap;
+use std::fmt::Display;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
@@ -51,8 +55,76 @@ impl Ending {
 #[derive(Debug, Clone)]
 pub enum Event {
     Delta(String),
-    Usage { prompt: u32, completion: u32 },
-    Finished(Ending),
+    Usage {
+        prompt: u32,
+        completion: u32,
+    },
+    /// The end, with what the keeper adds to the end event (`null`: nothing).
+    Finished(Ending, Value),
+}
+
+/// How an answer ended, as its keeper stores it.
+#[derive(Debug, Clone, Copy)]
+pub struct Ended<'a> {
+    pub ending: Ending,
+    pub text: &'a str,
+    pub usage: Option<(i32, i32)>,
+}
+
+/// Where an answer is kept while it grows and when it ends (a chat message, an AI edit).
+#[async_trait]
+pub trait Keeper: Send + Sync + 'static {
+    /// Save the text so far (the next save replaces it).
+    async fn grow(&self, text: &str) -> Result<(), ChatError>;
+    /// Store it for good (settling its hold); what the end event adds (`null`: nothing).
+    async fn end(&self, ended: Ended<'_>) -> Result<Value, ChatError>;
+}
+
+/// A chat answer: its message row, and what it holds of the day's quotas.
+pub struct MessageKeeper {
+    pub pool: DbPool,
+    pub id: ChatMessageId,
+    pub hold: Option<Hold>,
+}
+
+#[async_trait]
+impl Keeper for MessageKeeper {
+    async fn grow(&self, text: &str) -> Result<(), ChatError> {
+        let mut conn = db::conn(&self.pool).await?;
+        repo::save_growing(&mut conn, self.id, text).await?;
+        Ok(())
+    }
+
+    async fn end(&self, ended: Ended<'_>) -> Result<Value, ChatError> {
+        let error = ended.ending.error().map(|e| e.to_string());
+        let status = ended.ending.status(!ended.text.is_empty());
+        let mut conn = db::conn(&self.pool).await?;
+        match &self.hold {
+            Some(hold) => {
+                repo::save_settling(
+                    &mut conn,
+                    (self.id, hold),
+                    ended.text,
+                    status,
+                    ended.usage,
+                    error.as_deref(),
+                )
+                .await?;
+            }
+            None => {
+                repo::save_progress(
+                    &mut conn,
+                    self.id,
+                    ended.text,
+                    status,
+                    ended.usage,
+                    error.as_deref(),
+                )
+                .await?;
+            }
+        }
+        Ok(Value::Null)
+    }
 }
 
 struct Live {
@@ -99,14 +171,12 @@ impl Beside {
     }
 }
 
-/// The answer to generate and what it is charged against.
-#[derive(Debug, Clone, Copy)]
-pub struct Answering {
-    pub id: ChatMessageId,
+/// The answer to generate and where it is kept.
+pub struct Answering<K> {
+    pub id: K,
     /// The prompt's tokens, about (charged when the provider reports no usage).
     pub prompt_tokens: i32,
-    /// What the answer holds of the day's quotas (settled when it ends).
-    pub hold: Option<Hold>,
+    pub keeper: Box<dyn Keeper>,
 }
 
 /// A live listener: the text after its offset so far, then events.
@@ -115,9 +185,20 @@ pub struct Listener {
     pub events: broadcast::Receiver<Event>,
 }
 
-#[derive(Default)]
-pub struct Generations {
-    live: Mutex<HashMap<ChatMessageId, Arc<Live>>>,
+/// What answers are keyed by (a chat message's id, an AI edit's).
+pub trait Key: Copy + Eq + Hash + Display + Send + Sync + 'static {}
+impl<K: Copy + Eq + Hash + Display + Send + Sync + 'static> Key for K {}
+
+pub struct Generations<K> {
+    live: Mutex<HashMap<K, Arc<Live>>>,
+}
+
+impl<K> Default for Generations<K> {
+    fn default() -> Self {
+        Self {
+            live: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 /// `text[offset..]` in characters.
@@ -125,15 +206,15 @@ pub fn after_chars(text: &str, offset: usize) -> String {
     text.chars().skip(offset).collect()
 }
 
-impl Generations {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<ChatMessageId, Arc<Live>>> {
+impl<K: Key> Generations<K> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<K, Arc<Live>>> {
         self.live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Listen to an answer in progress on this node from `offset` characters.
-    pub fn listen(&self, id: ChatMessageId, offset: usize) -> Option<Listener> {
+    pub fn listen(&self, id: K, offset: usize) -> Option<Listener> {
         let live = self.map().get(&id).cloned()?;
         let text = live.text();
         Some(Listener {
@@ -143,12 +224,12 @@ impl Generations {
     }
 
     /// Whether the answer `id` is being generated on this node.
-    pub fn is_live(&self, id: ChatMessageId) -> bool {
+    pub fn is_live(&self, id: K) -> bool {
         self.map().contains_key(&id)
     }
 
     /// Stop an answer in progress on this node; `false` when there is none here.
-    pub fn cancel(&self, id: ChatMessageId) -> bool {
+    pub fn cancel(&self, id: K) -> bool {
         match self.map().get(&id) {
             Some(live) => {
                 live.cancel.send_replace(true);
@@ -161,10 +242,9 @@ impl Generations {
     /// Start generating the answer; returns a listener from its first character.
     pub fn start(
         self: &Arc<Self>,
-        answering: Answering,
+        answering: Answering<K>,
         provider: Arc<dyn Provider>,
         prompt: Prompt,
-        pool: DbPool,
         metrics: Arc<ChatMetrics>,
         mut beside: Beside,
     ) -> Listener {
@@ -182,35 +262,32 @@ impl Generations {
         tokio::spawn(async move {
             let model = prompt.model.clone();
             let started = Instant::now();
+            let keeper = answering.keeper.as_ref();
             let (ending, usage) = run(
                 &live,
                 provider.as_ref(),
                 prompt,
                 cancelled,
-                (&pool, id),
+                (keeper, id),
                 &mut beside,
             )
             .await;
             let text = live.text().clone();
             let usage = quota::charge(ending, usage, &text, answering.prompt_tokens);
             metrics.observe(provider.name(), &model, started.elapsed(), usage);
-            let error = ending.error().map(|e| e.to_string());
-            if let Err(e) = save(
-                &pool,
-                answering,
-                &text,
-                ending.status(!text.is_empty()),
+            let ended = Ended {
+                ending,
+                text: &text,
                 usage,
-                error.as_deref(),
-            )
-            .await
-            {
-                tracing::error!(message_id = %id, error = %e, "storing the answer failed");
-            }
+            };
+            let extra = keeper.end(ended).await.unwrap_or_else(|e| {
+                tracing::error!(answer_id = %id, error = %e, "storing the answer failed");
+                Value::Null
+            });
             me.map().remove(&id);
             metrics.streams.dec();
             beside.finish().await;
-            drop(live.events.send(Event::Finished(ending)));
+            drop(live.events.send(Event::Finished(ending, extra)));
         });
         Listener {
             backlog: String::new(),
@@ -219,38 +296,12 @@ impl Generations {
     }
 }
 
-/// Store the answer for good (settling its hold, if it has one).
-async fn save(
-    pool: &DbPool,
-    answering: Answering,
-    text: &str,
-    status: &str,
-    usage: Option<(i32, i32)>,
-    error: Option<&str>,
-) -> Result<(), ChatError> {
-    let mut conn = db::conn(pool).await?;
-    match &answering.hold {
-        Some(hold) => {
-            repo::save_settling(&mut conn, (answering.id, hold), text, status, usage, error)
-                .await?;
-        }
-        None => repo::save_progress(&mut conn, answering.id, text, status, usage, error).await?,
-    }
-    Ok(())
-}
-
-async fn save_growing(pool: &DbPool, id: ChatMessageId, text: &str) -> Result<(), ChatError> {
-    let mut conn = db::conn(pool).await?;
-    repo::save_growing(&mut conn, id, text).await?;
-    Ok(())
-}
-
-async fn run(
+async fn run<K: Key>(
     live: &Live,
     provider: &dyn Provider,
     prompt: Prompt,
     mut cancelled: watch::Receiver<bool>,
-    (pool, id): (&DbPool, ChatMessageId),
+    (keeper, id): (&dyn Keeper, K),
     beside: &mut Beside,
 ) -> (Ending, Option<(i32, i32)>) {
     let mut usage = None;
@@ -260,7 +311,7 @@ async fn run(
     };
     let mut stream = match started {
         Ok(stream) => stream,
-        Err(e) => return (ending_of(&e, id), usage),
+        Err(e) => return (ending_of(&e, &id), usage),
     };
     let mut saved_at = Instant::now();
     loop {
@@ -270,7 +321,7 @@ async fn run(
         };
         match piece {
             None => return (Ending::Complete, usage),
-            Some(Err(e)) => return (ending_of(&e, id), usage),
+            Some(Err(e)) => return (ending_of(&e, &id), usage),
             Some(Ok(Piece::Text(t))) => {
                 let mut text = live.text();
                 text.push_str(&t);
@@ -287,15 +338,15 @@ async fn run(
         if saved_at.elapsed() >= SAVE_EVERY {
             saved_at = Instant::now();
             let text = live.text().clone();
-            if let Err(e) = save_growing(pool, id, &text).await {
-                tracing::warn!(message_id = %id, error = %e, "saving a growing answer failed");
+            if let Err(e) = keeper.grow(&text).await {
+                tracing::warn!(answer_id = %id, error = %e, "saving a growing answer failed");
             }
         }
     }
 }
 
-fn ending_of(e: &ProviderError, id: ChatMessageId) -> Ending {
-    tracing::warn!(message_id = %id, error = %e, "model provider error");
+fn ending_of(e: &ProviderError, id: &dyn Display) -> Ending {
+    tracing::warn!(answer_id = %id, error = %e, "model provider error");
     match e {
         ProviderError::Timeout => Ending::Timeout,
         ProviderError::Upstream(_) => Ending::Failed,

@@ -3,6 +3,7 @@
 //! cancellable, on any OpenAI-compatible provider. Reaches sessions, projects and files only
 //! through the ports in core.
 
+pub mod ai;
 pub mod context;
 pub mod endpoint;
 pub mod error;
@@ -21,7 +22,7 @@ use mdz_core::config::Config;
 use mdz_core::config::LlmProviderConfig;
 use mdz_core::db::DbPool;
 use mdz_core::documents::DocumentStore;
-use mdz_core::ports::ChatSessions;
+use mdz_core::ports::{ChatSessions, LiveEdits};
 use prometheus::Registry;
 use provider::bedrock::{BedrockAuth, BedrockSettings};
 use provider::{Limits, Provider, Providers};
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+pub use ai::endpoint::file_routes;
 pub use endpoint::{chat_routes, session_routes};
 pub use error::ChatError;
 
@@ -37,6 +39,7 @@ pub use error::ChatError;
 #[derive(Clone)]
 pub struct ChatModule {
     service: Arc<ChatService>,
+    ai: Arc<ai::AiService>,
 }
 
 /// A provider built from its configuration.
@@ -144,46 +147,60 @@ impl ChatModule {
         access: Arc<dyn ProjectAccess>,
         sessions: Arc<dyn ChatSessions>,
         documents: Arc<dyn DocumentStore>,
+        live: Arc<dyn LiveEdits>,
         registry: &Registry,
     ) -> Result<Self, String> {
         let metrics = metrics::ChatMetrics::register(registry).map_err(|e| e.to_string())?;
         let providers = providers(config)?;
-        Ok(Self {
-            service: Arc::new(ChatService::new(
-                pool,
-                access,
-                sessions,
-                documents,
-                providers,
-                Arc::new(metrics),
-                service::ChatSettings {
-                    budget_chars: config.llm_context_chars,
-                    quotas: quota::Quotas {
-                        per_user: config.llm_daily_tokens_per_user,
-                        per_project: config.llm_daily_tokens_per_project,
-                        max_tokens: config.llm_max_tokens,
-                    },
-                    orphaned_after: Duration::from_secs(config.llm_timeout_secs) + ORPHAN_MARGIN,
+        let service = Arc::new(ChatService::new(
+            pool,
+            access,
+            sessions,
+            documents,
+            providers,
+            Arc::new(metrics),
+            service::ChatSettings {
+                budget_chars: config.llm_context_chars,
+                quotas: quota::Quotas {
+                    per_user: config.llm_daily_tokens_per_user,
+                    per_project: config.llm_daily_tokens_per_project,
+                    max_tokens: config.llm_max_tokens,
                 },
-            )),
-        })
+                orphaned_after: Duration::from_secs(config.llm_timeout_secs) + ORPHAN_MARGIN,
+            },
+        ));
+        let ai = Arc::new(ai::AiService::new(
+            service.clone(),
+            live,
+            ai::AiSettings {
+                context_bytes: config.llm_ai_context_bytes,
+                complete_max_tokens: config.llm_complete_max_tokens,
+            },
+        ));
+        Ok(Self { service, ai })
     }
 
     pub fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(web::Data::from(self.service.clone()));
+        cfg.app_data(web::Data::from(self.ai.clone()));
     }
 
     /// Every `every` (and once at start), end the answers that a stopped node left
     /// `streaming`, so that they can be regenerated and nobody waits on them.
     pub fn spawn_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let service = self.service.clone();
+        let (service, ai) = (self.service.clone(), self.ai.clone());
         mdz_core::periodic::spawn_every(every, move || {
-            let service = service.clone();
+            let (service, ai) = (service.clone(), ai.clone());
             async move {
                 match service.end_orphans().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(answers = n, "ended answers left by a stopped node"),
                     Err(e) => tracing::warn!(error = %e, "ending orphaned answers failed"),
+                }
+                match ai.end_orphans().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(edits = n, "ended AI edits left by a stopped node"),
+                    Err(e) => tracing::warn!(error = %e, "ending orphaned AI edits failed"),
                 }
             }
         })

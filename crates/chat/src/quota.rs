@@ -59,6 +59,14 @@ pub fn prompt_estimate(messages: &[(Speaker, String)]) -> i32 {
 }
 
 impl Quotas {
+    /// The same quotas for answers capped at `max_tokens` (a completion holds its own cap).
+    pub fn capped(&self, max_tokens: u32) -> Self {
+        Self {
+            max_tokens: max_tokens.min(self.max_tokens),
+            ..*self
+        }
+    }
+
     /// Whether any quota is set.
     pub fn enabled(&self) -> bool {
         self.per_user != 0 || self.per_project != 0

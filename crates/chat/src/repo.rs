@@ -41,8 +41,8 @@ pub struct MessageRow {
 /// passed; the row locks make concurrent reservations queue. Fixed SQL, so it is cached like
 /// the insert it wraps.
 pub struct Reserving<'h, Q> {
-    hold: &'h Hold,
-    insert: Q,
+    pub hold: &'h Hold,
+    pub insert: Q,
 }
 
 impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Reserving<'_, Q> {
@@ -226,37 +226,67 @@ pub async fn save_settling(
     usage: Option<(i32, i32)>,
     error: Option<&str>,
 ) -> Result<(), Error> {
-    use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text, Uuid};
-    let cost = usage.map_or(0, |(p, c)| i64::from(p) + i64::from(c));
-    Cached(
-        diesel::sql_query(
+    settle(
+        conn,
+        SETTLE_MESSAGE,
+        (id.0, hold),
+        (content, status, usage, error),
+    )
+    .await
+}
+
+/// The statement that stores an answer of `$table` for good and settles its hold.
+macro_rules! settle_sql {
+    ($table:literal) => {
+        concat!(
             "WITH locked AS (\
                SELECT scope, owner_id FROM chat_token_use \
                WHERE day = $9 \
                  AND ((scope = 'user' AND owner_id = $10) \
                    OR (scope = 'project' AND owner_id = $11)) \
-                 AND NOT EXISTS (SELECT 1 FROM chat_messages \
-                                 WHERE id = $1 AND reserved_tokens IS NULL) \
+                 AND NOT EXISTS (SELECT 1 FROM ",
+            $table,
+            " WHERE id = $1 AND reserved_tokens IS NULL) \
                ORDER BY scope DESC FOR UPDATE), \
              settle AS (\
                UPDATE chat_token_use u SET held = u.held - $7, used = u.used + $8, cap = NULL \
                FROM locked l \
                WHERE u.day = $9 AND u.scope = l.scope AND u.owner_id = l.owner_id) \
-             UPDATE chat_messages SET content = $2, status = $3, prompt_tokens = $4, \
+             UPDATE ",
+            $table,
+            " SET content = $2, status = $3, prompt_tokens = $4, \
                completion_tokens = $5, error = $6, reserved_tokens = NULL \
-             WHERE id = $1",
+             WHERE id = $1"
         )
-        .bind::<Uuid, _>(id.0)
-        .bind::<Text, _>(content)
-        .bind::<Text, _>(status)
-        .bind::<Nullable<Integer>, _>(usage.map(|u| u.0))
-        .bind::<Nullable<Integer>, _>(usage.map(|u| u.1))
-        .bind::<Nullable<Text>, _>(error)
-        .bind::<BigInt, _>(hold.tokens)
-        .bind::<BigInt, _>(cost)
-        .bind::<Date, _>(hold.day)
-        .bind::<Uuid, _>(hold.user.0)
-        .bind::<Uuid, _>(hold.project.0),
+    };
+}
+
+const SETTLE_MESSAGE: &str = settle_sql!("chat_messages");
+/// Settling an AI edit (see [`save_settling`]).
+pub const SETTLE_AI_EDIT: &str = settle_sql!("ai_edits");
+
+/// Run a settling statement ([`SETTLE_MESSAGE`] or [`SETTLE_AI_EDIT`]).
+pub async fn settle(
+    conn: &mut AsyncPgConnection,
+    sql: &'static str,
+    (id, hold): (uuid::Uuid, &Hold),
+    (content, status, usage, error): (&str, &str, Option<(i32, i32)>, Option<&str>),
+) -> Result<(), Error> {
+    use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text, Uuid};
+    let cost = usage.map_or(0, |(p, c)| i64::from(p) + i64::from(c));
+    Cached(
+        diesel::sql_query(sql)
+            .bind::<Uuid, _>(id)
+            .bind::<Text, _>(content)
+            .bind::<Text, _>(status)
+            .bind::<Nullable<Integer>, _>(usage.map(|u| u.0))
+            .bind::<Nullable<Integer>, _>(usage.map(|u| u.1))
+            .bind::<Nullable<Text>, _>(error)
+            .bind::<BigInt, _>(hold.tokens)
+            .bind::<BigInt, _>(cost)
+            .bind::<Date, _>(hold.day)
+            .bind::<Uuid, _>(hold.user.0)
+            .bind::<Uuid, _>(hold.project.0),
     )
     .execute(conn)
     .await

@@ -19,3 +19,25 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+// `error` and `updated_at` are written and read by SQL only (diesel's 16-column tables).
+diesel::table! {
+    ai_edits (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        file_id -> Uuid,
+        requested_by -> Nullable<Uuid>,
+        kind -> Text,
+        instruction -> Text,
+        quote -> Nullable<Text>,
+        content -> Text,
+        status -> Text,
+        provider -> Text,
+        model -> Text,
+        prompt_tokens -> Nullable<Int4>,
+        completion_tokens -> Nullable<Int4>,
+        reserved_tokens -> Nullable<Int4>,
+        suggestion_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}

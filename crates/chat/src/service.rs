@@ -3,7 +3,7 @@
 
 use crate::context::{self, Earlier, Pinned};
 use crate::error::ChatError;
-use crate::generation::{Answering, Beside, Generations, Listener, after_chars};
+use crate::generation::{Answering, Beside, Generations, Listener, MessageKeeper, after_chars};
 use crate::interface::{
     Citation, CitationSource, MAX_CONTENT, MAX_CONTEXT_FILES, Message, PostMessage,
 };
@@ -27,14 +27,14 @@ use tracing::instrument;
 const HISTORY_LIMIT: i64 = 200;
 
 pub struct ChatService {
-    pool: DbPool,
-    access: Arc<dyn ProjectAccess>,
+    pub(crate) pool: DbPool,
+    pub(crate) access: Arc<dyn ProjectAccess>,
     sessions: Arc<dyn ChatSessions>,
-    documents: Arc<dyn DocumentStore>,
-    providers: Providers,
-    generations: Arc<Generations>,
-    metrics: Arc<ChatMetrics>,
-    settings: ChatSettings,
+    pub(crate) documents: Arc<dyn DocumentStore>,
+    pub(crate) providers: Providers,
+    generations: Arc<Generations<ChatMessageId>>,
+    pub(crate) metrics: Arc<ChatMetrics>,
+    pub(crate) settings: ChatSettings,
 }
 
 /// Limits of the chat domain.
@@ -193,7 +193,7 @@ impl ChatService {
     }
 
     /// The session when `actor` may read it (404 otherwise), with their role.
-    async fn readable(
+    pub(crate) async fn readable(
         &self,
         actor: UserId,
         id: ChatSessionId,
@@ -277,7 +277,7 @@ impl ChatService {
 
     /// The documents and passages a question is answered from. One pool connection at a time
     /// (a request that held one while waiting for another could starve the pool under load).
-    async fn sources(
+    pub(crate) async fn sources(
         &self,
         session: &ChatSessionInfo,
         extra: &[FileId],
@@ -406,13 +406,20 @@ impl ChatService {
         let answering = Answering {
             id: assistant.id,
             prompt_tokens: quota::prompt_estimate(&messages),
-            hold,
+            keeper: Box::new(MessageKeeper {
+                pool: self.pool.clone(),
+                id: assistant.id,
+                hold,
+            }),
         };
         let listener = self.generations.start(
             answering,
             provider,
-            Prompt { model, messages },
-            self.pool.clone(),
+            Prompt {
+                model,
+                messages,
+                max_tokens: None,
+            },
             self.metrics.clone(),
             touched,
         );
@@ -466,12 +473,23 @@ impl ChatService {
         rows: &[MessageRow; N],
         hold: Option<&Hold>,
     ) -> Result<Vec<MessageRow>, ChatError> {
-        let e = match repo::insert(conn, rows, hold).await {
-            Ok(stored) => return Ok(stored),
-            Err(e) => e,
-        };
+        match repo::insert(conn, rows, hold).await {
+            Ok(stored) => Ok(stored),
+            Err(e) => Err(self.refusal(conn, e, hold).await),
+        }
+    }
+
+    /// What a failed insert that held `hold` means: a 429 when a quota refused it, saying
+    /// when to try again (soon when answers still being generated hold the room, they settle
+    /// to what they cost when they end; at midnight UTC when ended ones used it).
+    pub(crate) async fn refusal(
+        &self,
+        conn: &mut AsyncPgConnection,
+        e: diesel::result::Error,
+        hold: Option<&Hold>,
+    ) -> ChatError {
         let (Some(scope), Some(hold)) = (quota::refused(&e), hold) else {
-            return Err(session_gone(e));
+            return session_gone(e);
         };
         let limit = self.settings.quotas.limit(scope);
         let midnight = quota::until_midnight(Utc::now());
@@ -485,11 +503,11 @@ impl ChatService {
                 midnight
             }
         };
-        Err(ChatError::Quota {
+        ChatError::Quota {
             scope,
             limit,
             retry_after,
-        })
+        }
     }
 
     /// Answer an earlier question again: a new answer to the user message before `id`, from
@@ -570,13 +588,20 @@ impl ChatService {
         let answering = Answering {
             id: assistant.id,
             prompt_tokens: estimate,
-            hold,
+            keeper: Box::new(MessageKeeper {
+                pool: self.pool.clone(),
+                id: assistant.id,
+                hold,
+            }),
         };
         let listener = self.generations.start(
             answering,
             provider,
-            Prompt { model, messages },
-            self.pool.clone(),
+            Prompt {
+                model,
+                messages,
+                max_tokens: None,
+            },
             self.metrics.clone(),
             touched,
         );
@@ -642,7 +667,7 @@ impl ChatService {
     }
 
     /// The last save before which a `streaming` answer has been orphaned.
-    fn orphaned_before(&self) -> chrono::DateTime<Utc> {
+    pub(crate) fn orphaned_before(&self) -> chrono::DateTime<Utc> {
         let after = chrono::Duration::from_std(self.settings.orphaned_after)
             .unwrap_or(chrono::Duration::hours(1));
         Utc::now() - after

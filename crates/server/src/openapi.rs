@@ -27,6 +27,7 @@ use utoipa_actix_web::AppExt;
         (name = "collab", description = "Live Yjs editing over WebSocket, comments and notifications"),
         (name = "sessions", description = "AI conversations in a project"),
         (name = "chat", description = "Messages of AI sessions, streamed from the model provider"),
+        (name = "ai", description = "AI edits of a document (streamed, ending as suggestions) and ghost-text completions"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

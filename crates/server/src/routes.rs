@@ -22,7 +22,8 @@ pub fn mount(cfg: &mut ServiceConfig) {
             .service(
                 scope("/files")
                     .configure(mdz_files::file_routes)
-                    .configure(mdz_collab::file_routes),
+                    .configure(mdz_collab::file_routes)
+                    .configure(mdz_chat::file_routes),
             )
             .configure(mdz_files::search_routes)
             .configure(mdz_files::attachment_routes)

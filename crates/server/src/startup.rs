@@ -207,6 +207,7 @@ impl Application {
             projects.access(),
             sessions.chat_sessions(),
             files.documents(),
+            collab.live_edits(),
             &registry,
         )
         .map_err(anyhow::Error::msg)?;

@@ -102,7 +102,7 @@ impl Provider for Anthropic {
             .collect();
         let mut body = json!({
             "model": prompt.model,
-            "max_tokens": self.max_tokens,
+            "max_tokens": prompt.cap(self.max_tokens),
             "messages": messages,
             "stream": true,
         });

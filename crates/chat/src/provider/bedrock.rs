@@ -190,6 +190,7 @@ impl Provider for Bedrock {
                 .map_err(|e| ProviderError::Upstream(format!("bedrock request: {e}")))?;
             messages.push(message);
         }
+        let cap = prompt.cap(self.max_tokens);
         let mut request = self
             .client
             .converse_stream()
@@ -197,7 +198,7 @@ impl Provider for Bedrock {
             .set_messages(Some(messages))
             .inference_config(
                 InferenceConfiguration::builder()
-                    .max_tokens(i32::try_from(self.max_tokens).unwrap_or(i32::MAX))
+                    .max_tokens(i32::try_from(cap).unwrap_or(i32::MAX))
                     .build(),
             );
         if !system.is_empty() {

@@ -22,6 +22,16 @@ pub enum Speaker {
 pub struct Prompt {
     pub model: String,
     pub messages: Vec<(Speaker, String)>,
+    /// A tighter cap than the provider's `max_tokens` (ghost-text completions).
+    pub max_tokens: Option<u32>,
+}
+
+impl Prompt {
+    /// The cap sent: the prompt's own, never above the provider's.
+    pub fn cap(&self, provider_max: u32) -> u32 {
+        self.max_tokens
+            .map_or(provider_max, |m| m.min(provider_max))
+    }
 }
 
 /// One piece of a streamed answer.

@@ -95,7 +95,7 @@ impl Provider for OpenAi {
             "messages": messages,
             // The answer's length is bounded, as the quotas' holds assume. `max_tokens` is
             // the field every OpenAI-compatible server reads.
-            "max_tokens": self.max_tokens,
+            "max_tokens": prompt.cap(self.max_tokens),
             "stream": true,
             "stream_options": {"include_usage": true},
         });

@@ -1,0 +1,454 @@
+//! AI edits (`POST /files/{id}/ai/edit`) and completions (`…/ai/complete`) over the real
+//! provider wire formats (local fakes): streamed like chat answers, cancelled, resumed from
+//! an offset, shown in presence to stock y-websocket clients while the AI writes, ending as
+//! an open suggestion that accepts as an AI-assisted version; and who may ask.
+
+use crate::collab::eventually;
+use futures_util::StreamExt;
+use mdz_tests::{FakeLlm, JsClient, Options, ROLES, SLOW_PIECES, Team, TestApp, TestUser};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const TEXT: &str = "# Plan\nShip on Friday.\nThanks.\n";
+
+struct Setup {
+    app: TestApp,
+    llm: FakeLlm,
+    team: Team,
+    file: String,
+    revision: i64,
+}
+
+async fn setup(provider: &str) -> Setup {
+    let llm = FakeLlm::start().await;
+    let app = TestApp::spawn_with(Options {
+        config: vec![
+            ("llm_provider", json!(provider)),
+            ("llm_base_url", json!(llm.base_url.clone())),
+            ("llm_api_key", json!("sk-fake-SECRET")),
+            ("llm_model", json!("model-test")),
+            ("llm_timeout_secs", json!(2)),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let team = Team::new(&app).await;
+    let file = team.document(&app, "plan.md", TEXT).await;
+    let (_, revision) = app.file_text(&team.owner, &file).await;
+    Setup {
+        app,
+        llm,
+        team,
+        file,
+        revision,
+    }
+}
+
+/// "Ship on Friday." of [`TEXT`], in characters.
+fn selection(revision: i64) -> Value {
+    json!({"from": 7, "to": 22, "revision": revision})
+}
+
+/// Parse SSE text into (event, data) pairs.
+fn events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut event = String::new();
+            let mut data = Value::Null;
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(d).unwrap();
+                }
+            }
+            (event, data)
+        })
+        .collect()
+}
+
+fn deltas(evs: &[(String, Value)]) -> String {
+    evs.iter()
+        .filter(|(e, _)| e == "delta")
+        .map(|(_, d)| d["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// POST an edit asking for SSE.
+async fn edit_sse(s: &Setup, user: &TestUser, body: Value) -> reqwest::Response {
+    let res = s
+        .app
+        .request(
+            Method::POST,
+            &format!("/api/v1/files/{}/ai/edit", s.file),
+            Some(&user.access),
+        )
+        .header("accept", "text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res
+}
+
+/// Read a stream until `until` holds of what arrived; returns it.
+async fn read_until<B: AsRef<[u8]>>(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<B>> + Unpin),
+    until: impl Fn(&str) -> bool,
+) -> String {
+    let mut seen = String::new();
+    while !until(&seen) {
+        let Some(Ok(bytes)) = body.next().await else {
+            break;
+        };
+        seen.push_str(&String::from_utf8_lossy(bytes.as_ref()));
+    }
+    seen
+}
+
+async fn edit_row(s: &Setup, id: &str) -> Value {
+    let (status, edit) = s
+        .app
+        .get(
+            &format!("/api/v1/files/{}/ai/edits/{id}", s.file),
+            Some(&s.team.viewer.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edit}");
+    edit
+}
+
+/// The other presence entries a stock client sees.
+async fn presence(client: &mut JsClient, count: usize) -> Value {
+    client
+        .call(json!({"cmd": "wait_awareness", "count": count, "timeout_ms": 10_000}))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_streams_shows_the_ai_in_presence_and_accepts_as_ai_assisted() {
+    let s = setup("openai").await;
+    let mut watcher = JsClient::connect(&s.app.ws_base(), &s.file, &s.team.viewer.access).await;
+    watcher.synced().await;
+    let res = edit_sse(
+        &s,
+        &s.team.editor,
+        json!({"instruction": "Make it formal [slow]", "range": selection(s.revision)}),
+    )
+    .await;
+    let mut body = res.bytes_stream();
+    let seen = read_until(&mut body, |t| t.contains("event: delta")).await;
+    let id = events(&seen)[0].1["ai_edit_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // While the AI writes, a stock client sees it in presence, with the asker attached.
+    let during = presence(&mut watcher, 1).await;
+    assert_eq!(during["ok"], true, "{during}");
+    let entry = &during["states"][0];
+    assert_eq!(entry["ai"], true, "{entry}");
+    assert!(
+        entry["user"]["name"].as_str().unwrap().starts_with("AI"),
+        "{entry}"
+    );
+    assert_eq!(entry["requested_by"], s.team.editor.id.as_str());
+    assert!(entry["range"]["start"].is_string(), "{entry}");
+
+    let rest = read_until(&mut body, |_| false).await;
+    let evs = events(&format!("{seen}{rest}"));
+    assert_eq!(deltas(&evs), SLOW_PIECES.concat());
+    let (last, done) = evs.last().unwrap();
+    assert_eq!(last, "done", "{evs:?}");
+    assert_eq!(done["status"], "complete");
+    let suggestion = done["suggestion_id"].as_str().unwrap().to_owned();
+
+    // ... and not after it ended.
+    let after = presence(&mut watcher, 0).await;
+    assert_eq!(after["ok"], true, "the AI's presence is removed: {after}");
+
+    // The selection, the instruction and the cap went to the provider.
+    let (_, sent) = s.llm.requests.lock().unwrap()[0].clone();
+    let prompt = sent["messages"].to_string();
+    assert!(
+        prompt.contains("<selection>Ship on Friday.</selection>"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("Make it formal"), "{prompt}");
+    assert_eq!(sent["max_tokens"], 4096);
+
+    let stored = edit_row(&s, &id).await;
+    assert_eq!(stored["status"], "complete");
+    assert_eq!(stored["content"], SLOW_PIECES.concat());
+    assert_eq!(stored["suggestion_id"], suggestion.as_str());
+    assert_eq!(stored["quote"], "Ship on Friday.");
+
+    let (status, list) = s.app.suggestions().list(&s.team.viewer, &s.file).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let open = &list["items"][0];
+    assert_eq!(open["id"], suggestion.as_str());
+    assert_eq!(open["status"], "open");
+    assert_eq!(open["quote"], "Ship on Friday.");
+    assert_eq!(open["proposed"], SLOW_PIECES.concat());
+    assert_eq!(open["created_by"], s.team.editor.id.as_str());
+    assert_eq!(open["model"], "model-test");
+
+    let (status, accepted) = s.app.suggestions().accept(&s.team.admin, &suggestion).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let expected = format!("# Plan\n{}\nThanks.\n", SLOW_PIECES.concat());
+    assert!(
+        eventually(|| async { s.app.file_text(&s.team.owner, &s.file).await.0 == expected }).await,
+        "the accepted edit reaches the file"
+    );
+    let (_, versions) = s
+        .app
+        .get(
+            &format!("/api/v1/files/{}/versions", s.file),
+            Some(&s.team.owner.access),
+        )
+        .await;
+    assert_eq!(versions["items"][0]["ai_assisted"], true, "{versions}");
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_midway_keeps_the_part_and_makes_no_suggestion() {
+    let s = setup("openai").await;
+    let mut watcher = JsClient::connect(&s.app.ws_base(), &s.file, &s.team.viewer.access).await;
+    watcher.synced().await;
+    let res = edit_sse(&s, &s.team.editor, json!({"instruction": "[slow] shorter"})).await;
+    let mut body = res.bytes_stream();
+    let seen = read_until(&mut body, |t| t.contains("event: delta")).await;
+    let id = events(&seen)[0].1["ai_edit_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(presence(&mut watcher, 1).await["ok"], true);
+
+    let cancel = format!("/api/v1/files/{}/ai/edits/{id}/cancel", s.file);
+    let (status, _) = s
+        .app
+        .post(&cancel, Some(&s.team.viewer.access), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s
+        .app
+        .post(&cancel, Some(&s.team.outsider.access), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s
+        .app
+        .post(&cancel, Some(&s.team.editor.access), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let rest = read_until(&mut body, |_| false).await;
+    let evs = events(&format!("{seen}{rest}"));
+    let (last, done) = evs.last().unwrap();
+    assert_eq!(last, "done", "{evs:?}");
+    assert_eq!(done["status"], "cancelled");
+    assert!(done["suggestion_id"].is_null(), "{done}");
+
+    let stored = edit_row(&s, &id).await;
+    assert_eq!(stored["status"], "cancelled");
+    let kept = stored["content"].as_str().unwrap();
+    let full = SLOW_PIECES.concat();
+    assert!(
+        !kept.is_empty() && full.starts_with(kept) && kept != full,
+        "{kept:?}"
+    );
+    assert!(stored["suggestion_id"].is_null());
+    let (_, list) = s.app.suggestions().list(&s.team.viewer, &s.file).await;
+    assert_eq!(
+        list["items"],
+        json!([]),
+        "a cancelled edit suggests nothing"
+    );
+    assert_eq!(
+        presence(&mut watcher, 0).await["ok"],
+        true,
+        "presence ends with a cancel"
+    );
+    let (status, _) = s
+        .app
+        .post(&cancel, Some(&s.team.editor.access), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_client_resumes_an_edit_from_an_offset() {
+    let s = setup("openai").await;
+    let res = edit_sse(
+        &s,
+        &s.team.editor,
+        json!({"instruction": "[slow] count", "range": selection(s.revision)}),
+    )
+    .await;
+    let mut body = res.bytes_stream();
+    let first = read_until(&mut body, |t| t.contains("event: edit")).await;
+    let id = events(&first)[0].1["ai_edit_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(body);
+
+    let stream = |offset: usize| {
+        s.app
+            .request(
+                Method::GET,
+                &format!(
+                    "/api/v1/files/{}/ai/edits/{id}/stream?offset={offset}",
+                    s.file
+                ),
+                Some(&s.team.viewer.access),
+            )
+            .send()
+    };
+    let res = stream(4).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let evs = events(&res.text().await.unwrap());
+    assert_eq!(deltas(&evs), SLOW_PIECES.concat()[4..]);
+    let done = &evs.last().unwrap().1;
+    assert_eq!(done["status"], "complete", "{evs:?}");
+    assert!(done["suggestion_id"].is_string(), "{done}");
+
+    // Once it ended, the rest is replayed from storage.
+    let res = stream(8).await.unwrap();
+    let evs = events(&res.text().await.unwrap());
+    assert_eq!(deltas(&evs), SLOW_PIECES.concat()[8..]);
+    assert_eq!(
+        evs.last().unwrap().1["suggestion_id"],
+        done["suggestion_id"]
+    );
+    let (status, _) = s
+        .app
+        .get(
+            &format!("/api/v1/files/{}/ai/edits/{id}/stream", s.file),
+            Some(&s.team.outsider.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anthropic_provider_writes_an_edit_of_the_whole_document() {
+    let s = setup("anthropic").await;
+    let (status, edit) = s
+        .app
+        .post(
+            &format!("/api/v1/files/{}/ai/edit", s.file),
+            Some(&s.team.editor.access),
+            json!({"instruction": "Greet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{edit}");
+    assert_eq!(edit["status"], "complete");
+    assert_eq!(edit["content"], "Hello world");
+    assert_eq!(edit["quote"], TEXT);
+    assert_eq!(edit["completion_tokens"], 3);
+    let (auth, sent) = s.llm.requests.lock().unwrap()[0].clone();
+    assert_eq!(auth.as_deref(), Some("sk-fake-SECRET"));
+    assert!(
+        sent["system"]
+            .as_str()
+            .unwrap()
+            .contains("replacement text only"),
+        "{sent}"
+    );
+    let (_, list) = s.app.suggestions().list(&s.team.viewer, &s.file).await;
+    assert_eq!(list["items"][0]["id"], edit["suggestion_id"]);
+    assert_eq!(list["items"][0]["quote"], TEXT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_is_short_streamed_and_suggests_nothing() {
+    let s = setup("openai").await;
+    let res = s
+        .app
+        .request(
+            Method::POST,
+            &format!("/api/v1/files/{}/ai/complete", s.file),
+            Some(&s.team.editor.access),
+        )
+        .header("accept", "text/event-stream")
+        .json(&json!({"position": 11}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let evs = events(&res.text().await.unwrap());
+    assert_eq!(deltas(&evs), "Hello world");
+    assert_eq!(evs.last().unwrap().1["status"], "complete");
+    let (_, sent) = s.llm.requests.lock().unwrap()[0].clone();
+    assert_eq!(sent["max_tokens"], 64, "the tight cap");
+    let prompt = sent["messages"].to_string();
+    assert!(
+        prompt.contains("# Plan\\nShip<cursor/> on Friday."),
+        "{prompt}"
+    );
+    let (_, list) = s.app.suggestions().list(&s.team.viewer, &s.file).await;
+    assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_for_ai_edits_and_completions() {
+    let s = setup("openai").await;
+    for role in ROLES.into_iter().chain(["outsider"]) {
+        let user = s.team.member(role);
+        let expected = match role {
+            "owner" | "admin" | "editor" => StatusCode::CREATED,
+            "outsider" => StatusCode::NOT_FOUND,
+            _ => StatusCode::FORBIDDEN,
+        };
+        let (status, edit) = s
+            .app
+            .post(
+                &format!("/api/v1/files/{}/ai/edit", s.file),
+                Some(&user.access),
+                json!({"instruction": "Greet", "range": selection(s.revision)}),
+            )
+            .await;
+        assert_eq!(status, expected, "{role} edit: {edit}");
+        let (status, done) = s
+            .app
+            .post(
+                &format!("/api/v1/files/{}/ai/complete", s.file),
+                Some(&user.access),
+                json!({"position": 3}),
+            )
+            .await;
+        assert_eq!(status, expected, "{role} complete: {done}");
+        if expected == StatusCode::CREATED {
+            assert_eq!(edit["status"], "complete", "{edit}");
+            // Members read it; a stranger does not learn it exists.
+            let path = format!(
+                "/api/v1/files/{}/ai/edits/{}",
+                s.file,
+                edit["id"].as_str().unwrap()
+            );
+            let (status, _) = s.app.get(&path, Some(&s.team.viewer.access)).await;
+            assert_eq!(status, StatusCode::OK);
+            let (status, _) = s.app.get(&path, Some(&s.team.outsider.access)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+    }
+    // Bad input: an empty instruction, an unknown provider, both range kinds.
+    for body in [
+        json!({"instruction": "  "}),
+        json!({"instruction": "x", "provider": "nope"}),
+        json!({"instruction": "x", "range": selection(s.revision), "anchor": {"start": "AA", "end": "AA"}}),
+    ] {
+        let (status, problem) = s
+            .app
+            .post(
+                &format!("/api/v1/files/{}/ai/edit", s.file),
+                Some(&s.team.editor.access),
+                body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    }
+}
