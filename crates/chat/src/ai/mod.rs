@@ -65,7 +65,7 @@ pub struct Started {
 /// Where to read an edit from.
 pub enum Source {
     Live(Listener),
-    Stored(AiEdit),
+    Stored(Box<AiEdit>),
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ChatError {
@@ -413,7 +413,7 @@ impl AiService {
         }
         let mut edit = to_edit(row);
         edit.content = after_chars(&edit.content, offset);
-        Ok(Source::Stored(edit))
+        Ok(Source::Stored(Box::new(edit)))
     }
 
     /// Stop an edit being written (editors and above); what it wrote stays, `cancelled`, and
