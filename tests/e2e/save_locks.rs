@@ -74,3 +74,97 @@ async fn a_save_waits_for_no_one_who_only_references_the_document() {
     assert_eq!(file["content"], "third");
     assert_eq!(file["revision"], 3);
 }
+
+/// Saves racing on one document, by one author (coalesced into the head version) and by two
+/// (each starting a version): every version still rebuilds to a text some save wrote, each
+/// version's size is its text's, and the head is the document. The save's locked read and its
+/// versions read go out pipelined; were the versions read before the lock, a save would
+/// coalesce into or number after a head another save had already replaced.
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_saves_keep_a_history_that_rebuilds() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let editor = app.new_user().await;
+    let project = app.project_with(&owner, &[(&editor, "editor")]).await;
+    let file = app
+        .create_file(&owner, &project, "race.md", "start\n")
+        .await;
+    let id = file["id"].as_str().unwrap().to_owned();
+    let text = |who: usize, i: usize| {
+        let mut t = String::from("# Race\n");
+        for line in 0..40 {
+            t.push_str(&format!(
+                "line {line} {}\n",
+                if line == i { who } else { 0 }
+            ));
+        }
+        t.push_str(&format!("writer {who} save {i}\n"));
+        t
+    };
+    let mut written = vec!["start\n".to_owned()];
+    let mut tasks = Vec::new();
+    for who in 0..6 {
+        let user = if who % 2 == 0 { &owner } else { &editor };
+        let (app, id, access) = (&app, &id, user.access.clone());
+        let texts: Vec<String> = (0..6).map(|i| text(who, i)).collect();
+        written.extend(texts.iter().cloned());
+        tasks.push(async move {
+            for t in texts {
+                let res = app
+                    .request(Method::PUT, &format!("/api/v1/files/{id}"), Some(&access))
+                    .json(&json!({ "content": t }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    res.status(),
+                    StatusCode::OK,
+                    "{}",
+                    res.text().await.unwrap()
+                );
+            }
+        });
+    }
+    futures_util::future::join_all(tasks).await;
+
+    let (_, head) = app
+        .get(&format!("/api/v1/files/{id}"), Some(&owner.access))
+        .await;
+    let (status, versions) = app
+        .get(
+            &format!("/api/v1/files/{id}/versions?limit=100"),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{versions}");
+    let items = versions["items"].as_array().unwrap();
+    assert!(items.len() > 1, "{versions}");
+    let newest = items
+        .iter()
+        .map(|v| v["n"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    for v in items {
+        let n = v["n"].as_i64().unwrap();
+        let (status, version) = app
+            .get(
+                &format!("/api/v1/files/{id}/versions/{n}"),
+                Some(&owner.access),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "version {n}: {version}");
+        let content = version["content"].as_str().unwrap();
+        assert!(
+            written.iter().any(|w| w == content),
+            "version {n} rebuilt to {content:?}"
+        );
+        assert_eq!(
+            version["size"].as_u64().unwrap(),
+            content.len() as u64,
+            "version {n}"
+        );
+        if n == newest {
+            assert_eq!(content, head["content"].as_str().unwrap());
+        }
+    }
+}

@@ -574,16 +574,13 @@ pub async fn refresh_file_stats(conn: &mut AsyncPgConnection) -> Result<(), Erro
 /// a 20 KB document costs PostgreSQL about 5 ms of CPU).
 pub const INDEXER_LOCK: i64 = 0x6d64_7a2d_7365_6172; // "mdz-sear"
 
-/// Take the background indexer's lock for this transaction, if no other process holds it.
-pub async fn try_indexer_lock(conn: &mut AsyncPgConnection) -> Result<bool, Error> {
-    diesel::select(pg_try_advisory_xact_lock(INDEXER_LOCK))
-        .get_result(conn)
-        .await
-}
-
-diesel::define_sql_function! {
-    /// Take a transaction-level advisory lock if it is free.
-    fn pg_try_advisory_xact_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+/// Whether an indexing statement waits for no one or takes the background indexer's turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexTurn {
+    /// A search or an assistant's context: index the projects it reads, now.
+    Shared,
+    /// The background indexer: only when no other process is indexing (else nothing).
+    Exclusive,
 }
 
 /// Index up to `limit` queued documents of `projects` (or of any project) queued at least
@@ -596,50 +593,54 @@ pub async fn index_dirty(
     projects: Option<&[ProjectId]>,
     settled: std::time::Duration,
     limit: i64,
+    turn: IndexTurn,
 ) -> Result<usize, Error> {
-    use diesel::sql_types::{Array, BigInt, Double, Nullable, Uuid};
+    use diesel::sql_types::{Array, BigInt, Bool, Double, Nullable, Uuid};
     #[derive(QueryableByName)]
     struct Indexed {
-        #[diesel(sql_type = Uuid)]
-        file_id: uuid::Uuid,
         #[diesel(sql_type = BigInt)]
-        seq: i64,
+        n: i64,
     }
     let ids: Option<Vec<uuid::Uuid>> = projects.map(|p| p.iter().map(|p| p.0).collect());
-    let indexed: Vec<Indexed> = diesel::sql_query(
-        "WITH stale AS MATERIALIZED (
+    // One statement: the vectors, their upsert and the removal of the queue entries they
+    // were computed for (where the number is unchanged: a document saved meanwhile stays
+    // queued), so no lock it takes outlives it — the queue rows a save's trigger upserts,
+    // the `files` rows the upsert's foreign key shares, the indexer's turn.
+    let indexed: Indexed = diesel::sql_query(
+        "WITH turn AS MATERIALIZED (
+             SELECT CASE WHEN $4 THEN pg_try_advisory_xact_lock($5) ELSE true END AS ours
+         ),
+         stale AS MATERIALIZED (
              SELECT q.file_id, q.project_id, q.seq,
                     mdz_file_search(f.title, f.path, f.content) AS vector
              FROM search_queue q JOIN files f ON f.id = q.file_id
-             WHERE ($1::uuid[] IS NULL OR q.project_id = ANY($1))
+             WHERE (SELECT ours FROM turn)
+               AND ($1::uuid[] IS NULL OR q.project_id = ANY($1))
                AND q.queued_at <= now() - make_interval(secs => $2)
              ORDER BY q.file_id LIMIT $3
+         ),
+         indexed AS (
+             INSERT INTO file_search (file_id, project_id, seq, search)
+             SELECT file_id, project_id, seq, vector FROM stale
+             ON CONFLICT (file_id) DO UPDATE
+                 SET seq = EXCLUDED.seq, search = EXCLUDED.search, xid = EXCLUDED.xid
+                 WHERE file_search.seq < EXCLUDED.seq
+             RETURNING file_id, seq
+         ),
+         done AS (
+             DELETE FROM search_queue q USING indexed i
+             WHERE q.file_id = i.file_id AND q.seq = i.seq
          )
-         INSERT INTO file_search (file_id, project_id, seq, search)
-         SELECT file_id, project_id, seq, vector FROM stale
-         ON CONFLICT (file_id) DO UPDATE SET seq = EXCLUDED.seq, search = EXCLUDED.search, xid = EXCLUDED.xid
-             WHERE file_search.seq < EXCLUDED.seq
-         RETURNING file_id, seq",
+         SELECT count(*) AS n FROM indexed",
     )
     .bind::<Nullable<Array<Uuid>>, _>(ids)
     .bind::<Double, _>(settled.as_secs_f64())
     .bind::<BigInt, _>(limit)
-    .load(conn)
+    .bind::<Bool, _>(matches!(turn, IndexTurn::Exclusive))
+    .bind::<BigInt, _>(INDEXER_LOCK)
+    .get_result(conn)
     .await?;
-    if indexed.is_empty() {
-        return Ok(0);
-    }
-    let (files, seqs): (Vec<uuid::Uuid>, Vec<i64>) =
-        indexed.iter().map(|i| (i.file_id, i.seq)).unzip();
-    diesel::sql_query(
-        "DELETE FROM search_queue q USING unnest($1::uuid[], $2::bigint[]) AS d(file_id, seq)
-         WHERE q.file_id = d.file_id AND q.seq = d.seq",
-    )
-    .bind::<Array<Uuid>, _>(files)
-    .bind::<Array<BigInt>, _>(seqs)
-    .execute(conn)
-    .await?;
-    Ok(indexed.len())
+    Ok(usize::try_from(indexed.n).unwrap_or(0))
 }
 
 #[derive(Debug, QueryableByName)]

@@ -7,7 +7,7 @@ use crate::interface::{
     File, FileMeta, Folder, SearchResult, Version, VersionContent, VersionDiff,
 };
 use crate::paths::DocPath;
-use crate::repo::{self, ChangeEntry, FileMetaRow, FileRow, VersionRow};
+use crate::repo::{self, ChangeEntry, FileMetaRow, FileRow, IndexTurn, VersionRow};
 use crate::search::{SearchQuery, search_word};
 
 mod saving;
@@ -740,7 +740,14 @@ impl FilesService {
             return Ok(Vec::new());
         }
         let mut conn = db::conn(&self.pool).await?;
-        repo::index_dirty(&mut conn, Some(&[project]), Duration::ZERO, INDEX_AT_SEARCH).await?;
+        repo::index_dirty(
+            &mut conn,
+            Some(&[project]),
+            Duration::ZERO,
+            INDEX_AT_SEARCH,
+            IndexTurn::Shared,
+        )
+        .await?;
         let rows = repo::passages(
             &mut conn,
             project,
@@ -784,15 +791,15 @@ impl FilesService {
         let mut total = 0;
         loop {
             // One process indexes at a time; the others skip this round (searches still
-            // index their own projects first, whoever holds the lock).
-            let n = conn
-                .transaction::<_, FileError, _>(async |conn| {
-                    if !repo::try_indexer_lock(conn).await? {
-                        return Ok(0);
-                    }
-                    Ok(repo::index_dirty(conn, None, INDEX_DELAY, INDEX_BATCH).await?)
-                })
-                .await?;
+            // index their own projects first, whoever has the turn).
+            let n = repo::index_dirty(
+                &mut conn,
+                None,
+                INDEX_DELAY,
+                INDEX_BATCH,
+                IndexTurn::Exclusive,
+            )
+            .await?;
             total += n;
             if i64::try_from(n).unwrap_or(0) < INDEX_BATCH {
                 break;
@@ -861,7 +868,14 @@ impl FilesService {
             }]));
         }
         let mut conn = db::conn(&self.pool).await?;
-        repo::index_dirty(&mut conn, Some(&projects), Duration::ZERO, INDEX_AT_SEARCH).await?;
+        repo::index_dirty(
+            &mut conn,
+            Some(&projects),
+            Duration::ZERO,
+            INDEX_AT_SEARCH,
+            IndexTurn::Shared,
+        )
+        .await?;
         drop(conn);
         let limit = usize::try_from(page.limit).unwrap_or(0);
         let mut hits = self

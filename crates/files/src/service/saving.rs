@@ -48,19 +48,23 @@ impl FilesService {
         may_coalesce: bool,
     ) -> Result<(File, Option<String>), FileError> {
         // One round trip: the lock, then (run after it, so they see what the last writer
-        // committed) the two newest versions.
+        // committed) the two newest versions. Statements go out in the order their futures
+        // are first polled (diesel-async queues them on its statement cache in that order), and
+        // PostgreSQL runs them in the order they arrive: `biased` polls in the order written.
         let (current, newest) = {
             let (mut locking, mut reading) = (&*conn, &*conn);
             tokio::join!(
+                biased;
                 lock_live(&mut locking, id, if_match),
                 repo::newest_versions(&mut reading, id, 2)
             )
         };
         let current = current?;
+        // An error of the second statement aborted the transaction: report it, whatever the text.
+        let mut newest = newest?.into_iter();
         if current.content == content {
             return Ok((full(current), None));
         }
-        let mut newest = newest?.into_iter();
         let head = newest.next().ok_or(FileError::Corrupt)?;
         let window = chrono::Duration::from_std(self.settings.coalesce_window).unwrap_or_default();
         let coalesce = may_coalesce
@@ -162,6 +166,7 @@ async fn write(
                     }
                 };
                 tokio::try_join!(
+                    biased;
                     rewrite,
                     repo::coalesce_head(&mut b, id, *head, size, *lines, actor)
                 )
@@ -190,6 +195,7 @@ async fn write(
                     ai_assisted: false,
                 };
                 tokio::try_join!(
+                    biased;
                     repo::set_version_body(&mut a, id, *head, *snapshot, body),
                     repo::insert_version(&mut b, &version)
                 )
@@ -197,7 +203,11 @@ async fn write(
             }
         }
     };
+    // `biased`: replies come back in the order sent and the first failing statement aborts the
+    // transaction (later ones answer "transaction aborted"), so polling in order returns the
+    // error that matters.
     let (_, saved, _) = tokio::try_join!(
+        biased;
         history,
         repo::save_content(&mut c, id, content, &title, actor),
         repo::append_change(&mut d, entry, actor)
