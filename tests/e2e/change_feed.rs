@@ -227,4 +227,23 @@ async fn compaction_never_lowers_the_horizon() {
         )
         .await;
     assert_eq!(status, StatusCode::GONE, "{body}");
+    // The 410 says: list again and continue from a fresh GET /changes. Before, a fresh GET
+    // (no cursor) meant cursor 0, below the horizon: 410 again, forever.
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/projects/{project}/changes"),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cursor"], "2", "{body}");
+    app.create_file(&owner, &project, "three.md", "3").await;
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/projects/{project}/changes?cursor=2"),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["path"], "three.md", "{body}");
 }

@@ -282,7 +282,8 @@ async fn list_folders(
 }
 
 /// Changes to the project's documents after `cursor`, oldest first: how an offline client
-/// catches up. 410 when the cursor is older than the kept history.
+/// catches up. 410 when the cursor is older than the kept history; without a cursor, from the
+/// oldest kept entry (never 410), so a client that listed the files again can start over.
 #[utoipa::path(
     tag = "files",
     security(("bearer" = [])),
@@ -301,14 +302,13 @@ async fn changes(
     project: web::Path<ProjectId>,
     query: web::Query<ChangesQuery>,
 ) -> Result<web::Json<Changes>, ApiError> {
-    let cursor = match query.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|c| *c >= 0)
-            .ok_or_else(|| ApiError::field("cursor", "is not a cursor this feed handed out"))?,
-    };
+    let cursor =
+        match query.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(c.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
+                ApiError::field("cursor", "is not a cursor this feed handed out")
+            })?),
+        };
     let limit = query.limit.unwrap_or(200);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 1000"));

@@ -117,7 +117,7 @@ pub enum VersionOrDiff {
 }
 
 /// One change in a project's change feed.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Change {
     pub seq: i64,
     /// The document's or the attachment's id.
@@ -133,7 +133,7 @@ pub struct Change {
 }
 
 /// Changes after a cursor, and the cursor to ask with next time.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Changes {
     pub items: Vec<Change>,
     /// Pass back as `cursor`; unchanged when there was nothing new.

@@ -29,7 +29,7 @@ impl FilesService {
         &self,
         actor: UserId,
         project: ProjectId,
-        cursor: i64,
+        cursor: Option<i64>,
         limit: i64,
     ) -> Result<Changes, FileError> {
         self.access.require(actor, project, Action::Read).await?;
@@ -37,6 +37,13 @@ impl FilesService {
         if repo::has_unnumbered(&mut conn, project).await? {
             repo::number_committed(&mut conn, project).await?;
         }
+        // Without a cursor: from the oldest kept entry. Before, that meant 0, which is below
+        // the horizon of every compacted feed, so the "list again and start over" that the
+        // 410 asks for could never start.
+        let cursor = match cursor {
+            Some(cursor) => cursor,
+            None => repo::feed_bounds(&mut conn, project).await?.1,
+        };
         // The page before the horizon: a compaction committed between the two reads raises
         // the horizon the second one sees, so the caller gets 410 rather than a silent gap.
         let mut rows = repo::changes_after(&mut conn, project, cursor, limit).await?;
