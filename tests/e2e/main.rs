@@ -41,6 +41,7 @@ mod session_end;
 mod sessions;
 mod soak;
 mod suggestions;
+mod sync;
 mod token_scopes;
 mod web_app;
 mod web_browser;

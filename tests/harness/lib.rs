@@ -29,7 +29,7 @@ pub use fake_llm::{FakeLlm, SLOW_PIECES};
 pub use js::JsClient;
 pub use mail::{Mail, MailSink};
 pub use pg::PgServer;
-pub use process::{MdzProcess, mdz, mdz_to_file};
+pub use process::{MdzProcess, mdz, mdz_spawn, mdz_to_file};
 pub use restore_target::RestoreTarget;
 pub use team::{ROLES, Suggestions, Team};
 

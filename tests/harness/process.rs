@@ -29,6 +29,17 @@ pub async fn mdz(args: &[&str], env: &[(String, String)]) -> std::process::Outpu
         .expect("run the mdz binary")
 }
 
+/// Start `mdz ARGS` as [`mdz`] runs it, and leave it running (killed when dropped); for
+/// commands that run until stopped (`mdz sync` watching).
+pub fn mdz_spawn(args: &[&str], env: &[(String, String)]) -> Child {
+    command(args, env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the mdz binary")
+}
+
 /// `mdz ARGS` with only `env` (and `PATH`, and warnings-only logs) in its environment.
 fn command(args: &[&str], env: &[(String, String)]) -> Command {
     let mut command = Command::new(binary());

@@ -1,5 +1,5 @@
 //! The command line: `mdz serve` (the default), `mdz migrate`, `mdz openapi`, `mdz backup`,
-//! `mdz restore`.
+//! `mdz restore`, `mdz sync`.
 
 use crate::backup;
 use crate::startup::{Application, Database, stop_on_signal};
@@ -47,6 +47,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Sync a folder of Markdown files with a project, both ways (a client: needs a server
+    /// and a personal access token in MDZ_TOKEN, not the database).
+    Sync(crate::sync::SyncArgs),
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -56,6 +59,14 @@ pub async fn run() -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{json}")?;
         return Ok(());
+    }
+    if let Some(Command::Sync(args)) = cli.command {
+        // A client of some server: this machine's server configuration plays no part.
+        mdz_core::telemetry::init_to_stderr(
+            mdz_core::config::LogFormat::Pretty,
+            &std::env::var("MDZ_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        );
+        return crate::sync::run(args).await;
     }
     let config = Config::load(cli.config.as_deref())?;
     let command = cli.command.unwrap_or(Command::Serve);
@@ -68,7 +79,7 @@ pub async fn run() -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
-        Command::Openapi => Ok(()),
+        Command::Openapi | Command::Sync(_) => Ok(()),
         Command::Backup { file } => backup(config, &file).await,
         Command::Restore { file, force } => restore(config, &file, force).await,
     }

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod routes;
 pub mod startup;
+pub mod sync;
 pub mod web_app;
 pub mod workspace;
 
