@@ -38,6 +38,12 @@ pub fn ignored(path: &str) -> bool {
     path.split('/').any(|s| s.starts_with('.'))
 }
 
+/// A path from the server this folder takes: a normal document path (never `..`, absolute or
+/// with backslashes, whatever the server sends) outside dot-folders.
+pub fn syncable(path: &str) -> bool {
+    !ignored(path) && DocPath::parse(path).is_ok_and(|p| p.as_str() == path)
+}
+
 /// Where a project path lives in the folder.
 pub fn on_disk(dir: &Path, path: &str) -> PathBuf {
     path.split('/').fold(dir.to_owned(), |p, s| p.join(s))
@@ -96,4 +102,42 @@ fn read_doc(file: &Path, path: &str, size: u64) -> Option<LocalDoc> {
         hash: hash(content.as_bytes()),
         content,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_document_paths_outside_dot_folders_are_synced() {
+        assert!(syncable("notes/plan.md"));
+        for path in [
+            ".mdz-sync/state.md",
+            "a/.git/x.md",
+            ".hidden.md",
+            "../escape.md",
+            "/abs.md",
+            "a\\b.md",
+            "notes/plan.txt",
+        ] {
+            assert!(!syncable(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_scan_reads_documents_and_lists_other_files() {
+        let dir = std::env::temp_dir().join(format!("mdz-sync-scan-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::create_dir_all(dir.join(".mdz-sync")).unwrap();
+        std::fs::write(dir.join("sub/a.md"), "text").unwrap();
+        std::fs::write(dir.join("b.md"), [0xff, 0xfe]).unwrap();
+        std::fs::write(dir.join("c.png"), [1, 2]).unwrap();
+        std::fs::write(dir.join(".mdz-sync/x.md"), "state").unwrap();
+        let scan = scan(&dir).unwrap();
+        assert_eq!(scan.docs.keys().collect::<Vec<_>>(), ["sub/a.md"]);
+        let mut others: Vec<&str> = scan.others.iter().map(|o| o.path.as_str()).collect();
+        others.sort_unstable();
+        assert_eq!(others, ["b.md", "c.png"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

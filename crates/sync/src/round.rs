@@ -168,7 +168,8 @@ impl Syncer {
         self.state.files.values().any(|t| t.path == path)
     }
 
-    /// What changed on the server (documents in dot-folders count as gone), and the cursor
+    /// What changed on the server (documents in dot-folders, or at paths this folder cannot
+    /// hold, count as gone), and the cursor
     /// every change up to which that covers.
     async fn remote(&mut self) -> Result<(RemoteChanges, String), SyncError> {
         if let Some(cursor) = self.state.cursor.clone() {
@@ -215,7 +216,7 @@ impl Syncer {
             .client
             .get(id)
             .await?
-            .filter(|f| !local::ignored(&f.meta.path)))
+            .filter(|f| local::syncable(&f.meta.path)))
     }
 
     /// Read the feed to its end: the latest (revision, path) of every document in it.

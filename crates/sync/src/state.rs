@@ -187,3 +187,52 @@ impl Store {
         std::fs::rename(&tmp, target).map_err(io("rename into place", target))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mdz-sync-state-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn state_round_trips_and_belongs_to_one_project() {
+        let dir = temp();
+        let store = Store::new(&dir);
+        let project = ProjectId::new();
+        let mut state = store.load("http://a", project).unwrap();
+        assert!(state.cursor.is_none() && state.files.is_empty());
+        let id = FileId::new();
+        state.cursor = Some("7".into());
+        state.files.insert(
+            id,
+            Tracked {
+                path: "a.md".into(),
+                revision: 3,
+                hash: hash(b"x"),
+            },
+        );
+        store.save(&state).unwrap();
+        store.put_base(id, "x").unwrap();
+        let again = store.load("http://a", project).unwrap();
+        assert_eq!(again.cursor.as_deref(), Some("7"));
+        assert_eq!(again.files[&id].revision, 3);
+        assert_eq!(store.base(id).unwrap(), "x");
+        assert!(matches!(
+            store.load("http://a", ProjectId::new()),
+            Err(StateError::OtherProject { .. })
+        ));
+        assert!(matches!(
+            store.load("http://b", project),
+            Err(StateError::OtherProject { .. })
+        ));
+        // Nothing is left in tmp after atomic writes; a leftover is cleaned up.
+        std::fs::write(dir.join(STATE_DIR).join("tmp").join("half"), "x").unwrap();
+        store.clean_tmp().unwrap();
+        assert!(!dir.join(STATE_DIR).join("tmp").exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
