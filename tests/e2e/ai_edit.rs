@@ -452,3 +452,83 @@ async fn roles_for_ai_edits_and_completions() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     }
 }
+
+/// The `model` labels of the LLM duration series in `/metrics`.
+async fn model_labels(app: &TestApp) -> std::collections::BTreeSet<String> {
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let text = res.text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("mdz_llm_request_duration_seconds_count{"))
+        .filter_map(|l| {
+            let from = l.find("model=\"")? + 7;
+            let len = l[from..].find('"')?;
+            Some(l[from..from + len].to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_names_are_checked_and_do_not_grow_the_metrics() {
+    let s = setup("openai").await;
+    let complete = format!("/api/v1/files/{}/ai/complete", s.file);
+    for bad in ["gpt 4", "m<script>", "m\u{7f}x", "ünïcode"] {
+        let (status, problem) = s
+            .app
+            .post(
+                &complete,
+                Some(&s.team.editor.access),
+                json!({"position": 3, "model": bad}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+    }
+    let (status, _) = s
+        .app
+        .post(
+            &complete,
+            Some(&s.team.editor.access),
+            json!({"position": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for i in 0..12 {
+        let model = format!("random-{i}");
+        let (status, done) = s
+            .app
+            .post(
+                &complete,
+                Some(&s.team.editor.access),
+                json!({"position": 3, "model": model}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{done}");
+        // Chat's answers are labelled the same way: a session may name any model.
+        let (status, session) = s
+            .app
+            .post(
+                &format!("/api/v1/projects/{}/sessions", s.team.project),
+                Some(&s.team.editor.access),
+                json!({"model": format!("chat-{i}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        let (status, answer) = s
+            .app
+            .post(
+                &format!(
+                    "/api/v1/sessions/{}/messages",
+                    session["id"].as_str().unwrap()
+                ),
+                Some(&s.team.editor.access),
+                json!({"content": "Hi"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let labels = model_labels(&s.app).await;
+    assert_eq!(
+        labels,
+        ["model-test", "other"].map(str::to_owned).into(),
+        "unknown models share one label"
+    );
+}

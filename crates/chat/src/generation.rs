@@ -274,7 +274,8 @@ impl<K: Key> Generations<K> {
             .await;
             let text = live.text().clone();
             let usage = quota::charge(ending, usage, &text, answering.prompt_tokens);
-            metrics.observe(provider.name(), &model, started.elapsed(), usage);
+            let label = crate::metrics::model_label(provider.as_ref(), &model);
+            metrics.observe(provider.name(), label, started.elapsed(), usage);
             let ended = Ended {
                 ending,
                 text: &text,

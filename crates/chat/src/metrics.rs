@@ -1,7 +1,22 @@
 //! LLM metrics: tokens and request durations by provider and model, answers being generated.
 
+use crate::provider::Provider;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use std::time::Duration;
+
+/// The `model` label of any model the deployment did not configure.
+pub const OTHER_MODEL: &str = "other";
+
+/// The `model` label of an answer: a provider's configured (default) model by its name, any
+/// other `other` (sessions and AI asks may name any model, and each label value is a series
+/// kept for the process's life).
+pub fn model_label<'a>(provider: &dyn Provider, model: &'a str) -> &'a str {
+    if model == provider.default_model() {
+        model
+    } else {
+        OTHER_MODEL
+    }
+}
 
 pub struct ChatMetrics {
     tokens: IntCounterVec,

@@ -17,6 +17,7 @@ pub mod json;
 pub mod kv;
 pub mod mail;
 pub mod metrics;
+pub mod model_name;
 pub mod pagination;
 pub mod periodic;
 pub mod ports;

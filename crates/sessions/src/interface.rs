@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 pub const MAX_TITLE: usize = 200;
-pub const MAX_MODEL: usize = 200;
 pub const MAX_INSTRUCTIONS: usize = 20_000;
 pub const MAX_CONTEXT_FILES: usize = 50;
 
@@ -130,22 +129,15 @@ pub fn parse_title(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     Some(t.to_owned())
 }
 
-/// A model name as providers spell them (`gpt-4o-mini`, `claude-sonnet-4-5`,
-/// `anthropic.claude-3-haiku-20240307-v1:0`, `llama3.1:8b`, `org/model`).
+/// A model name as providers spell them (the shared check of [`mdz_core::model_name`]).
 pub fn parse_model(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let ok = !raw.is_empty()
-        && raw.len() <= MAX_MODEL
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._:/-@".contains(c));
-    if !ok {
-        errors.push(field(
-            "model",
-            format!("1 to {MAX_MODEL} characters of letters, digits and ._:/-@"),
-        ));
-        return None;
+    match mdz_core::model_name::check("model", raw) {
+        Ok(()) => Some(raw.to_owned()),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
     }
-    Some(raw.to_owned())
 }
 
 pub fn check_instructions(raw: &str, errors: &mut Vec<FieldError>) {

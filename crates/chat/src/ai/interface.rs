@@ -7,8 +7,6 @@ use utoipa::ToSchema;
 
 /// Characters of an instruction (it becomes the suggestion's explanation).
 pub const MAX_INSTRUCTION: usize = 4_000;
-/// Characters of a model's name.
-pub const MAX_MODEL: usize = 200;
 
 /// The range to rewrite, in character offsets into a file revision (as suggestions take it).
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -18,7 +18,7 @@ use crate::provider::{Prompt, Provider, Speaker};
 use crate::quota::{self, Hold};
 use crate::service::ChatService;
 use chrono::Utc;
-use interface::{AiEdit, AskCompletion, AskEdit, MAX_INSTRUCTION, MAX_MODEL};
+use interface::{AiEdit, AskCompletion, AskEdit, MAX_INSTRUCTION};
 use keeper::{AiKeeper, Outcome};
 use mdz_core::FieldError;
 use mdz_core::access::Role;
@@ -155,13 +155,11 @@ impl AiService {
             return Err(invalid("provider", format!("one of: {}", names.join(", "))));
         };
         let model = match model.map(str::trim).filter(|m| !m.is_empty()) {
-            Some(m) if m.chars().count() > MAX_MODEL || m.chars().any(char::is_control) => {
-                return Err(invalid(
-                    "model",
-                    format!("at most {MAX_MODEL} characters, no control characters"),
-                ));
+            Some(m) => {
+                mdz_core::model_name::check("model", m)
+                    .map_err(|e| ChatError::Validation(vec![e]))?;
+                m.to_owned()
             }
-            Some(m) => m.to_owned(),
             None => chosen.default_model().to_owned(),
         };
         Ok((name, chosen, model))
