@@ -532,3 +532,30 @@ async fn model_names_are_checked_and_do_not_grow_the_metrics() {
         "unknown models share one label"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_document_edit_takes_the_live_text_with_unsaved_typing() {
+    let s = setup("openai").await;
+    let mut typist = JsClient::connect(&s.app.ws_base(), &s.file, &s.team.editor.access).await;
+    typist.synced().await;
+    let mut watcher = JsClient::connect(&s.app.ws_base(), &s.file, &s.team.viewer.access).await;
+    watcher.synced().await;
+    // Typed in the middle, not yet saved to the file: the server has it once the watcher does.
+    typist
+        .call(json!({"cmd": "insert", "pos": 7, "text": "Soon: "}))
+        .await;
+    let live = watcher.wait_contains("Soon: ").await;
+    let (status, edit) = s
+        .app
+        .post(
+            &format!("/api/v1/files/{}/ai/edit", s.file),
+            Some(&s.team.editor.access),
+            json!({"instruction": "Greet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{edit}");
+    assert_eq!(edit["quote"], live.as_str(), "the whole live text");
+    assert!(edit["suggestion_id"].is_string(), "{edit}");
+    typist.stop().await;
+    watcher.stop().await;
+}

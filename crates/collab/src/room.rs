@@ -604,6 +604,14 @@ impl Room {
         Some(text.len(&txn) as usize)
     }
 
+    /// Run `f` on the live text under the room's lock: for short reads that must not encode
+    /// or decode the whole document (`f` must not block).
+    pub fn read<T>(&self, f: impl FnOnce(&yrs::Transaction<'_>, &TextRef) -> T) -> T {
+        let state = self.lock();
+        let txn = state.awareness.doc().transact();
+        f(&txn, &state.text)
+    }
+
     /// The document's text.
     pub fn text(&self) -> String {
         let state = self.lock();

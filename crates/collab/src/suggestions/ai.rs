@@ -2,8 +2,9 @@
 //! when the stream starts (so it follows concurrent typing while the model writes), the text
 //! around a cursor, the AI's presence entry while it writes, and the suggestion it ends as.
 
+use super::MAX_QUOTE_BYTES;
 use super::SuggestionsService;
-use super::anchors;
+use super::anchors::{self, Placed};
 use super::interface::NewSuggestion;
 use crate::comments::interface::Anchor;
 use crate::error::CollabError;
@@ -56,6 +57,31 @@ impl AiEdits {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The whole live text anchored (REST writes merged in first; unsaved typing is part of
+    /// it): positions 0 and its length, read under the room's lock.
+    async fn whole(&self, file: FileId) -> Result<EditTarget, CollabError> {
+        let room = self.rooms.open_within(file).await?;
+        let guard = room.sync_lock().await;
+        self.rooms.sync_locked(&room, None).await?;
+        let placed = room.read(|txn, text| anchors::place_whole(txn, text));
+        drop(guard);
+        match placed.map_err(CollabError::Journal)? {
+            Placed::At { quote, .. } if quote.len() > MAX_QUOTE_BYTES => {
+                Err(CollabError::RangeTooBig(MAX_QUOTE_BYTES))
+            }
+            Placed::At { start, end, quote } => Ok(EditTarget {
+                start,
+                end,
+                quote,
+                before: String::new(),
+                after: String::new(),
+            }),
+            Placed::Changed { .. } => Err(CollabError::Journal(
+                "the whole text could not be anchored".into(),
+            )),
+        }
+    }
+
     /// The live document's state (REST writes merged in first).
     async fn state(&self, file: FileId) -> Result<Vec<u8>, CollabError> {
         let room = self.rooms.open_within(file).await?;
@@ -100,22 +126,7 @@ impl LiveEdits for AiEdits {
         context_bytes: usize,
     ) -> Result<EditTarget, ApiError> {
         let (anchor, range) = match range {
-            EditRange::Whole => {
-                let head = self
-                    .suggestions
-                    .documents
-                    .document(file)
-                    .await
-                    .map_err(CollabError::from)?
-                    .ok_or(CollabError::NotFound("document"))?;
-                let to = head.content.chars().count();
-                let range = super::interface::OffsetRange {
-                    from: 0,
-                    to,
-                    revision: head.revision,
-                };
-                (None, Some(range))
-            }
+            EditRange::Whole => return Ok(self.whole(file).await?),
             EditRange::Offsets { from, to, revision } => (
                 None,
                 Some(super::interface::OffsetRange { from, to, revision }),

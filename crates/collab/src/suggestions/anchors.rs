@@ -105,24 +105,46 @@ pub fn place_offsets(state: &[u8], base: &str, from: usize, to: usize) -> Result
             current: current.map(str::to_owned),
         });
     }
-    let (start, end) = if lf == lt {
-        (
-            sticky(&txn, &text, lf, Assoc::After),
-            sticky(&txn, &text, lt, Assoc::After),
-        )
+    let (start, end) = anchor_pair(&txn, &text, lf, lt)?;
+    Ok(Placed::At {
+        start,
+        end,
+        quote: quote.to_owned(),
+    })
+}
+
+/// Relative positions (base64) of the byte range `from..to` of the live text: the start
+/// sticks to the range's first character and the end to its last; an empty range sticks to
+/// the character after it.
+fn anchor_pair(
+    txn: &impl ReadTxn,
+    text: &TextRef,
+    from: usize,
+    to: usize,
+) -> Result<(String, String), String> {
+    let end_assoc = if from == to {
+        Assoc::After
     } else {
-        (
-            sticky(&txn, &text, lf, Assoc::After),
-            sticky(&txn, &text, lt, Assoc::Before),
-        )
+        Assoc::Before
     };
+    let start = sticky(txn, text, from, Assoc::After);
+    let end = sticky(txn, text, to, end_assoc);
     let (Some(start), Some(end)) = (start, end) else {
         return Err("no relative position for the range".into());
     };
+    Ok((encode(&start), encode(&end)))
+}
+
+/// Anchor the whole live text (positions 0 and its length, in the text as it is now, unsaved
+/// typing included): the two relative positions and the text. Run under the room's lock
+/// ([`crate::room::Room::read`]): no encoding, no diff.
+pub fn place_whole(txn: &impl ReadTxn, text: &TextRef) -> Result<Placed, String> {
+    let live = text.get_string(txn);
+    let (start, end) = anchor_pair(txn, text, 0, live.len())?;
     Ok(Placed::At {
-        start: encode(&start),
-        end: encode(&end),
-        quote: quote.to_owned(),
+        start,
+        end,
+        quote: live,
     })
 }
 
