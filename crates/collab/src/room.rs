@@ -447,7 +447,9 @@ impl Room {
 
     /// Set (`Some`) or remove (`None`) a presence entry the server publishes itself (the AI
     /// while it writes), at `clock` (higher than the entry's last); relayed to every
-    /// connection. The applied update, encoded, for the other replicas.
+    /// connection. The state and room limits hold as for a connection's entries; removing an
+    /// entry the room does not have does nothing. The applied update, encoded, for the other
+    /// replicas.
     pub fn server_presence(
         &self,
         client: ClientID,
@@ -457,6 +459,20 @@ impl Room {
         let mut state = self.lock();
         if state.members.values().any(|m| m.clients.contains(&client)) {
             return None;
+        }
+        let before = state.presence.get(&client).copied();
+        match json {
+            None if before.is_none() => return None,
+            None => {}
+            Some(json) => {
+                let (size, before) = (json.len(), before.unwrap_or(0));
+                let total = state.presence_bytes - before + size;
+                if size > MAX_PRESENCE_STATE_BYTES
+                    || (size > before && total > MAX_ROOM_PRESENCE_BYTES)
+                {
+                    return None;
+                }
+            }
         }
         let entry = yrs::sync::awareness::AwarenessUpdateEntry {
             clock,
@@ -863,3 +879,6 @@ fn touch(state: &mut State, author: Option<UserId>) {
         }
     }
 }
+
+#[cfg(test)]
+mod presence_tests;
