@@ -20,15 +20,21 @@ struct Setup {
 }
 
 async fn setup(provider: &str) -> Setup {
+    setup_with(provider, &[]).await
+}
+
+async fn setup_with(provider: &str, more: &[(&'static str, Value)]) -> Setup {
     let llm = FakeLlm::start().await;
+    let mut config = vec![
+        ("llm_provider", json!(provider)),
+        ("llm_base_url", json!(llm.base_url.clone())),
+        ("llm_api_key", json!("sk-fake-SECRET")),
+        ("llm_model", json!("model-test")),
+        ("llm_timeout_secs", json!(2)),
+    ];
+    config.extend_from_slice(more);
     let app = TestApp::spawn_with(Options {
-        config: vec![
-            ("llm_provider", json!(provider)),
-            ("llm_base_url", json!(llm.base_url.clone())),
-            ("llm_api_key", json!("sk-fake-SECRET")),
-            ("llm_model", json!("model-test")),
-            ("llm_timeout_secs", json!(2)),
-        ],
+        config,
         ..Options::default()
     })
     .await;
@@ -558,4 +564,74 @@ async fn a_whole_document_edit_takes_the_live_text_with_unsaved_typing() {
     assert!(edit["suggestion_id"].is_string(), "{edit}");
     typist.stop().await;
     watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_edits_are_capped_per_user_and_per_document() {
+    let s = setup_with(
+        "openai",
+        &[
+            ("llm_ai_max_live_per_user", json!(1)),
+            ("llm_ai_max_live_per_document", json!(2)),
+        ],
+    )
+    .await;
+    let ask = |user: &TestUser| {
+        s.app
+            .request(
+                Method::POST,
+                &format!("/api/v1/files/{}/ai/edit", s.file),
+                Some(&user.access),
+            )
+            .header("accept", "text/event-stream")
+            .json(&json!({"instruction": "[slow] go"}))
+            .send()
+    };
+    let refused = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(res.headers().contains_key("retry-after"));
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{res:?}"
+        );
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(
+            problem["type"], "urn:mdz:problem:too-many-ai-edits",
+            "{problem}"
+        );
+    };
+    let first = ask(&s.team.editor).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let mut first = first.bytes_stream();
+    read_until(&mut first, |t| t.contains("event: edit")).await;
+    // The same user again, while the first streams.
+    refused(ask(&s.team.editor).await.unwrap()).await;
+    let (status, problem) = s
+        .app
+        .post(
+            &format!("/api/v1/files/{}/ai/complete", s.file),
+            Some(&s.team.editor.access),
+            json!({"position": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+    // Another user: the document has room for one more, then none.
+    let second = ask(&s.team.admin).await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    let mut second = second.bytes_stream();
+    read_until(&mut second, |t| t.contains("event: edit")).await;
+    refused(ask(&s.team.owner).await.unwrap()).await;
+    // Once they end, the slots are free again.
+    read_until(&mut first, |_| false).await;
+    read_until(&mut second, |_| false).await;
+    let (status, edit) = s
+        .app
+        .post(
+            &format!("/api/v1/files/{}/ai/edit", s.file),
+            Some(&s.team.editor.access),
+            json!({"instruction": "Greet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{edit}");
 }

@@ -29,6 +29,12 @@ pub enum ChatError {
         limit: i64,
         retry_after: u64,
     },
+    #[error("this {scope} has {limit} AI edits streaming already")]
+    TooManyLive {
+        scope: &'static str,
+        limit: usize,
+        retry_after: u64,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("a dependency is unavailable: {0}")]
@@ -96,6 +102,23 @@ impl From<ChatError> for ApiError {
                 "this {scope} may use {limit} tokens a day (UTC), answers still being generated \
                  counted at their estimate (prompt + max_tokens) until they end; try again in \
                  {retry_after} s"
+            ))
+            .header(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after),
+            ),
+            ChatError::TooManyLive {
+                scope,
+                limit,
+                retry_after,
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-ai-edits",
+                "Too many AI edits at once",
+            )
+            .detail(format!(
+                "this {scope} may have {limit} AI edits and completions streaming at once; \
+                 try again when one ends"
             ))
             .header(
                 actix_web::http::header::RETRY_AFTER,

@@ -175,6 +175,8 @@ impl ChatModule {
             ai::AiSettings {
                 context_bytes: config.llm_ai_context_bytes,
                 complete_max_tokens: config.llm_complete_max_tokens,
+                max_live_per_user: config.llm_ai_max_live_per_user,
+                max_live_per_document: config.llm_ai_max_live_per_document,
             },
         ));
         Ok(Self { service, ai })

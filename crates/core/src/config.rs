@@ -164,6 +164,11 @@ pub struct Config {
     /// Bytes of the document on each side of an AI edit's selection or a completion's cursor
     /// sent as context.
     pub llm_ai_context_bytes: usize,
+    /// AI edits and completions one user may have streaming at once on a node (429 beyond).
+    pub llm_ai_max_live_per_user: usize,
+    /// AI edits and completions one document may have streaming at once on a node (429
+    /// beyond).
+    pub llm_ai_max_live_per_document: usize,
     /// Tokens one user may use per UTC day; 0: no limit.
     pub llm_daily_tokens_per_user: i64,
     /// Tokens one project may use per UTC day; 0: no limit.
@@ -252,6 +257,8 @@ struct Defaults {
     llm_max_tokens: u32,
     llm_complete_max_tokens: u32,
     llm_ai_context_bytes: usize,
+    llm_ai_max_live_per_user: usize,
+    llm_ai_max_live_per_document: usize,
     llm_daily_tokens_per_user: i64,
     llm_daily_tokens_per_project: i64,
 }
@@ -306,6 +313,8 @@ const DEFAULTS: Defaults = Defaults {
     llm_max_tokens: 4096,
     llm_complete_max_tokens: 64,
     llm_ai_context_bytes: 4096,
+    llm_ai_max_live_per_user: 4,
+    llm_ai_max_live_per_document: 8,
     llm_daily_tokens_per_user: 0,
     llm_daily_tokens_per_project: 0,
 };
@@ -519,6 +528,12 @@ impl Config {
         }
         if !(256..=65_536).contains(&self.llm_ai_context_bytes) {
             return bad("llm_ai_context_bytes", "must be between 256 and 65536");
+        }
+        if self.llm_ai_max_live_per_user == 0 {
+            return bad("llm_ai_max_live_per_user", "must be at least 1");
+        }
+        if self.llm_ai_max_live_per_document == 0 {
+            return bad("llm_ai_max_live_per_document", "must be at least 1");
         }
         if self.llm_context_chars < 1000 {
             return bad("llm_context_chars", "must be at least 1000");

@@ -3,6 +3,7 @@
 //! was when the stream started, so it followed concurrent typing), the AI's presence removed.
 
 use super::repo;
+use super::slots::Slot;
 use crate::error::ChatError;
 use crate::generation::{Ended, Ending, Keeper};
 use crate::quota::Hold;
@@ -11,7 +12,7 @@ use mdz_core::db::{self, DbPool};
 use mdz_core::ids::{AiEditId, FileId, UserId};
 use mdz_core::ports::{AiSuggestion, EditTarget, LiveEdits};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What a completed edit becomes: a suggestion of `requested_by` on `target`.
 pub struct Outcome {
@@ -32,6 +33,9 @@ pub struct AiKeeper {
     pub outcome: Option<Outcome>,
     /// The AI's presence entry (file, client id) while it writes.
     pub presence: Option<(FileId, u32)>,
+    /// Its place among the streams of the user and the document: given back once stored
+    /// (before the end is announced), or when the keeper is dropped.
+    pub slot: Mutex<Option<Slot>>,
 }
 
 impl AiKeeper {
@@ -105,6 +109,12 @@ impl Keeper for AiKeeper {
         if let Some((file, client)) = self.presence {
             self.live.hide_ai(file, client).await;
         }
+        drop(
+            self.slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
         saved.map(|()| extra)
     }
 }

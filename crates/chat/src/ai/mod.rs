@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod interface;
 mod keeper;
 pub mod repo;
+mod slots;
 
 use crate::context::{self, Pinned};
 use crate::error::ChatError;
@@ -27,6 +28,7 @@ use mdz_core::documents::{DocumentHead, Passage};
 use mdz_core::ids::{AiEditId, ChatSessionId, FileId, UserId};
 use mdz_core::ports::{AiPresence, ChatSessionInfo, EditRange, EditTarget, LiveEdits};
 use repo::AiEditRow;
+use slots::{Slot, Slots};
 use std::sync::Arc;
 use tracing::instrument;
 
@@ -47,12 +49,16 @@ pub struct AiSettings {
     pub context_bytes: usize,
     /// Most tokens of a completion.
     pub complete_max_tokens: u32,
+    /// Edits and completions streaming at once on this node, per user and per document.
+    pub max_live_per_user: usize,
+    pub max_live_per_document: usize,
 }
 
 pub struct AiService {
     chat: Arc<ChatService>,
     live: Arc<dyn LiveEdits>,
     generations: Arc<Generations<AiEditId>>,
+    slots: Arc<Slots>,
     settings: AiSettings,
 }
 
@@ -99,6 +105,8 @@ struct Ask {
     row: AiEditRow,
     messages: Vec<(Speaker, String)>,
     max_tokens: Option<u32>,
+    /// Its place among the streams of the user and the document.
+    slot: Slot,
 }
 
 impl AiService {
@@ -107,6 +115,10 @@ impl AiService {
             chat,
             live,
             generations: Arc::new(Generations::default()),
+            slots: Arc::new(Slots::new(
+                settings.max_live_per_user,
+                settings.max_live_per_document,
+            )),
             settings,
         }
     }
@@ -230,6 +242,7 @@ impl AiService {
         };
         let head = self.editable(actor, file).await?;
         let (name, provider, model) = self.choose(ask.provider.as_deref(), ask.model.as_deref())?;
+        let slot = self.slots.take(actor, file)?;
         let search = (ask.use_search == Some(true)).then_some(instruction.as_str());
         let (rules, pinned, found) = self
             .context_of(actor, &head, ask.session_id, search)
@@ -263,6 +276,7 @@ impl AiService {
             row,
             messages,
             max_tokens: None,
+            slot,
         };
         self.start(ask, provider, Some(target)).await
     }
@@ -277,6 +291,7 @@ impl AiService {
     ) -> Result<Started, ChatError> {
         let head = self.editable(actor, file).await?;
         let (name, provider, model) = self.choose(ask.provider.as_deref(), ask.model.as_deref())?;
+        let slot = self.slots.take(actor, file)?;
         let (before, after) = self
             .live
             .around(file, ask.position, self.settings.context_bytes)
@@ -292,6 +307,7 @@ impl AiService {
             row,
             messages,
             max_tokens: Some(self.settings.complete_max_tokens),
+            slot,
         };
         self.start(ask, provider, None).await
     }
@@ -335,6 +351,7 @@ impl AiService {
                 model: stored.model.clone(),
             }),
             presence: presence.map(|p| (p.file, p.client)),
+            slot: std::sync::Mutex::new(Some(ask.slot)),
         };
         let listener = self.generations.start(
             Answering {
