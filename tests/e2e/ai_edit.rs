@@ -635,3 +635,72 @@ async fn streaming_edits_are_capped_per_user_and_per_document() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{edit}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_completions_are_purged_after_their_retention() {
+    let s = setup("openai").await;
+    let (status, completion) = s
+        .app
+        .post(
+            &format!("/api/v1/files/{}/ai/complete", s.file),
+            Some(&s.team.editor.access),
+            json!({"position": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{completion}");
+    let (status, edit) = s
+        .app
+        .post(
+            &format!("/api/v1/files/{}/ai/edit", s.file),
+            Some(&s.team.editor.access),
+            json!({"instruction": "Greet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{edit}");
+    let fresh = s
+        .app
+        .post(
+            &format!("/api/v1/files/{}/ai/complete", s.file),
+            Some(&s.team.editor.access),
+            json!({"position": 3}),
+        )
+        .await
+        .1;
+    // Both asked a day ago; the sweeper runs when a node starts.
+    s.app
+        .sql(&format!(
+            "UPDATE ai_edits SET created_at = now() - interval '1 day' WHERE id IN ('{}', '{}')",
+            completion["id"].as_str().unwrap(),
+            edit["id"].as_str().unwrap()
+        ))
+        .await;
+    let _replica = TestApp::spawn_with(Options {
+        replica_of: Some(s.app.replica()),
+        ..Options::default()
+    })
+    .await;
+    let path = |e: &Value| {
+        format!(
+            "/api/v1/files/{}/ai/edits/{}",
+            s.file,
+            e["id"].as_str().unwrap()
+        )
+    };
+    let gone = crate::collab::eventually(|| async {
+        s.app
+            .get(&path(&completion), Some(&s.team.editor.access))
+            .await
+            .0
+            == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(gone, "an old completion is purged");
+    let (status, _) = s.app.get(&path(&edit), Some(&s.team.editor.access)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an edit is kept (its suggestion refers to it)"
+    );
+    let (status, _) = s.app.get(&path(&fresh), Some(&s.team.editor.access)).await;
+    assert_eq!(status, StatusCode::OK, "a recent completion is kept");
+}

@@ -204,6 +204,11 @@ impl ChatModule {
                     Ok(n) => tracing::info!(edits = n, "ended AI edits left by a stopped node"),
                     Err(e) => tracing::warn!(error = %e, "ending orphaned AI edits failed"),
                 }
+                match ai.purge_completions().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(completions = n, "purged ended completions"),
+                    Err(e) => tracing::warn!(error = %e, "purging ended completions failed"),
+                }
             }
         })
     }

@@ -132,6 +132,22 @@ pub async fn set_outcome(
     .map(drop)
 }
 
+/// Delete the completions asked before `before` that ended (ghost text: nothing refers to
+/// them once their stream is over). How many.
+pub async fn purge_completions(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+) -> Result<usize, Error> {
+    diesel::delete(
+        ai_edits::table
+            .filter(ai_edits::kind.eq("complete"))
+            .filter(ai_edits::status.ne("streaming"))
+            .filter(ai_edits::created_at.lt(before)),
+    )
+    .execute(conn)
+    .await
+}
+
 /// End edits still `streaming` whose last save is older than `before` (all, or only `only`),
 /// settling their holds in full, as chat's `end_stale` does for answers. How many.
 pub async fn end_stale(

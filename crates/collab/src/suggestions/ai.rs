@@ -165,8 +165,9 @@ impl LiveEdits for AiEdits {
         position: usize,
         context_bytes: usize,
     ) -> Result<(String, String), ApiError> {
-        let state = self.state(file).await?;
-        Ok(blocking(move || anchors::around_position(&state, position, context_bytes)).await?)
+        // The live text as it is, unsaved typing included: no sync, no copy of the state.
+        let room = self.rooms.open_within(file).await?;
+        Ok(room.read(|txn, text| anchors::around_position(txn, text, position, context_bytes)))
     }
 
     async fn show_ai(&self, presence: AiPresence) {

@@ -202,23 +202,23 @@ pub fn around_range(
 }
 
 /// Up to `bytes` of the live text before and after character `position` (the end when past
-/// it).
+/// it). Run under the room's lock ([`crate::room::Room::read`]): no encoding.
 pub fn around_position(
-    state: &[u8],
+    txn: &impl ReadTxn,
+    text: &TextRef,
     position: usize,
     bytes: usize,
-) -> Result<(String, String), String> {
-    let (doc, text) = load(state)?;
-    let live = text.get_string(&doc.transact());
+) -> (String, String) {
+    let live = text.get_string(txn);
     let at = live
         .char_indices()
         .map(|(i, _)| i)
         .nth(position)
         .unwrap_or(live.len());
-    Ok((
+    (
         tail(&live[..at], bytes).to_owned(),
         head(&live[at..], bytes).to_owned(),
-    ))
+    )
 }
 
 /// Replace the text between `start` and `end` with `proposed`, if it is still `quote`;
