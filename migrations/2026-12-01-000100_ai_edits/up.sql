@@ -25,4 +25,10 @@ CREATE TABLE ai_edits (
 );
 CREATE INDEX ai_edits_file ON ai_edits (file_id, id);
 CREATE INDEX ai_edits_streaming ON ai_edits (updated_at) WHERE status = 'streaming';
+-- Foreign keys: deleting a project, user or suggestion finds the rows by these.
+CREATE INDEX ai_edits_project ON ai_edits (project_id);
+CREATE INDEX ai_edits_requested_by ON ai_edits (requested_by);
+CREATE INDEX ai_edits_suggestion ON ai_edits (suggestion_id) WHERE suggestion_id IS NOT NULL;
+-- The sweeper purges ended completions by age.
+CREATE INDEX ai_edits_completions ON ai_edits (created_at) WHERE kind = 'complete';
 SELECT mdz_manage_updated_at('ai_edits');

@@ -704,3 +704,30 @@ async fn ended_completions_are_purged_after_their_retention() {
     let (status, _) = s.app.get(&path(&fresh), Some(&s.team.editor.access)).await;
     assert_eq!(status, StatusCode::OK, "a recent completion is kept");
 }
+
+#[derive(diesel::QueryableByName)]
+struct Unindexed {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    column: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_foreign_key_of_ai_edits_is_indexed() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    let mut db = app.db().await;
+    // Deleting a project, file, user or suggestion looks its rows up by these columns.
+    let unindexed: Vec<Unindexed> = diesel::sql_query(
+        "SELECT a.attname::text AS column FROM pg_constraint c \
+         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+         WHERE c.contype = 'f' AND c.conrelid = 'ai_edits'::regclass \
+           AND NOT EXISTS (SELECT 1 FROM pg_index i \
+                           WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1]) \
+         ORDER BY 1",
+    )
+    .load(&mut db)
+    .await
+    .unwrap();
+    let columns: Vec<String> = unindexed.into_iter().map(|u| u.column).collect();
+    assert_eq!(columns, Vec::<String>::new());
+}
