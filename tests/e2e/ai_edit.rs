@@ -731,3 +731,38 @@ async fn every_foreign_key_of_ai_edits_is_indexed() {
     let columns: Vec<String> = unindexed.into_iter().map(|u| u.column).collect();
     assert_eq!(columns, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_of_a_trashed_document_are_not_found() {
+    let s = setup("openai").await;
+    let (status, edit) = s
+        .app
+        .post(
+            &format!("/api/v1/files/{}/ai/edit", s.file),
+            Some(&s.team.editor.access),
+            json!({"instruction": "Greet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{edit}");
+    let path = format!(
+        "/api/v1/files/{}/ai/edits/{}",
+        s.file,
+        edit["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        s.app.get(&path, Some(&s.team.viewer.access)).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = s
+        .app
+        .delete(
+            &format!("/api/v1/files/{}", s.file),
+            Some(&s.team.owner.access),
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    for path in [path.clone(), format!("{path}/stream")] {
+        let (status, body) = s.app.get(&path, Some(&s.team.viewer.access)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+}

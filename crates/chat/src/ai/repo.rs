@@ -47,9 +47,13 @@ pub async fn insert(
     }
 }
 
+/// The edit, unless its document is trashed (then as if it did not exist).
 pub async fn get(conn: &mut AsyncPgConnection, id: AiEditId) -> Result<Option<AiEditRow>, Error> {
     ai_edits::table
         .find(id)
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "EXISTS (SELECT 1 FROM files f WHERE f.id = ai_edits.file_id AND f.deleted_at IS NULL)",
+        ))
         .select(AiEditRow::as_select())
         .first(conn)
         .await
