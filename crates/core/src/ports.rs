@@ -219,8 +219,10 @@ pub trait LiveEdits: Send + Sync + 'static {
         position: usize,
         context_bytes: usize,
     ) -> Result<(String, String), crate::ApiError>;
-    /// Publish (and keep renewing) the AI's presence entry in the document, on every replica.
-    async fn show_ai(&self, presence: AiPresence);
+    /// Publish (and keep renewing, for a bounded time) the AI's presence entry in the
+    /// document, on every replica. Returns at once: the work runs in its own task, so that a
+    /// caller that stored an edit starts its generation with nothing awaited in between.
+    fn show_ai(&self, presence: AiPresence);
     /// Remove it.
     async fn hide_ai(&self, file: FileId, client: u32);
     /// Offer the edit as an open suggestion by `requested_by`; its id.

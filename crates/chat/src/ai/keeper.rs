@@ -31,11 +31,28 @@ pub struct AiKeeper {
     pub hold: Option<Hold>,
     /// `None` for a completion.
     pub outcome: Option<Outcome>,
-    /// The AI's presence entry (file, client id) while it writes.
-    pub presence: Option<(FileId, u32)>,
+    /// The AI's presence entry (file, client id) while it writes: hidden at the end, or
+    /// when the keeper is dropped without ending (its task panicked).
+    pub presence: Mutex<Option<(FileId, u32)>>,
     /// Its place among the streams of the user and the document: given back once stored
     /// (before the end is announced), or when the keeper is dropped.
     pub slot: Mutex<Option<Slot>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drop for AiKeeper {
+    fn drop(&mut self) {
+        let Some((file, client)) = lock(&self.presence).take() else {
+            return;
+        };
+        let live = self.live.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { live.hide_ai(file, client).await });
+        }
+    }
 }
 
 impl AiKeeper {
@@ -106,15 +123,11 @@ impl Keeper for AiKeeper {
             }
             _ => json!({"ai_edit_id": self.id, "suggestion_id": null}),
         };
-        if let Some((file, client)) = self.presence {
+        let shown = lock(&self.presence).take();
+        if let Some((file, client)) = shown {
             self.live.hide_ai(file, client).await;
         }
-        drop(
-            self.slot
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-        );
+        drop(lock(&self.slot).take());
         saved.map(|()| extra)
     }
 }

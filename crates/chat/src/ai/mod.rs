@@ -337,9 +337,6 @@ impl AiService {
             requested_by: actor,
             range: Some((t.start.clone(), t.end.clone())),
         });
-        if let Some(p) = &presence {
-            self.live.show_ai(p.clone()).await;
-        }
         let keeper = AiKeeper {
             pool: self.chat.pool.clone(),
             live: self.live.clone(),
@@ -353,9 +350,14 @@ impl AiService {
                 provider: stored.provider.clone(),
                 model: stored.model.clone(),
             }),
-            presence: presence.map(|p| (p.file, p.client)),
+            presence: std::sync::Mutex::new(presence.as_ref().map(|p| (p.file, p.client))),
             slot: std::sync::Mutex::new(Some(ask.slot)),
         };
+        // Nothing is awaited from storing the ask to starting its task: a client that drops
+        // meanwhile cannot leave the edit holding its quota until the sweeper ends it.
+        if let Some(p) = presence {
+            self.live.show_ai(p);
+        }
         let listener = self.generations.start(
             Answering {
                 id: stored.id,

@@ -21,6 +21,9 @@ use std::time::Duration;
 /// Stock Yjs clients drop a presence entry not renewed for 30 s: the AI's is renewed twice
 /// as often while it writes.
 const RENEW_EVERY: Duration = Duration::from_secs(15);
+/// The longest an AI presence entry is renewed (a generation that outlives it, or whose task
+/// died without hiding it, is then removed from presence).
+const MAX_SHOWN: Duration = Duration::from_secs(30 * 60);
 /// The AI's colour in presence.
 const AI_COLOR: &str = "#7c3aed";
 
@@ -108,6 +111,36 @@ async fn publish(rooms: &Arc<Rooms>, file: FileId, client: u32, clock: u32, json
     }
 }
 
+/// The AI's presence state: its name (with the asker's), colour, the asker and the range.
+async fn presence_state(users: &dyn UserDirectory, presence: AiPresence) -> String {
+    let name = match users.by_ids(&[presence.requested_by]).await {
+        Ok(found) => found
+            .into_iter()
+            .next()
+            .map(|u| u.display_name)
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::debug!(error = %e, "the asker's name is unknown");
+            String::new()
+        }
+    };
+    let name = if name.is_empty() {
+        "AI".to_owned()
+    } else {
+        format!("AI (for {name})")
+    };
+    let range = presence
+        .range
+        .map(|(start, end)| serde_json::json!({"start": start, "end": end}));
+    serde_json::json!({
+        "user": {"name": name, "color": AI_COLOR},
+        "ai": true,
+        "requested_by": presence.requested_by,
+        "range": range,
+    })
+    .to_string()
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, CollabError> {
@@ -170,45 +203,22 @@ impl LiveEdits for AiEdits {
         Ok(room.read(|txn, text| anchors::around_position(txn, text, position, context_bytes)))
     }
 
-    async fn show_ai(&self, presence: AiPresence) {
-        let name = match self.users.by_ids(&[presence.requested_by]).await {
-            Ok(found) => found
-                .into_iter()
-                .next()
-                .map(|u| u.display_name)
-                .unwrap_or_default(),
-            Err(e) => {
-                tracing::debug!(error = %e, "the asker's name is unknown");
-                String::new()
-            }
-        };
-        let name = if name.is_empty() {
-            "AI".to_owned()
-        } else {
-            format!("AI (for {name})")
-        };
-        let range = presence
-            .range
-            .map(|(start, end)| serde_json::json!({"start": start, "end": end}));
-        let state = serde_json::json!({
-            "user": {"name": name, "color": AI_COLOR},
-            "ai": true,
-            "requested_by": presence.requested_by,
-            "range": range,
-        })
-        .to_string();
+    fn show_ai(&self, presence: AiPresence) {
         let clock = Arc::new(AtomicU32::new(0));
-        let (rooms, file, client, ticking) = (
-            self.rooms.clone(),
-            presence.file,
-            presence.client,
-            clock.clone(),
-        );
+        let (rooms, users, ticking) = (self.rooms.clone(), self.users.clone(), clock.clone());
+        let (file, client) = (presence.file, presence.client);
         let renewing = tokio::spawn(async move {
-            loop {
+            let state = presence_state(users.as_ref(), presence).await;
+            let shown = async {
+                loop {
+                    let at = ticking.fetch_add(1, Ordering::SeqCst) + 1;
+                    publish(&rooms, file, client, at, Some(&state)).await;
+                    tokio::time::sleep(RENEW_EVERY).await;
+                }
+            };
+            if tokio::time::timeout(MAX_SHOWN, shown).await.is_err() {
                 let at = ticking.fetch_add(1, Ordering::SeqCst) + 1;
-                publish(&rooms, file, client, at, Some(&state)).await;
-                tokio::time::sleep(RENEW_EVERY).await;
+                publish(&rooms, file, client, at, None).await;
             }
         });
         if let Some(old) = self
