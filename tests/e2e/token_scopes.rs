@@ -338,3 +338,110 @@ async fn a_read_only_token_edits_live_as_a_viewer_at_most() {
     writer.stop().await;
     reader.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suggest_token_proposes_but_never_writes() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let project = app.project_with(&owner, &[]).await;
+    let file = app
+        .create_file(&owner, &project, "a.md", "hello world")
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Made for MCP without a scope: suggestions only; the listing says so.
+    let (token, id) = pat(&app, &owner, json!({"name": "assistant", "purpose": "mcp"})).await;
+    let (_, list) = app.get("/api/v1/auth/tokens", Some(&owner.access)).await;
+    assert_eq!(list["items"][0]["id"], id.as_str());
+    assert_eq!(list["items"][0]["scope"], "suggest", "{list}");
+
+    let (status, body) = app
+        .get(&format!("/api/v1/files/{file}"), Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let revision = body["revision"].as_i64().unwrap();
+    let file_path = format!("/api/v1/files/{file}");
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &file_path,
+            Some(&token),
+            Some(json!({"content": "rewritten"})),
+        )
+        .await;
+    assert_forbidden(status, &body, "save a file");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only suggests edits"),
+        "{body}"
+    );
+    let (status, body) = app
+        .patch(&file_path, Some(&token), json!({"path": "b.md"}))
+        .await;
+    assert_forbidden(status, &body, "move a file");
+    let (status, body) = app.delete(&file_path, Some(&token)).await;
+    assert_forbidden(status, &body, "trash a file");
+    for (what, status, body) in writes(&app, &token, &project, &file).await {
+        assert_forbidden(status, &body, what);
+    }
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/tokens",
+            Some(&token),
+            json!({"name": "minted", "scope": "write"}),
+        )
+        .await;
+    assert_forbidden(status, &body, "mint a token");
+
+    // What it is for: proposing.
+    let (status, suggestion) = app
+        .post(
+            &format!("/api/v1/files/{file}/suggestions"),
+            Some(&token),
+            json!({"range": {"from": 0, "to": 5, "revision": revision}, "proposed": "howdy"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{suggestion}");
+    // …but not deciding.
+    let (status, body) = app
+        .post(
+            &format!(
+                "/api/v1/suggestions/{}/accept",
+                suggestion["id"].as_str().unwrap()
+            ),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_forbidden(status, &body, "accept a suggestion");
+    let (_, doc) = app.get(&file_path, Some(&owner.access)).await;
+    assert_eq!(doc["content"], "hello world");
+
+    // A token made for MCP with the write scope writes.
+    let (full, _) = pat(
+        &app,
+        &owner,
+        json!({"name": "trusted", "purpose": "mcp", "scope": "write"}),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &file_path,
+            Some(&full),
+            Some(json!({"content": "rewritten"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/tokens",
+            Some(&owner.access),
+            json!({"name": "x", "purpose": "robots"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}

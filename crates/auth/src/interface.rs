@@ -84,10 +84,17 @@ pub struct CreateTokenRequest {
     pub expires_in_days: Option<i64>,
     /// When it expires (in the future, within 3650 days); instead of `expires_in_days`.
     pub expires_at: Option<DateTime<Utc>>,
-    /// `read` (GET only; live editing as a viewer), `write` (default) or `admin` (also
-    /// creates and deletes tokens).
+    /// `read` (GET only; live editing as a viewer), `suggest` (reads, and proposes edits as
+    /// suggestions: `POST /files/{id}/suggestions` and MCP, where `update_file` becomes a
+    /// suggestion; every other write is 403), `write` or `admin` (also creates and deletes
+    /// tokens). Default: `suggest` when `purpose` is `mcp`, else `write`.
     #[schema(example = "read")]
     pub scope: Option<String>,
+    /// What the token is for: `mcp` (an AI assistant over MCP: its scope defaults to
+    /// `suggest`, so its edits wait for a person) or `general` (the default). Only picks the
+    /// default scope; not stored.
+    #[schema(example = "mcp")]
+    pub purpose: Option<String>,
     /// Limit the token to these projects (1–100); every project of the user when absent.
     pub projects: Option<Vec<ProjectId>>,
 }
@@ -143,7 +150,7 @@ pub struct ApiToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
-    /// `read`, `write` or `admin`.
+    /// `read`, `suggest` (edits only as suggestions), `write` or `admin`.
     pub scope: String,
     /// The projects it is limited to; absent: every project of the user.
     pub projects: Option<Vec<ProjectId>>,
@@ -311,9 +318,20 @@ impl CreateTokenRequest {
                 (None, at) => Ok(at),
             },
         );
+        let default_scope = f.check(
+            "purpose",
+            match self.purpose.as_deref() {
+                None | Some("general") => Ok(Scope::Write),
+                // An assistant's edits wait for a person unless asked otherwise.
+                Some("mcp") => Ok(Scope::Suggest),
+                Some(_) => Err("must be mcp or general".to_owned()),
+            },
+        );
         let scope = f.check(
             "scope",
-            self.scope.as_deref().map_or(Ok(Scope::Write), Scope::parse),
+            self.scope
+                .as_deref()
+                .map_or(Ok(default_scope.unwrap_or(Scope::Write)), Scope::parse),
         );
         let projects = f.check(
             "projects",
@@ -329,13 +347,15 @@ impl CreateTokenRequest {
                 None => Ok(None),
             },
         );
-        match (name, expires_at, scope, projects) {
-            (Some(name), Some(expires_at), Some(scope), Some(projects)) => Ok(NewApiToken {
-                name,
-                expires_at,
-                scope,
-                projects,
-            }),
+        match (name, expires_at, default_scope, scope, projects) {
+            (Some(name), Some(expires_at), Some(_), Some(scope), Some(projects)) => {
+                Ok(NewApiToken {
+                    name,
+                    expires_at,
+                    scope,
+                    projects,
+                })
+            }
             _ => Err(f.into_errors()),
         }
     }
@@ -356,5 +376,31 @@ mod tests {
         .unwrap_err();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["email", "password", "display_name"]);
+    }
+
+    fn token(scope: Option<&str>, purpose: Option<&str>) -> Result<NewApiToken, Vec<FieldError>> {
+        CreateTokenRequest {
+            name: "assistant".into(),
+            expires_in_days: None,
+            expires_at: None,
+            scope: scope.map(str::to_owned),
+            purpose: purpose.map(str::to_owned),
+            projects: None,
+        }
+        .parse()
+    }
+
+    #[test]
+    fn mcp_tokens_only_suggest_unless_asked_otherwise() {
+        assert_eq!(token(None, None).unwrap().scope, Scope::Write);
+        assert_eq!(token(None, Some("general")).unwrap().scope, Scope::Write);
+        assert_eq!(token(None, Some("mcp")).unwrap().scope, Scope::Suggest);
+        assert_eq!(
+            token(Some("write"), Some("mcp")).unwrap().scope,
+            Scope::Write
+        );
+        assert_eq!(token(Some("suggest"), None).unwrap().scope, Scope::Suggest);
+        let errs = token(Some("suggest"), Some("robots")).unwrap_err();
+        assert_eq!(errs[0].field, "purpose");
     }
 }

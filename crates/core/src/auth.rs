@@ -13,8 +13,8 @@ use std::ops::Deref;
 
 /// The authenticated caller. Add it as a handler argument to require authentication.
 ///
-/// A read-scoped credential is refused (403) on any method other than `GET`, `HEAD` and
-/// `OPTIONS`, whatever the domain; a credential limited to some projects has that limit
+/// A read- or suggest-scoped credential is refused (403) on any method other than `GET`,
+/// `HEAD` and `OPTIONS`, whatever the domain (see [`ProposingUser`] for the exceptions); a credential limited to some projects has that limit
 /// recorded for the request, where project access is resolved (`access::reachable`).
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Principal);
@@ -76,21 +76,63 @@ fn rejection(r: TokenRejection) -> ApiError {
     }
 }
 
+/// Refuse a write the credential's scope does not allow; `suggesting`: the route only
+/// proposes edits (suggestions, MCP), which a `suggest` scope may do.
+fn check_scope(req: &HttpRequest, principal: &Principal, suggesting: bool) -> Result<(), ApiError> {
+    if principal.may_write() || is_read_method(req.method()) {
+        return Ok(());
+    }
+    if principal.may_suggest() {
+        if suggesting {
+            return Ok(());
+        }
+        return Err(ApiError::forbidden(
+            "this token only suggests edits: it may read and propose suggestions \
+             (POST /files/{id}/suggestions, MCP), but not change anything directly; \
+             use a token with the write scope",
+        ));
+    }
+    Err(ApiError::forbidden(
+        "this token is read-only: it may only make GET requests",
+    ))
+}
+
+async fn extract(req: HttpRequest, suggesting: bool) -> Result<Principal, ApiError> {
+    let token = bearer_token(&req).map(str::to_owned);
+    let principal = authenticate(&req, token.as_deref()).await?;
+    check_scope(&req, &principal, suggesting)?;
+    Ok(principal)
+}
+
 impl FromRequest for AuthUser {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let token = bearer_token(&req).map(str::to_owned);
-            let principal = authenticate(&req, token.as_deref()).await?;
-            if !principal.may_write() && !is_read_method(req.method()) {
-                return Err(ApiError::forbidden(
-                    "this token is read-only: it may only make GET requests",
-                ));
-            }
-            Ok(AuthUser(principal))
-        })
+        Box::pin(async move { extract(req, false).await.map(AuthUser) })
+    }
+}
+
+/// The authenticated caller of a route that only proposes edits (creating a suggestion,
+/// the MCP endpoint): like [`AuthUser`], but a `suggest`-scoped token may also use it with
+/// any method. Such a route must not change a document directly for that credential.
+#[derive(Debug, Clone)]
+pub struct ProposingUser(pub Principal);
+
+impl Deref for ProposingUser {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl FromRequest for ProposingUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { extract(req, true).await.map(ProposingUser) })
     }
 }

@@ -23,6 +23,11 @@ pub enum Scope {
     /// Reads only: any request other than `GET`/`HEAD`/`OPTIONS` gets 403, and live editing
     /// connects as a viewer at most.
     Read,
+    /// Reads, and proposes edits without making them: suggestion creation and the MCP
+    /// endpoint accept it (there `update_file` becomes a suggestion); every other write
+    /// (document saves, moves, trash, comments, projects…) gets 403, and live editing
+    /// connects as a viewer at most. The default of tokens made for MCP.
+    Suggest,
     /// Reads and writes, as far as the user's roles allow.
     Write,
     /// Writes, and managing personal access tokens.
@@ -30,11 +35,12 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Suggest, Scope::Write, Scope::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Read => "read",
+            Scope::Suggest => "suggest",
             Scope::Write => "write",
             Scope::Admin => "admin",
         }
@@ -44,7 +50,7 @@ impl Scope {
         Scope::ALL
             .into_iter()
             .find(|x| x.as_str() == s)
-            .ok_or_else(|| "must be one of read, write, admin".to_owned())
+            .ok_or_else(|| "must be one of read, suggest, write, admin".to_owned())
     }
 }
 
@@ -70,6 +76,11 @@ impl Principal {
     /// May this credential write at all?
     pub fn may_write(&self) -> bool {
         self.scope >= Scope::Write
+    }
+
+    /// May this credential propose edits (suggestions) at least?
+    pub fn may_suggest(&self) -> bool {
+        self.scope >= Scope::Suggest
     }
 
     /// Does this credential reach `project` (before any role is considered)?

@@ -3,7 +3,7 @@
 use super::SuggestionsService;
 use super::interface::{NewSuggestion, Suggestion, SuggestionQuery};
 use actix_web::{HttpResponse, get, post, web};
-use mdz_core::auth::AuthUser;
+use mdz_core::auth::{AuthUser, ProposingUser};
 use mdz_core::ids::{FileId, SuggestionId};
 use mdz_core::pagination::{Page, PageQuery};
 use mdz_core::{ApiError, Problem};
@@ -53,7 +53,8 @@ async fn list_suggestions(
 }
 
 /// Suggest an edit (editor and above): the range as Yjs relative positions (`anchor`) or
-/// as character offsets into a file revision (`range`), and the text to put there.
+/// as character offsets into a file revision (`range`), and the text to put there. A token
+/// with the `suggest` scope may call this (and nothing else that writes).
 #[utoipa::path(
     tag = "collab",
     security(("bearer" = [])),
@@ -74,7 +75,8 @@ async fn list_suggestions(
 #[post("/{id}/suggestions")]
 async fn create_suggestion(
     svc: Svc,
-    user: AuthUser,
+    // A suggestions-only token may propose: that is what it is for.
+    user: ProposingUser,
     path: web::Path<FileId>,
     body: web::Json<NewSuggestion>,
 ) -> Result<HttpResponse, ApiError> {
