@@ -235,3 +235,150 @@ async fn the_transport_answers_edges_by_the_spec() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
 }
+
+/// One `tools/call` over the raw transport; returns the JSON-RPC `result`.
+async fn call_tool(app: &TestApp, token: &str, name: &str, args: Value) -> Value {
+    let res = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": name, "arguments": args}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<Value>().await.unwrap()["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suggest_only_token_turns_update_file_into_a_suggestion() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let editor = app.new_user().await;
+    let project = app.project_with(&owner, &[(&editor, "editor")]).await;
+    let file = app
+        .create_file(&owner, &project, "plan.md", "# Plan\nfirst draft\nend\n")
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A token made for MCP only suggests unless asked otherwise.
+    let (status, created) = app
+        .post(
+            "/api/v1/auth/tokens",
+            Some(&editor.access),
+            json!({"name": "Claude", "purpose": "mcp"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["scope"], "suggest");
+    let token = created["token"].as_str().unwrap().to_owned();
+
+    let read = call_tool(&app, &token, "read_file", json!({"file_id": file})).await;
+    let revision = read["structuredContent"]["revision"].as_i64().unwrap();
+    let result = call_tool(
+        &app,
+        &token,
+        "update_file",
+        json!({"file_id": file, "revision": revision,
+               "content": "# Plan\nsecond draft\nend\n", "explanation": "Moves on."}),
+    )
+    .await;
+    assert_eq!(result["isError"], false, "{result}");
+    let out = &result["structuredContent"];
+    assert_eq!(out["written"], false);
+    assert_eq!(out["suggested"], true);
+    let id = out["suggestion_id"].as_str().unwrap().to_owned();
+    assert_eq!(out["suggestion"]["status"], "open");
+    assert_eq!(out["suggestion"]["quote"], "first");
+    assert_eq!(out["suggestion"]["proposed"], "second");
+    assert_eq!(out["suggestion"]["explanation"], "Moves on.");
+    assert_eq!(out["suggestion"]["provider"], "mcp");
+
+    // The document is unchanged; the suggestion is open for people to see.
+    let (_, doc) = app
+        .get(&format!("/api/v1/files/{file}"), Some(&owner.access))
+        .await;
+    assert_eq!(doc["content"], "# Plan\nfirst draft\nend\n");
+    assert_eq!(doc["revision"], revision);
+    let (_, open) = app
+        .get(
+            &format!("/api/v1/files/{file}/suggestions?status=open"),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(open["items"][0]["id"], id.as_str(), "{open}");
+
+    // A stale revision and creating documents are refused, as tool errors.
+    let stale = call_tool(
+        &app,
+        &token,
+        "update_file",
+        json!({"file_id": file, "revision": revision + 5, "content": "lost"}),
+    )
+    .await;
+    assert_eq!(stale["isError"], true);
+    assert!(
+        stale["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("conflict")
+    );
+    let create = call_tool(
+        &app,
+        &token,
+        "create_file",
+        json!({"project_id": project, "path": "new.md", "content": "x"}),
+    )
+    .await;
+    assert_eq!(create["isError"], true);
+    assert!(
+        create["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("not allowed")
+    );
+
+    // A person accepts it: now the document changes.
+    let (status, accepted) = app
+        .post(
+            &format!("/api/v1/suggestions/{id}/accept"),
+            Some(&owner.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let saved = crate::collab::eventually(|| async {
+        let (_, doc) = app
+            .get(&format!("/api/v1/files/{file}"), Some(&owner.access))
+            .await;
+        doc["content"] == "# Plan\nsecond draft\nend\n"
+    })
+    .await;
+    assert!(saved, "the accepted suggestion is saved to the file");
+
+    // A token made for MCP with the write scope writes directly.
+    let (status, created) = app
+        .post(
+            "/api/v1/auth/tokens",
+            Some(&editor.access),
+            json!({"name": "trusted", "purpose": "mcp", "scope": "write"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let full = created["token"].as_str().unwrap();
+    let written = call_tool(
+        &app,
+        full,
+        "update_file",
+        json!({"file_id": file, "content": "direct\n"}),
+    )
+    .await;
+    assert_eq!(written["isError"], false, "{written}");
+    let (_, doc) = app
+        .get(&format!("/api/v1/files/{file}"), Some(&owner.access))
+        .await;
+    assert_eq!(doc["content"], "direct\n");
+}

@@ -70,6 +70,17 @@ pub trait Workspace: Send + Sync + 'static {
         content: String,
         revision: Option<i64>,
     ) -> Result<Value, WorkspaceError>;
+    /// Propose `content` as a document's new content without writing it: one suggestion
+    /// replacing the range between the common start and end of the current text and
+    /// `content`. With `revision`, only if nobody saved since. For suggest-only credentials.
+    async fn suggest_update(
+        &self,
+        user: UserId,
+        file: FileId,
+        content: String,
+        revision: Option<i64>,
+        explanation: Option<&str>,
+    ) -> Result<Value, WorkspaceError>;
     /// Propose an edit of a document as a suggestion its editors accept or reject.
     async fn propose_edit(
         &self,

@@ -7,7 +7,7 @@ use crate::rpc::{self, Reply};
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
-use mdz_core::auth::AuthUser;
+use mdz_core::auth::{AuthUser, ProposingUser};
 use mdz_core::workspace::Workspace;
 use serde_json::Value;
 use std::time::Duration;
@@ -26,7 +26,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn post(user: AuthUser, workspace: web::Data<dyn Workspace>, body: Bytes) -> HttpResponse {
+/// A `suggest`-scoped token may call tools: its writes become suggestions (`tools`).
+async fn post(
+    user: ProposingUser,
+    workspace: web::Data<dyn Workspace>,
+    body: Bytes,
+) -> HttpResponse {
     let message: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {
@@ -44,7 +49,7 @@ async fn post(user: AuthUser, workspace: web::Data<dyn Workspace>, body: Bytes) 
             "send one JSON-RPC message per request (batches are not supported)",
         ));
     }
-    match rpc::handle(workspace.get_ref(), user.user_id, &message).await {
+    match rpc::handle(workspace.get_ref(), &user, &message).await {
         Reply::Nothing => HttpResponse::Accepted().finish(),
         Reply::Message(answer) => HttpResponse::Ok().json(answer),
     }

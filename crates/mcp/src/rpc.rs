@@ -2,7 +2,7 @@
 //! `tools/list`, `tools/call`. Notifications and client responses need no answer.
 
 use crate::tools;
-use mdz_core::ids::UserId;
+use mdz_core::ports::Principal;
 use mdz_core::workspace::Workspace;
 use serde_json::{Value, json};
 
@@ -39,7 +39,7 @@ pub fn negotiate(requested: Option<&str>) -> &'static str {
         .unwrap_or(VERSIONS[0])
 }
 
-pub async fn handle(workspace: &dyn Workspace, user: UserId, message: &Value) -> Reply {
+pub async fn handle(workspace: &dyn Workspace, caller: &Principal, message: &Value) -> Reply {
     let Some(method) = message.get("method").and_then(Value::as_str) else {
         // A response to a server request (this server sends none) or junk without a method.
         return if message.get("id").is_some()
@@ -69,12 +69,12 @@ pub async fn handle(workspace: &dyn Workspace, user: UserId, message: &Value) ->
                     "protocolVersion": version,
                     "capabilities": {"tools": {"listChanged": false}},
                     "serverInfo": {"name": "mdz", "title": "mdz Markdown workspace", "version": env!("CARGO_PKG_VERSION")},
-                    "instructions": "Tools over the user's mdz projects: list projects and documents, read, search, create, and update documents (pass the revision you read to update_file)."
+                    "instructions": instructions(caller)
                 }),
             )
         }
         "ping" => result(id, json!({})),
-        "tools/list" => result(id, tools::list()),
+        "tools/list" => result(id, tools::list(tools::Mode::of(caller))),
         "tools/call" => {
             let Some(name) = params.get("name").and_then(Value::as_str) else {
                 return Reply::Message(error(id, INVALID_PARAMS, "`name` is required"));
@@ -83,7 +83,7 @@ pub async fn handle(workspace: &dyn Workspace, user: UserId, message: &Value) ->
                 .get("arguments")
                 .cloned()
                 .unwrap_or_else(|| json!({}));
-            match tools::call(workspace, user, name, &args).await {
+            match tools::call(workspace, caller, name, &args).await {
                 Ok(value) => result(
                     id,
                     json!({
@@ -101,6 +101,17 @@ pub async fn handle(workspace: &dyn Workspace, user: UserId, message: &Value) ->
         _ => error(id, METHOD_NOT_FOUND, &format!("no method `{method}`")),
     };
     Reply::Message(answer)
+}
+
+fn instructions(caller: &Principal) -> &'static str {
+    match tools::Mode::of(caller) {
+        tools::Mode::Write => {
+            "Tools over the user's mdz projects: list projects and documents, read, search, create, and update documents (pass the revision you read to update_file)."
+        }
+        tools::Mode::Suggest => {
+            "Tools over the user's mdz projects: list projects and documents, read and search. This token only suggests edits: update_file and propose_edit create suggestions that a person accepts or rejects (the document is unchanged until then); create_file is refused."
+        }
+    }
 }
 
 #[cfg(test)]

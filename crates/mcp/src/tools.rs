@@ -1,12 +1,36 @@
 //! The tools: their JSON schemas for `tools/list`, and each call through the workspace port.
 //! A failure is a tool error (`isError: true` with a message), never an HTTP error.
 
-use mdz_core::ids::{FileId, ProjectId, UserId};
+use mdz_core::ids::{FileId, ProjectId};
+use mdz_core::ports::Principal;
 use mdz_core::workspace::{ProposedEdit, Workspace, WorkspaceError};
 use serde_json::{Value, json};
 
+/// How the caller's writes land.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `create_file` and `update_file` write (as far as the user's role allows).
+    Write,
+    /// A `suggest`-scoped token: `update_file` becomes a suggestion covering the changed
+    /// range, `create_file` is refused.
+    Suggest,
+}
+
+impl Mode {
+    pub fn of(caller: &Principal) -> Self {
+        if caller.may_write() {
+            Mode::Write
+        } else {
+            Mode::Suggest
+        }
+    }
+}
+
+const UPDATE_WRITES: &str = "Replace a document's content. Pass the revision you read so a concurrent edit is not overwritten (the call then fails and you should read again). Needs the editor role.";
+const UPDATE_SUGGESTS: &str = "Propose a new content for a document: this token only suggests edits, so the changed part becomes a suggestion (its id is in the result) that a person accepts or rejects; the document is unchanged until then. Pass the revision you read (if the document changed since, the call fails and you should read again) and an explanation. Needs the editor role.";
+
 /// `tools/list`.
-pub fn list() -> Value {
+pub fn list(mode: Mode) -> Value {
     let id = |what: &str| json!({"type": "string", "format": "uuid", "description": what});
     json!({"tools": [
         {
@@ -42,7 +66,11 @@ pub fn list() -> Value {
         },
         {
             "name": "create_file",
-            "description": "Create a Markdown document at a path (e.g. notes/plan.md). Needs the editor role.",
+            "description": if mode == Mode::Write {
+                "Create a Markdown document at a path (e.g. notes/plan.md). Needs the editor role."
+            } else {
+                "Create a Markdown document at a path. Refused for this token: it only suggests edits of existing documents."
+            },
             "inputSchema": {"type": "object", "properties": {
                 "project_id": id("The project"),
                 "path": {"type": "string"},
@@ -51,11 +79,12 @@ pub fn list() -> Value {
         },
         {
             "name": "update_file",
-            "description": "Replace a document's content. Pass the revision you read so a concurrent edit is not overwritten (the call then fails and you should read again). Needs the editor role.",
+            "description": if mode == Mode::Write { UPDATE_WRITES } else { UPDATE_SUGGESTS },
             "inputSchema": {"type": "object", "properties": {
                 "file_id": id("The document"),
                 "content": {"type": "string"},
-                "revision": {"type": "integer", "description": "The revision read_file returned"}
+                "revision": {"type": "integer", "description": "The revision read_file returned"},
+                "explanation": {"type": "string", "description": "Why, for the people reviewing it when the change becomes a suggestion"}
             }, "required": ["file_id", "content"], "additionalProperties": false}
         },
         {
@@ -120,10 +149,12 @@ fn optional_uuid(args: &Value, name: &str) -> Result<Option<uuid::Uuid>, Workspa
 /// Run a tool; `Err` is a tool error.
 pub async fn call(
     workspace: &dyn Workspace,
-    user: UserId,
+    caller: &Principal,
     name: &str,
     args: &Value,
 ) -> Result<Value, WorkspaceError> {
+    let user = caller.user_id;
+    let mode = Mode::of(caller);
     match name {
         "list_projects" => workspace.projects(user).await,
         "list_files" => {
@@ -142,6 +173,11 @@ pub async fn call(
                 .search(user, project, text_arg(args, "query")?)
                 .await
         }
+        "create_file" if mode == Mode::Suggest => Err(WorkspaceError::Forbidden(
+            "this token only suggests edits: it cannot create documents (a token with the \
+             write scope can)"
+                .to_owned(),
+        )),
         "create_file" => {
             let project = ProjectId(uuid_arg(args, "project_id")?);
             let content = text_arg(args, "content")?.to_owned();
@@ -159,6 +195,12 @@ pub async fn call(
                 ),
             };
             let content = text_arg(args, "content")?.to_owned();
+            if mode == Mode::Suggest {
+                let explanation = args.get("explanation").and_then(Value::as_str);
+                return workspace
+                    .suggest_update(user, file, content, revision, explanation)
+                    .await;
+            }
             workspace.update_file(user, file, content, revision).await
         }
         "propose_edit" => {

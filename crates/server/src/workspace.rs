@@ -53,6 +53,41 @@ fn first_page<K>() -> PageRequest<K> {
     }
 }
 
+/// The explanation of an `update_file` turned suggestion when the assistant gave none.
+const WHOLE_UPDATE: &str = "Proposed through MCP as a new content for the document.";
+
+/// The part of a document `update_file` would change, in Unicode scalar values of `old`.
+#[derive(Debug, PartialEq, Eq)]
+struct Change {
+    from: usize,
+    to: usize,
+    quote: String,
+    proposed: String,
+}
+
+/// The range between the common start and the common end of `old` and `new` (the end
+/// never overlapping the start); `None` when they are equal.
+fn changed_range(old: &str, new: &str) -> Option<Change> {
+    if old == new {
+        return None;
+    }
+    let old: Vec<char> = old.chars().collect();
+    let new: Vec<char> = new.chars().collect();
+    let start = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let end = old[start..]
+        .iter()
+        .rev()
+        .zip(new[start..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    Some(Change {
+        from: start,
+        to: old.len() - end,
+        quote: old[start..old.len() - end].iter().collect(),
+        proposed: new[start..new.len() - end].iter().collect(),
+    })
+}
+
 #[async_trait]
 impl Workspace for DomainWorkspace {
     async fn projects(&self, user: UserId) -> Result<Value, WorkspaceError> {
@@ -161,6 +196,55 @@ impl Workspace for DomainWorkspace {
         }
     }
 
+    async fn suggest_update(
+        &self,
+        user: UserId,
+        file: FileId,
+        content: String,
+        revision: Option<i64>,
+        explanation: Option<&str>,
+    ) -> Result<Value, WorkspaceError> {
+        let current = self.files.get(user, file).await.map_err(port_error)?;
+        let head = current.meta.revision;
+        if let Some(read) = revision.filter(|r| *r != head) {
+            return Err(WorkspaceError::Conflict(format!(
+                "the document is at revision {head}, not {read}: read it again"
+            )));
+        }
+        let Some(change) = changed_range(&current.content, &content) else {
+            return Ok(json!({"file_id": file, "revision": head, "written": false,
+                "suggested": false, "message": "the content is what the document already holds; nothing suggested"}));
+        };
+        let new = NewSuggestion {
+            anchor: None::<Anchor>,
+            range: Some(OffsetRange {
+                from: change.from,
+                to: change.to,
+                revision: head,
+            }),
+            quote: Some(change.quote),
+            proposed: change.proposed,
+            explanation: Some(explanation.unwrap_or(WHOLE_UPDATE).to_owned()),
+            provider: Some(MCP_PROVIDER.to_owned()),
+            model: None,
+        };
+        let created = self
+            .suggestions
+            .create(user, file, new)
+            .await
+            .map_err(port_error)?;
+        Ok(json!({
+            "file_id": file,
+            "revision": head,
+            "written": false,
+            "suggested": true,
+            "suggestion_id": created.id,
+            "suggestion": to_json(&created)?,
+            "message": "this token only suggests edits: the change is suggestion \
+                `suggestion_id`, and the document is unchanged until a person accepts it",
+        }))
+    }
+
     async fn propose_edit(
         &self,
         user: UserId,
@@ -200,5 +284,36 @@ impl Workspace for DomainWorkspace {
             .await
             .map_err(port_error)?;
         Ok(json!({"suggestions": to_json(&page.items)?}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Change, changed_range};
+
+    fn change(from: usize, to: usize, quote: &str, proposed: &str) -> Option<Change> {
+        Some(Change {
+            from,
+            to,
+            quote: quote.into(),
+            proposed: proposed.into(),
+        })
+    }
+
+    #[test]
+    fn the_changed_range_is_between_the_common_ends() {
+        assert_eq!(changed_range("same", "same"), None);
+        assert_eq!(
+            changed_range("# Hi\nold words\n", "# Hi\nnew words\n"),
+            change(5, 8, "old", "new")
+        );
+        assert_eq!(changed_range("ab", "abc"), change(2, 2, "", "c"));
+        assert_eq!(changed_range("", "text"), change(0, 0, "", "text"));
+        assert_eq!(changed_range("abc", ""), change(0, 3, "abc", ""));
+        // Repeated letters: the end does not overlap the start.
+        assert_eq!(changed_range("aa", "aaa"), change(2, 2, "", "a"));
+        assert_eq!(changed_range("aaa", "aa"), change(2, 3, "a", ""));
+        // Offsets count characters, not bytes.
+        assert_eq!(changed_range("é1ü", "é2ü"), change(1, 2, "1", "2"));
     }
 }
