@@ -40,6 +40,7 @@ mod search_relevance;
 mod session_end;
 mod sessions;
 mod soak;
+mod suggestion_threads;
 mod suggestions;
 mod sync;
 mod token_scopes;

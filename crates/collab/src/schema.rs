@@ -38,6 +38,7 @@ diesel::table! {
         resolved_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        suggestion_id -> Nullable<Uuid>,
     }
 }
 

@@ -7,7 +7,7 @@ use super::interface::{
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use mdz_core::auth::AuthUser;
-use mdz_core::ids::{CommentId, FileId};
+use mdz_core::ids::{CommentId, FileId, SuggestionId};
 use mdz_core::pagination::{Page, PageQuery};
 use mdz_core::{ApiError, Problem};
 use utoipa_actix_web::scope;
@@ -213,4 +213,56 @@ async fn mark_read(
 ) -> Result<HttpResponse, ApiError> {
     let updated = svc.mark_read(user.user_id, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(MarkedRead { updated }))
+}
+
+/// A suggestion's comment thread, oldest first (any member; mounted under `/suggestions`).
+#[utoipa::path(
+    tag = "collab",
+    security(("bearer" = [])),
+    params(("id" = SuggestionId, Path), PageQuery),
+    responses(
+        (status = 200, body = Page<Comment>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/{id}/comments")]
+pub(crate) async fn suggestion_comments(
+    svc: Svc,
+    user: AuthUser,
+    path: web::Path<SuggestionId>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.into_inner().parse::<CommentId>()?;
+    let comments = svc
+        .suggestion_comments(user.user_id, path.into_inner(), page)
+        .await?;
+    Ok(HttpResponse::Ok().json(comments))
+}
+
+/// Discuss a suggestion (commenter and above; only editors and above accept or reject it).
+/// `@email` mentions notify members.
+#[utoipa::path(
+    tag = "collab",
+    security(("bearer" = [])),
+    params(("id" = SuggestionId, Path)),
+    request_body = NewReply,
+    responses(
+        (status = 201, body = Comment),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/{id}/comments")]
+pub(crate) async fn comment_on_suggestion(
+    svc: Svc,
+    user: AuthUser,
+    path: web::Path<SuggestionId>,
+    body: web::Json<NewReply>,
+) -> Result<HttpResponse, ApiError> {
+    let comment = svc
+        .comment_on_suggestion(user.user_id, path.into_inner(), body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(comment))
 }

@@ -1,7 +1,7 @@
 //! Wire types of comments and notifications.
 
 use chrono::{DateTime, Utc};
-use mdz_core::ids::{CommentId, FileId, NotificationId, ProjectId, UserId};
+use mdz_core::ids::{CommentId, FileId, NotificationId, ProjectId, SuggestionId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -55,6 +55,9 @@ pub struct Comment {
     pub resolved_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The suggestion whose thread this comment is in (such a thread is flat: no replies,
+    /// quote or anchor; it is listed at `GET /suggestions/{id}/comments`).
+    pub suggestion_id: Option<SuggestionId>,
 }
 
 /// A thread: its first comment and the replies, oldest first.

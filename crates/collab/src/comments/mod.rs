@@ -5,6 +5,7 @@
 pub mod endpoint;
 pub mod interface;
 pub mod repo;
+mod suggestion_threads;
 
 use crate::error::CollabError;
 use base64::Engine;
@@ -127,6 +128,7 @@ fn to_comment(row: CommentRow) -> Comment {
         resolved_by: row.resolved_by,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        suggestion_id: row.suggestion_id,
     }
 }
 
@@ -296,6 +298,7 @@ impl CommentsService {
                 resolved_by: None,
                 created_at: now,
                 updated_at: now,
+                suggestion_id: None,
             },
         )
         .await
@@ -311,6 +314,12 @@ impl CommentsService {
         let body = body_of(&new.body, "body")?;
         let (root, _) = self.visible(actor, parent).await?;
         Action::Comment.check(self.access.role(actor, root.project_id).await?)?;
+        if let Some(suggestion) = root.suggestion_id {
+            // A suggestion's thread is flat: a reply is one more comment in it.
+            return self
+                .insert_in_thread(actor, suggestion, root.project_id, root.file_id, body)
+                .await;
+        }
         let now = Utc::now();
         self.insert_with_mentions(
             actor,
@@ -329,6 +338,7 @@ impl CommentsService {
                 resolved_by: None,
                 created_at: now,
                 updated_at: now,
+                suggestion_id: None,
             },
         )
         .await

@@ -1,11 +1,11 @@
 //! Comment and notification queries on `&mut AsyncPgConnection`.
 
-use crate::schema::{comments, notifications};
+use crate::schema::{comments, notifications, suggestions};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use mdz_core::ids::{CommentId, FileId, NotificationId, ProjectId, UserId};
+use mdz_core::ids::{CommentId, FileId, NotificationId, ProjectId, SuggestionId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = comments)]
@@ -23,6 +23,8 @@ pub struct CommentRow {
     pub resolved_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set for the comments of a suggestion's thread.
+    pub suggestion_id: Option<SuggestionId>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -57,7 +59,40 @@ pub async fn get(conn: &mut AsyncPgConnection, id: CommentId) -> Result<Option<C
         .optional()
 }
 
-/// A document's threads (first comments), oldest first, after the cursor.
+/// The document a suggestion is about.
+pub async fn suggestion_file(
+    conn: &mut AsyncPgConnection,
+    suggestion: SuggestionId,
+) -> Result<Option<FileId>, Error> {
+    suggestions::table
+        .find(suggestion)
+        .select(suggestions::file_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A suggestion's thread, oldest first, after the cursor.
+pub async fn suggestion_thread(
+    conn: &mut AsyncPgConnection,
+    suggestion: SuggestionId,
+    after: Option<CommentId>,
+    limit: i64,
+) -> Result<Vec<CommentRow>, Error> {
+    let mut q = comments::table
+        .filter(comments::suggestion_id.eq(suggestion))
+        .order(comments::id.asc())
+        .limit(limit + 1)
+        .select(CommentRow::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(comments::id.gt(after));
+    }
+    q.load(conn).await
+}
+
+/// A document's threads (first comments), oldest first, after the cursor; suggestions'
+/// threads are listed with their suggestion instead.
 pub async fn threads(
     conn: &mut AsyncPgConnection,
     file: FileId,
@@ -68,6 +103,7 @@ pub async fn threads(
     let mut q = comments::table
         .filter(comments::file_id.eq(file))
         .filter(comments::parent_id.is_null())
+        .filter(comments::suggestion_id.is_null())
         .order(comments::id.asc())
         .limit(limit + 1)
         .select(CommentRow::as_select())

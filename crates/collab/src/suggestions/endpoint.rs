@@ -19,7 +19,14 @@ pub fn file_routes(cfg: &mut ServiceConfig) {
 
 /// `/suggestions/*`.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(scope("/suggestions").service(accept).service(reject));
+    use crate::comments::endpoint::{comment_on_suggestion, suggestion_comments};
+    cfg.service(
+        scope("/suggestions")
+            .service(accept)
+            .service(reject)
+            .service(suggestion_comments)
+            .service(comment_on_suggestion),
+    );
 }
 
 /// A document's suggestions, oldest first (any member).
