@@ -49,6 +49,7 @@ async fn the_python_sdk_uses_every_tool_within_its_role() {
         r["tools"],
         json!([
             "create_file",
+            "get_document_outline",
             "list_files",
             "list_projects",
             "list_suggestions",
@@ -277,6 +278,23 @@ async fn a_suggest_only_token_turns_update_file_into_a_suggestion() {
     let token = created["token"].as_str().unwrap().to_owned();
 
     let read = call_tool(&app, &token, "read_file", json!({"file_id": file})).await;
+    // Reading tools work as ever; the outline finds the heading.
+    let outline = call_tool(
+        &app,
+        &token,
+        "get_document_outline",
+        json!({"file_id": file}),
+    )
+    .await;
+    assert_eq!(outline["isError"], false, "{outline}");
+    assert_eq!(
+        outline["structuredContent"]["headings"],
+        json!([{"level": 1, "text": "Plan", "line": 1, "offset": 0}])
+    );
+    assert_eq!(
+        outline["structuredContent"]["revision"],
+        read["structuredContent"]["revision"]
+    );
     let revision = read["structuredContent"]["revision"].as_i64().unwrap();
     let result = call_tool(
         &app,

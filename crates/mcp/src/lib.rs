@@ -4,6 +4,7 @@
 //! the workspace port in core; every rule is the REST API's.
 
 pub mod endpoint;
+pub mod outline;
 pub mod rpc;
 pub mod tools;
 

@@ -56,6 +56,13 @@ pub fn list(mode: Mode) -> Value {
             "annotations": {"readOnlyHint": true}
         },
         {
+            "name": "get_document_outline",
+            "description": "A document's headings (# to ######, outside code blocks): level, text, line (from 1) and offset (Unicode characters from the start, as propose_edit counts), with the revision they were read at. At most 1000.",
+            "inputSchema": {"type": "object", "properties": {"file_id": id("The document")},
+                            "required": ["file_id"], "additionalProperties": false},
+            "annotations": {"readOnlyHint": true}
+        },
+        {
             "name": "search",
             "description": "Full-text search in one project or all of yours. Supports \"exact phrase\", -exclude and or; the last word matches as a prefix.",
             "inputSchema": {"type": "object", "properties": {
@@ -166,6 +173,15 @@ pub async fn call(
             workspace
                 .read_file(user, FileId(uuid_arg(args, "file_id")?))
                 .await
+        }
+        "get_document_outline" => {
+            let doc = workspace
+                .read_file(user, FileId(uuid_arg(args, "file_id")?))
+                .await?;
+            let mut out = crate::outline::outline(doc["content"].as_str().unwrap_or_default());
+            out["file_id"] = doc["id"].clone();
+            out["revision"] = doc["revision"].clone();
+            Ok(out)
         }
         "search" => {
             let project = optional_uuid(args, "project_id")?.map(ProjectId);
