@@ -202,7 +202,7 @@ if want evidence; then
     FROM pg_stat_statements WHERE calls <= $saves / 2 AND query NOT LIKE '%pg_s%'
     ORDER BY total_exec_time DESC LIMIT 4" | sed 's/^/    /'
   echo "  mdz process CPU per save: $(python3 -c "print(f'{($mdz_cpu1 - $mdz_cpu0) * 1000 / $(getconf CLK_TCK) / $saves:.2f}')") ms (user + system, /proc/$mdz_pid/stat)"
-  psql "$DATABASE_URL" -tA -c "SELECT 'round trips per save (statements run): ' || round(sum(calls)::numeric / greatest($saves, 1), 1)
+  psql "$DATABASE_URL" -tA -c "SELECT 'statements per save (several share a round trip when pipelined): ' || round(sum(calls)::numeric / greatest($saves, 1), 1)
     FROM pg_stat_statements WHERE calls > $saves / 2" | sed 's/^/  /'
   echo "  what active backends were doing (samples every 10 ms):"
   sort "$work/waits.out" | uniq -c | sort -rn | head -8 | sed 's/^/    /'
