@@ -293,6 +293,92 @@ async fn a_save_is_found_at_once_and_indexed_in_the_background() {
     assert!(seen, "the indexer never indexed the save");
 }
 
+/// The transaction id of the document's vector (each write of it has its own).
+async fn vector_xid(db: &mut diesel_async::AsyncPgConnection, id: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Vector {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        xid: String,
+    }
+    let v: Vector = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(format!(
+            "SELECT xid::text AS xid FROM file_search WHERE file_id = '{id}'"
+        )),
+        db,
+    )
+    .await
+    .unwrap();
+    v.xid
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_save_during_an_indexing_round_waits_the_delay_again() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    let owner = app.new_user().await;
+    let p = project(&app, &owner, "Busy").await;
+    let id = doc(&app, &owner, &p, "busy.md", "# Busy\nstart\n").await;
+    let put = |text: &'static str| {
+        let (app, owner, id) = (&app, &owner, &id);
+        async move {
+            let (status, body) = app
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/api/v1/files/{id}"),
+                    Some(&owner.access),
+                    Some(json!({ "content": text })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    let mut db = app.db().await;
+    let created = vector_xid(&mut db, &id).await;
+    put("# Busy\nfirst save\n").await;
+    // Hold the document's vector row: the indexer's next round (2 s after the save) computes
+    // the vector and then waits here to store it.
+    let mut holder = app.db().await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM file_search WHERE file_id = '{id}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let waiting = "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                   AND query LIKE 'WITH turn AS%'";
+    let mut blocked = false;
+    for _ in 0..300 {
+        if app.sql(waiting).await == 1 {
+            blocked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(blocked, "the indexer's round never reached the held row");
+    // A save lands while the round runs: its queue entry is renumbered, so the round leaves it.
+    put("# Busy\nsecond save\n").await;
+    holder.batch_execute("COMMIT").await.unwrap();
+    let mut stored = created.clone();
+    for _ in 0..200 {
+        stored = vector_xid(&mut db, &id).await;
+        if stored != created {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_ne!(stored, created, "the round never stored its vector");
+    // The document was just indexed: the next vector waits the delay (2 s) again, instead of
+    // coming on the next round (every 200 ms) as if the save were 2 s old.
+    for _ in 0..15 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            vector_xid(&mut db, &id).await,
+            stored,
+            "the document was indexed again within the delay"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_process_at_a_time_runs_the_background_indexer() {
     let app = TestApp::spawn().await;

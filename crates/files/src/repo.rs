@@ -584,10 +584,11 @@ pub enum IndexTurn {
 }
 
 /// Index up to `limit` queued documents of `projects` (or of any project) queued at least
-/// `settled` ago. The vectors are computed and stored without locking anything a save needs;
-/// then the queue entries are removed where they still have the number they were computed for
-/// (a document saved meanwhile stays queued for the next round), so a save never waits for
-/// vectors. Returns how many vectors were stored.
+/// `settled` ago whose vector is at least `settled` old (a document edited without pause is
+/// indexed about once per `settled`, not once per round). The vectors are computed and stored
+/// without locking anything a save needs; then the queue entries are removed where they still
+/// have the number they were computed for (a document saved meanwhile stays queued for the
+/// next round), so a save never waits for vectors. Returns how many vectors were stored.
 pub async fn index_dirty(
     conn: &mut AsyncPgConnection,
     projects: Option<&[ProjectId]>,
@@ -614,16 +615,19 @@ pub async fn index_dirty(
              SELECT q.file_id, q.project_id, q.seq,
                     mdz_file_search(f.title, f.path, f.content) AS vector
              FROM search_queue q JOIN files f ON f.id = q.file_id
+             LEFT JOIN file_search s ON s.file_id = q.file_id
              WHERE (SELECT ours FROM turn)
                AND ($1::uuid[] IS NULL OR q.project_id = ANY($1))
                AND q.queued_at <= now() - make_interval(secs => $2)
+               AND (s.indexed_at IS NULL OR s.indexed_at <= now() - make_interval(secs => $2))
              ORDER BY q.file_id LIMIT $3
          ),
          indexed AS (
              INSERT INTO file_search (file_id, project_id, seq, search)
              SELECT file_id, project_id, seq, vector FROM stale
              ON CONFLICT (file_id) DO UPDATE
-                 SET seq = EXCLUDED.seq, search = EXCLUDED.search, xid = EXCLUDED.xid
+                 SET seq = EXCLUDED.seq, search = EXCLUDED.search, xid = EXCLUDED.xid,
+                     indexed_at = clock_timestamp()
                  WHERE file_search.seq < EXCLUDED.seq
              RETURNING file_id, seq
          ),

@@ -1,0 +1,1 @@
+ALTER TABLE file_search DROP COLUMN indexed_at;
