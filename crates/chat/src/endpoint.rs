@@ -114,6 +114,25 @@ pub(crate) fn live_frames(
     )
 }
 
+/// A stored (ended) answer as SSE: its text in one `delta` (none when empty), then `done`.
+pub(crate) fn replay(
+    req: &HttpRequest,
+    user: &Principal,
+    text: &str,
+    done: &Value,
+) -> HttpResponse {
+    let mut frames = Vec::new();
+    if !text.is_empty() {
+        frames.push(frame("delta", &json!({ "text": text })));
+    }
+    frames.push(frame("done", done));
+    sse(
+        req,
+        user,
+        futures_util::stream::iter(frames.into_iter().map(Ok)),
+    )
+}
+
 /// An SSE response that ends when the credential of the request is revoked (logout, a
 /// deleted session or token, a password change), on whichever node that happened.
 pub(crate) fn sse(
@@ -285,18 +304,12 @@ async fn resume(
     let offset = query.into_inner().offset.unwrap_or(0);
     match svc.resume(user.user_id, session, id, offset).await? {
         Source::Live(listener) => Ok(sse(&req, &user, live_frames(Vec::new(), listener))),
-        Source::Stored(message) => {
-            let mut frames = Vec::new();
-            if !message.content.is_empty() {
-                frames.push(frame("delta", &json!({"text": message.content})));
-            }
-            frames.push(frame("done", &json!({"status": message.status})));
-            Ok(sse(
-                &req,
-                &user,
-                futures_util::stream::iter(frames.into_iter().map(Ok)),
-            ))
-        }
+        Source::Stored(message) => Ok(replay(
+            &req,
+            &user,
+            &message.content,
+            &json!({"status": message.status}),
+        )),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::interface::{AiEdit, AskCompletion, AskEdit};
 use super::{AiService, Source, Started};
-use crate::endpoint::{frame, live_frames, sse, wants_sse};
+use crate::endpoint::{frame, live_frames, replay, sse, wants_sse};
 use crate::generation::{Ending, Event};
 use crate::interface::ResumeQuery;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -165,21 +165,12 @@ async fn resume(
     let offset = query.into_inner().offset.unwrap_or(0);
     match svc.resume(user.user_id, file, id, offset).await? {
         Source::Live(listener) => Ok(sse(&req, &user, live_frames(Vec::new(), listener))),
-        Source::Stored(edit) => {
-            let mut frames = Vec::new();
-            if !edit.content.is_empty() {
-                frames.push(frame("delta", &json!({"text": edit.content})));
-            }
-            frames.push(frame(
-                "done",
-                &json!({"status": edit.status, "ai_edit_id": edit.id, "suggestion_id": edit.suggestion_id}),
-            ));
-            Ok(sse(
-                &req,
-                &user,
-                futures_util::stream::iter(frames.into_iter().map(Ok)),
-            ))
-        }
+        Source::Stored(edit) => Ok(replay(
+            &req,
+            &user,
+            &edit.content,
+            &json!({"status": edit.status, "ai_edit_id": edit.id, "suggestion_id": edit.suggestion_id}),
+        )),
     }
 }
 
