@@ -9,7 +9,8 @@
 # typing and N = 500 connected of whom 20 type; then idle memory per room and per connection
 # (1,000 rooms x 10 connections) and the time to load a document with 100,000 stored updates.
 # Prints figures; asserts nothing. BENCH_ONLY=stock (any of yrs,stock,idle,load) runs some
-# sections; BENCH_BIN_DIR=DIR uses the binaries already built there (mdz,
+# sections; BENCH_COLLAB_STOCK="2:2 20:20" picks the stock client's N:typing cases (default all
+# four); BENCH_BIN_DIR=DIR uses the binaries already built there (mdz,
 # examples/collab_load) instead of building them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,7 @@ PER_ROOM=${BENCH_COLLAB_PER_ROOM:-10}
 # every update (see scripts/bench/collab-ywebsocket.mjs: the others read and drop live updates).
 JS_THREADS=${BENCH_COLLAB_JS_THREADS:-$(nproc)}
 JS_OBSERVERS=${BENCH_COLLAB_JS_OBSERVERS:-5}
+STOCK_SPECS=${BENCH_COLLAB_STOCK:-2:2 20:20 100:100 500:20}
 BIN_DIR=${BENCH_BIN_DIR:-./target/release}
 ONLY=${BENCH_ONLY:-yrs,stock,idle,load}
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
@@ -98,7 +100,7 @@ if want stock; then
   # N:typists. The provider's URL is <server>/<room>?token=…: for mdz the room is the file id.
   for r in $(seq "$RUNS"); do
     echo " run $r (stock y-websocket client, Node, $JS_THREADS worker threads)"
-    for spec in 2:2 20:20 100:100 500:20; do
+    for spec in $STOCK_SPECS; do
       n=${spec%:*}
       typing=${spec#*:}
       observers=$n
@@ -127,7 +129,7 @@ summary() { # file-prefix label N...
   done
 }
 if want yrs; then summary collab "collab" 2 20 100; fi
-if want stock; then summary stock "collab stock" 2 20 100 500; fi
+if want stock; then summary stock "collab stock" $(for s in $STOCK_SPECS; do echo "${s%:*}"; done); fi
 if want yrs || want stock; then
   batches=$(curl -fs "$base/metrics" | awk '/^mdz_collab_commit_batch_updates_(sum|count)/ {print $2}' | paste -sd' ')
   python3 -c "s,c=map(float,'$batches'.split()); print(f'group commit: {c:.0f} commits for {s:.0f} updates ({s/max(c,1):.1f} updates per commit)')"

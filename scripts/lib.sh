@@ -43,6 +43,19 @@ ensure_js_client() {
   fi
 }
 
+# The real OpenID Connect provider of the single sign-on tests: oidc-provider (pinned by
+# tests/oidc-js/package-lock.json), run by Node.
+ensure_oidc_provider() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/oidc-js"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+    ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.mdz-lock"; then
+    echo "installing the npm oidc-provider for the single sign-on tests" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$dir/package-lock.json" "$dir/node_modules/.mdz-lock"
+  fi
+}
+
 # The browser tests of the web app: playwright-core (pinned by tests/web-js/package-lock.json)
 # driving the OS chromium, never a browser downloaded at test time.
 ensure_web_tests() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on real services: installs what is missing (Debian packages, s3s-fs,
 # cargo-nextest), starts a throwaway PostgreSQL cluster, a redis-server and an S3-compatible
-# server (s3s-fs) on free ports, (chromium and the npm packages of the browser tests; promtool,
+# server (s3s-fs) on free ports, (chromium and the npm packages of the browser tests, the npm
+# OpenID Connect provider of the single sign-on tests; promtool,
 # kubectl, checkov, kubernetes-validate, python-hcl2 for the deploy checks), runs every test with
 # nextest, and stops them.
 # Extra arguments go to `cargo nextest run` (e.g. `scripts/test.sh -E 'test(login)'`).
@@ -11,6 +12,7 @@ source scripts/lib.sh
 
 ensure_tools
 ensure_js_client
+ensure_oidc_provider
 ensure_web_tests
 ensure_py_client
 ensure_fuzzer

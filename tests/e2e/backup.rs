@@ -12,8 +12,32 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-pub(crate) fn backup_path() -> PathBuf {
-    std::env::temp_dir().join(format!("mdz-backup-{}.zip", uuid::Uuid::new_v4().simple()))
+/// A backup file's path in the temporary directory, removed when the test is done with it.
+pub(crate) struct BackupFile(PathBuf);
+
+impl std::ops::Deref for BackupFile {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for BackupFile {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for BackupFile {
+    fn drop(&mut self) {
+        drop(std::fs::remove_file(&self.0));
+    }
+}
+
+pub(crate) fn backup_path() -> BackupFile {
+    BackupFile(
+        std::env::temp_dir().join(format!("mdz-backup-{}.zip", uuid::Uuid::new_v4().simple())),
+    )
 }
 
 pub(crate) fn stderr(out: &std::process::Output) -> String {

@@ -24,7 +24,7 @@ async fn users(target: &RestoreTarget) -> i64 {
     count(&mut conn, "SELECT count(*) AS n FROM users").await
 }
 
-async fn source() -> (TestApp, Made, std::path::PathBuf) {
+async fn source() -> (TestApp, Made, crate::backup::BackupFile) {
     let app = TestApp::spawn().await;
     let made = fill(&app, 70_000).await;
     let file = backup_path();

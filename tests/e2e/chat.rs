@@ -2,6 +2,7 @@
 //! and whole answers, stored as they stream, cancel, a dropped client, resume with an offset,
 //! upstream errors and timeouts, no provider configured, and roles.
 
+use diesel_async::SimpleAsyncConnection;
 use futures_util::StreamExt;
 use mdz_tests::{FakeLlm, Options, SLOW_PIECES, TestApp, TestUser};
 use reqwest::{Method, StatusCode};
@@ -1147,6 +1148,43 @@ async fn a_session_deleted_behind_a_warm_cache_answers_404_and_writes_nothing() 
             .await,
         0
     );
+}
+
+/// The answer starts while its question commits; an answer that ends before the commit is
+/// still stored whole (its final save waits for the row), not lost to an UPDATE of a row not
+/// there yet.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_that_ends_before_its_question_commits_is_stored_whole() {
+    let s = setup().await;
+    let path = format!("/api/v1/sessions/{}/messages", s.session);
+    // The messages' foreign key waits for this lock on the session: the insert is held back
+    // while the provider answers.
+    let mut blocker = s.app.db().await;
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM chat_sessions WHERE id = '{}' FOR UPDATE",
+            s.session
+        ))
+        .await
+        .unwrap();
+    let ((status, body), ()) = tokio::join!(
+        s.app
+            .post(&path, Some(&s.editor.access), json!({"content": "hi"})),
+        async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            blocker.batch_execute("COMMIT").await.unwrap();
+        }
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["assistant_message"]["content"], "Hello world",
+        "{body}"
+    );
+    assert_eq!(body["assistant_message"]["status"], "complete", "{body}");
+    let id = body["assistant_message"]["id"].as_str().unwrap();
+    let stored = message_by_id(&s, id).await;
+    assert_eq!(stored["content"], "Hello world", "{stored}");
+    assert_eq!(stored["status"], "complete", "{stored}");
 }
 
 /// A message row as a node that stopped mid-answer leaves it: `minutes_ago` since its last save.

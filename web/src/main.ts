@@ -57,6 +57,49 @@ function authView (mode: 'signin' | 'signup'): void {
       .finally(() => { submit.disabled = false })
   })
   page(mode === 'signup' ? 'Create account' : 'Sign in', form)
+  if (mode === 'signin') void singleSignOn(form, err)
+}
+
+// Why single sign-on sent the browser back (`/signin?sso_error=…`, see crates/auth/src/oidc).
+const SSO_ERRORS: Record<string, string> = {
+  state: 'The sign-in was interrupted or started in another browser. Try again.',
+  expired: 'The sign-in took too long. Try again.',
+  denied: 'The sign-in provider did not sign you in.',
+  unavailable: 'The sign-in provider cannot be reached right now. Try again later.',
+  code: 'The sign-in provider’s answer could not be used. Try again.',
+  token: 'The sign-in provider’s answer could not be verified. Try again.',
+  email_missing: 'The sign-in provider did not share your e-mail address.',
+  email_unverified: 'Your e-mail address is not verified at the sign-in provider.',
+  account_unverified: 'An account with your address exists but has not confirmed it: sign in with its password and confirm the address (or reset the password), then use single sign-on.',
+  already_linked: 'The account with your address is linked to another identity at the sign-in provider.',
+  no_account: 'No account has your e-mail address, and single sign-on does not create accounts here.',
+  rate_limited: 'Too many sign-ins from your network. Try again later.',
+  retry: 'Signing in failed. Try again.',
+  failed: 'Signing in failed. Try again.'
+}
+
+/** The sign-in page's single sign-on: the reason of a refusal, and the button when the server
+ * has a provider (the password form goes when passwords are off). */
+async function singleSignOn (form: HTMLFormElement, err: ReturnType<typeof errorBox>): Promise<void> {
+  const code = new URLSearchParams(location.search).get('sso_error')
+  if (code) err.show(SSO_ERRORS[code] ?? SSO_ERRORS.failed)
+  let providers: { password: boolean, sso: boolean, sso_start?: string | null }
+  try {
+    const res = await fetch('/api/v1/auth/providers')
+    if (!res.ok) return
+    providers = await res.json()
+  } catch { return }
+  if (!providers.sso || !providers.sso_start) return
+  const start = providers.sso_start
+  const sso = h('button', {
+    type: 'button',
+    onclick: () => location.assign(`${start}?return_to=${encodeURIComponent(redirectAfter())}`)
+  }, 'Sign in with SSO')
+  if (!providers.password) {
+    form.replaceChildren(h('h1', {}, 'Sign in to mdz'), err, sso)
+  } else {
+    form.append(h('p', {}, 'or'), sso)
+  }
 }
 
 function redirectAfter (): string {

@@ -12,7 +12,7 @@ export function settingsView (main: HTMLElement): void {
   const sessions = h('ul', { class: 'sessions' })
   const created = h('div', { class: 'created', 'aria-live': 'polite' })
   const name = h('input', { type: 'text', required: true, maxlength: '100' })
-  const scope = h('select', {}, ...['read', 'write', 'admin'].map((s) => h('option', { value: s, selected: s === 'write' }, s)))
+  const scope = h('select', {}, ...[['read', 'read'], ['suggest', 'suggest (its edits become suggestions)'], ['write', 'write'], ['admin', 'admin']].map(([v, label]) => h('option', { value: v, selected: v === 'write' }, label)))
   const form = h('form', { class: 'inline', 'aria-label': 'New token' }, field('Token name', name), field('Scope', scope), h('button', { type: 'submit' }, 'Create token'))
 
   const loadTokens = () => api.all<Token>('/auth/tokens').then((ts) => {

@@ -17,6 +17,12 @@ pub const MODE_COOKIE: &str = "cookie";
 pub const COOKIE_NAME: &str = "mdz_refresh";
 pub const COOKIE_PATH: &str = "/api/v1/auth";
 
+/// The single sign-on flow's cookie: the browser's half of a sign-in under way. `Lax`, not
+/// `Strict`: the provider's redirect back to the callback is a cross-site navigation, and a
+/// `Strict` cookie would not come with it.
+pub const FLOW_COOKIE_NAME: &str = "mdz_oidc";
+pub const FLOW_COOKIE_PATH: &str = "/api/v1/auth/oidc";
+
 /// How the cookie is written: `Secure` when the public URL is https; its lifetime is the
 /// refresh token's.
 #[derive(Debug, Clone)]
@@ -50,6 +56,15 @@ impl CookiePolicy {
     pub fn clear(&self) -> Option<HeaderValue> {
         self.header("", 0)
     }
+
+    /// `Set-Cookie` for a single sign-on flow's cookie (`max_age` 0 removes it).
+    pub fn flow(&self, value: &str, max_age: u64) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{FLOW_COOKIE_NAME}={value}; Path={FLOW_COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        ))
+        .ok()
+    }
 }
 
 /// Whether the request opted into cookie mode.
@@ -62,12 +77,17 @@ pub fn wants_cookie(req: &HttpRequest) -> bool {
 
 /// The refresh token from the cookie, if the request carries one.
 pub fn read(req: &HttpRequest) -> Option<String> {
+    read_named(req, COOKIE_NAME)
+}
+
+/// The value of the cookie `name`, if the request carries a non-empty one.
+pub fn read_named(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers()
         .get_all(header::COOKIE)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE_NAME && !value.is_empty())
+        .find(|(found, value)| *found == name && !value.is_empty())
         .map(|(_, value)| value.to_owned())
 }
 

@@ -121,6 +121,7 @@ impl AuthService {
     /// attempts are limited per client IP and per address (known or not) with 429.
     #[instrument(skip_all)]
     pub async fn forgot_password(&self, email: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        self.passwords_allowed()?;
         let email =
             Email::parse(email).map_err(|m| AuthError::Validation(vec![field("email", m)]))?;
         let ip_key = format!("rl:forgot:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
@@ -195,6 +196,7 @@ impl AuthService {
     /// (someone who registered it first, someone who knew the old password) keeps nothing.
     #[instrument(skip_all)]
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<(), AuthError> {
+        self.passwords_allowed()?;
         let hash = secrets::digest(token);
         let email = {
             let mut conn = db::conn(self.pool()).await?;

@@ -65,7 +65,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(crate::email_endpoint::verify_email)
             .service(crate::email_endpoint::resend_verification)
             .service(crate::email_endpoint::forgot_password)
-            .service(crate::email_endpoint::reset_password),
+            .service(crate::email_endpoint::reset_password)
+            .service(crate::oidc::endpoint::providers)
+            .service(crate::oidc::endpoint::start)
+            .service(crate::oidc::endpoint::callback),
     );
 }
 

@@ -27,6 +27,9 @@ pub enum AuthError {
     /// The credential may not do this (a personal access token without the scope).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Passwords are turned off (`oidc_only`): single sign-on only.
+    #[error("passwords are turned off on this server; sign in with single sign-on")]
+    PasswordsDisabled,
     /// Every password-hashing slot is taken and its queue is full.
     #[error("too many sign-ins at once")]
     Busy,
@@ -72,6 +75,12 @@ impl From<AuthError> for ApiError {
             }
             AuthError::NotFound => ApiError::not_found("no such item in your account"),
             AuthError::Forbidden(why) => ApiError::forbidden(why),
+            AuthError::PasswordsDisabled => ApiError::new(
+                actix_web::http::StatusCode::FORBIDDEN,
+                "passwords-disabled",
+                "Passwords are turned off",
+            )
+            .detail(e.to_string()),
             AuthError::Busy => ApiError::new(
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod error;
 pub mod interface;
 pub mod keys;
+pub mod oidc;
 mod password;
 pub mod repo;
 pub mod schema;
@@ -33,17 +34,29 @@ pub use error::AuthError;
 pub struct AuthModule {
     service: Arc<AuthService>,
     cookie: cookie::CookiePolicy,
+    sso: oidc::endpoint::Sso,
+}
+
+/// Why the auth domain could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error("setting up single sign-on")]
+    Sso(#[from] oidc::http::HttpError),
 }
 
 impl AuthModule {
-    /// Load (or generate) the signing key and build the service.
+    /// Load (or generate) the signing key and build the service; `public_url` is where
+    /// browsers reach mdz (the single sign-on callback hangs under it).
     pub async fn new(
         config: &Config,
         pool: DbPool,
         kv: SharedKv,
         revocations: Arc<mdz_core::revocation::Revocations>,
         outbox: mdz_core::mail::Outbox,
-    ) -> Result<Self, keys::KeyError> {
+        public_url: &str,
+    ) -> Result<Self, SetupError> {
         let (key, generated) =
             SigningKey::load_or_generate(config.jwt_private_key_file.as_deref(), &config.data_dir)?;
         if generated {
@@ -64,6 +77,7 @@ impl AuthModule {
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
             }),
             hash_queue: config.password_hash_queue,
+            passwords: !config.oidc_only,
         };
         let is_memory = kv.backend() == "memory";
         let service = Arc::new(AuthService::new(
@@ -84,7 +98,36 @@ impl AuthModule {
             config.public_url.as_deref(),
             config.jwt_refresh_ttl_days * 86_400,
         );
-        Ok(Self { service, cookie })
+        let sso = match (&config.oidc_issuer, &config.oidc_client_id) {
+            (Some(issuer), Some(client_id)) => {
+                let settings = oidc::OidcSettings {
+                    provider: oidc::provider::ProviderConfig {
+                        issuer: issuer.clone(),
+                        client_id: client_id.clone(),
+                        client_secret: config.oidc_client_secret.clone(),
+                        redirect_uri: format!("{public_url}/api/v1/auth/oidc/callback"),
+                    },
+                    auto_create: config.oidc_auto_create,
+                    flow_ttl: Duration::from_secs(config.oidc_flow_ttl_secs),
+                    start_max_per_ip: config.oidc_start_max_per_ip,
+                };
+                if config.public_url.is_none() {
+                    tracing::warn!(
+                        redirect_uri = %settings.provider.redirect_uri,
+                        "single sign-on without PUBLIC_URL: the callback is built from the listen address"
+                    );
+                }
+                let sso = Arc::new(oidc::OidcService::new(service.clone(), settings)?);
+                sso.warm();
+                Some(sso)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            service,
+            cookie,
+            sso: oidc::endpoint::Sso(sso),
+        })
     }
 
     /// The bearer-token verifier other domains reach through the `AuthUser` extractor.
@@ -97,10 +140,16 @@ impl AuthModule {
         self.service.clone()
     }
 
+    /// The bounded password hasher, for other domains' passwords (share links).
+    pub fn password_hasher(&self) -> Arc<dyn mdz_core::ports::PasswordHashing> {
+        Arc::new(self.service.hasher.clone())
+    }
+
     /// Register this module's app data (its service) in the app.
     pub fn app_data(&self, cfg: &mut ServiceConfig) {
         cfg.app_data(web::Data::from(self.service.clone()))
-            .app_data(web::Data::new(self.cookie.clone()));
+            .app_data(web::Data::new(self.cookie.clone()))
+            .app_data(web::Data::new(self.sso.clone()));
     }
 }
 

@@ -23,7 +23,8 @@ pub enum HashError {
 /// Bounds the argon2 work of the process. Each hash takes ~19 MiB and tens of milliseconds of
 /// a core, so at most `concurrency` run at once (on the blocking pool) and at most `queue`
 /// more requests wait for a slot; a request beyond that gets [`HashError::Busy`] at once
-/// instead of queueing behind hundreds of hashes.
+/// instead of queueing behind hundreds of hashes. Clones share the same bounds.
+#[derive(Clone)]
 pub struct Hasher {
     /// Running plus waiting.
     admitted: Arc<Semaphore>,
@@ -66,6 +67,34 @@ impl Hasher {
         stored: Option<String>,
     ) -> Result<bool, HashError> {
         self.admit()?.verify(password, stored).await
+    }
+}
+
+/// The same bounded hasher for the other domains (share-link passwords).
+#[async_trait::async_trait]
+impl mdz_core::ports::PasswordHashing for Hasher {
+    async fn hash(&self, password: String) -> Result<String, mdz_core::ports::HashRefusal> {
+        Hasher::hash(self, password).await.map_err(Into::into)
+    }
+
+    async fn verify(
+        &self,
+        password: String,
+        stored: String,
+    ) -> Result<bool, mdz_core::ports::HashRefusal> {
+        self.admit()?
+            .verify(password, Some(stored))
+            .await
+            .map_err(Into::into)
+    }
+}
+
+impl From<HashError> for mdz_core::ports::HashRefusal {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => Self::Busy,
+            HashError::Failed(cause) => Self::Failed(cause),
+        }
     }
 }
 

@@ -65,7 +65,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    auth_oidc_identities (issuer, subject) {
+        issuer -> Text,
+        subject -> Text,
+        user_id -> Uuid,
+        email -> Text,
+        created_at -> Timestamptz,
+        last_login_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    auth_oidc_flows (state_hash) {
+        state_hash -> Bytea,
+        browser_hash -> Bytea,
+        pkce_verifier -> Text,
+        nonce -> Text,
+        return_to -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(auth_sessions -> users (user_id));
+diesel::joinable!(auth_oidc_identities -> users (user_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(auth_email_tokens -> users (user_id));
@@ -74,5 +98,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_sessions,
     refresh_tokens,
     api_tokens,
-    auth_email_tokens
+    auth_email_tokens,
+    auth_oidc_identities
 );

@@ -44,6 +44,8 @@ pub struct AuthSettings {
     pub hash_concurrency: usize,
     /// Callers that may wait for a hashing slot.
     pub hash_queue: usize,
+    /// Whether passwords work at all (`oidc_only` turns them off).
+    pub passwords: bool,
 }
 
 /// Where a request came from, for the session list and rate limits.
@@ -216,6 +218,27 @@ impl AuthService {
         Ok((session.id, refresh))
     }
 
+    /// A new session for an account single sign-on vouched for; its refresh token.
+    pub(crate) async fn open_session_for(
+        &self,
+        user: &UserRow,
+        client: &ClientInfo,
+    ) -> Result<String, AuthError> {
+        let mut conn = db::conn(&self.pool).await?;
+        let (session, refresh) = self.open_session(&mut conn, user.id, client).await?;
+        tracing::info!(user_id = %user.id, %session, "session opened by single sign-on");
+        Ok(refresh)
+    }
+
+    /// Refuse when passwords are turned off (`oidc_only`).
+    pub(crate) fn passwords_allowed(&self) -> Result<(), AuthError> {
+        if self.settings.passwords {
+            Ok(())
+        } else {
+            Err(AuthError::PasswordsDisabled)
+        }
+    }
+
     fn auth_response(
         &self,
         user: UserRow,
@@ -281,6 +304,7 @@ impl AuthService {
         account: NewAccount,
         client: &ClientInfo,
     ) -> Result<AuthResponse, AuthError> {
+        self.passwords_allowed()?;
         let ip = client.ip.as_deref().unwrap_or("unknown");
         let ip_key = format!("rl:register:ip:{ip}");
         self.reserve(&ip_key, self.settings.register_max_per_ip)
@@ -329,6 +353,7 @@ impl AuthService {
         password: String,
         client: &ClientInfo,
     ) -> Result<AuthResponse, AuthError> {
+        self.passwords_allowed()?;
         let email =
             Email::parse(email).map_err(|m| AuthError::Validation(vec![field("email", m)]))?;
         let ip_key = format!("rl:login:ip:{}", client.ip.as_deref().unwrap_or("unknown"));
@@ -503,6 +528,7 @@ impl AuthService {
         current: String,
         new: &str,
     ) -> Result<(), AuthError> {
+        self.passwords_allowed()?;
         let user = {
             let mut conn = db::conn(&self.pool).await?;
             repo::user_by_id(&mut conn, principal.user_id)

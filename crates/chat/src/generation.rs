@@ -80,22 +80,56 @@ pub trait Keeper: Send + Sync + 'static {
     async fn end(&self, ended: Ended<'_>) -> Result<Value, ChatError>;
 }
 
+/// Whether an answer's row is stored. A post starts the provider while the row's insert
+/// commits (so the commit does not add to the first byte); whatever writes to the row waits
+/// for it, and writes nothing when the insert failed (or the post was dropped before knowing).
+#[derive(Clone)]
+pub struct RowStored(watch::Receiver<Option<bool>>);
+
+impl RowStored {
+    /// A row stored before the answer started.
+    pub fn already() -> Self {
+        Self(watch::channel(Some(true)).1)
+    }
+
+    /// A row being stored: send `Some(true)` once it is committed, `Some(false)` if not.
+    pub fn pending() -> (watch::Sender<Option<bool>>, Self) {
+        let (tx, rx) = watch::channel(None);
+        (tx, Self(rx))
+    }
+
+    pub async fn is_stored(&self) -> bool {
+        let mut rx = self.0.clone();
+        matches!(
+            rx.wait_for(Option::is_some).await.as_deref(),
+            Ok(Some(true))
+        )
+    }
+}
+
 /// A chat answer: its message row, and what it holds of the day's quotas.
 pub struct MessageKeeper {
     pub pool: DbPool,
     pub id: ChatMessageId,
     pub hold: Option<Hold>,
+    pub stored: RowStored,
 }
 
 #[async_trait]
 impl Keeper for MessageKeeper {
     async fn grow(&self, text: &str) -> Result<(), ChatError> {
+        if !self.stored.is_stored().await {
+            return Ok(());
+        }
         let mut conn = db::conn(&self.pool).await?;
         repo::save_growing(&mut conn, self.id, text).await?;
         Ok(())
     }
 
     async fn end(&self, ended: Ended<'_>) -> Result<Value, ChatError> {
+        if !self.stored.is_stored().await {
+            return Ok(Value::Null);
+        }
         let error = ended.ending.error().map(|e| e.to_string());
         let status = ended.ending.status(!ended.text.is_empty());
         let mut conn = db::conn(&self.pool).await?;
@@ -258,7 +292,13 @@ impl<K: Key> Generations<K> {
         let id = answering.id;
         self.map().insert(id, live.clone());
         metrics.streams.inc();
-        let me = self.clone();
+        // Unregisters the answer however its task ends, a panic included: otherwise its id
+        // would stay live (cancel answering 202, listeners waiting for ever).
+        let registered = Registered {
+            generations: self.clone(),
+            id,
+            metrics: metrics.clone(),
+        };
         tokio::spawn(async move {
             let model = prompt.model.clone();
             let started = Instant::now();
@@ -285,8 +325,7 @@ impl<K: Key> Generations<K> {
                 tracing::error!(answer_id = %id, error = %e, "storing the answer failed");
                 Value::Null
             });
-            me.map().remove(&id);
-            metrics.streams.dec();
+            drop(registered);
             beside.finish().await;
             drop(live.events.send(Event::Finished(ending, extra)));
         });
@@ -294,6 +333,20 @@ impl<K: Key> Generations<K> {
             backlog: String::new(),
             events: first,
         }
+    }
+}
+
+/// An answer in the live map and the streams gauge, until dropped.
+struct Registered<K: Key> {
+    generations: Arc<Generations<K>>,
+    id: K,
+    metrics: Arc<ChatMetrics>,
+}
+
+impl<K: Key> Drop for Registered<K> {
+    fn drop(&mut self) {
+        self.generations.map().remove(&self.id);
+        self.metrics.streams.dec();
     }
 }
 
@@ -351,5 +404,78 @@ fn ending_of(e: &ProviderError, id: &dyn Display) -> Ending {
     match e {
         ProviderError::Timeout => Ending::Timeout,
         ProviderError::Upstream(_) => Ending::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::Piece;
+    use futures_util::stream::BoxStream;
+    use tokio::sync::broadcast::error::RecvError;
+
+    /// A provider whose answer panics after its first piece (a parser bug, say).
+    struct Panicking;
+
+    #[async_trait]
+    impl Provider for Panicking {
+        fn name(&self) -> &'static str {
+            "openai"
+        }
+        fn default_model(&self) -> &str {
+            "m"
+        }
+        async fn stream(
+            &self,
+            _: Prompt,
+        ) -> Result<BoxStream<'static, Result<Piece, ProviderError>>, ProviderError> {
+            let pieces = futures_util::stream::iter([0, 1]).map(|i| {
+                assert!(i == 0, "the provider's answer broke");
+                Ok(Piece::Text("first".into()))
+            });
+            Ok(Box::pin(pieces))
+        }
+    }
+
+    struct Nowhere;
+
+    #[async_trait]
+    impl Keeper for Nowhere {
+        async fn grow(&self, _: &str) -> Result<(), ChatError> {
+            Ok(())
+        }
+        async fn end(&self, _: Ended<'_>) -> Result<Value, ChatError> {
+            Ok(Value::Null)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_answer_is_no_longer_live_and_its_listeners_end() {
+        let generations: Arc<Generations<u64>> = Arc::new(Generations::default());
+        let metrics = Arc::new(ChatMetrics::register(&prometheus::Registry::new()).unwrap());
+        let mut listener = generations.start(
+            Answering {
+                id: 7,
+                prompt_tokens: 1,
+                keeper: Box::new(Nowhere),
+            },
+            Arc::new(Panicking),
+            Prompt {
+                model: "m".into(),
+                messages: Vec::new(),
+                max_tokens: None,
+            },
+            metrics.clone(),
+            Beside::new(Box::pin(async {})),
+        );
+        assert!(matches!(listener.events.recv().await, Ok(Event::Delta(_))));
+        let end = tokio::time::timeout(Duration::from_secs(10), listener.events.recv()).await;
+        assert!(
+            matches!(end, Ok(Err(RecvError::Closed))),
+            "a listener of a panicked answer waits for ever: {end:?}"
+        );
+        assert!(!generations.is_live(7), "the panicked answer is still live");
+        assert!(!generations.cancel(7));
+        assert_eq!(metrics.streams.get(), 0);
     }
 }

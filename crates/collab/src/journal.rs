@@ -3,9 +3,8 @@
 //! commit): many updates, one transaction, one fsync.
 
 use crate::metrics::CollabMetrics;
-use crate::repo::{self, NewUpdate};
+use crate::repo::{self, Appended, Reserve};
 use bytes::Bytes;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::db::{self, DbPool};
 use mdz_core::ids::{FileId, UserId};
 use std::collections::BTreeMap;
@@ -149,40 +148,46 @@ async fn next_batch(
     true
 }
 
-/// One transaction for the whole batch; returns each update's sequence number in order.
+/// The whole batch in one statement (one round trip, one commit: see
+/// [`repo::append_batch`]); returns each update's sequence number in order.
 async fn commit(pool: &DbPool, batch: &[Append]) -> Result<Vec<i64>, JournalError> {
     let fail = |e: &dyn std::fmt::Display| JournalError(e.to_string());
     let mut conn = db::conn(pool).await.map_err(|e| fail(&e))?;
-    // Documents in a fixed order, so two replicas' batches never wait on each other in a cycle.
-    let mut per_file: BTreeMap<FileId, Vec<usize>> = BTreeMap::new();
-    for (i, append) in batch.iter().enumerate() {
-        per_file.entry(append.file).or_default().push(i);
-    }
-    (*conn)
-        .transaction::<_, diesel::result::Error, _>(async |conn: &mut AsyncPgConnection| {
-            let mut seqs = vec![0_i64; batch.len()];
-            for (file, indexes) in &per_file {
-                let n = i64::try_from(indexes.len()).unwrap_or(i64::MAX);
-                let last = repo::reserve(conn, *file, n).await?;
-                for (k, &i) in indexes.iter().enumerate() {
-                    seqs[i] = last - n + 1 + i64::try_from(k).unwrap_or(0);
-                }
+    let mut counts: BTreeMap<FileId, i64> = BTreeMap::new();
+    let updates: Vec<Appended<'_>> = batch
+        .iter()
+        .map(|a| {
+            let place = counts.entry(a.file).or_default();
+            *place += 1;
+            Appended {
+                file: a.file,
+                place: *place,
+                data: &a.data,
+                user: a.user,
             }
-            let rows: Vec<NewUpdate<'_>> = batch
-                .iter()
-                .zip(&seqs)
-                .map(|(a, &seq)| NewUpdate {
-                    file_id: a.file,
-                    seq,
-                    data: &a.data,
-                    user_id: a.user,
-                })
-                .collect();
-            repo::insert_updates(conn, &rows).await?;
-            Ok(seqs)
         })
+        .collect();
+    let files: Vec<Reserve> = counts
+        .iter()
+        .map(|(&file, &count)| Reserve { file, count })
+        .collect();
+    let last: BTreeMap<FileId, i64> = repo::append_batch(&mut conn, &files, &updates)
         .await
-        .map_err(|e| fail(&e))
+        .map_err(|e| fail(&e))?
+        .into_iter()
+        .collect();
+    updates
+        .iter()
+        .map(|u| {
+            let (Some(last), Some(count)) = (last.get(&u.file), counts.get(&u.file)) else {
+                return Err(JournalError(format!(
+                    "no journal row for document {}",
+                    u.file
+                )));
+            };
+            Ok(last - count + u.place)
+        })
+        .collect()
 }
 
 #[cfg(test)]

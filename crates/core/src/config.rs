@@ -96,6 +96,22 @@ pub struct Config {
     pub password_reset_max_per_address: u64,
     /// `POST /auth/password/forgot` per client IP within the rate-limit window (then 429).
     pub password_reset_max_per_ip: u64,
+    /// Single sign-on: the OpenID Connect provider's issuer URL (discovery reads
+    /// `<issuer>/.well-known/openid-configuration`). Unset: no single sign-on.
+    pub oidc_issuer: Option<String>,
+    /// The client id mdz is registered under at the provider (with `oidc_issuer`).
+    pub oidc_client_id: Option<String>,
+    /// The client's secret; unset for a public client (PKCE alone).
+    pub oidc_client_secret: Option<Secret>,
+    /// Create an account at the first sign-in of someone the provider vouches for (with a
+    /// verified address no account has); off: only existing accounts can sign in.
+    pub oidc_auto_create: bool,
+    /// Passwords off: password login, registration and reset answer 403; only single sign-on.
+    pub oidc_only: bool,
+    /// Seconds between `GET /auth/oidc/start` and its callback before the sign-in expires.
+    pub oidc_flow_ttl_secs: u64,
+    /// `GET /auth/oidc/start` per client IP within the rate-limit window (then 429).
+    pub oidc_start_max_per_ip: u64,
     /// Days a deleted project can be restored before it is purged.
     pub project_retention_days: u64,
     /// Seconds between purges of expired deleted data.
@@ -186,6 +202,26 @@ pub struct Config {
     pub llm_providers: BTreeMap<String, LlmProviderConfig>,
 }
 
+/// An issuer mdz may trust: https, or plain http on this machine only (development, tests).
+fn oidc_issuer_is_allowed(issuer: &str) -> bool {
+    let lower = issuer.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return lower.len() > "https://".len();
+    }
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// One model provider of the deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -232,6 +268,10 @@ struct Defaults {
     mail_retry_base_secs: u64,
     password_reset_max_per_address: u64,
     password_reset_max_per_ip: u64,
+    oidc_auto_create: bool,
+    oidc_only: bool,
+    oidc_flow_ttl_secs: u64,
+    oidc_start_max_per_ip: u64,
     project_retention_days: u64,
     purge_interval_secs: u64,
     max_file_bytes: usize,
@@ -288,6 +328,10 @@ const DEFAULTS: Defaults = Defaults {
     mail_retry_base_secs: 30,
     password_reset_max_per_address: 3,
     password_reset_max_per_ip: 20,
+    oidc_auto_create: true,
+    oidc_only: false,
+    oidc_flow_ttl_secs: 600,
+    oidc_start_max_per_ip: 60,
     project_retention_days: 30,
     purge_interval_secs: 3600,
     max_file_bytes: 5 * 1024 * 1024,
@@ -610,6 +654,7 @@ impl Config {
         if self.rate_limit_window_secs == 0 {
             return bad("rate_limit_window_secs", "must be at least 1");
         }
+        self.validate_oidc()?;
         if let Some(url) = &self.database_url
             && !(url.expose().starts_with("postgres://")
                 || url.expose().starts_with("postgresql://"))
@@ -620,6 +665,46 @@ impl Config {
             && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
         {
             return bad("redis_url", "expected a redis:// URL");
+        }
+        Ok(())
+    }
+
+    fn validate_oidc(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
+        match (&self.oidc_issuer, &self.oidc_client_id) {
+            (Some(issuer), Some(id)) => {
+                if !oidc_issuer_is_allowed(issuer) {
+                    return bad(
+                        "oidc_issuer",
+                        "expected an https:// URL (http:// only on localhost or a loopback address)",
+                    );
+                }
+                if id.trim().is_empty() {
+                    return bad("oidc_client_id", "must not be empty");
+                }
+            }
+            (None, None) => {
+                if self.oidc_only {
+                    return bad(
+                        "oidc_only",
+                        "needs oidc_issuer and oidc_client_id (nobody could sign in)",
+                    );
+                }
+                if self.oidc_client_secret.is_some() {
+                    return bad(
+                        "oidc_client_secret",
+                        "set oidc_issuer and oidc_client_id too",
+                    );
+                }
+            }
+            (Some(_), None) => return bad("oidc_client_id", "required with oidc_issuer"),
+            (None, Some(_)) => return bad("oidc_issuer", "required with oidc_client_id"),
+        }
+        if !(60..=3600).contains(&self.oidc_flow_ttl_secs) {
+            return bad("oidc_flow_ttl_secs", "must be between 60 and 3600");
+        }
+        if self.oidc_start_max_per_ip == 0 {
+            return bad("oidc_start_max_per_ip", "must be at least 1");
         }
         Ok(())
     }
@@ -736,6 +821,36 @@ mod tests {
         assert!(err.to_string().contains("trusted_proxies"), "{err}");
         let c = Config::with_overrides(&[("trusted_proxies", json!("10.0.0.0/8, ::1"))]).unwrap();
         assert_eq!(c.trusted_proxy_list().len(), 2);
+    }
+
+    #[test]
+    fn single_sign_on_needs_its_keys_together_and_a_safe_issuer() {
+        let sso = |issuer: &str| {
+            Config::with_overrides(&[
+                ("oidc_issuer", json!(issuer)),
+                ("oidc_client_id", json!("mdz")),
+            ])
+        };
+        assert!(sso("https://id.example.com/realms/x").is_ok());
+        assert!(sso("http://127.0.0.1:5556").is_ok());
+        assert!(sso("http://localhost:5556/").is_ok());
+        assert!(sso("http://[::1]:5556").is_ok());
+        for bad in [
+            "http://id.example.com",
+            "ftp://x",
+            "https://",
+            "id.example.com",
+        ] {
+            let err = sso(bad).unwrap_err();
+            assert!(err.to_string().contains("oidc_issuer"), "{bad}: {err}");
+        }
+        let err = Config::with_overrides(&[("oidc_issuer", json!("https://id.example.com"))])
+            .unwrap_err();
+        assert!(err.to_string().contains("oidc_client_id"), "{err}");
+        let err = Config::with_overrides(&[("oidc_only", json!(true))]).unwrap_err();
+        assert!(err.to_string().contains("oidc_only"), "{err}");
+        let c = Config::with_overrides(&[]).unwrap();
+        assert!(c.oidc_auto_create && !c.oidc_only && c.oidc_issuer.is_none());
     }
 
     #[test]

@@ -135,3 +135,7 @@ typed_id!(
     /// An AI edit or completion of a document, streamed.
     AiEditId
 );
+typed_id!(
+    /// A public share link of a document or a folder.
+    ShareId
+);

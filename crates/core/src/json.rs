@@ -1,7 +1,7 @@
 //! Extractor configuration that turns malformed JSON, bad paths and bad queries into problem+json.
 
 use crate::problem::{ApiError, FieldError};
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 
@@ -38,6 +38,38 @@ fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
             ApiError::bad_request(format!("the body is not valid JSON: {e}"))
         }
         other => ApiError::bad_request(format!("could not read the JSON body: {other}")),
+    }
+}
+
+/// `FormConfig` with a body limit and the same problem+json answers as [`json_config`]: 413
+/// too large, 415 not `application/x-www-form-urlencoded`, 422 a missing or malformed field,
+/// 400 anything else.
+pub fn form_config(limit: usize) -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| form_error(err, limit).into())
+}
+
+fn form_error(err: UrlencodedError, limit: usize) -> ApiError {
+    match err {
+        UrlencodedError::Overflow { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+        )
+        .detail(format!("the form body is larger than {limit} bytes")),
+        UrlencodedError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+        )
+        .detail("send the body as application/x-www-form-urlencoded"),
+        UrlencodedError::Parse(e) => {
+            let message = e.to_string();
+            let field = field_from_serde_message(&message);
+            ApiError::validation(vec![FieldError { field, message }])
+        }
+        other => ApiError::bad_request(format!("could not read the form body: {other}")),
     }
 }
 

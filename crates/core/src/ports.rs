@@ -239,3 +239,23 @@ pub trait LiveEdits: Send + Sync + 'static {
     /// Offer the edit as an open suggestion by `requested_by`; its id.
     async fn suggest(&self, edit: AiSuggestion) -> Result<SuggestionId, crate::ApiError>;
 }
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashRefusal {
+    /// Every hashing slot is taken and the queue is full: come back in a moment (503).
+    #[error("too many passwords are being hashed at once")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// The process's bounded password hasher (implemented by `mdz-auth`: argon2id on the
+/// blocking pool, shared with logins), for other domains that keep passwords (share links).
+#[async_trait]
+pub trait PasswordHashing: Send + Sync + 'static {
+    /// Hash a new password.
+    async fn hash(&self, password: String) -> Result<String, HashRefusal>;
+    /// Is `password` the one `stored` was made from?
+    async fn verify(&self, password: String, stored: String) -> Result<bool, HashRefusal>;
+}

@@ -18,6 +18,7 @@ pub mod repo;
 pub mod schema;
 pub mod search;
 pub mod service;
+pub mod shares;
 
 use actix_web::web;
 use attachments::store::LocalStore;
@@ -40,18 +41,22 @@ pub struct FilesModule {
     attachments: Arc<AttachmentsService>,
     export: Arc<export::ExportService>,
     import: Arc<import::ImportService>,
+    shares: Arc<shares::SharesService>,
     local_store: Option<Arc<LocalStore>>,
 }
 
 impl FilesModule {
     /// `public_url` is where clients reach this server (for the local store's URLs);
-    /// `creator` makes the projects imports fill.
+    /// `creator` makes the projects imports fill; share passwords are hashed by `passwords`
+    /// and their attempts counted in `kv`.
     pub async fn new(
         config: &Config,
         pool: DbPool,
         access: Arc<dyn ProjectAccess>,
         creator: Arc<dyn ProjectCreator>,
         public_url: &str,
+        kv: mdz_core::kv::SharedKv,
+        passwords: Arc<dyn mdz_core::ports::PasswordHashing>,
     ) -> Result<Self, String> {
         let settings = FileSettings {
             max_bytes: config.max_file_bytes,
@@ -65,6 +70,19 @@ impl FilesModule {
         import::remove_leftovers(&import_settings.temp_dir).await;
         let import =
             import::ImportService::new(pool.clone(), store.clone(), creator, import_settings);
+        let shares = shares::SharesService::new(
+            pool.clone(),
+            access.clone(),
+            store.clone(),
+            kv,
+            passwords,
+            shares::ShareSettings {
+                public_url: public_url.to_owned(),
+                max_failures: config.login_max_failures,
+                rate_window: Duration::from_secs(config.rate_limit_window_secs),
+                secure_cookie: public_url.to_ascii_lowercase().starts_with("https://"),
+            },
+        );
         let attachments = AttachmentsService::new(
             pool.clone(),
             access.clone(),
@@ -91,6 +109,7 @@ impl FilesModule {
             attachments: Arc::new(attachments),
             export: Arc::new(export),
             import: Arc::new(import),
+            shares: Arc::new(shares),
             local_store,
         })
     }
@@ -115,6 +134,7 @@ impl FilesModule {
         cfg.app_data(web::Data::from(self.attachments.clone()));
         cfg.app_data(web::Data::from(self.export.clone()));
         cfg.app_data(web::Data::from(self.import.clone()));
+        cfg.app_data(web::Data::from(self.shares.clone()));
         if let Some(local) = &self.local_store {
             cfg.app_data(web::Data::from(local.clone()));
         }
@@ -181,7 +201,13 @@ pub fn project_routes(cfg: &mut ServiceConfig) {
     cfg.service(import::endpoint::import_project);
     endpoint::project_routes(cfg);
     attachments::endpoint::project_routes(cfg);
+    shares::endpoint::project_routes(cfg);
 }
+
+/// `DELETE /shares/{id}` (under the API prefix).
+pub use shares::endpoint::routes as share_routes;
+/// The public share pages, `/s/*` (at the server's root).
+pub use shares::pages::routes as share_page_routes;
 
 /// `/attachments/*` and `/blobs/*`.
 pub use attachments::endpoint::routes as attachment_routes;

@@ -124,3 +124,21 @@ diesel::table! {
         queued_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    shares (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        file_id -> Nullable<Uuid>,
+        folder -> Nullable<Text>,
+        token_hash -> Bytea,
+        password_hash -> Nullable<Text>,
+        cookie_key -> Bytea,
+        allow_indexing -> Bool,
+        expires_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Uuid,
+        updated_by -> Uuid,
+    }
+}

@@ -27,6 +27,7 @@ pub fn mount(cfg: &mut ServiceConfig) {
             )
             .configure(mdz_files::search_routes)
             .configure(mdz_files::attachment_routes)
+            .configure(mdz_files::share_routes)
             .service(
                 scope("/sessions")
                     .configure(mdz_sessions::session_routes)
@@ -37,6 +38,7 @@ pub fn mount(cfg: &mut ServiceConfig) {
             .configure(mdz_collab::routes)
             .configure(crate::openapi::configure),
     )
+    .configure(mdz_files::share_page_routes)
     .configure(mdz_auth::well_known_routes)
     .configure(ops::configure);
 }

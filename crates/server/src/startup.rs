@@ -155,6 +155,7 @@ impl Application {
             kv.clone(),
             revocations.clone(),
             mail.outbox(),
+            &config.public_base_url(bound),
         )
         .await
         .context("setting up auth")?;
@@ -176,6 +177,8 @@ impl Application {
             projects.access(),
             projects.creator(),
             &config.public_base_url(bound),
+            kv.clone(),
+            auth.password_hasher(),
         )
         .await
         .map_err(anyhow::Error::msg)?;
@@ -244,6 +247,7 @@ impl Application {
             App::new()
                 .into_utoipa_app()
                 .app_data(mdz_core::json::json_config(json_limit))
+                .app_data(mdz_core::json::form_config(json_limit))
                 .app_data(mdz_core::json::path_config())
                 .app_data(mdz_core::json::query_config())
                 .app_data(web::PayloadConfig::new(json_limit))

@@ -14,7 +14,7 @@
 
 mod archive;
 pub mod endpoint;
-mod links;
+pub(crate) mod links;
 mod names;
 mod repo;
 mod write;

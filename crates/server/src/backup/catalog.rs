@@ -15,7 +15,8 @@ use tokio_postgres::Client;
 /// - `auth_sessions`, `refresh_tokens`: sign-in sessions. The signing key is not in the backup
 ///   (it lives in `DATA_DIR/keys`), so a restored instance's old access tokens are void anyway;
 ///   everyone signs in again (passwords and personal access tokens are kept);
-/// - `collab_tickets` (60 s), `blob_grants` (minutes): single-use grants of the old instance;
+/// - `collab_tickets` (60 s), `blob_grants` (minutes), `auth_oidc_flows` (single sign-ons
+///   under way, minutes): single-use grants of the old instance;
 /// - `file_search_gone`: tombstones for other processes' search indexes (kept 24 h), which a
 ///   restored instance builds afresh;
 /// - `mail_outbox`: its bodies hold live links (a password reset is valid 30 minutes), which a
@@ -28,6 +29,7 @@ pub const EXCLUDED: &[&str] = &[
     "refresh_tokens",
     "collab_tickets",
     "blob_grants",
+    "auth_oidc_flows",
     "file_search_gone",
 ];
 

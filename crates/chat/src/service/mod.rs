@@ -3,10 +3,10 @@
 
 use crate::context::{self, Earlier, Pinned};
 use crate::error::ChatError;
-use crate::generation::{Answering, Beside, Generations, Listener, MessageKeeper, after_chars};
-use crate::interface::{
-    Citation, CitationSource, MAX_CONTENT, MAX_CONTEXT_FILES, Message, PostMessage,
+use crate::generation::{
+    Answering, Beside, Generations, Listener, MessageKeeper, RowStored, after_chars,
 };
+use crate::interface::{Citation, CitationSource, Message};
 use crate::metrics::ChatMetrics;
 use crate::provider::{Prompt, Provider, ProviderInfo, Providers, Speaker};
 use crate::quota::{self, Hold, Quotas};
@@ -17,14 +17,26 @@ use mdz_core::FieldError;
 use mdz_core::access::{ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
 use mdz_core::documents::{DocumentStore, Passage};
-use mdz_core::ids::{ChatMessageId, ChatSessionId, FileId, ProjectId, UserId};
+use mdz_core::ids::{ChatMessageId, ChatSessionId, FileId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
 use mdz_core::ports::{ChatSessionInfo, ChatSessions};
 use std::sync::Arc;
 use tracing::instrument;
 
+mod posting;
+
 /// Earlier messages considered for the context window.
 const HISTORY_LIMIT: i64 = 200;
+
+/// An answer to start: its session and row, the session's first question (for its title),
+/// what it holds of the quotas, whether its row is stored yet.
+struct Answer {
+    session: ChatSessionId,
+    id: ChatMessageId,
+    first_message: Option<String>,
+    hold: Option<Hold>,
+    stored: RowStored,
+}
 
 pub struct ChatService {
     pub(crate) pool: DbPool,
@@ -108,10 +120,6 @@ fn question_row(
         updated_at: now,
     }
 }
-
-/// What storing an exchange gives: whether it starts the session, the prompt, the answer's
-/// hold, the stored question and answer.
-type Exchanged = (bool, Vec<(Speaker, String)>, Option<Hold>, Vec<MessageRow>);
 
 /// An answer about to stream, created `now`.
 fn answer_row(
@@ -299,13 +307,43 @@ impl ChatService {
     /// Record activity in the session (and a first title) beside the answer, once its first
     /// piece is out; the answer's task waits for it before it reports the end, so whoever saw
     /// an answer end sees the session moved.
-    fn touch_later(&self, session: ChatSessionId, first_message: Option<String>) -> Beside {
+    fn touch_later(
+        &self,
+        session: ChatSessionId,
+        first_message: Option<String>,
+        stored: RowStored,
+    ) -> Beside {
         let sessions = self.sessions.clone();
         Beside::new(Box::pin(async move {
+            if !stored.is_stored().await {
+                return;
+            }
             if let Err(e) = sessions.touch(session, first_message.as_deref()).await {
                 tracing::warn!(error = %e, "session activity not recorded");
             }
         }))
+    }
+
+    /// Start generating `answer` from `prompt` (its row stored, or being stored).
+    fn start_answer(
+        &self,
+        answer: Answer,
+        provider: Arc<dyn Provider>,
+        prompt: Prompt,
+    ) -> Listener {
+        let touched = self.touch_later(answer.session, answer.first_message, answer.stored.clone());
+        let answering = Answering {
+            id: answer.id,
+            prompt_tokens: quota::prompt_estimate(&prompt.messages),
+            keeper: Box::new(MessageKeeper {
+                pool: self.pool.clone(),
+                id: answer.id,
+                hold: answer.hold,
+                stored: answer.stored,
+            }),
+        };
+        self.generations
+            .start(answering, provider, prompt, self.metrics.clone(), touched)
     }
 
     /// The session's provider: its named one, or the deployment's default.
@@ -333,135 +371,6 @@ impl ChatService {
                 },
             ))
         }
-    }
-
-    /// The question is stored, then the answer starts. Round trips before the provider is
-    /// called: the sources (only when there are any), then the history read and both messages
-    /// stored in one pipelined trip on one connection; the session and the caller's role come
-    /// from caches that every node drops on a change (one trip each when they miss).
-    #[instrument(skip_all, fields(user_id = %actor, session_id = %session_id))]
-    pub async fn post(
-        &self,
-        actor: UserId,
-        session_id: ChatSessionId,
-        body: PostMessage,
-    ) -> Result<Posted, ChatError> {
-        let content = body.content.trim().to_owned();
-        if content.is_empty() || content.chars().count() > MAX_CONTENT {
-            return Err(ChatError::Validation(vec![FieldError::new(
-                "content",
-                format!("1 to {MAX_CONTENT} characters"),
-            )]));
-        }
-        mdz_core::text::check_field("content", &content)
-            .map_err(|e| ChatError::Validation(vec![e]))?;
-        let extra = body.context_file_ids.unwrap_or_default();
-        if extra.len() > MAX_CONTEXT_FILES {
-            return Err(ChatError::Validation(vec![FieldError::new(
-                "context_file_ids",
-                format!("at most {MAX_CONTEXT_FILES} documents"),
-            )]));
-        }
-        let (session, role) = self.readable(actor, session_id).await?;
-        Self::require_editor(role)?;
-        let provider = self.provider_for(&session)?;
-        let (pinned, found) = self
-            .sources(
-                &session,
-                &extra,
-                (body.use_search == Some(true)).then_some(content.as_str()),
-            )
-            .await?;
-        let model = session
-            .model
-            .clone()
-            .unwrap_or_else(|| provider.default_model().to_owned());
-        let citations = context::citations(&pinned, &found);
-        let now = Utc::now();
-        let mut rows = [
-            question_row(session_id, actor, &content, now),
-            answer_row(session_id, actor, &model, &citations, now),
-        ];
-        let assemble = |history: &[Earlier]| {
-            context::assemble(
-                &session.instructions,
-                &pinned,
-                &found,
-                history,
-                &content,
-                self.settings.budget_chars,
-            )
-            .0
-        };
-        let (first, messages, hold, stored) = self
-            .store_exchange(&mut rows, (actor, session.project_id), assemble)
-            .await?;
-        let mut stored = stored.into_iter();
-        let (Some(user), Some(assistant)) = (stored.next(), stored.next()) else {
-            return Err(ChatError::Unavailable(
-                "the messages were not stored".into(),
-            ));
-        };
-        let touched = self.touch_later(session_id, first.then_some(content));
-        let answering = Answering {
-            id: assistant.id,
-            prompt_tokens: quota::prompt_estimate(&messages),
-            keeper: Box::new(MessageKeeper {
-                pool: self.pool.clone(),
-                id: assistant.id,
-                hold,
-            }),
-        };
-        let listener = self.generations.start(
-            answering,
-            provider,
-            Prompt {
-                model,
-                messages,
-                max_tokens: None,
-            },
-            self.metrics.clone(),
-            touched,
-        );
-        Ok(Posted {
-            user: to_message(user),
-            assistant: to_message(assistant),
-            listener,
-        })
-    }
-
-    /// Store a question and its answer with the history before them: whether they start the
-    /// session, the prompt, the answer's hold, the stored rows. Without quotas the history read
-    /// and the insert are pipelined in one round trip; with quotas the hold is estimated from
-    /// the prompt, so the history is read first (one round trip more: as many as the sum the
-    /// quotas took before).
-    async fn store_exchange(
-        &self,
-        rows: &mut [MessageRow; 2],
-        (actor, project): (UserId, ProjectId),
-        assemble: impl Fn(&[Earlier]) -> Vec<(Speaker, String)>,
-    ) -> Result<Exchanged, ChatError> {
-        let (session_id, question_id) = (rows[0].session_id, rows[0].id);
-        let mut conn = db::conn(&self.pool).await?;
-        if !self.settings.quotas.enabled() {
-            let (mut reading, mut writing) = (&*conn, &*conn);
-            let (history, stored) = tokio::try_join!(
-                repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT),
-                repo::insert(&mut writing, rows, None)
-            )
-            .map_err(session_gone)?;
-            let history = earlier(Ok(history))?;
-            return Ok((history.is_empty(), assemble(&history), None, stored));
-        }
-        let history =
-            earlier(repo::recent(&mut *conn, session_id, question_id, HISTORY_LIMIT).await)?;
-        let messages = assemble(&history);
-        let estimate = quota::prompt_estimate(&messages);
-        let at = rows[1].created_at;
-        let hold = self.settings.quotas.hold(actor, project, at, estimate);
-        rows[1].reserved_tokens = hold.map(|h| h.reserved());
-        let stored = self.store(&mut conn, rows, hold.as_ref()).await?;
-        Ok((history.is_empty(), messages, hold, stored))
     }
 
     /// Store messages, the last one holding `hold` of the day's quotas. A refusal is a 429
@@ -584,26 +493,20 @@ impl ChatService {
                 .pop()
                 .ok_or_else(|| ChatError::Unavailable("the answer was not stored".into()))?
         };
-        let touched = self.touch_later(session_id, None);
-        let answering = Answering {
-            id: assistant.id,
-            prompt_tokens: estimate,
-            keeper: Box::new(MessageKeeper {
-                pool: self.pool.clone(),
+        let listener = self.start_answer(
+            Answer {
+                session: session_id,
                 id: assistant.id,
+                first_message: None,
                 hold,
-            }),
-        };
-        let listener = self.generations.start(
-            answering,
+                stored: RowStored::already(),
+            },
             provider,
             Prompt {
                 model,
                 messages,
                 max_tokens: None,
             },
-            self.metrics.clone(),
-            touched,
         );
         Ok(Posted {
             user: to_message(question),

@@ -1,0 +1,2 @@
+DROP TABLE auth_oidc_flows;
+DROP TABLE auth_oidc_identities;
