@@ -14,7 +14,8 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Benchmarks: `just bench` (HTTP, documents, chat), `just bench collab` (live editing),
-# `just bench chat` (chat first byte only), `just bench web` (the web app in chromium),
+# `just bench chat` (chat first byte only), `just bench ai` (AI edit and completion first
+# byte, accept to visible), `just bench web` (the web app in chromium),
 # `just bench all`
 bench WHAT="http":
     #!/usr/bin/env bash
@@ -23,9 +24,10 @@ bench WHAT="http":
       http) scripts/bench.sh ;;
       collab) scripts/bench-collab.sh ;;
       chat) scripts/bench-chat.sh ;;
+      ai) BENCH_CHAT_WHAT="edit complete" scripts/bench-chat.sh && BENCH_ONLY=accept scripts/bench-collab.sh ;;
       web) scripts/bench-web.sh ;;
       all) scripts/bench.sh && scripts/bench-collab.sh && scripts/bench-web.sh ;;
-      *) echo "just bench [http|collab|chat|web|all]" >&2; exit 2 ;;
+      *) echo "just bench [http|collab|chat|ai|web|all]" >&2; exit 2 ;;
     esac
 
 # What CI runs

@@ -8,7 +8,9 @@
 # WebsocketProvider + yjs in Node, scripts/bench/collab-ywebsocket.mjs) at N = 2, 20, 100 all
 # typing and N = 500 connected of whom 20 type; then idle memory per room and per connection
 # (1,000 rooms x 10 connections) and the time to load a document with 100,000 stored updates.
-# Prints figures; asserts nothing. BENCH_ONLY=stock (any of yrs,stock,idle,load) runs some
+# Then (`accept`, also run by `just bench ai`) an accepted suggestion to visible in 2 and 20
+# live yrs clients, next to a REST save reaching them (the floor), BENCH_COLLAB_ACCEPTS each.
+# Prints figures; asserts nothing. BENCH_ONLY=stock (any of yrs,stock,accept,idle,load) runs some
 # sections; BENCH_COLLAB_STOCK="2:2 20:20" picks the stock client's N:typing cases (default all
 # four); BENCH_BIN_DIR=DIR uses the binaries already built there (mdz,
 # examples/collab_load) instead of building them.
@@ -26,7 +28,8 @@ JS_THREADS=${BENCH_COLLAB_JS_THREADS:-$(nproc)}
 JS_OBSERVERS=${BENCH_COLLAB_JS_OBSERVERS:-5}
 STOCK_SPECS=${BENCH_COLLAB_STOCK:-2:2 20:20 100:100 500:20}
 BIN_DIR=${BENCH_BIN_DIR:-./target/release}
-ONLY=${BENCH_ONLY:-yrs,stock,idle,load}
+ONLY=${BENCH_ONLY:-yrs,stock,accept,idle,load}
+ACCEPTS=${BENCH_COLLAB_ACCEPTS:-200}
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 ensure_tools
 ensure_js_client
@@ -133,6 +136,25 @@ if want stock; then summary stock "collab stock" $(for s in $STOCK_SPECS; do ech
 if want yrs || want stock; then
   batches=$(curl -fs "$base/metrics" | awk '/^mdz_collab_commit_batch_updates_(sum|count)/ {print $2}' | paste -sd' ')
   python3 -c "s,c=map(float,'$batches'.split()); print(f'group commit: {c:.0f} commits for {s:.0f} updates ({s/max(c,1):.1f} updates per commit)')"
+fi
+
+if want accept; then
+  echo "== accepted suggestion to visible in live clients: $RUNS runs of $ACCEPTS accepts per N"
+  for r in $(seq "$RUNS"); do
+    for n in 2 20; do
+      file=$(curl -fs -X POST "$base/api/v1/projects/$project/files" -H 'content-type: application/json' \
+        -H "Authorization: Bearer $token" -d "{\"path\":\"accept-$n-$r.md\",\"content\":\"# Accept\\n\\nword-0 \\n\"}" | json id)
+      out=$("$BIN_DIR/examples/collab_load" accept "$base" "ws://127.0.0.1:$MDZ_PORT/api/v1/collab/$file?token=$token" \
+        "$token" "$file" "$n" "$ACCEPTS")
+      echo "  run $r N=$n $out"
+      echo "$(field p50 <<<"$out" | sed -n 1p) $(field p99 <<<"$out" | sed -n 1p) $(field p50 <<<"$out" | sed -n 2p) $(field p99 <<<"$out" | sed -n 2p)" >>"$work/accept-$n"
+    done
+  done
+  for n in 2 20; do
+    python3 scripts/bench/stats.py runs "accept to visible N=$n p50       " $(awk '{print $1}' "$work/accept-$n")
+    python3 scripts/bench/stats.py runs "accept to visible N=$n p99       " $(awk '{print $2}' "$work/accept-$n")
+    python3 scripts/bench/stats.py runs "REST save to visible N=$n p99 (floor)" $(awk '{print $4}' "$work/accept-$n")
+  done
 fi
 
 if want idle; then

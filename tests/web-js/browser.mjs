@@ -417,6 +417,47 @@ await step('history: versions, a diff, restore', async () => {
     await editorText(ada.page) === first && await editorText(bob.page) === first)
 })
 
+await step('suggestions: one proposed over REST is accepted in the panel; an AI edit streams into another, rejected', async () => {
+  const bobToken = await restLogin(bob.email)
+  const put = await rest(bobToken, `/files/${fileId}`, { method: 'PUT', body: JSON.stringify({ content: '# Plan\n\nThe cat sat.\n' }) })
+  assert.equal(put.status, 200, JSON.stringify(put.body))
+  await waitText(ada.page, 'The cat sat.')
+  const from = put.body.content.indexOf('cat')
+  const made = await rest(bobToken, `/files/${fileId}/suggestions`, {
+    method: 'POST', body: JSON.stringify({ range: { from, to: from + 3, revision: put.body.revision }, proposed: 'dog', explanation: 'dogs sit better' })
+  })
+  assert.equal(made.status, 201, JSON.stringify(made.body))
+  await ada.page.getByRole('button', { name: 'Suggestions' }).click()
+  const panel = ada.page.getByRole('region', { name: 'Suggestions' })
+  const item = panel.getByRole('listitem', { name: /^Suggestion by Bob/ })
+  await item.getByText('dogs sit better', { exact: false }).waitFor()
+  assert.equal(await item.getByLabel('Replaces').innerText(), 'cat')
+  assert.equal(await item.getByLabel('With').innerText(), 'dog')
+  await axe(ada.page, 'suggestions')
+  await item.getByRole('button', { name: 'Show in text' }).click()
+  assert.equal(await editor(ada.page).evaluate((el) => {
+    const view = (el.cmTile?.root?.view ?? el.cmView?.view)
+    return view.state.sliceDoc(view.state.selection.main.from, view.state.selection.main.to)
+  }), 'cat')
+  await item.getByRole('button', { name: 'Accept' }).click()
+  await waitText(ada.page, 'The dog sat.')
+  await waitText(bob.page, 'The dog sat.')
+  await panel.getByText('No open suggestions.').waitFor()
+  const accepted = (await rest(bobToken, `/files/${fileId}/suggestions?status=accepted`)).body.items
+  assert.ok(accepted.some((x) => x.id === made.body.id), JSON.stringify(accepted))
+
+  // The AI, asked about the whole document: its words stream in, then it is a suggestion.
+  await panel.getByLabel('Ask AI to edit the selection (or the whole document)').fill('[slow] make it shorter')
+  await panel.getByRole('button', { name: 'Ask AI' }).click()
+  await panel.locator('.draft').getByText('one two', { exact: false }).waitFor()
+  assert.ok(!(await panel.locator('.draft').innerText()).includes('ten'), 'the whole edit came at once')
+  const ai = panel.getByRole('listitem', { name: /^Suggestion by AI/ })
+  await ai.getByLabel('With').getByText('nine ten', { exact: false }).waitFor()
+  await ai.getByRole('button', { name: 'Reject' }).click()
+  await panel.getByText('No open suggestions.').waitFor()
+  assert.equal(await editorText(ada.page), '# Plan\n\nThe dog sat.\n')
+})
+
 await step('Ask AI: a streamed answer with citations; no provider is said so', async () => {
   const token = await restLogin(ada.email)
   const made = await rest(token, `/projects/${projectId}/files`, { method: 'POST', body: JSON.stringify({ path: 'birds/penguins.md', content: '# Penguins\n\nPenguins live in Antarctica.\n' }) })
@@ -583,6 +624,12 @@ await step('settings: a personal access token shown once, then revoked; devices 
   await ada.page.getByText('No tokens.').waitFor()
   const after = await fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${value}` } })
   assert.equal(after.status, 401)
+  // Mention mails: on by default, turned off here, and the server keeps it.
+  const box = ada.page.getByLabel(/Mail me when someone @mentions me/)
+  await until('the mention setting loaded', async () => await box.isChecked())
+  await box.uncheck()
+  const token = await restLogin(ada.email)
+  await until('mention mails off on the server', async () => (await rest(token, '/auth/me')).body.mention_mails === false)
 })
 
 await step('search across all projects: safe snippets, only my projects, the hit opens', async () => {

@@ -1,7 +1,7 @@
 // mdz service worker: the app shell offline. Navigations go to the network first and fall back
 // to the cached shell; hashed assets come from the cache. The API is never touched.
-const CACHE = 'mdz-8decef95760d3925'
-const ASSETS = ["/","/assets/main-DMQHGYEO.js","/assets/main-GEKQHO64.css"]
+const CACHE = 'mdz-d6b55fd82aea8379'
+const ASSETS = ["/","/assets/main-2HWHQ2FG.js","/assets/main-7NVDDPPW.css"]
 const RESERVED = ['/api', '/docs', '/health', '/metrics', '/.well-known', '/mcp']
 
 self.addEventListener('install', (event) => {

@@ -14,7 +14,7 @@ import { h } from './dom'
 import { render } from './preview'
 import { TicketSocket } from './ticket-socket'
 import { anchorOf, type Selection } from './comments'
-import { commentHighlights, showThreads, revealThread, type Anchored } from './highlights'
+import { absolute, commentHighlights, showThreads, revealThread, type Anchored } from './highlights'
 import { uploadAttachment, type Role, type User } from './api'
 
 const COLOURS = ['#b4233c', '#1d6b3a', '#1f4fa8', '#8a3fa0', '#9a5b00', '#00707a', '#5b5b5b', '#a8326e']
@@ -33,6 +33,8 @@ export interface OpenDoc {
   setThreads: (threads: Anchored[]) => void
   /** Select an open thread's range in the text; false when it has none. */
   reveal: (threadId: string) => boolean
+  /** Select an anchored range (a suggestion's); false when the text no longer has it. */
+  revealAnchor: (anchor: { start: string, end: string }) => boolean
   /** Tell the others here that the comments changed (through the awareness state). */
   announceComments: () => void
 }
@@ -200,6 +202,15 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
       return { anchor: anchorOf(ytext, from, to), quote: view.state.sliceDoc(from, to).slice(0, 500) }
     },
     reveal: (threadId) => revealThread(view, threadId),
+    revealAnchor (anchor) {
+      const from = absolute(doc, ytext, anchor.start)
+      const to = absolute(doc, ytext, anchor.end)
+      if (from === null || to === null) return false
+      const length = view.state.doc.length
+      view.dispatch({ selection: { anchor: Math.min(from, to, length), head: Math.min(Math.max(from, to), length) }, scrollIntoView: true })
+      view.focus()
+      return true
+    },
     announceComments: () => provider.awareness.setLocalStateField('comments', Date.now()),
     setThreads (next) {
       threads = next

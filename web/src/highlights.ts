@@ -26,7 +26,8 @@ const marks = StateField.define<DecorationSet>({
   provide: (f) => EditorView.decorations.from(f)
 })
 
-function absolute (doc: Y.Doc, ytext: Y.Text, b64: string): number | null {
+/** Where a relative position (base64, as the API stores it) is in the text now. */
+export function absolute (doc: Y.Doc, ytext: Y.Text, b64: string): number | null {
   try {
     const rel = Y.decodeRelativePosition(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)))
     const abs = Y.createAbsolutePositionFromRelativePosition(rel, doc)

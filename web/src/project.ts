@@ -7,6 +7,7 @@ import { snippet } from './preview'
 import { historyPanel, membersPanel } from './panels'
 import { aiPanel } from './chat'
 import { commentsPanel, loadThreads, type CommentsPanel } from './comments'
+import { suggestionsPanel } from './suggestions'
 import { type Mentionable } from './mention'
 
 interface Cached { project: api.Project, files: api.FileMeta[] }
@@ -173,6 +174,16 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
       else loadThreads(fileId).then((threads) => open?.setThreads(threads)).catch(() => { /* a nicety */ })
     }
     const commentsBtn = h('button', { type: 'button', onclick: () => showComments(null) }, 'Comments')
+    const suggestionsBtn = h('button', {
+      type: 'button',
+      onclick: togglePanel(() => suggestionsPanel({
+        fileId,
+        canDecide: canEdit,
+        selection: () => open?.selection() ?? { anchor: null, quote: null },
+        names,
+        reveal: (anchor) => open?.revealAnchor(anchor) ?? false
+      }))
+    }, 'Suggestions')
     const moveTo = h('input', { type: 'text', required: true, value: meta?.path ?? '' })
     const moveForm = h('form', { class: 'inline', hidden: true, 'aria-label': 'Rename or move' }, field('New path', moveTo), h('button', { type: 'submit' }, 'Move'))
     moveForm.addEventListener('submit', (e) => {
@@ -191,7 +202,7 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
         ]
       : []
     const find = new URLSearchParams(location.search).get('find')
-    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn, ...docActions], { find, openThread: showComments, commentsChanged })
+    open = openDocument(projectId, fileId, user, project.role, [historyBtn, commentsBtn, suggestionsBtn, ...docActions], { find, openThread: showComments, commentsChanged })
     loadThreads(fileId).then((threads) => open?.setThreads(threads)).catch(() => { /* highlights are a nicety */ })
     content.append(moveForm)
     content.prepend(h('h2', { class: 'path' }, meta?.path ?? 'Document'))

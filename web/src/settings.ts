@@ -39,10 +39,18 @@ export function settingsView (main: HTMLElement): void {
       })
       .catch((e: unknown) => err.show((e as Error).message))
   })
+  const mentionMails = h('input', { type: 'checkbox', id: 'mention-mails' })
+  void api.api<{ mention_mails: boolean }>('GET', '/auth/me').then((me) => { mentionMails.checked = me.mention_mails }).catch((e: unknown) => err.show((e as Error).message))
+  mentionMails.addEventListener('change', () => {
+    void api.api<{ mention_mails: boolean }>('PATCH', '/auth/me', { mention_mails: mentionMails.checked })
+      .then((me) => { mentionMails.checked = me.mention_mails })
+      .catch((e: unknown) => { mentionMails.checked = !mentionMails.checked; err.show((e as Error).message) })
+  })
   void loadTokens()
   void loadSessions()
   main.replaceChildren(h('h1', {}, 'Settings'), err,
-    h('section', { 'aria-label': 'Account' }, h('h2', {}, 'E-mail address'), verificationStatus()),
+    h('section', { 'aria-label': 'Account' }, h('h2', {}, 'E-mail address'), verificationStatus(),
+      h('p', {}, mentionMails, ' ', h('label', { for: 'mention-mails' }, 'Mail me when someone @mentions me (at most one mail every few minutes, only for mentions I have not read here)'))),
     h('section', { 'aria-label': 'Personal access tokens' }, h('h2', {}, 'Personal access tokens'),
       h('p', {}, 'For VS Code, the command line and MCP clients: use a token as a Bearer token.'), form, created, tokens),
     h('section', { 'aria-label': 'Signed-in devices' }, h('h2', {}, 'Signed-in devices'), sessions))

@@ -13,6 +13,7 @@ fn summary(u: UserRow) -> UserSummary {
         email: u.email,
         display_name: u.display_name,
         email_verified: u.email_verified_at.is_some(),
+        mention_mails: u.mention_mails,
     }
 }
 

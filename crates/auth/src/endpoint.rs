@@ -211,13 +211,16 @@ async fn update_me(
     user: AuthUser,
     body: web::Json<UpdateMeRequest>,
 ) -> Result<web::Json<User>, ApiError> {
+    let body = body.into_inner();
     let name = body
-        .into_inner()
         .display_name
         .map(|n| DisplayName::parse(&n))
         .transpose()
         .map_err(|m| ApiError::field("display_name", m))?;
-    Ok(web::Json(svc.update_me(user.user_id, name).await?))
+    Ok(web::Json(
+        svc.update_me(user.user_id, name, body.mention_mails)
+            .await?,
+    ))
 }
 
 /// Change the password; every other session is signed out.

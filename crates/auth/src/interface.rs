@@ -43,6 +43,9 @@ pub struct RefreshRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     pub display_name: Option<String>,
+    /// Mail me when someone @mentions me (at most one mail every few minutes, only for
+    /// mentions still unread by then).
+    pub mention_mails: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -108,6 +111,8 @@ pub struct User {
     /// a project by e-mail, or accepting an e-mail-bound invitation, needs it.
     pub email_verified: bool,
     pub display_name: String,
+    /// A mail is sent when someone @mentions this user (see `PATCH /auth/me`).
+    pub mention_mails: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -17,6 +17,7 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub email_verified_at: Option<DateTime<Utc>>,
+    pub mention_mails: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -95,13 +96,17 @@ pub async fn user_by_id(
         .optional()
 }
 
-pub async fn set_display_name(
+pub async fn update_profile(
     conn: &mut AsyncPgConnection,
     id: UserId,
-    name: &str,
+    name: Option<&str>,
+    mention_mails: Option<bool>,
 ) -> Result<Option<UserRow>, Error> {
     diesel::update(users::table.find(id))
-        .set(users::display_name.eq(name))
+        .set((
+            name.map(|n| users::display_name.eq(n)),
+            mention_mails.map(|m| users::mention_mails.eq(m)),
+        ))
         .returning(UserRow::as_returning())
         .get_result(conn)
         .await

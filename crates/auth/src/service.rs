@@ -326,6 +326,7 @@ impl AuthService {
             created_at: now,
             updated_at: now,
             email_verified_at: None,
+            mention_mails: true,
         };
         let mut conn = db::conn(&self.pool).await?;
         let (user, session, refresh) = (*conn)
@@ -506,15 +507,16 @@ impl AuthService {
         &self,
         user: UserId,
         display_name: Option<crate::interface::DisplayName>,
+        mention_mails: Option<bool>,
     ) -> Result<User, AuthError> {
         let mut conn = db::conn(&self.pool).await?;
-        let row = match display_name {
-            Some(name) => {
-                let row = repo::set_display_name(&mut conn, user, name.as_str()).await?;
-                self.users.invalidate(&user.to_string()).await;
-                row
-            }
-            None => repo::user_by_id(&mut conn, user).await?,
+        let row = if display_name.is_none() && mention_mails.is_none() {
+            repo::user_by_id(&mut conn, user).await?
+        } else {
+            let name = display_name.as_ref().map(|n| n.as_str());
+            let row = repo::update_profile(&mut conn, user, name, mention_mails).await?;
+            self.users.invalidate(&user.to_string()).await;
+            row
         };
         row.map(user_view).ok_or(AuthError::NotFound)
     }
@@ -852,6 +854,7 @@ pub(crate) fn user_view(u: UserRow) -> User {
         email: u.email,
         email_verified: u.email_verified_at.is_some(),
         display_name: u.display_name,
+        mention_mails: u.mention_mails,
         created_at: u.created_at,
     }
 }

@@ -139,6 +139,29 @@ impl CollabModule {
         self.suggestions.clone()
     }
 
+    /// Mail @mentions (batched per person) every few seconds, until the process ends.
+    pub fn spawn_mention_mails(
+        &self,
+        config: &Config,
+        outbox: mdz_core::mail::Outbox,
+    ) -> tokio::task::JoinHandle<()> {
+        let mails = Arc::new(self.comments.mention_mails(
+            outbox,
+            config.mention_mail_delay_secs,
+            config.mention_mail_interval_secs,
+        ));
+        mdz_core::periodic::spawn_every(comments::mention_mails::ROUND_EVERY, move || {
+            let mails = mails.clone();
+            async move {
+                match mails.round().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(mails = n, "mention mails queued"),
+                    Err(e) => tracing::warn!(error = %e, "mailing mentions failed"),
+                }
+            }
+        })
+    }
+
     /// Rooms held in memory now.
     pub fn loaded_rooms(&self) -> usize {
         self.rooms.loaded_count()

@@ -54,6 +54,14 @@ diesel::table! {
         excerpt -> Text,
         read_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        mailed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    mention_mail_sent (user_id) {
+        user_id -> Uuid,
+        sent_at -> Timestamptz,
     }
 }
 
@@ -93,3 +101,4 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+diesel::allow_tables_to_appear_in_same_query!(notifications, mention_mail_sent);

@@ -91,6 +91,15 @@ pub struct Config {
     /// Seconds before the first retry of a failed delivery; each further retry waits twice
     /// as long, at most an hour.
     pub mail_retry_base_secs: u64,
+    /// A mention is mailed once it has waited this long unread (mentions read in the app by
+    /// then are not mailed, and the mentions of the wait go out in one mail).
+    pub mention_mail_delay_secs: u64,
+    /// At most one mention mail per person per this many seconds.
+    pub mention_mail_interval_secs: u64,
+    /// Invitations by e-mail one person may send in 24 hours (then 429).
+    pub invitation_mails_per_inviter: u64,
+    /// Invitations by e-mail one address may receive in 24 hours, from anyone (then 429).
+    pub invitation_mails_per_address: u64,
     /// `POST /auth/password/forgot` per address, known or not, within the rate-limit window
     /// (then 429, the same for every address).
     pub password_reset_max_per_address: u64,
@@ -266,6 +275,10 @@ struct Defaults {
     mail_from: &'static str,
     mail_max_attempts: u32,
     mail_retry_base_secs: u64,
+    mention_mail_delay_secs: u64,
+    mention_mail_interval_secs: u64,
+    invitation_mails_per_inviter: u64,
+    invitation_mails_per_address: u64,
     password_reset_max_per_address: u64,
     password_reset_max_per_ip: u64,
     oidc_auto_create: bool,
@@ -326,6 +339,10 @@ const DEFAULTS: Defaults = Defaults {
     mail_from: "mdz <noreply@localhost>",
     mail_max_attempts: 10,
     mail_retry_base_secs: 30,
+    mention_mail_delay_secs: 120,
+    mention_mail_interval_secs: 600,
+    invitation_mails_per_inviter: 50,
+    invitation_mails_per_address: 5,
     password_reset_max_per_address: 3,
     password_reset_max_per_ip: 20,
     oidc_auto_create: true,
@@ -644,6 +661,12 @@ impl Config {
         }
         if self.mail_retry_base_secs == 0 || self.mail_retry_base_secs > 3600 {
             return bad("mail_retry_base_secs", "must be between 1 and 3600");
+        }
+        if self.mention_mail_delay_secs > 86_400 {
+            return bad("mention_mail_delay_secs", "must be at most 86400");
+        }
+        if self.mention_mail_interval_secs > 86_400 {
+            return bad("mention_mail_interval_secs", "must be at most 86400");
         }
         if self.password_reset_max_per_address == 0 || self.password_reset_max_per_ip == 0 {
             return bad(

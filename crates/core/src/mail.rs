@@ -23,8 +23,12 @@ diesel::table! {
         failed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        priority -> Int2,
     }
 }
+
+/// Kinds of mail a person is waiting for at the screen; they go out before any other.
+pub const ACCOUNT_KINDS: &[&str] = &["verify-email", "password-reset"];
 
 /// A mail ready to be queued: both bodies already rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +50,8 @@ struct NewRow<'a> {
     subject: &'a str,
     body_text: &'a str,
     body_html: &'a str,
+    /// 0: an [`ACCOUNT_KINDS`] mail, sent first; 1: the rest.
+    priority: i16,
 }
 
 /// Where domains queue mail; cloned into each domain at start.
@@ -91,6 +97,11 @@ impl Outbox {
                 subject: &mail.subject,
                 body_text: &mail.text,
                 body_html: &mail.html,
+                priority: if ACCOUNT_KINDS.contains(&mail.kind) {
+                    0
+                } else {
+                    1
+                },
             })
             .execute(conn)
             .await?;

@@ -125,6 +125,8 @@ pub struct UserSummary {
     /// The owner of `email` followed a verification link: only then may others reach the
     /// account by that address (adding a member, e-mail-bound invitations).
     pub email_verified: bool,
+    /// The person wants a mail when mentioned (`PATCH /auth/me {mention_mails}`).
+    pub mention_mails: bool,
 }
 
 /// Looks users up (implemented by `mdz-auth`), for members lists, invitations and mentions.

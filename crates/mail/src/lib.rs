@@ -157,8 +157,9 @@ impl Sender {
     async fn round(&self) -> Result<(), MailError> {
         let mut conn = db::conn(&self.pool).await?;
         let mut claimed = repo::claim(&mut conn, BATCH, LEASE).await?;
-        // RETURNING has no order; ids are UUID v7, so this is the order they were queued in.
-        claimed.sort_by_key(|m| m.id);
+        // RETURNING has no order; account mail first, then (ids are UUID v7) the order they
+        // were queued in.
+        claimed.sort_by_key(|m| (m.priority, m.id));
         for mail in claimed {
             let outcome = self
                 .transport

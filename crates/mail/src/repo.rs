@@ -22,6 +22,9 @@ pub struct Claimed {
     pub body_text: String,
     #[diesel(sql_type = Text)]
     pub body_html: String,
+    /// 0 for account mail (sent first), 1 for the rest.
+    #[diesel(sql_type = diesel::sql_types::SmallInt)]
+    pub priority: i16,
     /// Attempts including this one.
     #[diesel(sql_type = Int4)]
     pub attempts: i32,
@@ -43,10 +46,10 @@ pub async fn claim(
          WHERE id IN (
              SELECT id FROM mail_outbox
              WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
-             ORDER BY next_attempt_at
+             ORDER BY priority, next_attempt_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, recipient, subject, body_text, body_html, attempts",
+         RETURNING id, kind, recipient, subject, body_text, body_html, attempts, priority",
     )
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(lease)

@@ -302,7 +302,9 @@ async fn transfer(
     ))
 }
 
-/// Invite someone (admin or owner). The token and link are shown once.
+/// Invite someone (admin or owner). The token and link are shown once. With an `email`, the
+/// link is mailed: that needs the inviter's verified address (403 `email-unverified`) and is
+/// limited per inviter and per address per day (429 with `Retry-After`).
 #[utoipa::path(
     tag = "projects",
     security(("bearer" = [])),
@@ -313,6 +315,7 @@ async fn transfer(
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/{id}/invitations")]

@@ -21,6 +21,10 @@ pub enum ProjectError {
     UnverifiedMember,
     #[error("verify your e-mail address before accepting an invitation sent to it")]
     UnverifiedInvitee,
+    #[error("invitations by e-mail need a verified address")]
+    UnverifiedInviter,
+    #[error("too many invitations by e-mail {0}")]
+    TooManyInvitations(&'static str, u64),
     #[error("a project must keep at least one owner")]
     LastOwner,
     #[error("this invitation has {0}")]
@@ -71,6 +75,19 @@ impl From<ProjectError> for ApiError {
                 "Verify your e-mail address first",
             )
             .detail(e.to_string()),
+            ProjectError::UnverifiedInviter => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "email-unverified",
+                "Verify your e-mail address first",
+            )
+            .detail(
+                "invitations sent by e-mail need a verified address; verify yours, or create \
+                 a link invitation (without an email) and pass the link on",
+            ),
+            ProjectError::TooManyInvitations(why, retry_after) => {
+                ApiError::too_many_requests(retry_after)
+                    .detail(format!("too many invitations by e-mail {why} in a day"))
+            }
             ProjectError::LastOwner => ApiError::new(
                 StatusCode::CONFLICT,
                 "last-owner",

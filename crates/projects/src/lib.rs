@@ -43,6 +43,8 @@ impl ProjectsModule {
             public_url,
             outbox,
             retention: Duration::from_secs(config.project_retention_days * 86_400),
+            invitation_mails_per_inviter: config.invitation_mails_per_inviter,
+            invitation_mails_per_address: config.invitation_mails_per_address,
         };
         Self {
             service: Arc::new(ProjectsService::new(pool, kv, users, settings)),

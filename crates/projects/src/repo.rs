@@ -374,3 +374,51 @@ pub async fn project_ids_of(
         .load(conn)
         .await
 }
+
+/// How many e-mail invitations match since `since`, and when the oldest of them was made.
+#[derive(Debug, QueryableByName)]
+pub struct SentInvitations {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub count: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// Serialise the e-mail invitations of `inviter` and to `address` until the transaction ends
+/// (so two at once cannot both pass a limit), then count those made since `since`: by the
+/// inviter, and to the address.
+pub async fn lock_and_count_invitation_mails(
+    conn: &mut AsyncPgConnection,
+    inviter: UserId,
+    address: &str,
+    since: DateTime<Utc>,
+) -> Result<(SentInvitations, SentInvitations), Error> {
+    use diesel::sql_types::{Text, Timestamptz, Uuid};
+    // Always the inviter's lock first, then the address's: no two requests wait on each other
+    // in a circle.
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('mdz:invite-by:' || $1::text, 0)),
+                pg_advisory_xact_lock(hashtextextended('mdz:invite-to:' || $2, 0))",
+    )
+    .bind::<Uuid, _>(inviter)
+    .bind::<Text, _>(address)
+    .execute(conn)
+    .await?;
+    let by = diesel::sql_query(
+        "SELECT count(*) AS count, min(created_at) AS oldest FROM project_invitations
+         WHERE created_by = $1 AND email IS NOT NULL AND created_at > $2",
+    )
+    .bind::<Uuid, _>(inviter)
+    .bind::<Timestamptz, _>(since)
+    .get_result(conn)
+    .await?;
+    let to = diesel::sql_query(
+        "SELECT count(*) AS count, min(created_at) AS oldest FROM project_invitations
+         WHERE email = $1 AND created_at > $2",
+    )
+    .bind::<Text, _>(address)
+    .bind::<Timestamptz, _>(since)
+    .get_result(conn)
+    .await?;
+    Ok((by, to))
+}

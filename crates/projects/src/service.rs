@@ -36,7 +36,13 @@ pub struct ProjectSettings {
     pub retention: Duration,
     /// Where invitation mails are queued.
     pub outbox: mdz_core::mail::Outbox,
+    /// E-mail invitations per inviter, and per address, in [`INVITATION_MAIL_WINDOW`].
+    pub invitation_mails_per_inviter: u64,
+    pub invitation_mails_per_address: u64,
 }
+
+/// The window the e-mail invitation limits count over.
+pub const INVITATION_MAIL_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 pub struct ProjectsService {
     pool: DbPool,
@@ -620,11 +626,17 @@ impl ProjectsService {
             .by_ids(&[actor])
             .await
             .map_err(ProjectError::Directory)?
-            .pop()
-            .map_or_else(|| "Someone".to_owned(), |u| u.display_name);
+            .pop();
+        if row.email.is_some() && !inviter.as_ref().is_some_and(|u| u.email_verified) {
+            return Err(ProjectError::UnverifiedInviter);
+        }
+        let inviter = inviter.map_or_else(|| "Someone".to_owned(), |u| u.display_name);
         let outbox = &self.settings.outbox;
         let row = (*conn)
             .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                if let Some(to) = &row.email {
+                    self.check_invitation_mails(conn, actor, to).await?;
+                }
                 let row = repo::insert_invitation(conn, &row).await?;
                 if let Some(to) = &row.email {
                     let project = repo::project_by_id(conn, id)
@@ -652,6 +664,34 @@ impl ProjectsService {
             token,
             accept_url,
         })
+    }
+
+    /// 429 when `actor` sent, or `to` received, too many e-mail invitations in the window.
+    async fn check_invitation_mails(
+        &self,
+        conn: &mut AsyncPgConnection,
+        actor: UserId,
+        to: &str,
+    ) -> Result<(), ProjectError> {
+        let now = Utc::now();
+        let (by, to) =
+            repo::lock_and_count_invitation_mails(conn, actor, to, now - INVITATION_MAIL_WINDOW)
+                .await?;
+        let over = |sent: &repo::SentInvitations, limit: u64| {
+            (u64::try_from(sent.count).unwrap_or(u64::MAX) >= limit).then(|| {
+                let free_at = sent.oldest.unwrap_or(now) + INVITATION_MAIL_WINDOW;
+                u64::try_from((free_at - now).num_seconds())
+                    .unwrap_or(0)
+                    .max(1)
+            })
+        };
+        if let Some(wait) = over(&by, self.settings.invitation_mails_per_inviter) {
+            return Err(ProjectError::TooManyInvitations("from you", wait));
+        }
+        if let Some(wait) = over(&to, self.settings.invitation_mails_per_address) {
+            return Err(ProjectError::TooManyInvitations("to this address", wait));
+        }
+        Ok(())
     }
 
     #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]

@@ -13,7 +13,11 @@
 //!   connections up and are not counted; then it runs `seconds`. `start`: `together` (every
 //!   loop starts at the same instant; with answers of a fixed length they stay in step, so
 //!   all the posts of a round arrive in the same millisecond) or `spread` (loop `i` starts
-//!   `i / streams` of a second late, like people asking independently).
+//!   `i / streams` of a second late, like people asking independently). An optional last
+//!   argument picks what is posted: `chat` (the default: a message in a session), `edit` (an
+//!   AI edit of a document, `POST /files/{id}/ai/edit`, which ends as a suggestion) or
+//!   `complete` (a ghost-text completion, `POST /files/{id}/ai/complete`); each loop has a
+//!   session or a document of its own.
 
 #![expect(clippy::print_stdout, reason = "a benchmark tool prints its figures")]
 
@@ -112,6 +116,84 @@ async fn first(req: reqwest::RequestBuilder, marker: &str) -> Option<Duration> {
     None
 }
 
+/// What each loop posts and times.
+#[derive(Debug, Clone, Copy)]
+enum What {
+    Chat,
+    Edit,
+    Complete,
+}
+
+impl What {
+    fn parse(arg: &str) -> Self {
+        match arg {
+            "edit" => Self::Edit,
+            "complete" => Self::Complete,
+            _ => Self::Chat,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Edit => "AI edit",
+            Self::Complete => "AI completion",
+        }
+    }
+
+    /// The path (under `/api/v1/`) and body of one request about `target` (a session's or a
+    /// document's id).
+    fn request(self, target: &str) -> (String, Value) {
+        match self {
+            Self::Chat => (
+                format!("sessions/{target}/messages"),
+                json!({"content": "hi"}),
+            ),
+            Self::Edit => (
+                format!("files/{target}/ai/edit"),
+                json!({"instruction": "make it shorter"}),
+            ),
+            Self::Complete => (
+                format!("files/{target}/ai/complete"),
+                json!({"position": 12}),
+            ),
+        }
+    }
+}
+
+/// The session (chat) or document (AI edits, completions) loop `i` works on.
+async fn prepare(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    project: &str,
+    what: What,
+    i: usize,
+) -> Option<String> {
+    let (path, body) = match what {
+        What::Chat => (format!("projects/{project}/sessions"), json!({})),
+        What::Edit | What::Complete => (
+            format!("projects/{project}/files"),
+            json!({"path": format!("bench/loop-{i}.md"), "content": "# Notes\n\nSome text that an AI edit rewrites.\n"}),
+        ),
+    };
+    let made: Value = match client
+        .post(format!("{base}/api/v1/{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
+    let id = made["id"].as_str().map(str::to_owned);
+    if id.is_none() {
+        println!("could not prepare loop {i}: {made}");
+    }
+    id
+}
+
 /// How long every stream runs before its figures count.
 const WARM_UP: Duration = Duration::from_secs(2);
 
@@ -122,15 +204,21 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn measure(
-    base: String,
-    token: String,
-    project: String,
-    provider: String,
+/// How a measurement runs: concurrent loops, seconds counted, their start, what they post.
+struct Plan {
     streams: usize,
     seconds: u64,
     spread: bool,
-) {
+    what: What,
+}
+
+async fn measure(base: String, token: String, project: String, provider: String, plan: Plan) {
+    let Plan {
+        streams,
+        seconds,
+        spread,
+        what,
+    } = plan;
     let client = reqwest::Client::new();
     // The first rounds open HTTP and database connections; only steady state is recorded.
     let warm_until = Instant::now() + WARM_UP;
@@ -154,18 +242,7 @@ async fn measure(
         tasks.push(tokio::spawn(async move {
             let mut direct = Vec::new();
             let mut through = Vec::new();
-            let session: Value = match client
-                .post(format!("{base}/api/v1/projects/{project}/sessions"))
-                .bearer_auth(&token)
-                .json(&json!({}))
-                .send()
-                .await
-            {
-                Ok(r) => r.json().await.unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            };
-            let Some(sid) = session["id"].as_str() else {
-                println!("could not create a session: {session}");
+            let Some(target) = prepare(&client, &base, &token, &project, what, i).await else {
                 return (direct, through);
             };
             tokio::time::sleep(offset).await;
@@ -178,12 +255,13 @@ async fn measure(
                     "data:",
                 )
                 .await;
+                let (path, body) = what.request(&target);
                 let t = first(
                     client
-                        .post(format!("{base}/api/v1/sessions/{sid}/messages"))
+                        .post(format!("{base}/api/v1/{path}"))
                         .bearer_auth(&token)
                         .header("accept", "text/event-stream")
-                        .json(&json!({"content": "hi"})),
+                        .json(&body),
                     "event: delta",
                 )
                 .await;
@@ -207,7 +285,8 @@ async fn measure(
     through.sort_by(f64::total_cmp);
     added.sort_by(f64::total_cmp);
     println!(
-        "chat first byte, {streams} concurrent streams (started {}), {} answers: provider direct p50 {:.2} ms p99 {:.2} ms; through mdz p50 {:.2} ms p99 {:.2} ms; added by mdz p50 {:.2} ms p99 {:.2} ms (p99 of the pairwise difference)",
+        "{} first byte, {streams} concurrent streams (started {}), {} answers: provider direct p50 {:.2} ms p99 {:.2} ms; through mdz p50 {:.2} ms p99 {:.2} ms; added by mdz p50 {:.2} ms p99 {:.2} ms (p99 of the pairwise difference)",
+        what.name(),
         if spread {
             "spread over 1 s"
         } else {
@@ -235,9 +314,12 @@ async fn main() {
                 arg(2),
                 arg(3),
                 arg(4),
-                arg(5).parse().unwrap_or(32),
-                arg(6).parse().unwrap_or(10),
-                arg(7) == "spread",
+                Plan {
+                    streams: arg(5).parse().unwrap_or(32),
+                    seconds: arg(6).parse().unwrap_or(10),
+                    spread: arg(7) == "spread",
+                    what: What::parse(&arg(8)),
+                },
             )
             .await;
         }

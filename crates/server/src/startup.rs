@@ -196,6 +196,7 @@ impl Application {
         )
         .map_err(anyhow::Error::msg)?;
         files.connect_live(collab.live_documents());
+        collab.spawn_mention_mails(&config, mail.outbox());
         let provider_names = config.llm_providers().into_iter().map(|(n, _)| n).collect();
         let sessions = SessionsModule::new(
             pool.clone(),

@@ -356,6 +356,7 @@ fn new_account(email: &Email, who: &ProviderIdentity) -> UserRow {
         created_at: now,
         updated_at: now,
         email_verified_at: Some(now),
+        mention_mails: true,
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod endpoint;
 pub mod interface;
+pub mod mention_mails;
 pub mod repo;
 mod suggestion_threads;
 
@@ -193,6 +194,23 @@ impl CommentsService {
             .document_project(actor, row.file_id, Action::Read)
             .await?;
         Ok((row, role))
+    }
+
+    /// The mailer of this service's mentions.
+    pub fn mention_mails(
+        &self,
+        outbox: mdz_core::mail::Outbox,
+        delay_secs: u64,
+        interval_secs: u64,
+    ) -> mention_mails::MentionMails {
+        mention_mails::MentionMails::new(
+            self.pool.clone(),
+            self.access.clone(),
+            self.users.clone(),
+            outbox,
+            delay_secs,
+            interval_secs,
+        )
     }
 
     async fn insert_with_mentions(

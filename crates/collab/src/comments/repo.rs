@@ -229,3 +229,96 @@ pub async fn mark_read(
         }
     }
 }
+
+/// People with a mention not yet mailed that is older than `due_before`, whose last mention
+/// mail went out before `sent_before` (at most `limit`).
+pub async fn mention_mail_recipients(
+    conn: &mut AsyncPgConnection,
+    due_before: DateTime<Utc>,
+    sent_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<UserId>, Error> {
+    use crate::schema::mention_mail_sent as sent;
+    notifications::table
+        .left_join(sent::table.on(sent::user_id.eq(notifications::user_id)))
+        .filter(notifications::mailed_at.is_null())
+        .filter(notifications::created_at.le(due_before))
+        .filter(sent::sent_at.is_null().or(sent::sent_at.le(sent_before)))
+        .select(notifications::user_id)
+        .distinct()
+        .limit(limit)
+        .load(conn)
+        .await
+}
+
+/// A person's mentions not yet mailed, oldest first (at most `limit`).
+pub async fn unmailed(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    limit: i64,
+) -> Result<Vec<NotificationRow>, Error> {
+    notifications::table
+        .filter(notifications::user_id.eq(user))
+        .filter(notifications::mailed_at.is_null())
+        .order((notifications::created_at.asc(), notifications::id.asc()))
+        .limit(limit)
+        .select(NotificationRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// Lock the person's mention-mail row (made on first use) unless another transaction holds
+/// it; the time of their last mention mail, `None` when it is locked elsewhere.
+pub async fn lock_mention_mail_sent(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    use crate::schema::mention_mail_sent as sent;
+    diesel::insert_into(sent::table)
+        .values((
+            sent::user_id.eq(user),
+            sent::sent_at.eq(DateTime::UNIX_EPOCH),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    sent::table
+        .find(user)
+        .select(sent::sent_at)
+        .for_update()
+        .skip_locked()
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+pub async fn set_mention_mail_sent(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    use crate::schema::mention_mail_sent as sent;
+    diesel::update(sent::table.find(user))
+        .set(sent::sent_at.eq(at))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Mark these notifications mailed (or passed over); the ids of those that were not yet,
+/// with whether they are still unread.
+pub async fn mark_mailed(
+    conn: &mut AsyncPgConnection,
+    ids: &[NotificationId],
+    at: DateTime<Utc>,
+) -> Result<Vec<(NotificationId, bool)>, Error> {
+    diesel::update(
+        notifications::table
+            .filter(notifications::id.eq_any(ids))
+            .filter(notifications::mailed_at.is_null()),
+    )
+    .set(notifications::mailed_at.eq(at))
+    .returning((notifications::id, notifications::read_at.is_null()))
+    .get_results(conn)
+    .await
+}

@@ -10,8 +10,11 @@
 //! - `collab_load gen <updates> <file-id> <out.tsv>`: a document typed one character per
 //!   update, as rows for `COPY collab_updates (file_id, seq, data)`.
 //! - `collab_load sync <url>`: milliseconds until a fresh client is synced (cold room load).
+//! - `collab_load accept …`: accepted suggestion to visible in live clients (see `accept.rs`).
 
 #![expect(clippy::print_stdout, reason = "a benchmark tool prints its figures")]
+
+mod accept;
 
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -398,6 +401,17 @@ async fn main() {
             }
         }
         "sync" => sync_time(&arg(1)).await,
-        _ => println!("usage: collab_load room|idle|gen|sync … (see the module docs)"),
+        "accept" => {
+            accept::run(
+                &arg(1),
+                &arg(2),
+                &arg(3),
+                &arg(4),
+                arg(5).parse().unwrap_or(2),
+                arg(6).parse().unwrap_or(200),
+            )
+            .await;
+        }
+        _ => println!("usage: collab_load room|idle|gen|sync|accept … (see the module docs)"),
     }
 }

@@ -1,0 +1,2 @@
+DROP INDEX project_invitations_by_address;
+DROP INDEX project_invitations_by_inviter;
