@@ -419,10 +419,11 @@ await step('history: versions, a diff, restore', async () => {
 
 await step('suggestions: one proposed over REST is accepted in the panel; an AI edit streams into another, rejected', async () => {
   const bobToken = await restLogin(bob.email)
-  const put = await rest(bobToken, `/files/${fileId}`, { method: 'PUT', body: JSON.stringify({ content: '# Plan\n\nThe cat sat.\n' }) })
+  const text = '# Plan\n\nThe cat sat.\n'
+  const put = await rest(bobToken, `/files/${fileId}`, { method: 'PUT', body: JSON.stringify({ content: text }) })
   assert.equal(put.status, 200, JSON.stringify(put.body))
   await waitText(ada.page, 'The cat sat.')
-  const from = put.body.content.indexOf('cat')
+  const from = text.indexOf('cat')
   const made = await rest(bobToken, `/files/${fileId}/suggestions`, {
     method: 'POST', body: JSON.stringify({ range: { from, to: from + 3, revision: put.body.revision }, proposed: 'dog', explanation: 'dogs sit better' })
   })
@@ -448,7 +449,7 @@ await step('suggestions: one proposed over REST is accepted in the panel; an AI 
 
   // The AI, asked about the whole document: its words stream in, then it is a suggestion.
   await panel.getByLabel('Ask AI to edit the selection (or the whole document)').fill('[slow] make it shorter')
-  await panel.getByRole('button', { name: 'Ask AI' }).click()
+  await panel.getByRole('button', { name: 'Suggest with AI' }).click()
   await panel.locator('.draft').getByText('one two', { exact: false }).waitFor()
   assert.ok(!(await panel.locator('.draft').innerText()).includes('ten'), 'the whole edit came at once')
   const ai = panel.getByRole('listitem', { name: /^Suggestion by AI/ })

@@ -66,7 +66,7 @@ export function suggestionsPanel (ctx: SuggestionsContext): SuggestionsPanel {
   const instruction = h('input', { type: 'text', required: true, maxlength: '4000' })
   const draft = h('pre', { class: 'draft', 'aria-live': 'polite', hidden: true })
   const stop = h('button', { type: 'button', hidden: true }, 'Stop')
-  const ask = h('form', { class: 'stack', 'aria-label': 'Ask AI to edit' }, field('Ask AI to edit the selection (or the whole document)', instruction), h('button', { type: 'submit' }, 'Ask AI'), stop, draft)
+  const ask = h('form', { class: 'stack', 'aria-label': 'Ask AI to edit' }, field('Ask AI to edit the selection (or the whole document)', instruction), h('button', { type: 'submit' }, 'Suggest with AI'), stop, draft)
   let running: AbortController | null = null
   let editId: string | null = null
   stop.addEventListener('click', () => {
