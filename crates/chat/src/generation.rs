@@ -165,6 +165,8 @@ struct Live {
     text: Mutex<String>,
     events: broadcast::Sender<Event>,
     cancel: watch::Sender<bool>,
+    /// The provider's stream is over: a cancel no longer changes how the answer ends.
+    finished: Mutex<bool>,
 }
 
 impl Live {
@@ -173,6 +175,36 @@ impl Live {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    fn finished(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.finished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The stream ended as `ending`: from now on a cancel is too late, and one accepted before
+    /// (while the stream was ending on its own) wins, so a cancel answered 202 always ends the
+    /// answer `cancelled`.
+    fn finish(&self, ending: Ending) -> Ending {
+        let mut finished = self.finished();
+        *finished = true;
+        if *self.cancel.borrow() {
+            Ending::Cancelled
+        } else {
+            ending
+        }
+    }
+}
+
+/// What [`Generations::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// The answer stops and is stored `cancelled`.
+    Done,
+    /// Its stream had already ended; it is being stored as it ended (not `cancelled`).
+    TooLate,
+    /// No answer of that id is being generated on this node.
+    NotHere,
 }
 
 /// Work beside an answer (recording the session's activity): started once the first piece has
@@ -262,15 +294,17 @@ impl<K: Key> Generations<K> {
         self.map().contains_key(&id)
     }
 
-    /// Stop an answer in progress on this node; `false` when there is none here.
-    pub fn cancel(&self, id: K) -> bool {
-        match self.map().get(&id) {
-            Some(live) => {
-                live.cancel.send_replace(true);
-                true
-            }
-            None => false,
+    /// Stop an answer in progress on this node.
+    pub fn cancel(&self, id: K) -> Cancel {
+        let Some(live) = self.map().get(&id).cloned() else {
+            return Cancel::NotHere;
+        };
+        let finished = live.finished();
+        if *finished {
+            return Cancel::TooLate;
         }
+        live.cancel.send_replace(true);
+        Cancel::Done
     }
 
     /// Start generating the answer; returns a listener from its first character.
@@ -288,6 +322,7 @@ impl<K: Key> Generations<K> {
             text: Mutex::new(String::new()),
             events,
             cancel,
+            finished: Mutex::new(false),
         });
         let id = answering.id;
         self.map().insert(id, live.clone());
@@ -312,6 +347,7 @@ impl<K: Key> Generations<K> {
                 &mut beside,
             )
             .await;
+            let ending = live.finish(ending);
             let text = live.text().clone();
             let usage = quota::charge(ending, usage, &text, answering.prompt_tokens);
             let label = crate::metrics::model_label(provider.as_ref(), &model);
@@ -475,7 +511,89 @@ mod tests {
             "a listener of a panicked answer waits for ever: {end:?}"
         );
         assert!(!generations.is_live(7), "the panicked answer is still live");
-        assert!(!generations.cancel(7));
+        assert_eq!(generations.cancel(7), Cancel::NotHere);
         assert_eq!(metrics.streams.get(), 0);
+    }
+
+    /// A provider that answers one piece and ends.
+    struct OnePiece;
+
+    #[async_trait]
+    impl Provider for OnePiece {
+        fn name(&self) -> &'static str {
+            "openai"
+        }
+        fn default_model(&self) -> &str {
+            "m"
+        }
+        async fn stream(
+            &self,
+            _: Prompt,
+        ) -> Result<BoxStream<'static, Result<Piece, ProviderError>>, ProviderError> {
+            Ok(Box::pin(futures_util::stream::iter([Ok(Piece::Text(
+                "all of it".into(),
+            ))])))
+        }
+    }
+
+    /// A keeper whose `end` says it started, then waits to be let go.
+    struct SlowEnd {
+        started: tokio::sync::mpsc::Sender<String>,
+        go: tokio::sync::Mutex<tokio::sync::oneshot::Receiver<()>>,
+    }
+
+    #[async_trait]
+    impl Keeper for SlowEnd {
+        async fn grow(&self, _: &str) -> Result<(), ChatError> {
+            Ok(())
+        }
+        async fn end(&self, ended: Ended<'_>) -> Result<Value, ChatError> {
+            let status = ended.ending.status(!ended.text.is_empty()).to_owned();
+            self.started.send(status).await.unwrap();
+            let mut go = self.go.lock().await;
+            (&mut *go).await.unwrap();
+            Ok(Value::Null)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancel_after_the_stream_ended_is_too_late_and_changes_nothing() {
+        let generations: Arc<Generations<u64>> = Arc::new(Generations::default());
+        let metrics = Arc::new(ChatMetrics::register(&prometheus::Registry::new()).unwrap());
+        let (started, mut ending) = tokio::sync::mpsc::channel(1);
+        let (release, go) = tokio::sync::oneshot::channel();
+        let mut listener = generations.start(
+            Answering {
+                id: 8,
+                prompt_tokens: 1,
+                keeper: Box::new(SlowEnd {
+                    started,
+                    go: tokio::sync::Mutex::new(go),
+                }),
+            },
+            Arc::new(OnePiece),
+            Prompt {
+                model: "m".into(),
+                messages: Vec::new(),
+                max_tokens: None,
+            },
+            metrics,
+            Beside::new(Box::pin(async {})),
+        );
+        // The answer is being stored as complete; it is still live (listeners may join).
+        assert_eq!(ending.recv().await.unwrap(), "complete");
+        assert!(generations.is_live(8));
+        // Before, this cancel was accepted (202) and the answer still ended `complete`.
+        assert_eq!(generations.cancel(8), Cancel::TooLate);
+        release.send(()).unwrap();
+        loop {
+            match listener.events.recv().await.unwrap() {
+                Event::Finished(end, _) => {
+                    assert!(matches!(end, Ending::Complete), "{end:?}");
+                    break;
+                }
+                _ => continue,
+            }
+        }
     }
 }

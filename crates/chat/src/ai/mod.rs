@@ -14,7 +14,7 @@ mod slots;
 
 use crate::context::{self, Pinned};
 use crate::error::ChatError;
-use crate::generation::{Answering, Beside, Generations, Listener, after_chars};
+use crate::generation::{Answering, Beside, Cancel, Generations, Listener, after_chars};
 use crate::provider::{Prompt, Provider, Speaker};
 use crate::quota::{self, Hold};
 use crate::service::ChatService;
@@ -453,8 +453,14 @@ impl AiService {
                 row.status
             )));
         }
-        if self.generations.cancel(id) {
-            return Ok(());
+        match self.generations.cancel(id) {
+            Cancel::Done => return Ok(()),
+            Cancel::TooLate => {
+                return Err(ChatError::Conflict(
+                    "this edit has just ended: it is no longer being generated".into(),
+                ));
+            }
+            Cancel::NotHere => {}
         }
         let mut conn = db::conn(&self.chat.pool).await?;
         let before = self.chat.orphaned_before();

@@ -45,7 +45,8 @@ struct CancelUnlessStored<'a> {
 impl Drop for CancelUnlessStored<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.generations.cancel(self.id);
+            // Too late or gone: the answer ends on its own, nothing of it was shown.
+            let _ = self.generations.cancel(self.id);
         }
     }
 }
