@@ -1,2 +1,3 @@
-DROP INDEX project_invitations_by_address;
+DROP INDEX project_invitations_by_mailbox;
 DROP INDEX project_invitations_by_inviter;
+DROP FUNCTION mdz_mailbox(text);

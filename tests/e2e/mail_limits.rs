@@ -54,96 +54,98 @@ async fn an_unverified_inviter_may_share_a_link_but_not_send_mail() {
     assert_eq!(res.status(), StatusCode::CREATED);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn invitations_by_mail_are_limited_per_address_and_per_inviter() {
-    let app = TestApp::spawn_with(Options {
+async fn limited_app() -> TestApp {
+    TestApp::spawn_with(Options {
         config: vec![
             ("invitation_mails_per_inviter", json!(4)),
-            ("invitation_mails_per_address", json!(2)),
+            ("invitation_mails_per_pair", json!(2)),
+            ("invitation_mails_per_address", json!(3)),
         ],
         ..Options::default()
     })
-    .await;
-    let team = Team::new(&app).await;
-    let other = app.project_with(&team.admin, &[]).await;
+    .await
+}
 
-    // Two to one address, from two inviters; the third, from anyone, waits.
-    for (who, project) in [(&team.owner, &team.project), (&team.admin, &other)] {
-        let res = invite(
-            &app,
-            &who.access,
-            project,
-            json!({"role": "viewer", "email": "victim@example.com"}),
-        )
-        .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
-    }
-    let res = invite(
-        &app,
-        &team.admin.access,
-        &other,
-        json!({"role": "viewer", "email": "victim@example.com"}),
-    )
-    .await;
+fn to(address: &str) -> Value {
+    json!({"role": "viewer", "email": address})
+}
+
+async fn refused(res: reqwest::Response) -> (u64, String) {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = res.headers()["retry-after"]
+    let retry = res.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
-    assert!((86_000..=86_400).contains(&retry), "{retry}");
     let problem: Value = res.json().await.unwrap();
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("to this address"),
-        "{problem}"
-    );
+    (retry, problem["detail"].as_str().unwrap().to_owned())
+}
 
-    // The owner sent one; three more to other addresses, then the fifth is refused.
-    for n in 0..3 {
-        let res = invite(
+#[tokio::test(flavor = "multi_thread")]
+async fn invitations_by_mail_are_limited_per_inviter_and_per_mailbox() {
+    let app = limited_app().await;
+    let team = Team::new(&app).await;
+    let other = app.project_with(&team.admin, &[]).await;
+    let third = app.project_with(&team.editor, &[]).await;
+    let (owner, admin, editor) = (&team.owner.access, &team.admin.access, &team.editor.access);
+
+    // Two from the owner to one mailbox; a third, even spelt with a +tag, waits a day.
+    for address in ["victim@example.com", "Victim+news@example.com"] {
+        let res = invite(&app, owner, &team.project, to(address)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let (retry, detail) =
+        refused(invite(&app, owner, &team.project, to("victim+x@example.com")).await).await;
+    assert!((86_000..=86_400).contains(&retry), "{retry}");
+    assert!(detail.contains("to this address"), "{detail}");
+    // Another inviter still may, until the mailbox had three from anyone: then the same
+    // words, and a wait that tells nothing of when the others invited it.
+    let res = invite(&app, admin, &other, to("victim@example.com")).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (retry, detail) =
+        refused(invite(&app, editor, &third, to("victim@example.com")).await).await;
+    assert_eq!(retry, 3600);
+    assert!(detail.contains("to this address"), "{detail}");
+
+    // The owner sent two; two more to other addresses, then the fifth is refused.
+    for n in 0..2 {
+        let res = invite(&app, owner, &team.project, to(&format!("p{n}@example.com"))).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let (_, detail) = refused(invite(&app, owner, &team.project, to("p9@example.com")).await).await;
+    assert!(detail.contains("from you"), "{detail}");
+    // Nothing of the refused ones was written; link invitations are not limited.
+    let written = "UPDATE project_invitations SET role = role WHERE email IS NOT NULL";
+    assert_eq!(app.sql(written).await, 5);
+    let mails = "UPDATE mail_outbox SET kind = kind WHERE kind = 'invitation'";
+    assert_eq!(app.sql(mails).await, 5);
+    let res = invite(&app, owner, &team.project, json!({"role": "viewer"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invitations_sent_at_once_cannot_pass_a_limit_together() {
+    let app = limited_app().await;
+    let team = Team::new(&app).await;
+    let sent = futures_util::future::join_all((0..6).map(|_| {
+        invite(
             &app,
             &team.owner.access,
             &team.project,
-            json!({"role": "viewer", "email": format!("p{n}@example.com")}),
+            to("once@example.com"),
         )
-        .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
-    }
-    let res = invite(
-        &app,
-        &team.owner.access,
-        &team.project,
-        json!({"role": "viewer", "email": "p9@example.com"}),
-    )
+    }))
     .await;
-    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let problem: Value = res.json().await.unwrap();
-    assert!(
-        problem["detail"].as_str().unwrap().contains("from you"),
-        "{problem}"
-    );
-    // Nothing of the refused ones was written; link invitations are not limited.
-    assert_eq!(
-        app.sql("UPDATE project_invitations SET role = role WHERE email = 'p9@example.com'")
-            .await,
-        0
-    );
-    assert_eq!(
-        app.sql("UPDATE mail_outbox SET kind = kind WHERE kind = 'invitation'")
-            .await,
-        5
-    );
-    let res = invite(
-        &app,
-        &team.owner.access,
-        &team.project,
-        json!({"role": "viewer"}),
-    )
-    .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let created = sent
+        .iter()
+        .filter(|r| r.status() == StatusCode::CREATED)
+        .count();
+    let limited = sent
+        .iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let statuses: Vec<u16> = sent.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!((created, limited), (2, 4), "{statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

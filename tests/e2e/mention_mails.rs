@@ -1,6 +1,6 @@
 //! Mention mails: @mentions reach people by mail over real SMTP, batched (one mail for the
 //! mentions of a wait, at most one mail per interval), never for a mention read in the app
-//! in time, and not for people who turned them off.
+//! in time, and not for people who turned them off or left the project.
 
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
@@ -93,7 +93,7 @@ async fn settled(app: &TestApp, user: &TestUser) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_mentions_of_a_wait_arrive_in_one_mail_with_links_to_the_document() {
     let sink = MailSink::start().await;
-    let app = app(&sink, 2).await;
+    let app = app(&sink, 4).await;
     let team = Team::new(&app).await;
     let file = document(&app, &team).await;
     let to = &team.commenter.email;
@@ -142,7 +142,7 @@ async fn the_mentions_of_a_wait_arrive_in_one_mail_with_links_to_the_document() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mention_read_in_time_or_turned_off_is_not_mailed() {
     let sink = MailSink::start().await;
-    let app = app(&sink, 2).await;
+    let app = app(&sink, 4).await;
     let team = Team::new(&app).await;
     let file = document(&app, &team).await;
 
@@ -182,8 +182,29 @@ async fn a_mention_read_in_time_or_turned_off_is_not_mailed() {
     )
     .await;
 
+    // No longer a member by then: nothing of the project reaches them.
+    comment(
+        &app,
+        &team.editor,
+        &file,
+        &format!("@{} secret plans", team.admin.email),
+    )
+    .await;
+    let (status, body) = app
+        .delete(
+            &format!(
+                "/api/v1/projects/{}/members/{}",
+                team.project, team.admin.id
+            ),
+            Some(&team.owner.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
     settled(&app, &team.commenter).await;
     settled(&app, &team.viewer).await;
+    settled(&app, &team.admin).await;
+    assert_eq!(mention_mails(&app, &team.admin).await, 0);
     assert_eq!(mention_mails(&app, &team.commenter).await, 0);
     assert_eq!(mention_mails(&app, &team.viewer).await, 0);
     assert_eq!(mentions_mailed(&sink, &team.commenter.email), 0);

@@ -205,7 +205,7 @@ export function openDocument (projectId: string, fileId: string, user: User, rol
     revealAnchor (anchor) {
       const from = absolute(doc, ytext, anchor.start)
       const to = absolute(doc, ytext, anchor.end)
-      if (from === null || to === null) return false
+      if (from === null || to === null || from === to) return false
       const length = view.state.doc.length
       view.dispatch({ selection: { anchor: Math.min(from, to, length), head: Math.min(Math.max(from, to), length) }, scrollIntoView: true })
       view.focus()

@@ -156,7 +156,7 @@ impl CollabModule {
                 match mails.round().await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(mails = n, "mention mails queued"),
-                    Err(e) => tracing::warn!(error = %e, "mailing mentions failed"),
+                    Err(e) => tracing::warn!(error = %e, "finding mentions to mail failed"),
                 }
             }
         })

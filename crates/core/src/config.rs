@@ -98,7 +98,10 @@ pub struct Config {
     pub mention_mail_interval_secs: u64,
     /// Invitations by e-mail one person may send in 24 hours (then 429).
     pub invitation_mails_per_inviter: u64,
-    /// Invitations by e-mail one address may receive in 24 hours, from anyone (then 429).
+    /// Invitations by e-mail one person may send to one mailbox in 24 hours (then 429).
+    pub invitation_mails_per_pair: u64,
+    /// Invitations by e-mail one mailbox (an address without its `+tag`) may receive in 24
+    /// hours, from anyone (then 429).
     pub invitation_mails_per_address: u64,
     /// `POST /auth/password/forgot` per address, known or not, within the rate-limit window
     /// (then 429, the same for every address).
@@ -278,6 +281,7 @@ struct Defaults {
     mention_mail_delay_secs: u64,
     mention_mail_interval_secs: u64,
     invitation_mails_per_inviter: u64,
+    invitation_mails_per_pair: u64,
     invitation_mails_per_address: u64,
     password_reset_max_per_address: u64,
     password_reset_max_per_ip: u64,
@@ -342,7 +346,8 @@ const DEFAULTS: Defaults = Defaults {
     mention_mail_delay_secs: 120,
     mention_mail_interval_secs: 600,
     invitation_mails_per_inviter: 50,
-    invitation_mails_per_address: 5,
+    invitation_mails_per_pair: 3,
+    invitation_mails_per_address: 20,
     password_reset_max_per_address: 3,
     password_reset_max_per_ip: 20,
     oidc_auto_create: true,
@@ -661,6 +666,21 @@ impl Config {
         }
         if self.mail_retry_base_secs == 0 || self.mail_retry_base_secs > 3600 {
             return bad("mail_retry_base_secs", "must be between 1 and 3600");
+        }
+        for (key, value) in [
+            (
+                "invitation_mails_per_inviter",
+                self.invitation_mails_per_inviter,
+            ),
+            ("invitation_mails_per_pair", self.invitation_mails_per_pair),
+            (
+                "invitation_mails_per_address",
+                self.invitation_mails_per_address,
+            ),
+        ] {
+            if value == 0 {
+                return bad(key, "must be at least 1");
+            }
         }
         if self.mention_mail_delay_secs > 86_400 {
             return bad("mention_mail_delay_secs", "must be at most 86400");

@@ -44,6 +44,7 @@ impl ProjectsModule {
             outbox,
             retention: Duration::from_secs(config.project_retention_days * 86_400),
             invitation_mails_per_inviter: config.invitation_mails_per_inviter,
+            invitation_mails_per_pair: config.invitation_mails_per_pair,
             invitation_mails_per_address: config.invitation_mails_per_address,
         };
         Self {

@@ -375,50 +375,70 @@ pub async fn project_ids_of(
         .await
 }
 
-/// How many e-mail invitations match since `since`, and when the oldest of them was made.
+/// What [`count_invitation_mails`] found: how many, and when the one that holds the count at
+/// the limit was made (the `limit`-th newest): once it leaves the window there is room again.
 #[derive(Debug, QueryableByName)]
 pub struct SentInvitations {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub count: i64,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
-    pub oldest: Option<DateTime<Utc>>,
+    pub pivot: Option<DateTime<Utc>>,
 }
 
-/// Serialise the e-mail invitations of `inviter` and to `address` until the transaction ends
-/// (so two at once cannot both pass a limit), then count those made since `since`: by the
-/// inviter, and to the address.
-pub async fn lock_and_count_invitation_mails(
+/// Which e-mail invitations a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationCount {
+    /// Sent by the inviter, to anyone.
+    ByInviter,
+    /// Sent by the inviter to the mailbox (`mdz_mailbox`: the address without `+tag`).
+    ByInviterTo,
+    /// Sent by anyone to the mailbox.
+    To,
+}
+
+/// Serialise the e-mail invitations of `inviter` and to the mailbox of `address` until the
+/// transaction ends, so two at once cannot both take the last place under a limit. Always the
+/// inviter's lock first, then the mailbox's: no two requests wait on each other in a circle.
+pub async fn lock_invitation_mails(
     conn: &mut AsyncPgConnection,
     inviter: UserId,
     address: &str,
-    since: DateTime<Utc>,
-) -> Result<(SentInvitations, SentInvitations), Error> {
-    use diesel::sql_types::{Text, Timestamptz, Uuid};
-    // Always the inviter's lock first, then the address's: no two requests wait on each other
-    // in a circle.
+) -> Result<(), Error> {
+    use diesel::sql_types::{Text, Uuid};
     diesel::sql_query(
         "SELECT pg_advisory_xact_lock(hashtextextended('mdz:invite-by:' || $1::text, 0)),
-                pg_advisory_xact_lock(hashtextextended('mdz:invite-to:' || $2, 0))",
+                pg_advisory_xact_lock(hashtextextended('mdz:invite-to:' || mdz_mailbox($2), 0))",
     )
     .bind::<Uuid, _>(inviter)
     .bind::<Text, _>(address)
     .execute(conn)
-    .await?;
-    let by = diesel::sql_query(
-        "SELECT count(*) AS count, min(created_at) AS oldest FROM project_invitations
-         WHERE created_by = $1 AND email IS NOT NULL AND created_at > $2",
-    )
+    .await
+    .map(drop)
+}
+
+/// E-mail invitations of `which` made since `since`.
+pub async fn count_invitation_mails(
+    conn: &mut AsyncPgConnection,
+    which: InvitationCount,
+    (inviter, address): (UserId, &str),
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<SentInvitations, Error> {
+    use diesel::sql_types::{BigInt, Text, Timestamptz, Uuid};
+    let filter = match which {
+        InvitationCount::ByInviter => "created_by = $1 AND $2::text IS NOT NULL",
+        InvitationCount::ByInviterTo => "created_by = $1 AND mdz_mailbox(email) = mdz_mailbox($2)",
+        InvitationCount::To => "$1::uuid IS NOT NULL AND mdz_mailbox(email) = mdz_mailbox($2)",
+    };
+    diesel::sql_query(format!(
+        "SELECT count(*) AS count, (array_agg(created_at ORDER BY created_at DESC))[$4] AS pivot
+         FROM project_invitations
+         WHERE email IS NOT NULL AND created_at > $3 AND {filter}"
+    ))
     .bind::<Uuid, _>(inviter)
-    .bind::<Timestamptz, _>(since)
-    .get_result(conn)
-    .await?;
-    let to = diesel::sql_query(
-        "SELECT count(*) AS count, min(created_at) AS oldest FROM project_invitations
-         WHERE email = $1 AND created_at > $2",
-    )
     .bind::<Text, _>(address)
     .bind::<Timestamptz, _>(since)
+    .bind::<BigInt, _>(limit)
     .get_result(conn)
-    .await?;
-    Ok((by, to))
+    .await
 }

@@ -36,10 +36,16 @@ pub struct ProjectSettings {
     pub retention: Duration,
     /// Where invitation mails are queued.
     pub outbox: mdz_core::mail::Outbox,
-    /// E-mail invitations per inviter, and per address, in [`INVITATION_MAIL_WINDOW`].
+    /// E-mail invitations in [`INVITATION_MAIL_WINDOW`]: per inviter, per inviter and
+    /// mailbox, and per mailbox from anyone.
     pub invitation_mails_per_inviter: u64,
+    pub invitation_mails_per_pair: u64,
     pub invitation_mails_per_address: u64,
 }
+
+/// `Retry-After` when a mailbox received too many invitations from anyone: fixed, so it
+/// tells nothing of when others invited it.
+const ADDRESS_FULL_RETRY_SECS: u64 = 3600;
 
 /// The window the e-mail invitation limits count over.
 pub const INVITATION_MAIL_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(1);
@@ -598,6 +604,14 @@ impl ProjectsService {
         id: ProjectId,
         new: NewInvitation,
     ) -> Result<CreatedInvitation, ProjectError> {
+        // Before a connection is taken: the lookup needs one of its own, and requests holding
+        // one each while waiting for a second could empty the pool.
+        let inviter = self
+            .users
+            .by_ids(&[actor])
+            .await
+            .map_err(ProjectError::Directory)?
+            .pop();
         let mut conn = db::conn(&self.pool).await?;
         let actor_role = Self::require(&mut conn, actor, id, Action::ManageMembers).await?;
         if !may_assign(actor_role, new.role) {
@@ -621,12 +635,6 @@ impl ProjectsService {
             created_by: actor,
             updated_by: actor,
         };
-        let inviter = self
-            .users
-            .by_ids(&[actor])
-            .await
-            .map_err(ProjectError::Directory)?
-            .pop();
         if row.email.is_some() && !inviter.as_ref().is_some_and(|u| u.email_verified) {
             return Err(ProjectError::UnverifiedInviter);
         }
@@ -666,30 +674,50 @@ impl ProjectsService {
         })
     }
 
-    /// 429 when `actor` sent, or `to` received, too many e-mail invitations in the window.
+    /// 429 when `actor` sent too many e-mail invitations in the window, or too many to the
+    /// mailbox of `to`, or the mailbox received too many from anyone. The last one tells
+    /// nothing of others' invitations: the same message as the second, and a fixed wait.
     async fn check_invitation_mails(
         &self,
         conn: &mut AsyncPgConnection,
         actor: UserId,
         to: &str,
     ) -> Result<(), ProjectError> {
+        use repo::InvitationCount::{ByInviter, ByInviterTo, To};
         let now = Utc::now();
-        let (by, to) =
-            repo::lock_and_count_invitation_mails(conn, actor, to, now - INVITATION_MAIL_WINDOW)
-                .await?;
-        let over = |sent: &repo::SentInvitations, limit: u64| {
-            (u64::try_from(sent.count).unwrap_or(u64::MAX) >= limit).then(|| {
-                let free_at = sent.oldest.unwrap_or(now) + INVITATION_MAIL_WINDOW;
-                u64::try_from((free_at - now).num_seconds())
-                    .unwrap_or(0)
-                    .max(1)
-            })
-        };
-        if let Some(wait) = over(&by, self.settings.invitation_mails_per_inviter) {
-            return Err(ProjectError::TooManyInvitations("from you", wait));
-        }
-        if let Some(wait) = over(&to, self.settings.invitation_mails_per_address) {
-            return Err(ProjectError::TooManyInvitations("to this address", wait));
+        repo::lock_invitation_mails(conn, actor, to).await?;
+        let settings = &self.settings;
+        for (which, limit, what) in [
+            (ByInviter, settings.invitation_mails_per_inviter, "from you"),
+            (
+                ByInviterTo,
+                settings.invitation_mails_per_pair,
+                "to this address",
+            ),
+            (To, settings.invitation_mails_per_address, "to this address"),
+        ] {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let sent = repo::count_invitation_mails(
+                conn,
+                which,
+                (actor, to),
+                now - INVITATION_MAIL_WINDOW,
+                limit,
+            )
+            .await?;
+            if sent.count < limit {
+                continue;
+            }
+            let wait = match (which, sent.pivot) {
+                (To, _) | (_, None) => ADDRESS_FULL_RETRY_SECS,
+                (_, Some(pivot)) => {
+                    let free_at = pivot + INVITATION_MAIL_WINDOW;
+                    u64::try_from((free_at - now).num_seconds())
+                        .unwrap_or(0)
+                        .max(1)
+                }
+            };
+            return Err(ProjectError::TooManyInvitations(what, wait));
         }
         Ok(())
     }

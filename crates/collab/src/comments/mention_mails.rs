@@ -85,8 +85,12 @@ impl MentionMails {
         };
         let mut queued = 0;
         for user in due {
-            if self.mail_person(user).await? {
-                queued += 1;
+            // One person's failure (their directory entry, their projects) leaves the others'
+            // mails to go out; theirs is tried again next round.
+            match self.mail_person(user).await {
+                Ok(true) => queued += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(user_id = %user, error = %e, "mailing mentions failed"),
             }
         }
         Ok(queued)

@@ -395,7 +395,8 @@ impl CommentsService {
         }
         let mut conn = db::conn(&self.pool).await?;
         if let Some(body) = &body {
-            repo::set_body(&mut conn, id, body).await?;
+            let excerpt: String = body.chars().take(EXCERPT).collect();
+            repo::set_body(&mut conn, id, body, &excerpt).await?;
         }
         if let Some(resolved) = change.resolved {
             repo::set_resolved(&mut conn, id, resolved.then_some(actor)).await?;

@@ -132,16 +132,26 @@ pub async fn replies(
         .await
 }
 
+/// A comment's new body, and the new `excerpt` of the notifications it made (in the inbox,
+/// and in a mention mail not sent yet: an author who removes something from a comment
+/// removes it there too), in one statement.
 pub async fn set_body(
     conn: &mut AsyncPgConnection,
     id: CommentId,
     body: &str,
+    excerpt: &str,
 ) -> Result<(), Error> {
-    diesel::update(comments::table.find(id))
-        .set(comments::body.eq(body))
-        .execute(conn)
-        .await
-        .map(drop)
+    use diesel::sql_types::{Text, Uuid};
+    diesel::sql_query(
+        "WITH edited AS (UPDATE comments SET body = $2 WHERE id = $1)
+         UPDATE notifications SET excerpt = $3 WHERE comment_id = $1",
+    )
+    .bind::<Uuid, _>(id)
+    .bind::<Text, _>(body)
+    .bind::<Text, _>(excerpt)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 pub async fn set_resolved(
@@ -231,7 +241,7 @@ pub async fn mark_read(
 }
 
 /// People with a mention not yet mailed that is older than `due_before`, whose last mention
-/// mail went out before `sent_before` (at most `limit`).
+/// mail went out before `sent_before`: those waiting longest first (at most `limit`).
 pub async fn mention_mail_recipients(
     conn: &mut AsyncPgConnection,
     due_before: DateTime<Utc>,
@@ -239,13 +249,15 @@ pub async fn mention_mail_recipients(
     limit: i64,
 ) -> Result<Vec<UserId>, Error> {
     use crate::schema::mention_mail_sent as sent;
+    use diesel::dsl::min;
     notifications::table
         .left_join(sent::table.on(sent::user_id.eq(notifications::user_id)))
         .filter(notifications::mailed_at.is_null())
         .filter(notifications::created_at.le(due_before))
         .filter(sent::sent_at.is_null().or(sent::sent_at.le(sent_before)))
+        .group_by(notifications::user_id)
+        .order(min(notifications::created_at).asc())
         .select(notifications::user_id)
-        .distinct()
         .limit(limit)
         .load(conn)
         .await
