@@ -168,3 +168,39 @@ async fn racing_saves_keep_a_history_that_rebuilds() {
         }
     }
 }
+
+/// Registering sweeps long-expired e-mail tokens on the way; a sweep under way elsewhere (an
+/// open transaction deleting the same rows) is skipped, not waited for: before, every
+/// registration and password reset queued behind it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_does_not_wait_for_another_sweep_of_expired_tokens() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user().await;
+    app.sql(&format!(
+        "INSERT INTO auth_email_tokens (token_hash, user_id, purpose, email, expires_at)
+         VALUES ('\\x01', '{}', 'verify', '{}', now() - interval '3 days')",
+        user.id, user.email
+    ))
+    .await;
+    let mut sweeper = app.db().await;
+    sweeper
+        .batch_execute(
+            "BEGIN; DELETE FROM auth_email_tokens WHERE expires_at < now() - interval '1 day'",
+        )
+        .await
+        .unwrap();
+    let register = app
+        .request(Method::POST, "/api/v1/auth/register", None)
+        .json(&json!({
+            "email": "second-sweep@example.com",
+            "password": mdz_tests::PASSWORD,
+            "display_name": "Second"
+        }))
+        .send();
+    let registered = tokio::time::timeout(Duration::from_secs(30), register)
+        .await
+        .expect("a registration waited for another transaction's sweep")
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    sweeper.batch_execute("ROLLBACK").await.unwrap();
+}

@@ -470,7 +470,8 @@ pub async fn users_by_ids(
 // ---- e-mail tokens (verification, password reset) ---------------------------------------
 
 /// A token mailed to `email` for `purpose` (`verify` or `reset`). Long-expired tokens of
-/// anyone are deleted on the way (at most 1,000).
+/// anyone are deleted on the way (at most 1,000), skipping those another transaction is
+/// deleting: registrations and resets at once do not queue on each other's sweep.
 pub async fn insert_email_token(
     conn: &mut AsyncPgConnection,
     hash: &[u8],
@@ -482,7 +483,8 @@ pub async fn insert_email_token(
     diesel::sql_query(
         "DELETE FROM auth_email_tokens WHERE token_hash IN (
              SELECT token_hash FROM auth_email_tokens
-             WHERE expires_at < now() - interval '1 day' LIMIT 1000)",
+             WHERE expires_at < now() - interval '1 day' LIMIT 1000
+             FOR UPDATE SKIP LOCKED)",
     )
     .execute(conn)
     .await?;
