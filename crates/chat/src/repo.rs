@@ -301,6 +301,35 @@ pub async fn end_stale(
     conn: &mut AsyncPgConnection,
     before: DateTime<Utc>,
     only: Option<ChatMessageId>,
+    statuses: (&str, &str),
+    error: Option<&str>,
+) -> Result<usize, Error> {
+    end_and_settle(
+        conn,
+        "UPDATE chat_messages m \
+         SET status = CASE WHEN m.content = '' THEN $3 ELSE $2 END, error = $4, \
+             reserved_tokens = NULL \
+         FROM chat_messages old, chat_sessions s \
+         WHERE old.id = m.id AND s.id = m.session_id AND m.status = 'streaming' \
+           AND m.updated_at < $1 AND ($5::uuid IS NULL OR m.id = $5) \
+         RETURNING s.project_id, m.requested_by, \
+           (m.created_at AT TIME ZONE 'UTC')::date AS day, old.reserved_tokens AS held",
+        (before, only.map(|m| m.0)),
+        statuses,
+        error,
+    )
+    .await
+}
+
+/// End what `ended` (an `UPDATE … RETURNING project_id, requested_by, day, held` of streaming
+/// rows, with `$1` the last save before which a row is stale, `$2`/`$3` the statuses with and
+/// without text, `$4` the error, `$5` one row's id or null) ends, and settle the token holds it
+/// let go of: held tokens become used ones of the user's and the project's day, their rows
+/// locked in one order. One statement, shared by chat answers and AI edits.
+pub(crate) async fn end_and_settle(
+    conn: &mut AsyncPgConnection,
+    ended: &str,
+    (before, only): (DateTime<Utc>, Option<uuid::Uuid>),
     (with_text, without_text): (&str, &str),
     error: Option<&str>,
 ) -> Result<usize, Error> {
@@ -310,22 +339,13 @@ pub async fn end_stale(
         #[diesel(sql_type = BigInt)]
         ended: i64,
     }
-    let ended: Ended = diesel::sql_query(
-        "WITH ended AS (\
-           UPDATE chat_messages m \
-           SET status = CASE WHEN m.content = '' THEN $3 ELSE $2 END, error = $4, \
-               reserved_tokens = NULL \
-           FROM chat_messages old \
-           WHERE old.id = m.id AND m.status = 'streaming' AND m.updated_at < $1 \
-             AND ($5::uuid IS NULL OR m.id = $5) \
-           RETURNING m.session_id, m.requested_by, \
-             (m.created_at AT TIME ZONE 'UTC')::date AS day, old.reserved_tokens AS held), \
+    let ended: Ended = diesel::sql_query(format!(
+        "WITH ended AS ({ended}), \
          holds AS (\
            SELECT 'user'::text AS scope, requested_by AS owner_id, day, held FROM ended \
            WHERE held IS NOT NULL AND requested_by IS NOT NULL \
            UNION ALL \
-           SELECT 'project', s.project_id, e.day, e.held \
-           FROM ended e JOIN chat_sessions s ON s.id = e.session_id WHERE e.held IS NOT NULL), \
+           SELECT 'project', project_id, day, held FROM ended WHERE held IS NOT NULL), \
          locked AS (\
            SELECT u.scope, u.owner_id, u.day, h.held \
            FROM chat_token_use u \
@@ -337,13 +357,13 @@ pub async fn end_stale(
            UPDATE chat_token_use u SET held = u.held - l.held, used = u.used + l.held, cap = NULL \
            FROM locked l \
            WHERE u.scope = l.scope AND u.owner_id = l.owner_id AND u.day = l.day) \
-         SELECT count(*) AS ended FROM ended",
-    )
+         SELECT count(*) AS ended FROM ended"
+    ))
     .bind::<Timestamptz, _>(before)
     .bind::<Text, _>(with_text)
     .bind::<Text, _>(without_text)
     .bind::<Nullable<Text>, _>(error)
-    .bind::<Nullable<Uuid>, _>(only.map(|m| m.0))
+    .bind::<Nullable<Uuid>, _>(only)
     .get_result(conn)
     .await?;
     Ok(usize::try_from(ended.ended).unwrap_or(usize::MAX))

@@ -158,49 +158,22 @@ pub async fn end_stale(
     conn: &mut AsyncPgConnection,
     before: DateTime<Utc>,
     only: Option<AiEditId>,
-    (with_text, without_text): (&str, &str),
+    statuses: (&str, &str),
     error: Option<&str>,
 ) -> Result<usize, Error> {
-    use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid};
-    #[derive(QueryableByName)]
-    struct Ended {
-        #[diesel(sql_type = BigInt)]
-        ended: i64,
-    }
-    let ended: Ended = diesel::sql_query(
-        "WITH ended AS (\
-           UPDATE ai_edits m \
-           SET status = CASE WHEN m.content = '' THEN $3 ELSE $2 END, error = $4, \
-               reserved_tokens = NULL \
-           FROM ai_edits old \
-           WHERE old.id = m.id AND m.status = 'streaming' AND m.updated_at < $1 \
-             AND ($5::uuid IS NULL OR m.id = $5) \
-           RETURNING m.project_id, m.requested_by, \
-             (m.created_at AT TIME ZONE 'UTC')::date AS day, old.reserved_tokens AS held), \
-         holds AS (\
-           SELECT 'user'::text AS scope, requested_by AS owner_id, day, held FROM ended \
-           WHERE held IS NOT NULL AND requested_by IS NOT NULL \
-           UNION ALL \
-           SELECT 'project', project_id, day, held FROM ended WHERE held IS NOT NULL), \
-         locked AS (\
-           SELECT u.scope, u.owner_id, u.day, h.held \
-           FROM chat_token_use u \
-           JOIN (SELECT scope, owner_id, day, sum(held) AS held FROM holds \
-                 GROUP BY scope, owner_id, day) h \
-             ON u.scope = h.scope AND u.owner_id = h.owner_id AND u.day = h.day \
-           ORDER BY u.scope DESC, u.owner_id, u.day FOR UPDATE OF u), \
-         settled AS (\
-           UPDATE chat_token_use u SET held = u.held - l.held, used = u.used + l.held, cap = NULL \
-           FROM locked l \
-           WHERE u.scope = l.scope AND u.owner_id = l.owner_id AND u.day = l.day) \
-         SELECT count(*) AS ended FROM ended",
+    crate::repo::end_and_settle(
+        conn,
+        "UPDATE ai_edits m \
+         SET status = CASE WHEN m.content = '' THEN $3 ELSE $2 END, error = $4, \
+             reserved_tokens = NULL \
+         FROM ai_edits old \
+         WHERE old.id = m.id AND m.status = 'streaming' AND m.updated_at < $1 \
+           AND ($5::uuid IS NULL OR m.id = $5) \
+         RETURNING m.project_id, m.requested_by, \
+           (m.created_at AT TIME ZONE 'UTC')::date AS day, old.reserved_tokens AS held",
+        (before, only.map(|m| m.0)),
+        statuses,
+        error,
     )
-    .bind::<Timestamptz, _>(before)
-    .bind::<Text, _>(with_text)
-    .bind::<Text, _>(without_text)
-    .bind::<Nullable<Text>, _>(error)
-    .bind::<Nullable<Uuid>, _>(only.map(|m| m.0))
-    .get_result(conn)
-    .await?;
-    Ok(usize::try_from(ended.ended).unwrap_or(usize::MAX))
+    .await
 }
