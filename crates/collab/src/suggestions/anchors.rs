@@ -9,6 +9,7 @@ use crate::merge;
 use crate::room::merge_update;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use yrs::branch::BranchPtr;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{
@@ -71,10 +72,20 @@ fn sticky(txn: &impl ReadTxn, text: &TextRef, at: usize, assoc: Assoc) -> Option
     })
 }
 
-/// The byte range between two relative positions in `txn`'s text, if both resolve.
-fn resolve(txn: &impl ReadTxn, start: &StickyIndex, end: &StickyIndex) -> Option<(usize, usize)> {
-    let a = start.get_offset(txn)?.index as usize;
-    let b = end.get_offset(txn)?.index as usize;
+/// The byte range between two relative positions in `text`, if both resolve there: a position
+/// in another type of the document (a client may store anything in its `Y.Doc`) does not.
+fn resolve(
+    txn: &impl ReadTxn,
+    text: &TextRef,
+    start: &StickyIndex,
+    end: &StickyIndex,
+) -> Option<(usize, usize)> {
+    let ours = BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(text));
+    let offset = |index: &StickyIndex| {
+        let at = index.get_offset(txn)?;
+        (at.branch == ours).then_some(at.index as usize)
+    };
+    let (a, b) = (offset(start)?, offset(end)?);
     Some((a, b.max(a)))
 }
 
@@ -157,7 +168,7 @@ pub fn text_between(state: &[u8], start: &str, end: &str) -> Result<Option<Strin
     let (doc, text) = load(state)?;
     let txn = doc.transact();
     let live = text.get_string(&txn);
-    Ok(resolve(&txn, &start, &end).and_then(|(a, b)| live.get(a..b).map(str::to_owned)))
+    Ok(resolve(&txn, &text, &start, &end).and_then(|(a, b)| live.get(a..b).map(str::to_owned)))
 }
 
 /// The last `bytes` (or fewer, whole characters) of `text`.
@@ -192,7 +203,7 @@ pub fn around_range(
     let (doc, text) = load(state)?;
     let txn = doc.transact();
     let live = text.get_string(&txn);
-    Ok(resolve(&txn, &start, &end).and_then(|(a, b)| {
+    Ok(resolve(&txn, &text, &start, &end).and_then(|(a, b)| {
         let (before, after) = (live.get(..a)?, live.get(b..)?);
         Some((
             tail(before, bytes).to_owned(),
@@ -236,7 +247,7 @@ pub fn replace(
     };
     let mut verdict = None;
     let update = merge_update(state, |txn, text, live| {
-        let Some((a, b)) = resolve(txn, &start, &end) else {
+        let Some((a, b)) = resolve(txn, text, &start, &end) else {
             verdict = Some(Replacement::Stale { current: None });
             return false;
         };
@@ -294,6 +305,25 @@ mod tests {
             Placed::At { start, end, quote } => (start, end, quote),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_anchor_in_another_type_of_the_document_does_not_resolve() {
+        let (doc, _) = doc_with("the document's text");
+        let other = doc.get_or_insert_text("elsewhere");
+        other.insert(&mut doc.transact_mut(), 0, "a client's own data");
+        let (start, end) = {
+            let txn = doc.transact();
+            let at = |i: u32, assoc| encode(&other.sticky_index(&txn, i, assoc).unwrap());
+            (at(0, Assoc::After), at(3, Assoc::Before))
+        };
+        // Before, these resolved to bytes 0..3 of the document's text ("the").
+        assert_eq!(text_between(&state_of(&doc), &start, &end).unwrap(), None);
+        let stale = replace(&state_of(&doc), &start, &end, "the", "a", 1 << 20).unwrap();
+        assert!(
+            matches!(stale, Replacement::Stale { current: None }),
+            "{stale:?}"
+        );
     }
 
     #[test]
