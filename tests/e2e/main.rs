@@ -49,3 +49,4 @@ mod sync;
 mod token_scopes;
 mod web_app;
 mod web_browser;
+mod webhooks;

@@ -26,6 +26,7 @@ mod pg;
 mod process;
 mod restore_target;
 mod team;
+mod webhooks;
 pub use fake_llm::{FakeLlm, SLOW_PIECES};
 pub use js::JsClient;
 pub use mail::{Mail, MailSink};
@@ -34,6 +35,7 @@ pub use pg::PgServer;
 pub use process::{MdzProcess, mdz, mdz_spawn, mdz_to_file};
 pub use restore_target::RestoreTarget;
 pub use team::{ROLES, Suggestions, Team};
+pub use webhooks::{Received, WebhookReceiver, verify_with_standardwebhooks};
 
 /// Which Redis the app under test uses.
 #[derive(Debug, Clone, Default)]

@@ -829,6 +829,15 @@ impl ProjectAccess for ProjectsService {
         Ok(ids)
     }
 
+    async fn managers(&self, project: ProjectId) -> Result<Vec<UserId>, AccessError> {
+        let mut conn = db::conn(&self.pool)
+            .await
+            .map_err(|e| AccessError::Unavailable(e.to_string()))?;
+        repo::managers(&mut conn, project)
+            .await
+            .map_err(|e| AccessError::Unavailable(e.to_string()))
+    }
+
     async fn summary(&self, project: ProjectId) -> Result<Option<ProjectSummary>, AccessError> {
         let row = self
             .cached_project(project)
