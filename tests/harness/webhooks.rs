@@ -172,7 +172,9 @@ pub async fn verify_with_standardwebhooks(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("run verify.py (scripts/test.sh installs standardwebhooks in tests/webhooks-py/.venv)");
+        .expect(
+            "run verify.py (scripts/test.sh installs standardwebhooks in tests/webhooks-py/.venv)",
+        );
     let job = json!({
         "secret": secret,
         "requests": requests.iter().map(|r| json!({"headers": r.headers, "body": r.body})).collect::<Vec<_>>(),

@@ -391,9 +391,14 @@ fn parse_retry_schedule(raw: &str) -> Result<Vec<std::time::Duration>, String> {
         return Err(format!("1 to {WEBHOOK_MAX_RETRIES} waits"));
     }
     if waits.iter().any(|w| *w == 0 || *w > WEBHOOK_MAX_RETRY_SECS) {
-        return Err(format!("each wait between 1 and {WEBHOOK_MAX_RETRY_SECS} seconds"));
+        return Err(format!(
+            "each wait between 1 and {WEBHOOK_MAX_RETRY_SECS} seconds"
+        ));
     }
-    Ok(waits.into_iter().map(std::time::Duration::from_secs).collect())
+    Ok(waits
+        .into_iter()
+        .map(std::time::Duration::from_secs)
+        .collect())
 }
 
 /// Why the configuration could not be loaded; the message names the offending key.
@@ -813,7 +818,10 @@ mod tests {
         assert!(!c.webhook_allow_private);
         for bad in ["", "5,,6", "0", "5,x", "172801"] {
             let err = Config::with_overrides(&[("webhook_retry_secs", json!(bad))]).unwrap_err();
-            assert!(err.to_string().contains("webhook_retry_secs"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("webhook_retry_secs"),
+                "{bad}: {err}"
+            );
         }
         let c = Config::with_overrides(&[("webhook_retry_secs", json!("1, 2"))]).unwrap();
         assert_eq!(c.webhook_retry_schedule().len(), 2);

@@ -241,7 +241,10 @@ pub async fn members(
 }
 
 /// The owners and admins of a live project.
-pub async fn managers(conn: &mut AsyncPgConnection, project: ProjectId) -> Result<Vec<UserId>, Error> {
+pub async fn managers(
+    conn: &mut AsyncPgConnection,
+    project: ProjectId,
+) -> Result<Vec<UserId>, Error> {
     project_members::table
         .inner_join(projects::table)
         .filter(project_members::project_id.eq(project))

@@ -94,11 +94,7 @@ async fn dispatch(
         if !hook.events.iter().any(|e| e == event) {
             continue;
         }
-        let body = payload(
-            event,
-            change.created_at,
-            file_data(hook.project_id, change),
-        );
+        let body = payload(event, change.created_at, file_data(hook.project_id, change));
         let new = NewDelivery {
             webhook: crate::interface::WebhookId(hook.id),
             event_type: event,

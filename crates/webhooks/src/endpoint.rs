@@ -1,8 +1,8 @@
 //! HTTP handlers of webhooks: extract, call the service, map the result.
 
 use crate::interface::{
-    CreateWebhook, CreatedWebhook, Delivery, DeliveryId, ListQuery, RotatedSecret,
-    UpdateWebhook, Webhook, WebhookId,
+    CreateWebhook, CreatedWebhook, Delivery, DeliveryId, ListQuery, RotatedSecret, UpdateWebhook,
+    Webhook, WebhookId,
 };
 use crate::service::WebhooksService;
 use actix_web::{HttpResponse, delete, get, patch, post, web};

@@ -135,14 +135,14 @@ impl Resolve for GuardedResolver {
         let allow = self.allow_internal;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if !allow && let Some(bad) = addrs.iter().find(|a| is_internal(a.ip())) {
                 return Err(Box::new(Refusal::Internal(format!(
                     "{host} resolves to {}",
                     bad.ip()
-                ))) as Box<dyn std::error::Error + Send + Sync>);
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -201,7 +201,10 @@ mod tests {
 
     #[tokio::test]
     async fn urls_are_checked() {
-        assert_eq!(check_url("ftp://x.example/", false).await, Err(Refusal::Scheme));
+        assert_eq!(
+            check_url("ftp://x.example/", false).await,
+            Err(Refusal::Scheme)
+        );
         assert_eq!(check_url("not a url", false).await, Err(Refusal::NotUrl));
         assert_eq!(
             check_url("https://u:p@x.example/", false).await,

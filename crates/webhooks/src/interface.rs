@@ -162,7 +162,11 @@ mod tests {
     fn events_are_checked_and_deduplicated() {
         let mut errors = Vec::new();
         let got = parse_events(
-            &["file.updated".into(), "file.created".into(), "file.updated".into()],
+            &[
+                "file.updated".into(),
+                "file.created".into(),
+                "file.updated".into(),
+            ],
             &mut errors,
         );
         assert!(errors.is_empty());

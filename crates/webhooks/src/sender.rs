@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use mdz_core::access::ProjectAccess;
 use mdz_core::db::{self, DbError, DbPool};
 use mdz_core::ids::{ProjectId, UserId};
-use mdz_core::mail::{OutgoingMail, Outbox, escape_html, html_page};
+use mdz_core::mail::{Outbox, OutgoingMail, escape_html, html_page};
 use mdz_core::ports::UserDirectory;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,7 +90,8 @@ impl Sender {
         for (claimed, outcome) in results {
             self.settle(&mut conn, &claimed, &outcome).await?;
         }
-        let before = Utc::now() - chrono::Duration::from_std(DELIVERY_RETENTION).unwrap_or_default();
+        let before =
+            Utc::now() - chrono::Duration::from_std(DELIVERY_RETENTION).unwrap_or_default();
         crate::repo::purge_before(&mut conn, before, 1000).await?;
         self.metrics.backlog.set(outbox::backlog(&mut conn).await?);
         Ok(())
@@ -308,7 +309,10 @@ mod tests {
         let s = [Duration::from_secs(5), Duration::from_secs(300)];
         assert_eq!(retry_delay(&s, 1, 0), Some(Duration::from_secs(5)));
         assert_eq!(retry_delay(&s, 2, 0), Some(Duration::from_secs(300)));
-        assert_eq!(retry_delay(&s, 2, 999), Some(Duration::from_secs_f64(359.94)));
+        assert_eq!(
+            retry_delay(&s, 2, 999),
+            Some(Duration::from_secs_f64(359.94))
+        );
         assert_eq!(retry_delay(&s, 3, 0), None);
         assert_eq!(retry_delay(&s, 0, 0), None);
     }

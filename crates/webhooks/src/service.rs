@@ -231,7 +231,11 @@ impl WebhooksService {
     }
 
     /// A new secret; the old one stops working at once.
-    pub async fn rotate(&self, actor: UserId, id: WebhookId) -> Result<RotatedSecret, WebhookError> {
+    pub async fn rotate(
+        &self,
+        actor: UserId,
+        id: WebhookId,
+    ) -> Result<RotatedSecret, WebhookError> {
         self.managed(actor, id).await?;
         let key = signing::new_key().map_err(WebhookError::Random)?;
         let mut conn = db::conn(&self.pool).await?;
