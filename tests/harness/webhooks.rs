@@ -34,7 +34,6 @@ impl Received {
 pub struct WebhookReceiver {
     pub port: u16,
     requests: Arc<Mutex<Vec<Received>>>,
-    fail_first: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -83,7 +82,7 @@ impl WebhookReceiver {
         let port = listener.local_addr().expect("addr").port();
         let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
         let fail = Arc::new(AtomicUsize::new(fail_first));
-        let (seen, left) = (requests.clone(), fail.clone());
+        let (seen, left) = (requests.clone(), fail);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut socket, _)) = listener.accept().await else {
@@ -96,11 +95,10 @@ impl WebhookReceiver {
                     };
                     let (status, extra) = if path == "/redirect" {
                         (302, "location: /hook\r\n")
-                    } else if path == "/fail" {
-                        (500, "")
-                    } else if left
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                        .is_ok()
+                    } else if path == "/fail"
+                        || left
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                            .is_ok()
                     {
                         (500, "")
                     } else {
@@ -125,18 +123,12 @@ impl WebhookReceiver {
         Self {
             port,
             requests,
-            fail_first: fail,
             task,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Fail the next `n` requests to ordinary paths.
-    pub fn fail_next(&self, n: usize) {
-        self.fail_first.store(n, Ordering::SeqCst);
     }
 
     /// Every request so far, oldest first.

@@ -1,6 +1,7 @@
 //! The outbox queries of the dispatcher (events → deliveries) and the sender (deliveries →
 //! HTTP attempts).
 
+use crate::repo::interval;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
@@ -10,12 +11,6 @@ use diesel::sql_types::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::time::Duration;
 use uuid::Uuid;
-
-fn interval(d: Duration) -> diesel::data_types::PgInterval {
-    diesel::data_types::PgInterval::from_microseconds(
-        i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-    )
-}
 
 #[derive(QueryableByName)]
 struct Id {

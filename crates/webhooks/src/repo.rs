@@ -65,7 +65,8 @@ pub struct AttemptRow {
     pub duration_ms: i32,
 }
 
-fn interval(d: Duration) -> diesel::data_types::PgInterval {
+/// A duration as a PostgreSQL interval.
+pub(crate) fn interval(d: Duration) -> diesel::data_types::PgInterval {
     diesel::data_types::PgInterval::from_microseconds(
         i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
     )
