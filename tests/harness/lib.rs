@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub use reqwest;
 
+mod events;
 mod fake_llm;
 mod js;
 mod mail;
@@ -27,6 +28,7 @@ mod process;
 mod restore_target;
 mod team;
 mod webhooks;
+pub use events::{EVENT_WAIT, EventStream, Next, Sse, open_events};
 pub use fake_llm::{FakeLlm, SLOW_PIECES};
 pub use js::JsClient;
 pub use mail::{Mail, MailSink};

@@ -192,6 +192,9 @@ pub struct Config {
     /// AI edits and completions one document may have streaming at once on a node (429
     /// beyond).
     pub llm_ai_max_live_per_document: usize,
+    /// Live project event streams (`GET /projects/{id}/events`) one user may have open at
+    /// once on a node (429 beyond).
+    pub events_max_streams_per_user: usize,
     /// Tokens one user may use per UTC day; 0: no limit.
     pub llm_daily_tokens_per_user: i64,
     /// Tokens one project may use per UTC day; 0: no limit.
@@ -308,6 +311,7 @@ struct Defaults {
     llm_ai_context_bytes: usize,
     llm_ai_max_live_per_user: usize,
     llm_ai_max_live_per_document: usize,
+    events_max_streams_per_user: usize,
     llm_daily_tokens_per_user: i64,
     llm_daily_tokens_per_project: i64,
 }
@@ -371,6 +375,7 @@ const DEFAULTS: Defaults = Defaults {
     llm_ai_context_bytes: 4096,
     llm_ai_max_live_per_user: 4,
     llm_ai_max_live_per_document: 8,
+    events_max_streams_per_user: 16,
     llm_daily_tokens_per_user: 0,
     llm_daily_tokens_per_project: 0,
 };
@@ -617,6 +622,9 @@ impl Config {
         }
         if self.llm_ai_max_live_per_document == 0 {
             return bad("llm_ai_max_live_per_document", "must be at least 1");
+        }
+        if self.events_max_streams_per_user == 0 {
+            return bad("events_max_streams_per_user", "must be at least 1");
         }
         if self.llm_context_chars < 1000 {
             return bad("llm_context_chars", "must be at least 1000");
