@@ -1,6 +1,7 @@
 -- Signed webhooks (Standard Webhooks). A webhook belongs to a project; `secret` is the raw
--- HMAC key (the client saw it once, as `whsec_` + base64); `file_cursor` is the last change
--- feed number (`file_changes.seq`) the dispatcher turned into deliveries.
+-- HMAC key (the client saw it once, as `whsec_` + base64); `file_cursor` and `event_cursor`
+-- are where the dispatcher stands in the project's merged feed (`file_changes.seq`,
+-- `project_events.seq`): every event up to them has become a delivery.
 CREATE TABLE webhooks (
     id              uuid PRIMARY KEY,
     project_id      uuid NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
@@ -10,6 +11,7 @@ CREATE TABLE webhooks (
     enabled         boolean NOT NULL DEFAULT true,
     disabled_reason text,
     file_cursor     bigint NOT NULL DEFAULT 0,
+    event_cursor    bigint NOT NULL DEFAULT 0,
     last_success_at timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),

@@ -153,7 +153,7 @@ async fn deliveries_are_signed_retried_logged_and_redelivered() {
         ".delivered_at" => "[time]", ".attempts[].at" => "[time]",
         ".attempts[].duration_ms" => "[ms]", ".payload.timestamp" => "[time]",
         ".payload.data.file_id" => "[id]", ".payload.data.project_id" => "[id]",
-        ".payload.data.actor_id" => "[id]", ".payload.data.seq" => "[seq]",
+        ".payload.data.actor_id" => "[id]", ".payload.data.event_id" => "[event]",
     });
 
     // Redelivery: the same id, signed again, a third attempt in the log.
@@ -593,4 +593,71 @@ async fn only_admins_and_owners_manage_webhooks_within_the_limits() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = create_hook(&app, &team.owner, &team.project, url, &["file.created"]).await;
     assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn comment_and_member_events_come_from_the_project_event_log() {
+    let receiver = WebhookReceiver::start(0).await;
+    let app = local_app("60").await;
+    let team = Team::new(&app).await;
+    let (status, created) = create_hook(
+        &app,
+        &team.owner,
+        &team.project,
+        &receiver.url("/hook"),
+        &["comment.created", "member.added", "member.removed"],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["secret"].as_str().unwrap();
+    let file = team.document(&app, "c.md", "text").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/files/{file}/comments"),
+            Some(&team.commenter.access),
+            json!({"body": format!("hi @{}", team.editor.email)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let newcomer = app.new_user().await;
+    let members = format!("/api/v1/projects/{}/members", team.project);
+    let (status, body) = app
+        .post(
+            &members,
+            Some(&team.owner.access),
+            json!({"email": newcomer.email, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .delete(
+            &format!("{members}/{}", newcomer.id),
+            Some(&team.owner.access),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let got = receiver.wait_for(3, 30).await;
+    let payloads: Vec<Value> = verify_with_standardwebhooks(secret, &got)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut types: Vec<&str> = payloads
+        .iter()
+        .map(|p| p["type"].as_str().unwrap())
+        .collect();
+    types.sort_unstable();
+    assert_eq!(types, ["comment.created", "member.added", "member.removed"]);
+    for p in &payloads {
+        assert_eq!(p["data"]["project_id"], team.project.as_str(), "{p}");
+    }
+    let comment = payloads
+        .iter()
+        .find(|p| p["type"] == "comment.created")
+        .unwrap();
+    assert_eq!(comment["data"]["actor_id"], team.commenter.id.as_str());
+    // The mention's notification (one user's own) and the file event are not sent.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.requests().len(), 3, "{:?}", receiver.requests());
 }

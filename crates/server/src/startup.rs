@@ -201,6 +201,7 @@ impl Application {
             &config,
             pool.clone(),
             projects.access(),
+            files.project_feed(),
             auth.user_directory(),
             mail.outbox(),
             &registry,

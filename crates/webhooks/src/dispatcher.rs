@@ -1,19 +1,21 @@
 //! Events → deliveries. For each enabled webhook whose project has events past its cursor,
-//! one transaction locks the webhook, reads the events after the cursor, writes a delivery
-//! for each one it subscribes to and advances the cursor: each event becomes exactly one
-//! delivery per webhook (the transactional outbox), whichever node runs the round.
-//!
-//! The events come from the project's file change feed (`file_changes`, numbered after
-//! commit by mdz-files).
+//! the events after the cursor are read through the merged feed port
+//! (`mdz_core::events::ProjectFeed`: file changes and the project event log, committed and
+//! numbered); then one transaction locks the webhook *at that cursor*, writes a delivery for
+//! each event it subscribes to and advances the cursor. Each event becomes exactly one
+//! delivery per webhook (the transactional outbox), whichever node runs the round: a node
+//! that finds the cursor moved (another node dispatched the same page) writes nothing.
 
+use crate::interface::WebhookId;
 use crate::metrics::Metrics;
-use crate::outbox::{self, FileChange};
+use crate::outbox::{self, Behind};
 use crate::repo::{self, NewDelivery};
 use chrono::{DateTime, SecondsFormat, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use mdz_core::db::{self, DbError, DbPool};
+use mdz_core::db::{self, DbPool};
+use mdz_core::events::{EventCursor, FeedError, ProjectEvent, ProjectFeed};
+use mdz_core::ids::ProjectId;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// How often a node looks for new events.
 pub const DISPATCH_EVERY: Duration = Duration::from_millis(500);
@@ -37,92 +39,135 @@ pub fn payload(event_type: &str, at: DateTime<Utc>, data: serde_json::Value) -> 
     .to_string()
 }
 
-/// The webhook event of a change feed entry.
-fn file_event(kind: &str) -> Option<&'static str> {
+/// The webhook event type of a feed event (`None`: not one webhooks send).
+fn webhook_type(kind: &str) -> Option<&'static str> {
     match kind {
-        "created" => Some("file.created"),
+        "file.created" => Some("file.created"),
         // A rename changes the document's path: an update to whoever follows it.
-        "updated" | "renamed" => Some("file.updated"),
-        "deleted" => Some("file.deleted"),
-        "restored" => Some("file.restored"),
+        "file.updated" | "file.renamed" => Some("file.updated"),
+        "file.deleted" => Some("file.deleted"),
+        "file.restored" => Some("file.restored"),
+        "comment.created" => Some("comment.created"),
+        "member.added" => Some("member.added"),
+        "member.removed" => Some("member.removed"),
         _ => None,
     }
 }
 
-fn file_data(project: Uuid, change: &FileChange) -> serde_json::Value {
-    serde_json::json!({
-        "project_id": project,
-        "file_id": change.file_id,
-        "path": change.path,
-        "revision": change.revision,
-        "change": change.kind,
-        "seq": change.seq,
-        "actor_id": change.created_by,
-    })
+/// The `data` of a delivery: the event's own fields, its project, actor and feed position.
+fn event_data(event: &ProjectEvent) -> serde_json::Value {
+    let mut data = match &event.data {
+        serde_json::Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    data.insert("project_id".into(), serde_json::json!(event.project_id));
+    data.insert("actor_id".into(), serde_json::json!(event.actor));
+    data.insert("event_id".into(), serde_json::json!(event.id));
+    if let Some(change) = event.kind.strip_prefix("file.") {
+        // `renamed` is sent as `file.updated`: say which.
+        data.insert("change".into(), serde_json::json!(change));
+    }
+    serde_json::Value::Object(data)
 }
 
 /// One round over every webhook that is behind; returns the deliveries written.
-pub async fn round(pool: &DbPool, metrics: &Metrics) -> Result<u64, DbError> {
-    let mut conn = db::conn(pool).await?;
+pub async fn round(
+    pool: &DbPool,
+    feed: &dyn ProjectFeed,
+    metrics: &Metrics,
+) -> Result<u64, FeedError> {
+    let behind = {
+        let mut conn = db::conn(pool).await?;
+        outbox::webhooks_behind(&mut conn, WEBHOOKS_PER_ROUND).await?
+    };
     let mut written = 0;
-    for id in outbox::webhooks_behind(&mut conn, WEBHOOKS_PER_ROUND).await? {
-        written += (*conn)
-            .transaction::<_, diesel::result::Error, _>(async |conn: &mut AsyncPgConnection| {
-                dispatch(conn, id, metrics).await
-            })
-            .await?;
+    for hook in behind {
+        written += dispatch(pool, feed, metrics, &hook).await?;
     }
     Ok(written)
 }
 
 async fn dispatch(
+    pool: &DbPool,
+    feed: &dyn ProjectFeed,
+    metrics: &Metrics,
+    hook: &Behind,
+) -> Result<u64, FeedError> {
+    let project = ProjectId(hook.project_id);
+    let at = (hook.file_cursor, hook.event_cursor);
+    let cursor = EventCursor {
+        files: hook.file_cursor,
+        events: hook.event_cursor,
+    };
+    // `None` viewer: every member's events, never someone's notifications.
+    let (events, next) = match feed.after(project, cursor, None, EVENTS_PER_ROUND).await {
+        Ok(page) => (page.events, page.cursor),
+        Err(FeedError::Gone) => {
+            // Compacted while the webhook was behind (days of failing dispatch): go on from
+            // the present rather than never again.
+            tracing::warn!(webhook_id = %hook.id, "webhook cursor below the feed's horizon; skipping to the present");
+            (Vec::new(), feed.present(project).await?)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut conn = db::conn(pool).await?;
+    let written = (*conn)
+        .transaction::<_, diesel::result::Error, _>(async |conn: &mut AsyncPgConnection| {
+            if !outbox::lock_at(conn, hook.id, at).await? {
+                return Ok(0);
+            }
+            let mut written = 0;
+            for event in &events {
+                written += write(conn, hook, event, metrics).await?;
+            }
+            outbox::set_cursors(conn, hook.id, (next.files, next.events)).await?;
+            Ok(written)
+        })
+        .await?;
+    Ok(written)
+}
+
+/// The delivery of one event, if the webhook subscribes to it (1 when a row was added).
+async fn write(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    hook: &Behind,
+    event: &ProjectEvent,
     metrics: &Metrics,
 ) -> Result<u64, diesel::result::Error> {
-    let Some(hook) = outbox::lock_for_dispatch(conn, id).await? else {
+    let Some(kind) = webhook_type(&event.kind) else {
         return Ok(0);
     };
-    let changes =
-        outbox::file_changes_after(conn, hook.project_id, hook.file_cursor, EVENTS_PER_ROUND)
-            .await?;
-    let mut written = 0;
-    for change in &changes {
-        let Some(event) = file_event(&change.kind) else {
-            continue;
-        };
-        if !hook.events.iter().any(|e| e == event) {
-            continue;
-        }
-        let body = payload(event, change.created_at, file_data(hook.project_id, change));
+    if !hook.events.iter().any(|e| e == kind) {
+        return Ok(0);
+    }
+    let body = payload(kind, event.at, event_data(event));
+    let subject = event
+        .data
+        .get("file_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok());
+    let new = NewDelivery {
+        webhook: WebhookId(hook.id),
+        event_type: kind,
+        subject,
+        body: &body,
+        delay: Duration::ZERO,
+    };
+    if kind == "file.updated" && subject.is_some() {
         let new = NewDelivery {
-            webhook: crate::interface::WebhookId(hook.id),
-            event_type: event,
-            subject: Some(change.file_id),
-            body: &body,
-            delay: Duration::ZERO,
+            delay: COALESCE_DELAY,
+            ..new
         };
-        if event == "file.updated" {
-            let new = NewDelivery {
-                delay: COALESCE_DELAY,
-                ..new
-            };
-            if repo::upsert_coalesced(conn, &new, COALESCE_MAX_WAIT).await? {
-                metrics.queued.inc();
-                written += 1;
-            } else {
-                metrics.coalesced.inc();
-            }
-        } else {
-            repo::insert_delivery(conn, &new).await?;
+        if repo::upsert_coalesced(conn, &new, COALESCE_MAX_WAIT).await? {
             metrics.queued.inc();
-            written += 1;
+            return Ok(1);
         }
+        metrics.coalesced.inc();
+        return Ok(0);
     }
-    if let Some(last) = changes.last() {
-        outbox::set_cursor(conn, id, last.seq).await?;
-    }
-    Ok(written)
+    repo::insert_delivery(conn, &new).await?;
+    metrics.queued.inc();
+    Ok(1)
 }
 
 #[cfg(test)]
@@ -143,9 +188,11 @@ mod tests {
     }
 
     #[test]
-    fn feed_kinds_map_to_events() {
-        assert_eq!(file_event("renamed"), Some("file.updated"));
-        assert_eq!(file_event("restored"), Some("file.restored"));
-        assert_eq!(file_event("compacted"), None);
+    fn feed_kinds_map_to_webhook_types() {
+        assert_eq!(webhook_type("file.renamed"), Some("file.updated"));
+        assert_eq!(webhook_type("file.restored"), Some("file.restored"));
+        assert_eq!(webhook_type("member.added"), Some("member.added"));
+        assert_eq!(webhook_type("notification"), None);
+        assert_eq!(webhook_type("attachment.added"), None);
     }
 }

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use mdz_core::access::AccessError;
 use mdz_core::db::DbError;
+use mdz_core::events::FeedError;
 use mdz_core::{ApiError, FieldError};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,8 @@ pub enum WebhookError {
     Conflict(&'static str),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
     #[error("no random bytes for a secret")]
     Random(#[source] getrandom::Error),
 }
@@ -45,6 +48,7 @@ impl From<WebhookError> for ApiError {
             )),
             WebhookError::Conflict(why) => ApiError::conflict(why),
             WebhookError::Db(db) => db.into(),
+            WebhookError::Feed(feed) => feed.into(),
             e @ WebhookError::Random(_) => ApiError::internal(&e),
         }
     }

@@ -1,6 +1,7 @@
 //! mdz-webhooks: signed webhooks in the Standard Webhooks format. A project's admins and
-//! owners register URLs for events; a dispatcher turns each event into one delivery per
-//! webhook (an outbox row, written with the webhook's cursor in one transaction), and a
+//! owners register URLs for events; a dispatcher turns each event of the project's merged
+//! feed (the `ProjectFeed` port) into one delivery per webhook (an outbox row, written with
+//! the webhook's cursor in one transaction), and a
 //! sender POSTs them signed, through an SSRF-guarded client, retrying on a schedule and
 //! disabling a webhook that keeps failing (with a mail to the project's admins).
 
@@ -21,6 +22,7 @@ use actix_web::web;
 use mdz_core::access::ProjectAccess;
 use mdz_core::config::Config;
 use mdz_core::db::DbPool;
+use mdz_core::events::ProjectFeed;
 use mdz_core::mail::Outbox;
 use mdz_core::ports::UserDirectory;
 use prometheus::Registry;
@@ -46,6 +48,7 @@ pub struct WebhooksModule {
     service: Arc<WebhooksService>,
     sender: Arc<Sender>,
     pool: DbPool,
+    feed: Arc<dyn ProjectFeed>,
 }
 
 impl WebhooksModule {
@@ -53,6 +56,7 @@ impl WebhooksModule {
         config: &Config,
         pool: DbPool,
         access: Arc<dyn ProjectAccess>,
+        feed: Arc<dyn ProjectFeed>,
         users: Arc<dyn UserDirectory>,
         mail: Outbox,
         registry: &Registry,
@@ -79,11 +83,13 @@ impl WebhooksModule {
             service: Arc::new(WebhooksService::new(
                 pool.clone(),
                 access,
+                feed.clone(),
                 allow_internal,
                 metrics,
             )),
             sender: Arc::new(sender),
             pool,
+            feed,
         })
     }
 
@@ -95,12 +101,14 @@ impl WebhooksModule {
     /// half second on every node, until the process ends.
     pub fn spawn(&self) -> [tokio::task::JoinHandle<()>; 2] {
         let pool = self.pool.clone();
+        let feed = self.feed.clone();
         let metrics = self.sender.metrics.clone();
         let dispatch = mdz_core::periodic::spawn_every(dispatcher::DISPATCH_EVERY, move || {
             let pool = pool.clone();
+            let feed = feed.clone();
             let metrics = metrics.clone();
             async move {
-                if let Err(e) = dispatcher::round(&pool, &metrics).await {
+                if let Err(e) = dispatcher::round(&pool, feed.as_ref(), &metrics).await {
                     tracing::warn!(error = %e, "webhook dispatch round failed");
                 }
             }

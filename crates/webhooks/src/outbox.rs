@@ -18,23 +18,9 @@ struct Id {
     id: Uuid,
 }
 
-/// Enabled webhooks whose project's change feed has entries past their cursor.
-pub async fn webhooks_behind(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<Uuid>, Error> {
-    let rows: Vec<Id> = diesel::sql_query(
-        "SELECT w.id FROM webhooks w
-         JOIN file_change_counters c ON c.project_id = w.project_id
-         WHERE w.enabled AND c.seq > w.file_cursor
-         ORDER BY w.id LIMIT $1",
-    )
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-/// A webhook locked for one dispatch (`None`: disabled, gone, or another node has it).
+/// An enabled webhook whose project's feeds have numbered entries past its cursors.
 #[derive(Debug, QueryableByName)]
-pub struct Dispatching {
+pub struct Behind {
     #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
     #[diesel(sql_type = SqlUuid)]
@@ -43,62 +29,59 @@ pub struct Dispatching {
     pub events: Vec<String>,
     #[diesel(sql_type = Int8)]
     pub file_cursor: i64,
-}
-
-pub async fn lock_for_dispatch(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> Result<Option<Dispatching>, Error> {
-    diesel::sql_query(
-        "SELECT id, project_id, events, file_cursor FROM webhooks
-         WHERE id = $1 AND enabled FOR UPDATE SKIP LOCKED",
-    )
-    .bind::<SqlUuid, _>(id)
-    .get_result(conn)
-    .await
-    .optional()
-}
-
-/// One numbered entry of a project's change feed.
-#[derive(Debug, QueryableByName)]
-pub struct FileChange {
     #[diesel(sql_type = Int8)]
-    pub seq: i64,
-    #[diesel(sql_type = SqlUuid)]
-    pub file_id: Uuid,
-    #[diesel(sql_type = Text)]
-    pub kind: String,
-    #[diesel(sql_type = Text)]
-    pub path: String,
-    #[diesel(sql_type = Int8)]
-    pub revision: i64,
-    #[diesel(sql_type = Timestamptz)]
-    pub created_at: DateTime<Utc>,
-    #[diesel(sql_type = SqlUuid)]
-    pub created_by: Uuid,
+    pub event_cursor: i64,
 }
 
-pub async fn file_changes_after(
+/// Webhooks with something to dispatch: their project's feed counters (the last numbers
+/// given, see `mdz_core::feed`) are past their cursors. One index probe per webhook.
+pub async fn webhooks_behind(
     conn: &mut AsyncPgConnection,
-    project: Uuid,
-    cursor: i64,
     limit: i64,
-) -> Result<Vec<FileChange>, Error> {
+) -> Result<Vec<Behind>, Error> {
     diesel::sql_query(
-        "SELECT seq, file_id, kind, path, revision, created_at, created_by FROM file_changes
-         WHERE project_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        "SELECT w.id, w.project_id, w.events, w.file_cursor, w.event_cursor FROM webhooks w
+         WHERE w.enabled AND (
+             EXISTS (SELECT 1 FROM file_change_counters c
+                     WHERE c.project_id = w.project_id AND c.seq > w.file_cursor)
+             OR EXISTS (SELECT 1 FROM project_event_counters e
+                        WHERE e.project_id = w.project_id AND e.seq > w.event_cursor))
+         ORDER BY w.id LIMIT $1",
     )
-    .bind::<SqlUuid, _>(project)
-    .bind::<Int8, _>(cursor)
     .bind::<BigInt, _>(limit)
     .load(conn)
     .await
 }
 
-pub async fn set_cursor(conn: &mut AsyncPgConnection, id: Uuid, cursor: i64) -> Result<(), Error> {
-    diesel::sql_query("UPDATE webhooks SET file_cursor = $2 WHERE id = $1")
+/// Lock an enabled webhook still at these cursors for one dispatch (`false`: disabled, gone,
+/// moved on, or another node has it).
+pub async fn lock_at(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    (files, events): (i64, i64),
+) -> Result<bool, Error> {
+    let rows: Vec<Id> = diesel::sql_query(
+        "SELECT id FROM webhooks
+         WHERE id = $1 AND enabled AND file_cursor = $2 AND event_cursor = $3
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Int8, _>(files)
+    .bind::<Int8, _>(events)
+    .load(conn)
+    .await?;
+    Ok(rows.iter().any(|r| r.id == id))
+}
+
+pub async fn set_cursors(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    (files, events): (i64, i64),
+) -> Result<(), Error> {
+    diesel::sql_query("UPDATE webhooks SET file_cursor = $2, event_cursor = $3 WHERE id = $1")
         .bind::<SqlUuid, _>(id)
-        .bind::<Int8, _>(cursor)
+        .bind::<Int8, _>(files)
+        .bind::<Int8, _>(events)
         .execute(conn)
         .await
         .map(drop)

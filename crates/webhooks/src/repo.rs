@@ -22,6 +22,7 @@ pub struct WebhookRow {
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub file_cursor: i64,
+    pub event_cursor: i64,
     pub last_success_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub created_by: UserId,
@@ -36,6 +37,7 @@ pub struct WebhookChanges {
     pub enabled: Option<bool>,
     pub disabled_reason: Option<Option<String>>,
     pub file_cursor: Option<i64>,
+    pub event_cursor: Option<i64>,
     pub secret: Option<Vec<u8>>,
     pub updated_by: Option<UserId>,
 }
@@ -148,22 +150,6 @@ pub async fn delete_webhook(conn: &mut AsyncPgConnection, id: WebhookId) -> Resu
         .execute(conn)
         .await
         .map(|n| n > 0)
-}
-
-/// The newest number of a project's change feed (0 before its first change).
-pub async fn feed_head(conn: &mut AsyncPgConnection, project: ProjectId) -> Result<i64, Error> {
-    #[derive(QueryableByName)]
-    struct Head {
-        #[diesel(sql_type = BigInt)]
-        seq: i64,
-    }
-    diesel::sql_query(
-        "SELECT COALESCE((SELECT seq FROM file_change_counters WHERE project_id = $1), 0) AS seq",
-    )
-    .bind::<SqlUuid, _>(project.0)
-    .get_result::<Head>(conn)
-    .await
-    .map(|h| h.seq)
 }
 
 /// A webhook's deliveries, newest first.

@@ -1,5 +1,4 @@
-//! Diesel table definitions for webhooks (see `migrations/*_webhooks`), and the change feed
-//! the dispatcher reads (owned by mdz-files; read only here).
+//! Diesel table definitions for webhooks (see `migrations/*_webhooks`).
 
 diesel::table! {
     webhooks (id) {
@@ -11,6 +10,7 @@ diesel::table! {
         enabled -> Bool,
         disabled_reason -> Nullable<Text>,
         file_cursor -> Int8,
+        event_cursor -> Int8,
         last_success_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,

@@ -16,6 +16,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use mdz_core::FieldError;
 use mdz_core::access::{Action, ProjectAccess};
 use mdz_core::db::{self, DbPool};
+use mdz_core::events::ProjectFeed;
 use mdz_core::ids::{ProjectId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub const ATTEMPTS_SHOWN: i64 = 20;
 pub struct WebhooksService {
     pool: DbPool,
     access: Arc<dyn ProjectAccess>,
+    feed: Arc<dyn ProjectFeed>,
     allow_internal: bool,
     metrics: Metrics,
 }
@@ -64,12 +66,14 @@ impl WebhooksService {
     pub fn new(
         pool: DbPool,
         access: Arc<dyn ProjectAccess>,
+        feed: Arc<dyn ProjectFeed>,
         allow_internal: bool,
         metrics: Metrics,
     ) -> Self {
         Self {
             pool,
             access,
+            feed,
             allow_internal,
             metrics,
         }
@@ -127,6 +131,8 @@ impl WebhooksService {
             return Err(WebhookError::Validation(errors));
         };
         let key = signing::new_key().map_err(WebhookError::Random)?;
+        // Events from now on, not the project's past.
+        let present = self.feed.present(project).await?;
         let mut conn = db::conn(&self.pool).await?;
         let row = (*conn)
             .transaction::<_, WebhookError, _>(async |conn: &mut AsyncPgConnection| {
@@ -142,8 +148,8 @@ impl WebhooksService {
                     secret: key.clone(),
                     enabled: true,
                     disabled_reason: None,
-                    // Events from now on, not the project's past.
-                    file_cursor: repo::feed_head(conn, project).await?,
+                    file_cursor: present.files,
+                    event_cursor: present.events,
                     last_success_at: None,
                     created_at: Utc::now(),
                     created_by: actor,
@@ -198,19 +204,20 @@ impl WebhooksService {
         if !errors.is_empty() {
             return Err(WebhookError::Validation(errors));
         }
-        let mut conn = db::conn(&self.pool).await?;
         let reenable = change.enabled == Some(true) && !current.enabled;
+        // Re-enabled: from now on, not what happened while it was off.
+        let present = match reenable {
+            true => Some(self.feed.present(current.project_id).await?),
+            false => None,
+        };
+        let mut conn = db::conn(&self.pool).await?;
         let changes = WebhookChanges {
             url,
             events,
             enabled: change.enabled,
             disabled_reason: change.enabled.map(|_| None),
-            // Re-enabled: from now on, not what happened while it was off.
-            file_cursor: if reenable {
-                Some(repo::feed_head(&mut conn, current.project_id).await?)
-            } else {
-                None
-            },
+            file_cursor: present.map(|p| p.files),
+            event_cursor: present.map(|p| p.events),
             secret: None,
             updated_by: Some(actor),
         };
