@@ -342,6 +342,38 @@ async fn redirects_are_not_followed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_long_answer_is_cut_in_the_delivery_log() {
+    let receiver = WebhookReceiver::start(0).await;
+    let app = local_app("60").await;
+    let team = Team::new(&app).await;
+    let (_, created) = create_hook(
+        &app,
+        &team.owner,
+        &team.project,
+        &receiver.url("/big"),
+        &["file.created"],
+    )
+    .await;
+    let hook = created["id"].as_str().unwrap();
+    let (status, ping) = app
+        .post(
+            &format!("/api/v1/webhooks/{hook}/test"),
+            Some(&team.owner.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{ping}");
+    assert_eq!(ping["event_type"], "webhook.ping");
+    let log = wait_for_status(&app, &team.owner, hook, "delivered").await;
+    let excerpt = log["attempts"][0]["response_excerpt"].as_str().unwrap();
+    // RESPONSE_EXCERPT_BYTES: the receiver sent 5,000.
+    assert_eq!(excerpt.len(), 2048);
+    let got = receiver.wait_for(1, 30).await;
+    let payload = verify_with_standardwebhooks(created["secret"].as_str().unwrap(), &got).await;
+    assert_eq!(payload[0].as_ref().unwrap()["data"]["webhook_id"], hook);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_failing_its_whole_schedule_is_disabled_and_its_admins_mailed() {
     let receiver = WebhookReceiver::start(0).await;
     let sink = MailSink::start().await;

@@ -1,8 +1,9 @@
 //! A webhook receiver on 127.0.0.1 for the webhook tests, and signature checks with the
 //! reference `standardwebhooks` Python library (`tests/webhooks-py/verify.py`).
 //!
-//! The receiver answers by path: `/redirect` → 302 to `/hook`; `/fail` → always 500; any
-//! other path → 500 for the first `fail_first` requests, then 200 `thanks`.
+//! The receiver answers by path: `/redirect` → 302 to `/hook`; `/fail` → always 500; `/big`
+//! → 200 with 5,000 bytes; any other path → 500 for the first `fail_first` requests, then
+//! 200 `thanks`.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -93,8 +94,11 @@ impl WebhookReceiver {
                     let Some((path, headers, body)) = read_request(&mut socket).await else {
                         return;
                     };
+                    let path_is_big = path == "/big";
                     let (status, extra) = if path == "/redirect" {
                         (302, "location: /hook\r\n")
+                    } else if path == "/big" {
+                        (200, "")
                     } else if path == "/fail"
                         || left
                             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -110,7 +114,12 @@ impl WebhookReceiver {
                         body,
                         answered: status,
                     });
-                    let text = if status == 200 { "thanks" } else { "not now" };
+                    let big = "x".repeat(5000);
+                    let text = match (status, path_is_big) {
+                        (200, true) => big.as_str(),
+                        (200, false) => "thanks",
+                        _ => "not now",
+                    };
                     let reply = format!(
                         "HTTP/1.1 {status} X\r\n{extra}content-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
                         text.len()
