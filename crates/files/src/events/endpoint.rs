@@ -16,7 +16,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 /// `/projects/{id}/events` (the server mounts this under `/projects`).
 pub fn project_routes(cfg: &mut ServiceConfig) {
-    cfg.service(events);
+    cfg.service(project_events);
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -54,7 +54,7 @@ pub struct EventsQuery {
     )
 )]
 #[get("/{id}/events")]
-async fn events(
+async fn project_events(
     req: HttpRequest,
     feed: web::Data<EventFeed>,
     access: web::Data<dyn ProjectAccess>,
