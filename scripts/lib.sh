@@ -125,6 +125,12 @@ ensure_mail_sink() {
   ensure_venv mail-py "aiosmtpd for the mail tests"
 }
 
+# standardwebhooks, the reference library the webhook tests verify signatures with (pinned in
+# tests/webhooks-py/requirements.txt).
+ensure_webhook_verifier() {
+  ensure_venv webhooks-py "standardwebhooks for the webhook tests"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -18,6 +18,7 @@ ensure_py_client
 ensure_fuzzer
 ensure_deploy_tools
 ensure_mail_sink
+ensure_webhook_verifier
 work=$(mktemp -d /tmp/mdz-test.XXXXXX)
 chmod 755 "$work"
 cleanup() {

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub use reqwest;
 
+mod events;
 mod fake_llm;
 mod js;
 mod mail;
@@ -26,6 +27,8 @@ mod pg;
 mod process;
 mod restore_target;
 mod team;
+mod webhooks;
+pub use events::{EVENT_WAIT, EventStream, Next, Sse, open_events};
 pub use fake_llm::{FakeLlm, SLOW_PIECES};
 pub use js::JsClient;
 pub use mail::{Mail, MailSink};
@@ -34,6 +37,7 @@ pub use pg::PgServer;
 pub use process::{MdzProcess, mdz, mdz_spawn, mdz_to_file};
 pub use restore_target::RestoreTarget;
 pub use team::{ROLES, Suggestions, Team};
+pub use webhooks::{Received, WebhookReceiver, verify_with_standardwebhooks};
 
 /// Which Redis the app under test uses.
 #[derive(Debug, Clone, Default)]

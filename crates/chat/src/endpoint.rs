@@ -7,19 +7,15 @@
 use crate::generation::{Ending, Event, Listener};
 use crate::interface::{Exchange, Message, MessagesQuery, PostMessage, ProviderView, ResumeQuery};
 use crate::service::{ChatService, Source};
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use mdz_core::auth::AuthUser;
 use mdz_core::ids::{ChatMessageId, ChatSessionId};
 use mdz_core::pagination::{Page, PageQuery};
-use mdz_core::ports::{Principal, TokenVerifier};
-use mdz_core::revocation::{Revocations, until_ended};
+use mdz_core::ports::Principal;
 use mdz_core::{ApiError, Problem};
 use serde_json::{Value, json};
-use std::future::Future;
-use std::pin::Pin;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -34,16 +30,7 @@ pub fn session_routes(cfg: &mut ServiceConfig) {
         .service(regenerate);
 }
 
-pub(crate) fn wants_sse(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/event-stream"))
-}
-
-pub(crate) fn frame(event: &str, data: &Value) -> Bytes {
-    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
-}
+pub(crate) use mdz_core::sse::{frame, response as sse, wanted as wants_sse};
 
 /// `done` or `error`, with the fields the answer's keeper adds (an AI edit's suggestion).
 fn ending_frame(ending: Ending, has_text: bool, extra: &Value) -> Bytes {
@@ -131,30 +118,6 @@ pub(crate) fn replay(
         user,
         futures_util::stream::iter(frames.into_iter().map(Ok)),
     )
-}
-
-/// An SSE response that ends when the credential of the request is revoked (logout, a
-/// deleted session or token, a password change), on whichever node that happened.
-pub(crate) fn sse(
-    req: &HttpRequest,
-    user: &Principal,
-    body: impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
-) -> HttpResponse {
-    let hub = req.app_data::<web::Data<Revocations>>();
-    let verifier = req.app_data::<web::Data<dyn TokenVerifier>>();
-    let ended: Pin<Box<dyn Future<Output = ()>>> = match (hub, verifier) {
-        (Some(hub), Some(verifier)) => Box::pin(until_ended(
-            hub.subscribe(),
-            user.clone(),
-            verifier.clone().into_inner(),
-        )),
-        _ => Box::pin(std::future::pending()),
-    };
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(body.take_until(ended))
 }
 
 /// A session's messages, oldest first.

@@ -175,6 +175,9 @@ pub trait ProjectAccess: Send + Sync + 'static {
     /// A live project's name and description (the caller has checked access).
     async fn summary(&self, project: ProjectId) -> Result<Option<ProjectSummary>, AccessError>;
 
+    /// The owners and admins of a live project (who hear about its webhooks failing).
+    async fn managers(&self, project: ProjectId) -> Result<Vec<UserId>, AccessError>;
+
     /// The user's role, when it allows `action`.
     async fn require(
         &self,

@@ -103,6 +103,13 @@ pub struct Config {
     /// Invitations by e-mail one mailbox (an address without its `+tag`) may receive in 24
     /// hours, from anyone (then 429).
     pub invitation_mails_per_address: u64,
+    /// Let webhook URLs reach loopback, private and link-local addresses (SSRF guard off:
+    /// for tests and closed networks only).
+    pub webhook_allow_private: bool,
+    /// Seconds to wait before each retry of a failed webhook delivery, comma-separated; after
+    /// the last one fails the delivery is given up (and its webhook disabled when it has had
+    /// no success since).
+    pub webhook_retry_secs: String,
     /// `POST /auth/password/forgot` per address, known or not, within the rate-limit window
     /// (then 429, the same for every address).
     pub password_reset_max_per_address: u64,
@@ -197,6 +204,9 @@ pub struct Config {
     /// AI edits and completions one document may have streaming at once on a node (429
     /// beyond).
     pub llm_ai_max_live_per_document: usize,
+    /// Live project event streams (`GET /projects/{id}/events`) one user may have open at
+    /// once on a node (429 beyond).
+    pub events_max_streams_per_user: usize,
     /// Tokens one user may use per UTC day; 0: no limit.
     pub llm_daily_tokens_per_user: i64,
     /// Tokens one project may use per UTC day; 0: no limit.
@@ -283,6 +293,8 @@ struct Defaults {
     invitation_mails_per_inviter: u64,
     invitation_mails_per_pair: u64,
     invitation_mails_per_address: u64,
+    webhook_allow_private: bool,
+    webhook_retry_secs: &'static str,
     password_reset_max_per_address: u64,
     password_reset_max_per_ip: u64,
     oidc_auto_create: bool,
@@ -316,6 +328,7 @@ struct Defaults {
     llm_ai_context_bytes: usize,
     llm_ai_max_live_per_user: usize,
     llm_ai_max_live_per_document: usize,
+    events_max_streams_per_user: usize,
     llm_daily_tokens_per_user: i64,
     llm_daily_tokens_per_project: i64,
 }
@@ -348,6 +361,9 @@ const DEFAULTS: Defaults = Defaults {
     invitation_mails_per_inviter: 50,
     invitation_mails_per_pair: 3,
     invitation_mails_per_address: 20,
+    webhook_allow_private: false,
+    // 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about 27 hours in all.
+    webhook_retry_secs: "5,300,1800,7200,18000,36000,36000",
     password_reset_max_per_address: 3,
     password_reset_max_per_ip: 20,
     oidc_auto_create: true,
@@ -381,9 +397,36 @@ const DEFAULTS: Defaults = Defaults {
     llm_ai_context_bytes: 4096,
     llm_ai_max_live_per_user: 4,
     llm_ai_max_live_per_document: 8,
+    events_max_streams_per_user: 16,
     llm_daily_tokens_per_user: 0,
     llm_daily_tokens_per_project: 0,
 };
+
+/// Retries of one webhook delivery at most.
+pub const WEBHOOK_MAX_RETRIES: usize = 20;
+/// The longest wait before one retry: two days.
+pub const WEBHOOK_MAX_RETRY_SECS: u64 = 2 * 86_400;
+
+/// `5,300,1800`: 1 to 20 waits of 1 s to 2 days each.
+fn parse_retry_schedule(raw: &str) -> Result<Vec<std::time::Duration>, String> {
+    let waits = raw
+        .split(',')
+        .map(|s| s.trim().parse::<u64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "expected seconds separated by commas, e.g. 5,300,1800".to_owned())?;
+    if waits.is_empty() || waits.len() > WEBHOOK_MAX_RETRIES {
+        return Err(format!("1 to {WEBHOOK_MAX_RETRIES} waits"));
+    }
+    if waits.iter().any(|w| *w == 0 || *w > WEBHOOK_MAX_RETRY_SECS) {
+        return Err(format!(
+            "each wait between 1 and {WEBHOOK_MAX_RETRY_SECS} seconds"
+        ));
+    }
+    Ok(waits
+        .into_iter()
+        .map(std::time::Duration::from_secs)
+        .collect())
+}
 
 /// Why the configuration could not be loaded; the message names the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -466,6 +509,7 @@ impl Config {
             ConfigError(keys.join("; "))
         })?;
         config.validate()?;
+        config.validate_webhooks()?;
         Ok(config)
     }
 
@@ -601,6 +645,9 @@ impl Config {
         if self.llm_ai_max_live_per_document == 0 {
             return bad("llm_ai_max_live_per_document", "must be at least 1");
         }
+        if self.events_max_streams_per_user == 0 {
+            return bad("events_max_streams_per_user", "must be at least 1");
+        }
         if self.llm_context_chars < 1000 {
             return bad("llm_context_chars", "must be at least 1000");
         }
@@ -712,6 +759,17 @@ impl Config {
         Ok(())
     }
 
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
+        parse_retry_schedule(&self.webhook_retry_secs)
+            .map(drop)
+            .map_err(|why| ConfigError(format!("key `webhook_retry_secs`: {why}")))
+    }
+
+    /// The waits before each retry of a webhook delivery (`webhook_retry_secs`).
+    pub fn webhook_retry_schedule(&self) -> Vec<std::time::Duration> {
+        parse_retry_schedule(&self.webhook_retry_secs).unwrap_or_default()
+    }
+
     fn validate_oidc(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
         match (&self.oidc_issuer, &self.oidc_client_id) {
@@ -802,6 +860,22 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::with_overrides(&[("colour", json!("blue"))]).unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn webhook_retries_are_checked() {
+        let c = Config::with_overrides(&[]).unwrap();
+        assert_eq!(c.webhook_retry_schedule().len(), 7);
+        assert!(!c.webhook_allow_private);
+        for bad in ["", "5,,6", "0", "5,x", "172801"] {
+            let err = Config::with_overrides(&[("webhook_retry_secs", json!(bad))]).unwrap_err();
+            assert!(
+                err.to_string().contains("webhook_retry_secs"),
+                "{bad}: {err}"
+            );
+        }
+        let c = Config::with_overrides(&[("webhook_retry_secs", json!("1, 2"))]).unwrap();
+        assert_eq!(c.webhook_retry_schedule().len(), 2);
     }
 
     #[test]

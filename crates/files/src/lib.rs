@@ -8,6 +8,7 @@ pub mod documents;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod export;
 pub mod export_endpoint;
 pub mod history;
@@ -43,6 +44,7 @@ pub struct FilesModule {
     import: Arc<import::ImportService>,
     shares: Arc<shares::SharesService>,
     local_store: Option<Arc<LocalStore>>,
+    feed: Arc<events::EventFeed>,
 }
 
 impl FilesModule {
@@ -63,6 +65,12 @@ impl FilesModule {
             coalesce_window: Duration::from_secs(config.version_coalesce_secs),
             retention: Duration::from_secs(config.project_retention_days * 86_400),
         };
+        let event_bus = mdz_core::events::EventBus::start(kv.clone());
+        let feed = Arc::new(events::EventFeed::new(
+            pool.clone(),
+            event_bus.clone(),
+            events::StreamSettings::from_config(config),
+        ));
         let (store, local_store) =
             attachments::store::from_config(config, pool.clone(), public_url).await?;
         let export = export::ExportService::new(pool.clone(), access.clone(), store.clone());
@@ -105,12 +113,13 @@ impl FilesModule {
             )
         };
         Ok(Self {
-            service: Arc::new(FilesService::new(pool, access, settings, engine)),
+            service: Arc::new(FilesService::new(pool, access, settings, engine, event_bus)),
             attachments: Arc::new(attachments),
             export: Arc::new(export),
             import: Arc::new(import),
             shares: Arc::new(shares),
             local_store,
+            feed,
         })
     }
 
@@ -124,6 +133,16 @@ impl FilesModule {
         Arc::new(documents::FileDocuments(self.service.clone()))
     }
 
+    /// The merged feed of project events (file changes and the event log), for webhooks.
+    pub fn project_feed(&self) -> Arc<dyn mdz_core::events::ProjectFeed> {
+        self.feed.clone()
+    }
+
+    /// The node's "project X has new events" nudges (subscribe to follow the feed live).
+    pub fn event_bus(&self) -> Arc<mdz_core::events::EventBus> {
+        self.feed.bus.clone()
+    }
+
     /// Send REST writes to live collab rooms.
     pub fn connect_live(&self, live: Arc<dyn mdz_core::documents::LiveDocuments>) {
         self.service.connect_live(live);
@@ -135,6 +154,8 @@ impl FilesModule {
         cfg.app_data(web::Data::from(self.export.clone()));
         cfg.app_data(web::Data::from(self.import.clone()));
         cfg.app_data(web::Data::from(self.shares.clone()));
+        cfg.app_data(web::Data::from(self.feed.clone()));
+        cfg.app_data(web::Data::from(self.project_feed()));
         if let Some(local) = &self.local_store {
             cfg.app_data(web::Data::from(local.clone()));
         }
@@ -202,6 +223,7 @@ pub fn project_routes(cfg: &mut ServiceConfig) {
     endpoint::project_routes(cfg);
     attachments::endpoint::project_routes(cfg);
     shares::endpoint::project_routes(cfg);
+    events::endpoint::project_routes(cfg);
 }
 
 /// `DELETE /shares/{id}` (under the API prefix).

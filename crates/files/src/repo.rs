@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnectionCore, AsyncPgConnection, RunQueryDsl};
 use mdz_core::db::Cached;
 use mdz_core::ids::{FileId, ProjectId, UserId};
 
-pub use crate::changes::repo::{ChangeEntry, ChangeRow, append_change, compact_changes};
+pub use crate::changes::repo::{ChangeEntry, ChangeRow, append_change};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = files)]

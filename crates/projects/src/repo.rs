@@ -240,6 +240,21 @@ pub async fn members(
     q.load(conn).await
 }
 
+/// The owners and admins of a live project.
+pub async fn managers(
+    conn: &mut AsyncPgConnection,
+    project: ProjectId,
+) -> Result<Vec<UserId>, Error> {
+    project_members::table
+        .inner_join(projects::table)
+        .filter(project_members::project_id.eq(project))
+        .filter(projects::deleted_at.is_null())
+        .filter(project_members::role.eq_any(["owner", "admin"]))
+        .select(project_members::user_id)
+        .load(conn)
+        .await
+}
+
 pub async fn set_role(
     conn: &mut AsyncPgConnection,
     project: ProjectId,

@@ -15,6 +15,7 @@ use mdz_core::access::{
 };
 use mdz_core::cache::Cache;
 use mdz_core::db::{self, DbPool, is_unique_violation};
+use mdz_core::events::{self, EventKind, NewEvent};
 use mdz_core::ids::{InvitationId, ProjectId, UserId};
 use mdz_core::kv::SharedKv;
 use mdz_core::pagination::{Page, PageRequest};
@@ -109,6 +110,17 @@ fn invitation_view(i: InvitationRow) -> Result<Invitation, ProjectError> {
 }
 
 /// May `actor` give someone `role`? Owners may give any role; others only roles below their own.
+/// A project event about a membership (who, and their role after the change).
+fn member_event(row: &MemberRow, kind: EventKind, actor: UserId) -> NewEvent {
+    NewEvent {
+        project: row.project_id,
+        kind,
+        actor: Some(actor),
+        recipient: None,
+        data: serde_json::json!({"user_id": row.user_id, "role": row.role}),
+    }
+}
+
 fn may_assign(actor: Role, role: Role) -> bool {
     actor == Role::Owner || actor.rank() > role.rank()
 }
@@ -332,7 +344,19 @@ impl ProjectsService {
     pub async fn delete(&self, actor: UserId, id: ProjectId) -> Result<(), ProjectError> {
         let mut conn = db::conn(&self.pool).await?;
         Self::require(&mut conn, actor, id, Action::Administer).await?;
-        repo::set_deleted(&mut conn, id, actor, true).await?;
+        (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                repo::set_deleted(conn, id, actor, true).await?;
+                let deleted = NewEvent {
+                    project: id,
+                    kind: EventKind::ProjectDeleted,
+                    actor: Some(actor),
+                    recipient: None,
+                    data: serde_json::json!({}),
+                };
+                Ok(events::record(conn, deleted).await?)
+            })
+            .await?;
         self.forget_project(id, true).await;
         tracing::info!("project deleted (restorable)");
         Ok(())
@@ -461,14 +485,20 @@ impl ProjectsService {
             created_by: actor,
             updated_by: actor,
         };
-        let row = repo::insert_member(&mut conn, &row).await.map_err(|e| {
-            if is_unique_violation(&e) {
-                ProjectError::Conflict("this user is already a member".into())
-            } else {
-                e.into()
-            }
-        })?;
-        repo::touch_project(&mut conn, id).await?;
+        let row = (*conn)
+            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
+                let row = repo::insert_member(conn, &row).await.map_err(|e| {
+                    if is_unique_violation(&e) {
+                        ProjectError::Conflict("this user is already a member".into())
+                    } else {
+                        e.into()
+                    }
+                })?;
+                repo::touch_project(conn, id).await?;
+                events::record(conn, member_event(&row, EventKind::MemberAdded, actor)).await?;
+                Ok(row)
+            })
+            .await?;
         self.forget_role(id, user.id).await;
         self.forget_project(id, false).await;
         Ok(Member {
@@ -516,7 +546,12 @@ impl ProjectsService {
                         return Err(needs(Role::Owner));
                     }
                 }
-                Ok(repo::set_role(conn, id, target, role.as_str(), actor).await?)
+                let row = repo::set_role(conn, id, target, role.as_str(), actor).await?;
+                if role != current_role {
+                    let event = member_event(&row, EventKind::MemberRoleChanged, actor);
+                    events::record(conn, event).await?;
+                }
+                Ok(row)
             })
             .await?;
         drop(conn);
@@ -553,6 +588,11 @@ impl ProjectsService {
                     }
                 }
                 repo::delete_member(conn, id, target).await?;
+                events::record(
+                    conn,
+                    member_event(&current, EventKind::MemberRemoved, actor),
+                )
+                .await?;
                 Ok(())
             })
             .await?;
@@ -581,8 +621,11 @@ impl ProjectsService {
                 repo::member_for_update(conn, id, target)
                     .await?
                     .ok_or(ProjectError::NotFound("member"))?;
-                repo::set_role(conn, id, target, Role::Owner.as_str(), actor).await?;
-                repo::set_role(conn, id, actor, Role::Admin.as_str(), actor).await?;
+                for (user, role) in [(target, Role::Owner), (actor, Role::Admin)] {
+                    let row = repo::set_role(conn, id, user, role.as_str(), actor).await?;
+                    let event = member_event(&row, EventKind::MemberRoleChanged, actor);
+                    events::record(conn, event).await?;
+                }
                 Ok(())
             })
             .await?;
@@ -796,7 +839,7 @@ impl ProjectsService {
                     Some(row) => row,
                     None => {
                         let now = Utc::now();
-                        repo::insert_member(
+                        let row = repo::insert_member(
                             conn,
                             &MemberRow {
                                 project_id: inv.project_id,
@@ -808,7 +851,10 @@ impl ProjectsService {
                                 updated_by: actor,
                             },
                         )
-                        .await?
+                        .await?;
+                        let event = member_event(&row, EventKind::MemberAdded, actor);
+                        events::record(conn, event).await?;
+                        row
                     }
                 };
                 repo::touch_project(conn, inv.project_id).await?;
@@ -895,6 +941,15 @@ impl ProjectAccess for ProjectsService {
             .map_err(|e| AccessError::Unavailable(e.to_string()))?;
         access::keep_reachable(&mut ids);
         Ok(ids)
+    }
+
+    async fn managers(&self, project: ProjectId) -> Result<Vec<UserId>, AccessError> {
+        let mut conn = db::conn(&self.pool)
+            .await
+            .map_err(|e| AccessError::Unavailable(e.to_string()))?;
+        repo::managers(&mut conn, project)
+            .await
+            .map_err(|e| AccessError::Unavailable(e.to_string()))
     }
 
     async fn summary(&self, project: ProjectId) -> Result<Option<ProjectSummary>, AccessError> {

@@ -26,6 +26,7 @@ use utoipa_actix_web::AppExt;
         (name = "attachments", description = "Attachments in S3 or the local store"),
         (name = "collab", description = "Live Yjs editing over WebSocket, comments and notifications"),
         (name = "sessions", description = "AI conversations in a project"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks) of project events, and their delivery log"),
         (name = "chat", description = "Messages of AI sessions, streamed from the model provider"),
         (name = "ai", description = "AI edits of a document (streamed, ending as suggestions) and ghost-text completions"),
         (name = "ops", description = "Health and metrics"),

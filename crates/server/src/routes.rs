@@ -17,8 +17,10 @@ pub fn mount(cfg: &mut ServiceConfig) {
                 scope("/projects")
                     .configure(mdz_projects::project_routes)
                     .configure(mdz_files::project_routes)
-                    .configure(mdz_sessions::project_routes),
+                    .configure(mdz_sessions::project_routes)
+                    .configure(mdz_webhooks::project_routes),
             )
+            .service(scope("/webhooks").configure(mdz_webhooks::webhook_routes))
             .service(
                 scope("/files")
                     .configure(mdz_files::file_routes)

@@ -23,6 +23,7 @@ use mdz_files::FilesModule;
 use mdz_mail::MailModule;
 use mdz_projects::ProjectsModule;
 use mdz_sessions::SessionsModule;
+use mdz_webhooks::WebhooksModule;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,6 +198,17 @@ impl Application {
         .map_err(anyhow::Error::msg)?;
         files.connect_live(collab.live_documents());
         collab.spawn_mention_mails(&config, mail.outbox());
+        let webhooks = WebhooksModule::new(
+            &config,
+            pool.clone(),
+            projects.access(),
+            files.project_feed(),
+            auth.user_directory(),
+            mail.outbox(),
+            &registry,
+        )
+        .context("setting up webhooks")?;
+        webhooks.spawn();
         let provider_names = config.llm_providers().into_iter().map(|(n, _)| n).collect();
         let sessions = SessionsModule::new(
             pool.clone(),
@@ -271,6 +283,7 @@ impl Application {
                 .configure(|cfg| collab.app_data(cfg))
                 .configure(|cfg| sessions.app_data(cfg))
                 .configure(|cfg| chat.app_data(cfg))
+                .configure(|cfg| webhooks.app_data(cfg))
                 .configure(routes::mount)
                 .into_app()
                 .configure(mdz_mcp::routes)

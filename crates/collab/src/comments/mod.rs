@@ -18,10 +18,12 @@ use mdz_core::FieldError;
 use mdz_core::access::{Action, ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
 use mdz_core::documents::DocumentStore;
+use mdz_core::events::{self, EventKind, NewEvent};
 use mdz_core::ids::{CommentId, FileId, NotificationId, ProjectId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
 use mdz_core::ports::UserDirectory;
 use repo::{CommentRow, NotificationRow};
+use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tracing::instrument;
@@ -147,6 +149,48 @@ fn to_notification(row: NotificationRow) -> Notification {
     }
 }
 
+/// A project event about `row` (ids only: the body stays with the comment).
+fn comment_event(row: &CommentRow, kind: EventKind, actor: Option<UserId>) -> NewEvent {
+    NewEvent {
+        project: row.project_id,
+        kind,
+        actor,
+        recipient: None,
+        data: json!({
+            "comment_id": row.id,
+            "file_id": row.file_id,
+            "parent_id": row.parent_id,
+            "suggestion_id": row.suggestion_id,
+        }),
+    }
+}
+
+/// Log a new comment for every member and each of its notifications for its recipient.
+async fn record_created(
+    conn: &mut diesel_async::AsyncPgConnection,
+    saved: &CommentRow,
+    notes: &[NotificationRow],
+) -> Result<(), diesel::result::Error> {
+    let created = comment_event(saved, EventKind::CommentCreated, Some(saved.author_id));
+    events::record(conn, created).await?;
+    for note in notes {
+        let event = NewEvent {
+            project: note.project_id,
+            kind: EventKind::Notification,
+            actor: note.actor_id,
+            recipient: Some(note.user_id),
+            data: json!({
+                "notification_id": note.id,
+                "kind": note.kind,
+                "file_id": note.file_id,
+                "comment_id": note.comment_id,
+            }),
+        };
+        events::record(conn, event).await?;
+    }
+    Ok(())
+}
+
 impl CommentsService {
     pub fn new(
         pool: DbPool,
@@ -244,6 +288,7 @@ impl CommentsService {
                     })
                     .collect();
                 repo::notify(conn, &notes).await?;
+                record_created(conn, &saved, &notes).await?;
                 Ok(saved)
             },
         )
@@ -394,16 +439,28 @@ impl CommentsService {
             )]));
         }
         let mut conn = db::conn(&self.pool).await?;
-        if let Some(body) = &body {
-            let excerpt: String = body.chars().take(EXCERPT).collect();
-            repo::set_body(&mut conn, id, body, &excerpt).await?;
-        }
-        if let Some(resolved) = change.resolved {
-            repo::set_resolved(&mut conn, id, resolved.then_some(actor)).await?;
-        }
-        let row = repo::get(&mut conn, id)
-            .await?
-            .ok_or(CollabError::NotFound("comment"))?;
+        let row = diesel_async::AsyncConnection::transaction::<_, CollabError, _>(
+            &mut *conn,
+            async |conn| {
+                if let Some(body) = &body {
+                    let excerpt: String = body.chars().take(EXCERPT).collect();
+                    repo::set_body(conn, id, body, &excerpt).await?;
+                }
+                if let Some(resolved) = change.resolved {
+                    repo::set_resolved(conn, id, resolved.then_some(actor)).await?;
+                    let kind = if resolved {
+                        EventKind::CommentResolved
+                    } else {
+                        EventKind::CommentReopened
+                    };
+                    events::record(conn, comment_event(&row, kind, Some(actor))).await?;
+                }
+                repo::get(conn, id)
+                    .await?
+                    .ok_or(CollabError::NotFound("comment"))
+            },
+        )
+        .await?;
         Ok(to_comment(row))
     }
 

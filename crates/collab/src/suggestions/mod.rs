@@ -22,6 +22,7 @@ use mdz_core::FieldError;
 use mdz_core::access::{Action, ProjectAccess};
 use mdz_core::db::{self, DbPool};
 use mdz_core::documents::{DocumentHead, DocumentStore};
+use mdz_core::events::EventKind;
 use mdz_core::ids::{FileId, SuggestionId, UserId};
 use mdz_core::pagination::{Page, PageRequest};
 use repo::SuggestionRow;
@@ -219,9 +220,12 @@ impl SuggestionsService {
                 crate::repo::doc_for_update(conn, file)
                     .await?
                     .ok_or(CollabError::NotFound("document"))?;
-                repo::insert_within(conn, &row, max_open)
+                let saved = repo::insert_within(conn, &row, max_open)
                     .await?
-                    .ok_or(CollabError::TooManyOpen(max_open))
+                    .ok_or(CollabError::TooManyOpen(max_open))?;
+                let created = repo::event(&saved, EventKind::SuggestionCreated, actor);
+                mdz_core::events::record(conn, created).await?;
+                Ok(saved)
             })
             .await?;
         Ok(to_suggestion(saved))
@@ -365,7 +369,12 @@ impl SuggestionsService {
     pub async fn reject(&self, actor: UserId, id: SuggestionId) -> Result<Suggestion, CollabError> {
         self.visible(actor, id, Action::Edit).await?;
         let mut conn = db::conn(&self.pool).await?;
-        if let Some(row) = repo::settle(&mut conn, id, "rejected", actor).await? {
+        let settled = (*conn)
+            .transaction::<_, CollabError, _>(async |conn: &mut AsyncPgConnection| {
+                Ok(repo::settle(conn, id, "rejected", actor).await?)
+            })
+            .await?;
+        if let Some(row) = settled {
             return Ok(to_suggestion(row));
         }
         let now = repo::get(&mut conn, id)

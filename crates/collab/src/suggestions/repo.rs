@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mdz_core::events::{self, EventKind, NewEvent};
 use mdz_core::ids::{FileId, ProjectId, SuggestionId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -95,7 +96,7 @@ pub async fn settle(
     status: &str,
     by: UserId,
 ) -> Result<Option<SuggestionRow>, Error> {
-    diesel::update(
+    let settled = diesel::update(
         suggestions::table
             .find(id)
             .filter(suggestions::status.eq("open")),
@@ -108,5 +109,29 @@ pub async fn settle(
     .returning(SuggestionRow::as_returning())
     .get_result(conn)
     .await
-    .optional()
+    .optional()?;
+    if let Some(row) = &settled {
+        let kind = match status {
+            "accepted" => EventKind::SuggestionAccepted,
+            "rejected" => EventKind::SuggestionRejected,
+            _ => EventKind::SuggestionStale,
+        };
+        events::record(conn, event(row, kind, by)).await?;
+    }
+    Ok(settled)
+}
+
+/// A project event about a suggestion (ids and status only: the texts stay with it).
+pub fn event(row: &SuggestionRow, kind: EventKind, actor: UserId) -> NewEvent {
+    NewEvent {
+        project: row.project_id,
+        kind,
+        actor: Some(actor),
+        recipient: None,
+        data: serde_json::json!({
+            "suggestion_id": row.id,
+            "file_id": row.file_id,
+            "status": row.status,
+        }),
+    }
 }

@@ -13,6 +13,7 @@ use crate::interface::{Change, Changes};
 use crate::service::FilesService;
 use mdz_core::access::Action;
 use mdz_core::db;
+use mdz_core::feed::{FILE_CHANGES, PROJECT_EVENTS};
 use mdz_core::ids::{ProjectId, UserId};
 use std::time::Duration;
 use tracing::instrument;
@@ -34,20 +35,20 @@ impl FilesService {
     ) -> Result<Changes, FileError> {
         self.access.require(actor, project, Action::Read).await?;
         let mut conn = db::conn(&self.pool).await?;
-        if repo::has_unnumbered(&mut conn, project).await? {
-            repo::number_committed(&mut conn, project).await?;
+        if FILE_CHANGES.number_if_waiting(&mut conn, project).await? > 0 {
+            self.events.announce(project).await;
         }
         // Without a cursor: from the oldest kept entry. Before, that meant 0, which is below
         // the horizon of every compacted feed, so the "list again and start over" that the
         // 410 asks for could never start.
         let cursor = match cursor {
             Some(cursor) => cursor,
-            None => repo::feed_bounds(&mut conn, project).await?.1,
+            None => FILE_CHANGES.bounds(&mut conn, project).await?.1,
         };
         // The page before the horizon: a compaction committed between the two reads raises
         // the horizon the second one sees, so the caller gets 410 rather than a silent gap.
         let mut rows = repo::changes_after(&mut conn, project, cursor, limit).await?;
-        let (_, horizon) = repo::feed_bounds(&mut conn, project).await?;
+        let (_, horizon) = FILE_CHANGES.bounds(&mut conn, project).await?;
         if cursor < horizon {
             return Err(FileError::CursorExpired);
         }
@@ -72,12 +73,23 @@ impl FilesService {
         })
     }
 
-    /// Number the committed changes of every project that has some waiting; returns how many.
+    /// Number the committed entries of both feeds (file changes and the project event log)
+    /// of every project that has some waiting, and announce those projects to the live event
+    /// streams of every node; returns how many were numbered.
     pub async fn number_pending(&self) -> Result<i64, FileError> {
         let mut conn = db::conn(&self.pool).await?;
         let mut total = 0;
-        for project in repo::unnumbered_projects(&mut conn, PROJECTS_PER_ROUND).await? {
-            total += repo::number_committed(&mut conn, project).await?;
+        for feed in [FILE_CHANGES, PROJECT_EVENTS] {
+            for project in feed
+                .unnumbered_projects(&mut conn, PROJECTS_PER_ROUND)
+                .await?
+            {
+                let numbered = feed.number_committed(&mut conn, project).await?;
+                if numbered > 0 {
+                    self.events.announce(project).await;
+                }
+                total += numbered;
+            }
         }
         Ok(total)
     }

@@ -85,6 +85,8 @@ pub struct FilesService {
     stats_next_check: std::sync::Mutex<Option<std::time::Instant>>,
     /// What answers searches.
     engine: Arc<dyn SearchEngine>,
+    /// Where numbered feed entries are announced to live event streams on every node.
+    pub(crate) events: Arc<mdz_core::events::EventBus>,
 }
 
 fn to_i32(n: usize) -> i32 {
@@ -173,6 +175,7 @@ impl FilesService {
         access: Arc<dyn ProjectAccess>,
         settings: FileSettings,
         engine: Arc<dyn SearchEngine>,
+        events: Arc<mdz_core::events::EventBus>,
     ) -> Self {
         Self {
             pool,
@@ -181,6 +184,7 @@ impl FilesService {
             live: OnceLock::new(),
             stats_next_check: std::sync::Mutex::new(None),
             engine,
+            events,
         }
     }
 
@@ -539,7 +543,13 @@ impl FilesService {
         let retention = chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
         let mut conn = db::conn(&self.pool).await?;
         let files = repo::purge_trash_before(&mut conn, Utc::now() - retention).await?;
-        let changes = repo::compact_changes(&mut conn, Utc::now() - retention).await?;
+        let cutoff = Utc::now() - retention;
+        let changes = mdz_core::feed::FILE_CHANGES
+            .compact(&mut conn, cutoff)
+            .await?;
+        mdz_core::feed::PROJECT_EVENTS
+            .compact(&mut conn, cutoff)
+            .await?;
         repo::forget_idempotency_before(&mut conn, Utc::now() - chrono::Duration::hours(24))
             .await?;
         crate::engine::feed::forget_gone_before(&mut conn, Utc::now() - SEARCH_TOMBSTONE_TTL)

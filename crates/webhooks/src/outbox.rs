@@ -1,0 +1,255 @@
+//! The outbox queries of the dispatcher (events → deliveries) and the sender (deliveries →
+//! HTTP attempts).
+
+use crate::repo::interval;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel::sql_types::{
+    Array, BigInt, Bytea, Int4, Int8, Interval, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// An enabled webhook whose project's feeds have numbered entries past its cursors.
+#[derive(Debug, QueryableByName)]
+pub struct Behind {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub project_id: Uuid,
+    #[diesel(sql_type = Array<Text>)]
+    pub events: Vec<String>,
+    #[diesel(sql_type = Int8)]
+    pub file_cursor: i64,
+    #[diesel(sql_type = Int8)]
+    pub event_cursor: i64,
+}
+
+/// Webhooks with something to dispatch: their project's feed counters (the last numbers
+/// given, see `mdz_core::feed`) are past their cursors. One index probe per webhook.
+pub async fn webhooks_behind(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> Result<Vec<Behind>, Error> {
+    diesel::sql_query(
+        "SELECT w.id, w.project_id, w.events, w.file_cursor, w.event_cursor FROM webhooks w
+         WHERE w.enabled AND (
+             EXISTS (SELECT 1 FROM file_change_counters c
+                     WHERE c.project_id = w.project_id AND c.seq > w.file_cursor)
+             OR EXISTS (SELECT 1 FROM project_event_counters e
+                        WHERE e.project_id = w.project_id AND e.seq > w.event_cursor))
+         ORDER BY w.id LIMIT $1",
+    )
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// Lock an enabled webhook still at these cursors for one dispatch (`false`: disabled, gone,
+/// moved on, or another node has it).
+pub async fn lock_at(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    (files, events): (i64, i64),
+) -> Result<bool, Error> {
+    let rows: Vec<Id> = diesel::sql_query(
+        "SELECT id FROM webhooks
+         WHERE id = $1 AND enabled AND file_cursor = $2 AND event_cursor = $3
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Int8, _>(files)
+    .bind::<Int8, _>(events)
+    .load(conn)
+    .await?;
+    Ok(rows.iter().any(|r| r.id == id))
+}
+
+pub async fn set_cursors(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    (files, events): (i64, i64),
+) -> Result<(), Error> {
+    diesel::sql_query("UPDATE webhooks SET file_cursor = $2, event_cursor = $3 WHERE id = $1")
+        .bind::<SqlUuid, _>(id)
+        .bind::<Int8, _>(files)
+        .bind::<Int8, _>(events)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A delivery claimed for one attempt, with what sending it needs.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Claimed {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub webhook_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub project_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub url: String,
+    #[diesel(sql_type = Bytea)]
+    pub secret: Vec<u8>,
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    #[diesel(sql_type = Text)]
+    pub body: String,
+    /// Attempts of this round, this one included.
+    #[diesel(sql_type = Int4)]
+    pub step: i32,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+}
+
+/// Claim up to `limit` due deliveries of enabled webhooks: each gets its attempt counted and
+/// is pushed `lease` into the future, so another node (or this one after a crash) takes it
+/// again only after the lease. `SKIP LOCKED`: nodes claiming at once take different rows.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<Claimed>, Error> {
+    diesel::sql_query(
+        "UPDATE webhook_deliveries d
+         SET attempts = d.attempts + 1, step = d.step + 1, next_attempt_at = now() + $2
+         FROM webhooks w
+         WHERE w.id = d.webhook_id AND d.id IN (
+             SELECT d2.id FROM webhook_deliveries d2
+             JOIN webhooks w2 ON w2.id = d2.webhook_id
+             WHERE d2.status = 'pending' AND d2.next_attempt_at <= now() AND w2.enabled
+             ORDER BY d2.next_attempt_at
+             LIMIT $1
+             FOR UPDATE OF d2 SKIP LOCKED)
+         RETURNING d.id, d.webhook_id, w.project_id, w.url, w.secret, d.event_type, d.body,
+                   d.step, d.created_at",
+    )
+    .bind::<BigInt, _>(limit)
+    .bind::<Interval, _>(interval(lease))
+    .load(conn)
+    .await
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub excerpt: String,
+    pub duration_ms: i32,
+}
+
+pub async fn record_attempt(
+    conn: &mut AsyncPgConnection,
+    delivery: Uuid,
+    outcome: &AttemptOutcome,
+) -> Result<(), Error> {
+    diesel::sql_query(
+        "INSERT INTO webhook_attempts (delivery_id, status_code, error, response_excerpt, duration_ms)
+         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)",
+    )
+    .bind::<SqlUuid, _>(delivery)
+    .bind::<Nullable<Int4>, _>(outcome.status_code)
+    .bind::<Nullable<Text>, _>(outcome.error.as_deref())
+    .bind::<Text, _>(&outcome.excerpt)
+    .bind::<Int4, _>(outcome.duration_ms)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Delivered: the delivery is done and the webhook has a success.
+pub async fn mark_delivered(
+    conn: &mut AsyncPgConnection,
+    claimed: &Claimed,
+    status: i32,
+) -> Result<(), Error> {
+    diesel::sql_query(
+        "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(),
+             last_status = $2, last_error = NULL WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(claimed.id)
+    .bind::<Int4, _>(status)
+    .execute(conn)
+    .await?;
+    diesel::sql_query("UPDATE webhooks SET last_success_at = now() WHERE id = $1")
+        .bind::<SqlUuid, _>(claimed.webhook_id)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A failed attempt: try again at `retry_at`, or give up (`None`).
+pub async fn mark_failed(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    outcome: &AttemptOutcome,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<(), Error> {
+    diesel::sql_query(
+        "UPDATE webhook_deliveries SET
+             status = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
+             next_attempt_at = COALESCE($4, next_attempt_at),
+             last_status = $2, last_error = $3
+         WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Nullable<Int4>, _>(outcome.status_code)
+    .bind::<Nullable<Text>, _>(outcome.error.as_deref())
+    .bind::<Nullable<Timestamptz>, _>(retry_at)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Disable a webhook that has had no success since `since` (its given-up delivery was
+/// queued then); `Some(url)` when this call disabled it.
+pub async fn disable_if_failing(
+    conn: &mut AsyncPgConnection,
+    webhook: Uuid,
+    since: DateTime<Utc>,
+    reason: &str,
+) -> Result<Option<String>, Error> {
+    #[derive(QueryableByName)]
+    struct Url {
+        #[diesel(sql_type = Text)]
+        url: String,
+    }
+    let row: Option<Url> = diesel::sql_query(
+        "UPDATE webhooks SET enabled = false, disabled_reason = $3
+         WHERE id = $1 AND enabled AND (last_success_at IS NULL OR last_success_at < $2)
+         RETURNING url",
+    )
+    .bind::<SqlUuid, _>(webhook)
+    .bind::<Timestamptz, _>(since)
+    .bind::<Text, _>(reason)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|r| r.url))
+}
+
+/// Deliveries still to send (due or waiting for a retry) of enabled webhooks.
+pub async fn backlog(conn: &mut AsyncPgConnection) -> Result<i64, Error> {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(
+        "SELECT count(*) AS n FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+         WHERE d.status = 'pending' AND w.enabled",
+    )
+    .get_result::<N>(conn)
+    .await
+    .map(|n| n.n)
+}

@@ -1,0 +1,2 @@
+DROP TABLE project_events;
+DROP TABLE project_event_counters;
