@@ -447,6 +447,24 @@ await step('suggestions: one proposed over REST is accepted in the panel; an AI 
   const accepted = (await rest(bobToken, `/files/${fileId}/suggestions?status=accepted`)).body.items
   assert.ok(accepted.some((x) => x.id === made.body.id), JSON.stringify(accepted))
 
+  // Live, from the project's event stream: Bob's next suggestion shows in Ada's open panel,
+  // and his new document in her tree, without her doing anything.
+  const saved = await until('the accepted text over REST', async () => {
+    const { body } = await rest(bobToken, `/files/${fileId}`)
+    return body.content.includes('The dog sat.') ? body : null
+  })
+  const at = saved.content.indexOf('sat')
+  const second = await rest(bobToken, `/files/${fileId}/suggestions`, {
+    method: 'POST', body: JSON.stringify({ range: { from: at, to: at + 3, revision: saved.revision }, proposed: 'stood' })
+  })
+  assert.equal(second.status, 201, JSON.stringify(second.body))
+  await panel.getByLabel('With').getByText('stood', { exact: true }).waitFor()
+  const doc = await rest(bobToken, `/projects/${projectId}/files`, { method: 'POST', body: JSON.stringify({ path: 'live/arrived.md', content: '# Arrived\n' }) })
+  assert.equal(doc.status, 201, JSON.stringify(doc.body))
+  await ada.page.getByRole('navigation', { name: 'Documents' }).getByRole('link', { name: 'arrived.md' }).waitFor()
+  await panel.getByRole('listitem', { name: /^Suggestion by Bob/ }).getByRole('button', { name: 'Reject' }).click()
+  await panel.getByText('No open suggestions.').waitFor()
+
   // The AI, asked about the whole document: its words stream in, then it is a suggestion.
   await panel.getByLabel('Ask AI to edit the selection (or the whole document)').fill('[slow] make it shorter')
   await panel.getByRole('button', { name: 'Suggest with AI' }).click()

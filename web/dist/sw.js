@@ -1,7 +1,7 @@
 // mdz service worker: the app shell offline. Navigations go to the network first and fall back
 // to the cached shell; hashed assets come from the cache. The API is never touched.
-const CACHE = 'mdz-37bb6c9a1ff01b63'
-const ASSETS = ["/","/assets/main-7NVDDPPW.css","/assets/main-TRYDFKPX.js"]
+const CACHE = 'mdz-96194787f174c30d'
+const ASSETS = ["/","/assets/main-7NVDDPPW.css","/assets/main-SX5PH7LF.js"]
 const RESERVED = ['/api', '/docs', '/health', '/metrics', '/.well-known', '/mcp']
 
 self.addEventListener('install', (event) => {

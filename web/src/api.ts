@@ -151,10 +151,20 @@ export async function logout (): Promise<void> {
 
 /** A POST whose answer is read as Server-Sent Events: calls `on(event, data)` per frame. */
 export async function stream (path: string, body: unknown, on: (event: string, data: unknown) => void, signal?: AbortSignal): Promise<void> {
+  await events(path, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }, (event, data) => on(event, data), signal)
+}
+
+/** A GET read as Server-Sent Events (`headers` e.g. `Last-Event-ID`): `on(event, data, id)`
+ * per frame, until the server ends the stream or `signal` aborts it. */
+export async function listen (path: string, headers: Record<string, string>, on: (event: string, data: unknown, id: string | null) => void, signal?: AbortSignal): Promise<void> {
+  await events(path, { method: 'GET', headers }, on, signal)
+}
+
+async function events (path: string, init: { method: string, body?: string, headers: Record<string, string> }, on: (event: string, data: unknown, id: string | null) => void, signal?: AbortSignal): Promise<void> {
   const call = async () => send(path, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${await token()}`, 'Content-Type': 'application/json', Accept: 'text/event-stream' },
-    body: JSON.stringify(body),
+    method: init.method,
+    headers: { Authorization: `Bearer ${await token()}`, Accept: 'text/event-stream', ...init.headers },
+    body: init.body,
     signal
   })
   let res = await call()
@@ -172,11 +182,14 @@ export async function stream (path: string, body: unknown, on: (event: string, d
       buf = buf.slice(cut + 2)
       let event = 'message'
       let data = ''
+      let id: string | null = null
       for (const line of frame.split('\n')) {
         if (line.startsWith('event:')) event = line.slice(6).trim()
         else if (line.startsWith('data:')) data += line.slice(5).trim()
+        else if (line.startsWith('id:')) id = line.slice(3).trim()
       }
-      try { on(event, data ? JSON.parse(data) : null) } catch { /* a frame we do not understand */ }
+      if (!data && event === 'message') continue // a comment (heartbeat)
+      try { on(event, data ? JSON.parse(data) : null, id) } catch { /* a frame we do not understand */ }
     }
   }
 }

@@ -7,7 +7,8 @@ import { snippet } from './preview'
 import { historyPanel, membersPanel } from './panels'
 import { aiPanel } from './chat'
 import { commentsPanel, loadThreads, type CommentsPanel } from './comments'
-import { suggestionsPanel } from './suggestions'
+import { suggestionsPanel, type SuggestionsPanel } from './suggestions'
+import { followProject, type ProjectEvent } from './events'
 import { type Mentionable } from './mention'
 
 interface Cached { project: api.Project, files: api.FileMeta[] }
@@ -45,25 +46,30 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
   const panel = h('div', { class: 'panel' })
   const err = errorBox()
 
-  // The tree: folders as nested lists, documents as links.
+  // The tree: folders as nested lists, documents as links (drawn again when others change it).
   const tree = h('ul', { class: 'tree' })
-  const folders = new Map<string, HTMLUListElement>([['', tree]])
-  const folder = (path: string): HTMLUListElement => {
-    const existing = folders.get(path)
-    if (existing) return existing
-    const cut = path.lastIndexOf('/')
-    const parent = folder(cut < 0 ? '' : path.slice(0, cut))
-    const ul = h('ul', {})
-    parent.append(h('li', { class: 'folder' }, h('span', {}, path.slice(cut + 1) + '/'), ul))
-    folders.set(path, ul)
-    return ul
+  const drawTree = (list: api.FileMeta[]) => {
+    tree.replaceChildren()
+    const folders = new Map<string, HTMLUListElement>([['', tree]])
+    const folder = (path: string): HTMLUListElement => {
+      const existing = folders.get(path)
+      if (existing) return existing
+      const cut = path.lastIndexOf('/')
+      const parent = folder(cut < 0 ? '' : path.slice(0, cut))
+      const ul = h('ul', {})
+      parent.append(h('li', { class: 'folder' }, h('span', {}, path.slice(cut + 1) + '/'), ul))
+      folders.set(path, ul)
+      return ul
+    }
+    for (const f of [...list].sort((a, b) => a.path.localeCompare(b.path))) {
+      const cut = f.path.lastIndexOf('/')
+      const current = f.id === fileId ? 'page' : undefined
+      folder(cut < 0 ? '' : f.path.slice(0, cut)).append(
+        h('li', {}, h('a', { href: `/p/${projectId}/f/${f.id}`, 'aria-current': current }, f.path.slice(cut + 1))))
+    }
   }
-  for (const f of [...files].sort((a, b) => a.path.localeCompare(b.path))) {
-    const cut = f.path.lastIndexOf('/')
-    const current = f.id === fileId ? 'page' : undefined
-    folder(cut < 0 ? '' : f.path.slice(0, cut)).append(
-      h('li', {}, h('a', { href: `/p/${projectId}/f/${f.id}`, 'aria-current': current }, f.path.slice(cut + 1))))
-  }
+  drawTree(files)
+  const reloadTree = () => { void load(projectId).then((c) => drawTree(c.files)).catch(() => { /* the next event retries */ }) }
 
   // New document.
   const path = h('input', { type: 'text', required: true, placeholder: 'notes/plan.md' })
@@ -145,6 +151,12 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
     trash)
 
   let open: OpenDoc | null = null
+  // What the open document's views do when others change it (set below when one is open).
+  let fileChanged: (event: ProjectEvent | 'reset') => void = () => {}
+  const unfollow = followProject(projectId, (event) => {
+    if (event === 'reset' || event.type.startsWith('file.')) reloadTree()
+    fileChanged(event)
+  })
   const content = h('div', { class: 'content' })
   if (fileId) {
     const meta = files.find((f) => f.id === fileId)
@@ -174,16 +186,25 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
       else loadThreads(fileId).then((threads) => open?.setThreads(threads)).catch(() => { /* a nicety */ })
     }
     const commentsBtn = h('button', { type: 'button', onclick: () => showComments(null) }, 'Comments')
+    let suggestionsShown: SuggestionsPanel | null = null
     const suggestionsBtn = h('button', {
       type: 'button',
-      onclick: togglePanel(() => suggestionsPanel({
+      onclick: togglePanel(() => (suggestionsShown = suggestionsPanel({
         fileId,
         canDecide: canEdit,
         selection: () => open?.selection() ?? { anchor: null, quote: null },
         names,
         reveal: (anchor) => open?.revealAnchor(anchor) ?? false
-      }))
+      })))
     }, 'Suggestions')
+    fileChanged = (event) => {
+      const about = event === 'reset' ? fileId : (event.data.file_id as string | undefined)
+      if (about !== fileId) return
+      if (event === 'reset' || event.type.startsWith('suggestion.')) {
+        if (suggestionsShown && panel.contains(suggestionsShown)) suggestionsShown.reload()
+      }
+      if (event === 'reset' || event.type.startsWith('comment.')) commentsChanged()
+    }
     const moveTo = h('input', { type: 'text', required: true, value: meta?.path ?? '' })
     const moveForm = h('form', { class: 'inline', hidden: true, 'aria-label': 'Rename or move' }, field('New path', moveTo), h('button', { type: 'submit' }, 'Move'))
     moveForm.addEventListener('submit', (e) => {
@@ -211,5 +232,5 @@ export async function projectView (main: HTMLElement, user: api.User, projectId:
     content.append(h('p', { class: 'hint' }, files.length ? 'Open a document from the list.' : 'No documents yet.'))
   }
   main.replaceChildren(h('div', { class: 'project' }, sidebar, h('div', { class: 'work' }, err, content, panel)))
-  return () => open?.destroy()
+  return () => { unfollow(); open?.destroy() }
 }
