@@ -24,6 +24,7 @@ mod comments;
 mod cookie_auth;
 mod credential_races;
 mod deploy;
+mod email_change;
 mod events;
 mod export;
 mod faults;

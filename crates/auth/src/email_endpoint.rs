@@ -1,6 +1,8 @@
-//! HTTP handlers of the e-mail flows: verification and password reset.
+//! HTTP handlers of the e-mail flows: verification, change of address and password reset.
 
-use crate::interface::{ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest};
+use crate::interface::{
+    ChangeEmailRequest, ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest,
+};
 use crate::service::{AuthService, ClientInfo};
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use mdz_core::auth::AuthUser;
@@ -90,4 +92,32 @@ pub(crate) async fn reset_password(
 ) -> Result<HttpResponse, ApiError> {
     svc.reset_password(&body.token, &body.password).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Move the account to another address: a link goes to the new address (and a notice to the
+/// current one); the change happens when the link is followed (`POST /auth/verify-email`).
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = ChangeEmailRequest,
+    responses(
+        (status = 202, description = "A confirmation link is on its way to the new address"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Passwords are disabled (OIDC_ONLY)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another account has this address", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an address, the current one, or a wrong current password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts or mails for this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many passwords being checked; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/email")]
+pub(crate) async fn change_email(
+    svc: Svc,
+    user: AuthUser,
+    body: web::Json<ChangeEmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    svc.request_email_change(&user, &body.email, body.current_password)
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
 }

@@ -26,6 +26,8 @@ pub const RESET_TTL: chrono::Duration = chrono::Duration::minutes(30);
 
 const VERIFY: &str = "verify";
 const RESET: &str = "reset";
+/// Tokens that move an account to the address they carry (`email_change.rs`).
+pub(crate) const CHANGE: &str = "change";
 
 impl AuthService {
     /// Store a verification token for `user`'s address and queue its mail, on `conn` (the
@@ -73,18 +75,31 @@ impl AuthService {
     }
 
     /// Spend a verification token and mark its address verified (if it is still the
-    /// account's address).
+    /// account's address), or a change token and make its address the account's.
     #[instrument(skip_all)]
     pub async fn verify_email(&self, token: &str) -> Result<(), AuthError> {
         let hash = secrets::digest(token);
         let mut conn = db::conn(self.pool()).await?;
         let user = (*conn)
             .transaction::<_, AuthError, _>(async move |conn: &mut AsyncPgConnection| {
-                let Some((user, email)) = repo::spend_email_token(conn, &hash, VERIFY).await?
+                if let Some((user, email)) = repo::spend_email_token(conn, &hash, VERIFY).await? {
+                    repo::mark_email_verified(conn, user, &email).await?;
+                    return Ok(user);
+                }
+                // A change of address: the link reached the new address, which is now the
+                // account's, verified; older change links of the account die.
+                let Some((user, email)) = repo::spend_email_token(conn, &hash, CHANGE).await?
                 else {
                     return Err(AuthError::InvalidEmailToken);
                 };
-                repo::mark_email_verified(conn, user, &email).await?;
+                repo::change_email(conn, user, &email).await.map_err(|e| {
+                    if db::is_unique_violation(&e) {
+                        AuthError::EmailTaken
+                    } else {
+                        e.into()
+                    }
+                })?;
+                repo::spend_all_email_tokens(conn, user, CHANGE).await?;
                 Ok(user)
             })
             .await?;

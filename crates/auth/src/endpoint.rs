@@ -64,6 +64,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(delete_token)
             .service(crate::email_endpoint::verify_email)
             .service(crate::email_endpoint::resend_verification)
+            .service(crate::email_endpoint::change_email)
             .service(crate::email_endpoint::forgot_password)
             .service(crate::email_endpoint::reset_password)
             .service(crate::oidc::endpoint::providers)

@@ -57,6 +57,15 @@ pub struct ChangePasswordRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    /// The new address; it becomes the account's once the link mailed to it is followed.
+    #[schema(example = "ada@new.example.com")]
+    pub email: String,
+    pub current_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VerifyEmailRequest {
     /// The token of the verification mail's link.
     pub token: String,

@@ -3,6 +3,7 @@
 
 pub mod cookie;
 mod directory;
+mod email_change;
 mod email_endpoint;
 mod email_flows;
 pub mod endpoint;

@@ -557,6 +557,23 @@ pub async fn spend_all_email_tokens(
 }
 
 /// Mark `email` verified for `user`, if it is still the account's address.
+/// Make `email` the account's address, verified (a change link was followed). A unique
+/// violation when another account took it meanwhile.
+pub async fn change_email(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    email: &str,
+) -> Result<(), Error> {
+    diesel::update(users::table.find(user))
+        .set((
+            users::email.eq(email),
+            users::email_verified_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 pub async fn mark_email_verified(
     conn: &mut AsyncPgConnection,
     user: UserId,
