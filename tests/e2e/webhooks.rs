@@ -102,8 +102,9 @@ async fn deliveries_are_signed_retried_logged_and_redelivered() {
     let hook = created["id"].as_str().unwrap().to_owned();
     insta::assert_json_snapshot!("webhook_created", created, {
         ".id" => "[id]", ".project_id" => "[id]", ".created_at" => "[time]",
-        ".secret" => "[secret]", ".url" => "[url]",
+        ".secret" => "[secret]", ".url" => "[url]", ".created_by" => "[id]",
     });
+    assert_eq!(created["created_by"], team.owner.id.as_str());
     let (_, shown) = app
         .get(
             &format!("/api/v1/webhooks/{hook}"),
@@ -504,6 +505,57 @@ async fn live_typing_gives_one_file_updated_call() {
     save(&app, &team.owner, &file, "later").await;
     let got = receiver.wait_for(2, 30).await;
     assert_ne!(got[1].headers["webhook-id"], got[0].headers["webhook-id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_stops_when_its_creator_is_no_longer_admin() {
+    let receiver = WebhookReceiver::start(0).await;
+    let app = local_app("60").await;
+    let team = Team::new(&app).await;
+    let admin = team.member("admin");
+    let (status, created) = create_hook(
+        &app,
+        admin,
+        &team.project,
+        &receiver.url("/hook"),
+        &["file.created"],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["created_by"], admin.id.as_str());
+    let hook = created["id"].as_str().unwrap();
+    team.document(&app, "before.md", "a").await;
+    receiver.wait_for(1, 30).await;
+
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/projects/{}/members/{}", team.project, admin.id),
+            Some(&team.owner.access),
+            json!({"role": "editor"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    team.document(&app, "after.md", "b").await;
+    let mut shown = Value::Null;
+    for _ in 0..300 {
+        shown = app
+            .get(&format!("/api/v1/webhooks/{hook}"), Some(&team.owner.access))
+            .await
+            .1;
+        if shown["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown["enabled"], false, "{shown}");
+    assert!(
+        shown["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("creator")),
+        "{shown}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.requests().len(), 1, "{:?}", receiver.requests());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -31,6 +31,8 @@ pub struct Behind {
     pub file_cursor: i64,
     #[diesel(sql_type = Int8)]
     pub event_cursor: i64,
+    #[diesel(sql_type = SqlUuid)]
+    pub created_by: Uuid,
 }
 
 /// Webhooks with something to dispatch: their project's feed counters (the last numbers
@@ -40,7 +42,8 @@ pub async fn webhooks_behind(
     limit: i64,
 ) -> Result<Vec<Behind>, Error> {
     diesel::sql_query(
-        "SELECT w.id, w.project_id, w.events, w.file_cursor, w.event_cursor FROM webhooks w
+        "SELECT w.id, w.project_id, w.events, w.file_cursor, w.event_cursor, w.created_by
+         FROM webhooks w
          WHERE w.enabled AND (
              EXISTS (SELECT 1 FROM file_change_counters c
                      WHERE c.project_id = w.project_id AND c.seq > w.file_cursor)
@@ -236,6 +239,18 @@ pub async fn disable_if_failing(
     .await
     .optional()?;
     Ok(row.map(|r| r.url))
+}
+
+/// Disable an enabled webhook for `reason` (`true` when this call disabled it).
+pub async fn disable(conn: &mut AsyncPgConnection, webhook: Uuid, reason: &str) -> Result<bool, Error> {
+    diesel::sql_query(
+        "UPDATE webhooks SET enabled = false, disabled_reason = $2 WHERE id = $1 AND enabled",
+    )
+    .bind::<SqlUuid, _>(webhook)
+    .bind::<Text, _>(reason)
+    .execute(conn)
+    .await
+    .map(|n| n > 0)
 }
 
 /// Deliveries still to send (due or waiting for a retry) of enabled webhooks.

@@ -44,6 +44,7 @@ pub fn to_webhook(row: WebhookRow) -> Webhook {
         disabled_reason: row.disabled_reason,
         last_success_at: row.last_success_at,
         created_at: row.created_at,
+        created_by: row.created_by,
     }
 }
 
