@@ -113,16 +113,39 @@ pub async fn round(
     let mut roles: HashMap<(Uuid, Uuid), Option<Role>> = HashMap::new();
     let mut written = 0;
     for hook in behind {
-        if !creator_may_manage(access, &mut roles, &hook).await? {
-            let mut conn = db::conn(pool).await?;
-            if outbox::disable(&mut conn, hook.id, CREATOR_LOST_ACCESS).await? {
-                tracing::info!(webhook_id = %hook.id, creator = %hook.created_by, "webhook disabled: its creator lost the right to manage webhooks");
+        // One webhook failing (its feed, its creator's role) does not end the round.
+        match serve(pool, feed, access, metrics, &mut roles, &hook).await {
+            Ok(n) => written += n,
+            Err(e) => {
+                tracing::warn!(webhook_id = %hook.id, error = %e, "webhook dispatch failed");
+                if let Ok(mut conn) = db::conn(pool).await
+                    && let Err(e) = outbox::touch(&mut conn, hook.id).await
+                {
+                    tracing::warn!(webhook_id = %hook.id, error = %e, "webhook not moved back");
+                }
             }
-            continue;
         }
-        written += dispatch(pool, feed, metrics, &hook).await?;
     }
     Ok(written)
+}
+
+/// Dispatch one webhook, or disable it when its creator may no longer manage webhooks.
+async fn serve(
+    pool: &DbPool,
+    feed: &dyn ProjectFeed,
+    access: &dyn ProjectAccess,
+    metrics: &Metrics,
+    roles: &mut HashMap<(Uuid, Uuid), Option<Role>>,
+    hook: &Behind,
+) -> Result<u64, DispatchError> {
+    if !creator_may_manage(access, roles, hook).await? {
+        let mut conn = db::conn(pool).await?;
+        if outbox::disable(&mut conn, hook.id, CREATOR_LOST_ACCESS).await? {
+            tracing::info!(webhook_id = %hook.id, creator = %hook.created_by, "webhook disabled: its creator lost the right to manage webhooks");
+        }
+        return Ok(0);
+    }
+    Ok(dispatch(pool, feed, metrics, hook).await?)
 }
 
 /// May the webhook's creator still configure its project (owner or admin)?

@@ -36,7 +36,9 @@ pub struct Behind {
 }
 
 /// Webhooks with something to dispatch: their project's feed counters (the last numbers
-/// given, see `mdz_core::feed`) are past their cursors. One index probe per webhook.
+/// given, see `mdz_core::feed`) are past their cursors. One index probe per webhook. Least
+/// recently touched first: a dispatch moves the cursor (and so `updated_at`), a failed one
+/// [`touch`]es the row, so with more than a round's worth behind every webhook gets its turn.
 pub async fn webhooks_behind(
     conn: &mut AsyncPgConnection,
     limit: i64,
@@ -49,7 +51,7 @@ pub async fn webhooks_behind(
                      WHERE c.project_id = w.project_id AND c.seq > w.file_cursor)
              OR EXISTS (SELECT 1 FROM project_event_counters e
                         WHERE e.project_id = w.project_id AND e.seq > w.event_cursor))
-         ORDER BY w.id LIMIT $1",
+         ORDER BY w.updated_at, w.id LIMIT $1",
     )
     .bind::<BigInt, _>(limit)
     .load(conn)
@@ -74,6 +76,15 @@ pub async fn lock_at(
     .load(conn)
     .await?;
     Ok(rows.iter().any(|r| r.id == id))
+}
+
+/// Send a webhook to the back of the dispatch order (its dispatch failed).
+pub async fn touch(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), Error> {
+    diesel::sql_query("UPDATE webhooks SET updated_at = now() WHERE id = $1")
+        .bind::<SqlUuid, _>(id)
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 pub async fn set_cursors(
