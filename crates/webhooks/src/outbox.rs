@@ -101,8 +101,9 @@ pub async fn set_cursors(
         .map(drop)
 }
 
-/// A delivery claimed for one attempt, with what sending it needs.
-#[derive(Debug, Clone, QueryableByName)]
+/// A delivery claimed for one attempt, with what sending it needs (`Debug` leaves the
+/// secret out).
+#[derive(Clone, QueryableByName)]
 pub struct Claimed {
     #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
@@ -123,6 +124,20 @@ pub struct Claimed {
     pub step: i32,
     #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("id", &self.id)
+            .field("webhook_id", &self.webhook_id)
+            .field("project_id", &self.project_id)
+            .field("url", &self.url)
+            .field("secret", &crate::repo::REDACTED)
+            .field("event_type", &self.event_type)
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Claim up to `limit` due deliveries of enabled webhooks: each gets its attempt counted and
@@ -278,4 +293,34 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> Result<i64, Error> {
     .get_result::<N>(conn)
     .await
     .map(|n| n.n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_the_secret_out() {
+        let claimed = Claimed {
+            id: Uuid::nil(),
+            webhook_id: Uuid::nil(),
+            project_id: Uuid::nil(),
+            url: "https://x.example/h".into(),
+            secret: b"topsecret".to_vec(),
+            event_type: "file.created".into(),
+            body: "{}".into(),
+            step: 1,
+            created_at: Utc::now(),
+        };
+        let shown = format!("{claimed:?}");
+        assert!(shown.contains(crate::repo::REDACTED), "{shown}");
+        assert!(!shown.contains("116, 111, 112"), "{shown}");
+        let changes = crate::repo::WebhookChanges {
+            secret: Some(b"topsecret".to_vec()),
+            ..Default::default()
+        };
+        let shown = format!("{changes:?}");
+        assert!(shown.contains(crate::repo::REDACTED), "{shown}");
+        assert!(!shown.contains("116, 111, 112"), "{shown}");
+    }
 }
