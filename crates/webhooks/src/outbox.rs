@@ -122,6 +122,10 @@ pub struct Claimed {
     /// Attempts of this round, this one included.
     #[diesel(sql_type = Int4)]
     pub step: i32,
+    /// The lease: every claim counts an attempt, so the delivery's `attempts` still being
+    /// this number at settle time means no other claim took it since.
+    #[diesel(sql_type = Int4)]
+    pub attempts: i32,
     #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
 }
@@ -136,6 +140,7 @@ impl std::fmt::Debug for Claimed {
             .field("secret", &crate::repo::REDACTED)
             .field("event_type", &self.event_type)
             .field("step", &self.step)
+            .field("attempts", &self.attempts)
             .finish_non_exhaustive()
     }
 }
@@ -160,7 +165,7 @@ pub async fn claim(
              LIMIT $1
              FOR UPDATE OF d2 SKIP LOCKED)
          RETURNING d.id, d.webhook_id, w.project_id, w.url, w.secret, d.event_type, d.body,
-                   d.step, d.created_at",
+                   d.step, d.attempts, d.created_at",
     )
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(interval(lease))
@@ -196,48 +201,56 @@ pub async fn record_attempt(
     .map(drop)
 }
 
-/// Delivered: the delivery is done and the webhook has a success.
+/// Delivered: the delivery is done and the webhook has a success (`false`: the lease was
+/// lost, the delivery is another claim's now and is left alone).
 pub async fn mark_delivered(
     conn: &mut AsyncPgConnection,
     claimed: &Claimed,
     status: i32,
-) -> Result<(), Error> {
-    diesel::sql_query(
+) -> Result<bool, Error> {
+    let settled = diesel::sql_query(
         "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(),
-             last_status = $2, last_error = NULL WHERE id = $1",
+             last_status = $2, last_error = NULL
+         WHERE id = $1 AND attempts = $3 AND status = 'pending'",
     )
     .bind::<SqlUuid, _>(claimed.id)
     .bind::<Int4, _>(status)
+    .bind::<Int4, _>(claimed.attempts)
     .execute(conn)
     .await?;
+    if settled == 0 {
+        return Ok(false);
+    }
     diesel::sql_query("UPDATE webhooks SET last_success_at = now() WHERE id = $1")
         .bind::<SqlUuid, _>(claimed.webhook_id)
         .execute(conn)
         .await
-        .map(drop)
+        .map(|_| true)
 }
 
-/// A failed attempt: try again at `retry_at`, or give up (`None`).
+/// A failed attempt: try again at `retry_at`, or give up (`None`); `false` when the lease
+/// was lost (nothing changed).
 pub async fn mark_failed(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    claimed: &Claimed,
     outcome: &AttemptOutcome,
     retry_at: Option<DateTime<Utc>>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     diesel::sql_query(
         "UPDATE webhook_deliveries SET
              status = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
              next_attempt_at = COALESCE($4, next_attempt_at),
              last_status = $2, last_error = $3
-         WHERE id = $1",
+         WHERE id = $1 AND attempts = $5 AND status = 'pending'",
     )
-    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(claimed.id)
     .bind::<Nullable<Int4>, _>(outcome.status_code)
     .bind::<Nullable<Text>, _>(outcome.error.as_deref())
     .bind::<Nullable<Timestamptz>, _>(retry_at)
+    .bind::<Int4, _>(claimed.attempts)
     .execute(conn)
     .await
-    .map(drop)
+    .map(|n| n > 0)
 }
 
 /// Disable a webhook that has had no success since `since` (its given-up delivery was
@@ -310,6 +323,7 @@ mod tests {
             event_type: "file.created".into(),
             body: "{}".into(),
             step: 1,
+            attempts: 1,
             created_at: Utc::now(),
         };
         let shown = format!("{claimed:?}");

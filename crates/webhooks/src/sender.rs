@@ -167,7 +167,10 @@ impl Sender {
         if outcome.error.is_none()
             && let Some(status) = outcome.status_code
         {
-            outbox::mark_delivered(conn, c, status).await?;
+            if !outbox::mark_delivered(conn, c, status).await? {
+                tracing::warn!(delivery_id = %c.id, "webhook delivery lease lost; another claim settles it");
+                return Ok(());
+            }
             self.metrics.delivered.inc();
             tracing::info!(delivery_id = %c.id, webhook_id = %c.webhook_id, event = %c.event_type, status, "webhook delivered");
             return Ok(());
@@ -181,7 +184,9 @@ impl Sender {
             Some(wait) => {
                 let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
                 tracing::warn!(delivery_id = %c.id, webhook_id = %c.webhook_id, step = c.step, error = ?outcome.error, "webhook delivery failed; will retry");
-                outbox::mark_failed(conn, c.id, outcome, Some(at)).await?;
+                if !outbox::mark_failed(conn, c, outcome, Some(at)).await? {
+                    tracing::warn!(delivery_id = %c.id, "webhook delivery lease lost; another claim settles it");
+                }
             }
             None => {
                 self.metrics.failed.inc();
@@ -208,7 +213,10 @@ impl Sender {
         );
         let disabled = conn
             .transaction::<_, diesel::result::Error, _>(async |conn: &mut AsyncPgConnection| {
-                outbox::mark_failed(conn, c.id, outcome, None).await?;
+                if !outbox::mark_failed(conn, c, outcome, None).await? {
+                    // The lease was lost: another claim decides this delivery's fate.
+                    return Ok(false);
+                }
                 let disabled =
                     outbox::disable_if_failing(conn, c.webhook_id, c.created_at, &reason).await?;
                 if disabled.is_some() {
