@@ -148,27 +148,39 @@ impl std::fmt::Debug for Claimed {
 /// Claim up to `limit` due deliveries of enabled webhooks: each gets its attempt counted and
 /// is pushed `lease` into the future, so another node (or this one after a crash) takes it
 /// again only after the lease. `SKIP LOCKED`: nodes claiming at once take different rows.
+/// At most `per_webhook` of one webhook's deliveries are claimed at once, so a slow or
+/// flooded receiver takes that many of a round's slots, not all of them.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease: Duration,
+    per_webhook: i64,
 ) -> Result<Vec<Claimed>, Error> {
     diesel::sql_query(
         "UPDATE webhook_deliveries d
          SET attempts = d.attempts + 1, step = d.step + 1, next_attempt_at = now() + $2
          FROM webhooks w
          WHERE w.id = d.webhook_id AND d.id IN (
-             SELECT d2.id FROM webhook_deliveries d2
-             JOIN webhooks w2 ON w2.id = d2.webhook_id
-             WHERE d2.status = 'pending' AND d2.next_attempt_at <= now() AND w2.enabled
-             ORDER BY d2.next_attempt_at
-             LIMIT $1
-             FOR UPDATE OF d2 SKIP LOCKED)
+             SELECT d3.id FROM webhook_deliveries d3
+             WHERE d3.status = 'pending' AND d3.next_attempt_at <= now() AND d3.id IN (
+                 SELECT r.id FROM (
+                     SELECT d2.id, d2.next_attempt_at,
+                            row_number() OVER (PARTITION BY d2.webhook_id
+                                               ORDER BY d2.next_attempt_at, d2.id) AS n
+                     FROM webhook_deliveries d2
+                     JOIN webhooks w2 ON w2.id = d2.webhook_id
+                     WHERE d2.status = 'pending' AND d2.next_attempt_at <= now()
+                       AND w2.enabled) r
+                 WHERE r.n <= $3
+                 ORDER BY r.next_attempt_at
+                 LIMIT $1)
+             FOR UPDATE SKIP LOCKED)
          RETURNING d.id, d.webhook_id, w.project_id, w.url, w.secret, d.event_type, d.body,
                    d.step, d.attempts, d.created_at",
     )
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(interval(lease))
+    .bind::<BigInt, _>(per_webhook)
     .load(conn)
     .await
 }

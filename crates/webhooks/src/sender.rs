@@ -30,6 +30,8 @@ pub const DELIVERY_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// Deliveries claimed per round, and sent at once.
 const BATCH: i64 = 32;
 const CONCURRENCY: usize = 8;
+/// Deliveries of one webhook claimed per round (the rest of the batch serves others).
+pub const PER_WEBHOOK: i64 = 2;
 /// A claimed delivery is left to its claimer this long (a whole batch of timeouts, and
 /// more) before another node may take it.
 const LEASE: Duration = Duration::from_secs(120);
@@ -76,7 +78,7 @@ impl Sender {
     pub async fn round(&self) -> Result<(), DbError> {
         let claimed = {
             let mut conn = db::conn(&self.pool).await?;
-            outbox::claim(&mut conn, BATCH, LEASE).await?
+            outbox::claim(&mut conn, BATCH, LEASE, PER_WEBHOOK).await?
         };
         let results: Vec<(Claimed, AttemptOutcome)> = futures_util::stream::iter(claimed)
             .map(|c| async move {
