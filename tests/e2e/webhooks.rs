@@ -595,6 +595,47 @@ async fn a_webhook_stops_when_its_creator_is_no_longer_admin() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn disabling_fails_the_pending_deliveries() {
+    let receiver = WebhookReceiver::start(1).await;
+    let app = local_app("60").await;
+    let team = Team::new(&app).await;
+    let (_, created) = create_hook(
+        &app,
+        &team.owner,
+        &team.project,
+        &receiver.url("/hook"),
+        &["file.created"],
+    )
+    .await;
+    let hook = created["id"].as_str().unwrap();
+    team.document(&app, "a.md", "a").await;
+    // The first call fails: the delivery waits a minute for its retry.
+    receiver.wait_for(1, 30).await;
+    let mut pending = false;
+    for _ in 0..300 {
+        let d = deliveries(&app, &team.owner, hook).await;
+        if d.first().is_some_and(|d| d["status"] == "pending" && d["attempts"][0].is_object()) {
+            pending = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(pending, "{:?}", deliveries(&app, &team.owner, hook).await);
+    let path = format!("/api/v1/webhooks/{hook}");
+    for enabled in [false, true] {
+        let (status, body) = app
+            .patch(&path, Some(&team.owner.access), json!({"enabled": enabled}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let d = deliveries(&app, &team.owner, hook).await;
+        assert_eq!(d[0]["status"], "failed", "{d:?}");
+    }
+    // Re-enabled, the old delivery is not sent (it can be redelivered by hand).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.requests().len(), 1, "{:?}", receiver.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn only_admins_and_owners_manage_webhooks_within_the_limits() {
     let app = local_app("60").await;
     let team = Team::new(&app).await;

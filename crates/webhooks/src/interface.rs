@@ -51,7 +51,8 @@ pub struct UpdateWebhook {
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
     /// `true` re-enables a webhook disabled after failing deliveries (events that happened
-    /// while it was disabled are not sent).
+    /// while it was disabled are not sent); `false` disables it and fails its pending
+    /// deliveries (each can be redelivered).
     pub enabled: Option<bool>,
 }
 

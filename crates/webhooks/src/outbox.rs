@@ -8,7 +8,7 @@ use diesel::result::Error;
 use diesel::sql_types::{
     Array, BigInt, Bytea, Int4, Int8, Interval, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -292,16 +292,39 @@ pub async fn disable_if_failing(
     Ok(row.map(|r| r.url))
 }
 
-/// Disable an enabled webhook for `reason` (`true` when this call disabled it).
+/// Disable an enabled webhook for `reason` and fail its pending deliveries (`true` when
+/// this call disabled it).
 pub async fn disable(conn: &mut AsyncPgConnection, webhook: Uuid, reason: &str) -> Result<bool, Error> {
+    conn.transaction::<_, Error, _>(async |conn: &mut AsyncPgConnection| {
+        let n = diesel::sql_query(
+            "UPDATE webhooks SET enabled = false, disabled_reason = $2 WHERE id = $1 AND enabled",
+        )
+        .bind::<SqlUuid, _>(webhook)
+        .bind::<Text, _>(reason)
+        .execute(conn)
+        .await?;
+        if n > 0 {
+            fail_pending(conn, webhook).await?;
+        }
+        Ok(n > 0)
+    })
+    .await
+}
+
+/// What a delivery still pending when its webhook was disabled says in its log.
+pub const DISABLED_WHILE_PENDING: &str = "not sent: the webhook was disabled";
+
+/// Fail the pending deliveries of a webhook being disabled, so re-enabling it does not send
+/// them all at once (each can still be redelivered); returns how many.
+pub async fn fail_pending(conn: &mut AsyncPgConnection, webhook: Uuid) -> Result<usize, Error> {
     diesel::sql_query(
-        "UPDATE webhooks SET enabled = false, disabled_reason = $2 WHERE id = $1 AND enabled",
+        "UPDATE webhook_deliveries SET status = 'failed', last_error = $2
+         WHERE webhook_id = $1 AND status = 'pending'",
     )
     .bind::<SqlUuid, _>(webhook)
-    .bind::<Text, _>(reason)
+    .bind::<Text, _>(DISABLED_WHILE_PENDING)
     .execute(conn)
     .await
-    .map(|n| n > 0)
 }
 
 /// Deliveries still to send (due or waiting for a retry) of enabled webhooks.

@@ -222,6 +222,7 @@ impl Sender {
                 let disabled =
                     outbox::disable_if_failing(conn, c.webhook_id, c.created_at, &reason).await?;
                 if disabled.is_some() {
+                    outbox::fail_pending(conn, c.webhook_id).await?;
                     for mail in &mails {
                         self.mail.enqueue(conn, mail).await?;
                     }
