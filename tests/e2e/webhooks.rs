@@ -535,7 +535,10 @@ async fn wait_for_revision(
 ) -> Vec<mdz_tests::Received> {
     for _ in 0..300 {
         let sent = receiver.requests();
-        if sent.iter().any(|r| r.json()["data"]["revision"] == *revision) {
+        if sent
+            .iter()
+            .any(|r| r.json()["data"]["revision"] == *revision)
+        {
             return sent;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -575,7 +578,10 @@ async fn a_webhook_stops_when_its_creator_is_no_longer_admin() {
     let mut shown = Value::Null;
     for _ in 0..300 {
         shown = app
-            .get(&format!("/api/v1/webhooks/{hook}"), Some(&team.owner.access))
+            .get(
+                &format!("/api/v1/webhooks/{hook}"),
+                Some(&team.owner.access),
+            )
             .await
             .1;
         if shown["enabled"] == false {
@@ -614,7 +620,9 @@ async fn disabling_fails_the_pending_deliveries() {
     let mut pending = false;
     for _ in 0..300 {
         let d = deliveries(&app, &team.owner, hook).await;
-        if d.first().is_some_and(|d| d["status"] == "pending" && d["attempts"][0].is_object()) {
+        if d.first()
+            .is_some_and(|d| d["status"] == "pending" && d["attempts"][0].is_object())
+        {
             pending = true;
             break;
         }

@@ -294,7 +294,11 @@ pub async fn disable_if_failing(
 
 /// Disable an enabled webhook for `reason` and fail its pending deliveries (`true` when
 /// this call disabled it).
-pub async fn disable(conn: &mut AsyncPgConnection, webhook: Uuid, reason: &str) -> Result<bool, Error> {
+pub async fn disable(
+    conn: &mut AsyncPgConnection,
+    webhook: Uuid,
+    reason: &str,
+) -> Result<bool, Error> {
     conn.transaction::<_, Error, _>(async |conn: &mut AsyncPgConnection| {
         let n = diesel::sql_query(
             "UPDATE webhooks SET enabled = false, disabled_reason = $2 WHERE id = $1 AND enabled",
