@@ -104,7 +104,7 @@ async fn deliveries_are_signed_retried_logged_and_redelivered() {
         ".id" => "[id]", ".project_id" => "[id]", ".created_at" => "[time]",
         ".secret" => "[secret]", ".url" => "[url]", ".created_by" => "[id]",
     });
-    assert_eq!(created["created_by"], team.owner.id.as_str());
+    assert_eq!(created["created_by"], team.admin.id.as_str());
     let (_, shown) = app
         .get(
             &format!("/api/v1/webhooks/{hook}"),
