@@ -12,10 +12,13 @@ use crate::outbox::{self, Behind};
 use crate::repo::{self, NewDelivery};
 use chrono::{DateTime, SecondsFormat, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use mdz_core::access::{AccessError, Action, ProjectAccess, Role};
 use mdz_core::db::{self, DbPool};
 use mdz_core::events::{EventCursor, FeedError, ProjectEvent, ProjectFeed};
-use mdz_core::ids::ProjectId;
+use mdz_core::ids::{ProjectId, UserId};
+use std::collections::HashMap;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// How often a node looks for new events.
 pub const DISPATCH_EVERY: Duration = Duration::from_millis(500);
@@ -28,6 +31,9 @@ pub const COALESCE_MAX_WAIT: Duration = Duration::from_secs(30);
 const EVENTS_PER_ROUND: i64 = 500;
 /// Webhooks served per round.
 const WEBHOOKS_PER_ROUND: i64 = 200;
+/// Why a webhook whose creator may no longer manage webhooks was disabled.
+pub const CREATOR_LOST_ACCESS: &str =
+    "its creator is no longer an admin or owner of the project; create it again";
 
 /// The body of a delivery: `{type, timestamp, data}` (Standard Webhooks).
 pub fn payload(event_type: &str, at: DateTime<Utc>, data: serde_json::Value) -> String {
@@ -70,21 +76,96 @@ fn event_data(event: &ProjectEvent) -> serde_json::Value {
     serde_json::Value::Object(data)
 }
 
-/// One round over every webhook that is behind; returns the deliveries written.
+/// Why a dispatch round stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("reading the project feed")]
+    Feed(#[from] FeedError),
+    #[error("checking the webhook creator's role")]
+    Access(#[from] AccessError),
+}
+
+impl From<diesel::result::Error> for DispatchError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Feed(e.into())
+    }
+}
+
+impl From<mdz_core::db::DbError> for DispatchError {
+    fn from(e: mdz_core::db::DbError) -> Self {
+        Self::Feed(e.into())
+    }
+}
+
+/// One round over every webhook that is behind; returns the deliveries written. A webhook
+/// whose creator is no longer an admin or owner of its project is disabled instead (roles
+/// are looked up once per creator and project per round).
 pub async fn round(
     pool: &DbPool,
     feed: &dyn ProjectFeed,
+    access: &dyn ProjectAccess,
     metrics: &Metrics,
-) -> Result<u64, FeedError> {
+) -> Result<u64, DispatchError> {
     let behind = {
         let mut conn = db::conn(pool).await?;
         outbox::webhooks_behind(&mut conn, WEBHOOKS_PER_ROUND).await?
     };
+    let mut roles: HashMap<(Uuid, Uuid), Option<Role>> = HashMap::new();
     let mut written = 0;
     for hook in behind {
-        written += dispatch(pool, feed, metrics, &hook).await?;
+        // One webhook failing (its feed, its creator's role) does not end the round.
+        match serve(pool, feed, access, metrics, &mut roles, &hook).await {
+            Ok(n) => written += n,
+            Err(e) => {
+                tracing::warn!(webhook_id = %hook.id, error = %e, "webhook dispatch failed");
+                if let Ok(mut conn) = db::conn(pool).await
+                    && let Err(e) = outbox::touch(&mut conn, hook.id).await
+                {
+                    tracing::warn!(webhook_id = %hook.id, error = %e, "webhook not moved back");
+                }
+            }
+        }
     }
     Ok(written)
+}
+
+/// Dispatch one webhook, or disable it when its creator may no longer manage webhooks.
+async fn serve(
+    pool: &DbPool,
+    feed: &dyn ProjectFeed,
+    access: &dyn ProjectAccess,
+    metrics: &Metrics,
+    roles: &mut HashMap<(Uuid, Uuid), Option<Role>>,
+    hook: &Behind,
+) -> Result<u64, DispatchError> {
+    if !creator_may_manage(access, roles, hook).await? {
+        let mut conn = db::conn(pool).await?;
+        if outbox::disable(&mut conn, hook.id, CREATOR_LOST_ACCESS).await? {
+            tracing::info!(webhook_id = %hook.id, creator = %hook.created_by, "webhook disabled: its creator lost the right to manage webhooks");
+        }
+        return Ok(0);
+    }
+    Ok(dispatch(pool, feed, metrics, hook).await?)
+}
+
+/// May the webhook's creator still configure its project (owner or admin)?
+async fn creator_may_manage(
+    access: &dyn ProjectAccess,
+    roles: &mut HashMap<(Uuid, Uuid), Option<Role>>,
+    hook: &Behind,
+) -> Result<bool, AccessError> {
+    let key = (hook.created_by, hook.project_id);
+    let role = match roles.get(&key) {
+        Some(role) => *role,
+        None => {
+            let role = access
+                .role(UserId(hook.created_by), ProjectId(hook.project_id))
+                .await?;
+            roles.insert(key, role);
+            role
+        }
+    };
+    Ok(Action::Configure.check(role).is_ok())
 }
 
 async fn dispatch(

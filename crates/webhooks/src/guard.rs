@@ -7,6 +7,7 @@
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 /// Why a URL or an address is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,9 +20,17 @@ pub enum Refusal {
     Credentials,
     #[error("needs a host")]
     NoHost,
+    /// The host, as written in the URL; never what a name resolved to (the answer of an
+    /// internal resolver is not for the client: that goes to the log only).
     #[error("may not point at a loopback, private, link-local or reserved address ({0})")]
     Internal(String),
+    #[error("{0} resolves to an internal address (loopback, private, link-local or reserved)")]
+    ResolvesInternal(String),
 }
+
+/// How long the creation-time check waits for a name to resolve (a name not resolved by then
+/// is accepted, as one that does not resolve: the delivery's resolver checks it).
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Is `ip` an address webhooks may not reach: loopback, RFC 1918 / ULA private, link-local,
 /// unspecified, broadcast, multicast, CGNAT, documentation, benchmarking or reserved ranges,
@@ -70,6 +79,10 @@ fn internal_v6(ip: Ipv6Addr) -> bool {
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
+        || seg[0] == 0x2002 // 6to4 2002::/16 (embeds an IPv4 address: refused whole)
+        || (seg[0] == 0x2001 && seg[1] == 0) // Teredo 2001::/32
+        || seg[..3] == [0x64, 0xff9b, 1] // local-use NAT64 64:ff9b:1::/48
+        || seg[..6] == [0, 0, 0, 0, 0xffff, 0] // SIIT IPv4-translated ::ffff:0:0/96
         || (seg[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
         || (seg[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
         || (seg[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
@@ -77,8 +90,8 @@ fn internal_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// Check a URL's shape, and its host when that is an address or a name of the local machine.
-/// Names are resolved too (best effort: one that does not resolve now is accepted and checked
-/// at each delivery).
+/// Names are resolved too (best effort: one that does not resolve within [`LOOKUP_TIMEOUT`] is
+/// accepted and checked at each delivery). What a name resolved to is logged, never returned.
 pub async fn check_url(raw: &str, allow_internal: bool) -> Result<Url, Refusal> {
     let url = Url::parse(raw).map_err(|_| Refusal::NotUrl)?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -103,10 +116,12 @@ pub async fn check_url(raw: &str, allow_internal: bool) -> Result<Url, Refusal> 
         return Err(Refusal::Internal(host));
     }
     let port = url.port_or_known_default().unwrap_or(443);
-    if let Ok(addrs) = tokio::net::lookup_host((lower, port)).await
+    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((lower, port))).await;
+    if let Ok(Ok(addrs)) = lookup
         && let Some(bad) = addrs.map(|a| a.ip()).find(|ip| is_internal(*ip))
     {
-        return Err(Refusal::Internal(format!("{host} resolves to {bad}")));
+        tracing::info!(%host, address = %bad, "webhook URL refused: resolves to an internal address");
+        return Err(Refusal::ResolvesInternal(host));
     }
     Ok(url)
 }
@@ -138,10 +153,8 @@ impl Resolve for GuardedResolver {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if !allow && let Some(bad) = addrs.iter().find(|a| is_internal(a.ip())) {
-                return Err(Box::new(Refusal::Internal(format!(
-                    "{host} resolves to {}",
-                    bad.ip()
-                )))
+                tracing::info!(%host, address = %bad.ip(), "webhook delivery refused: resolves to an internal address");
+                return Err(Box::new(Refusal::ResolvesInternal(host))
                     as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
@@ -183,6 +196,15 @@ mod tests {
             "::ffff:169.254.169.254",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "2002:808:808::1",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:ffff::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "::ffff:0:7f00:1",
+            "::ffff:0:808:808",
         ] {
             assert!(is_internal(ip(bad)), "{bad} should be internal");
         }
@@ -194,6 +216,8 @@ mod tests {
             "2606:4700::1111",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            "2001:4860:4860::8888",
+            "2003::1",
         ] {
             assert!(!is_internal(ip(good)), "{good} should be public");
         }
@@ -219,12 +243,21 @@ mod tests {
             "http://api.localhost./",
             "http://0x7f000001/",
             "http://2130706433/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
+            "http://[2001::a9fe:a9fe]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
         ] {
             assert!(
                 matches!(check_url(bad, false).await, Err(Refusal::Internal(_))),
                 "{bad}"
             );
         }
+        let refused = Refusal::ResolvesInternal("db.internal".into()).to_string();
+        assert_eq!(
+            refused,
+            "db.internal resolves to an internal address (loopback, private, link-local or reserved)"
+        );
         assert!(check_url("http://127.0.0.1:8080/h", true).await.is_ok());
         assert!(check_url("https://93.184.216.34/hook", false).await.is_ok());
     }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use mdz_core::FieldError;
-use mdz_core::ids::ProjectId;
+use mdz_core::ids::{ProjectId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -51,7 +51,8 @@ pub struct UpdateWebhook {
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
     /// `true` re-enables a webhook disabled after failing deliveries (events that happened
-    /// while it was disabled are not sent).
+    /// while it was disabled are not sent); `false` disables it and fails its pending
+    /// deliveries (each can be redelivered).
     pub enabled: Option<bool>,
 }
 
@@ -67,6 +68,8 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Who created it: it sends events only while they are an admin or owner of the project.
+    pub created_by: UserId,
 }
 
 /// A new webhook and its signing secret, which is never shown again.

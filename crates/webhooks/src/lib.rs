@@ -49,6 +49,7 @@ pub struct WebhooksModule {
     sender: Arc<Sender>,
     pool: DbPool,
     feed: Arc<dyn ProjectFeed>,
+    access: Arc<dyn ProjectAccess>,
 }
 
 impl WebhooksModule {
@@ -82,7 +83,7 @@ impl WebhooksModule {
         Ok(Self {
             service: Arc::new(WebhooksService::new(
                 pool.clone(),
-                access,
+                access.clone(),
                 feed.clone(),
                 allow_internal,
                 metrics,
@@ -90,6 +91,7 @@ impl WebhooksModule {
             sender: Arc::new(sender),
             pool,
             feed,
+            access,
         })
     }
 
@@ -102,13 +104,17 @@ impl WebhooksModule {
     pub fn spawn(&self) -> [tokio::task::JoinHandle<()>; 2] {
         let pool = self.pool.clone();
         let feed = self.feed.clone();
+        let access = self.access.clone();
         let metrics = self.sender.metrics.clone();
         let dispatch = mdz_core::periodic::spawn_every(dispatcher::DISPATCH_EVERY, move || {
             let pool = pool.clone();
             let feed = feed.clone();
+            let access = access.clone();
             let metrics = metrics.clone();
             async move {
-                if let Err(e) = dispatcher::round(&pool, feed.as_ref(), &metrics).await {
+                if let Err(e) =
+                    dispatcher::round(&pool, feed.as_ref(), access.as_ref(), &metrics).await
+                {
                     tracing::warn!(error = %e, "webhook dispatch round failed");
                 }
             }

@@ -11,7 +11,8 @@ use mdz_core::ids::{ProjectId, UserId};
 use std::time::Duration;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+/// `Debug` leaves the secret out (rows end up in logs and panics).
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhooks)]
 pub struct WebhookRow {
     pub id: WebhookId,
@@ -29,7 +30,8 @@ pub struct WebhookRow {
     pub updated_by: UserId,
 }
 
-#[derive(Debug, Default, AsChangeset)]
+/// `Debug` leaves a new secret out.
+#[derive(Default, AsChangeset)]
 #[diesel(table_name = webhooks)]
 pub struct WebhookChanges {
     pub url: Option<String>,
@@ -40,6 +42,39 @@ pub struct WebhookChanges {
     pub event_cursor: Option<i64>,
     pub secret: Option<Vec<u8>>,
     pub updated_by: Option<UserId>,
+}
+
+/// What `Debug` shows instead of a signing secret.
+pub const REDACTED: &str = "[redacted]";
+
+impl std::fmt::Debug for WebhookRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRow")
+            .field("id", &self.id)
+            .field("project_id", &self.project_id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &REDACTED)
+            .field("enabled", &self.enabled)
+            .field("disabled_reason", &self.disabled_reason)
+            .field("file_cursor", &self.file_cursor)
+            .field("event_cursor", &self.event_cursor)
+            .field("created_by", &self.created_by)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for WebhookChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookChanges")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("enabled", &self.enabled)
+            .field("disabled_reason", &self.disabled_reason)
+            .field("secret", &self.secret.as_ref().map(|_| REDACTED))
+            .field("updated_by", &self.updated_by)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -30,6 +30,8 @@ pub const DELIVERY_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// Deliveries claimed per round, and sent at once.
 const BATCH: i64 = 32;
 const CONCURRENCY: usize = 8;
+/// Deliveries of one webhook claimed per round (the rest of the batch serves others).
+pub const PER_WEBHOOK: i64 = 2;
 /// A claimed delivery is left to its claimer this long (a whole batch of timeouts, and
 /// more) before another node may take it.
 const LEASE: Duration = Duration::from_secs(120);
@@ -76,7 +78,7 @@ impl Sender {
     pub async fn round(&self) -> Result<(), DbError> {
         let claimed = {
             let mut conn = db::conn(&self.pool).await?;
-            outbox::claim(&mut conn, BATCH, LEASE).await?
+            outbox::claim(&mut conn, BATCH, LEASE, PER_WEBHOOK).await?
         };
         let results: Vec<(Claimed, AttemptOutcome)> = futures_util::stream::iter(claimed)
             .map(|c| async move {
@@ -167,7 +169,10 @@ impl Sender {
         if outcome.error.is_none()
             && let Some(status) = outcome.status_code
         {
-            outbox::mark_delivered(conn, c, status).await?;
+            if !outbox::mark_delivered(conn, c, status).await? {
+                tracing::warn!(delivery_id = %c.id, "webhook delivery lease lost; another claim settles it");
+                return Ok(());
+            }
             self.metrics.delivered.inc();
             tracing::info!(delivery_id = %c.id, webhook_id = %c.webhook_id, event = %c.event_type, status, "webhook delivered");
             return Ok(());
@@ -181,7 +186,9 @@ impl Sender {
             Some(wait) => {
                 let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
                 tracing::warn!(delivery_id = %c.id, webhook_id = %c.webhook_id, step = c.step, error = ?outcome.error, "webhook delivery failed; will retry");
-                outbox::mark_failed(conn, c.id, outcome, Some(at)).await?;
+                if !outbox::mark_failed(conn, c, outcome, Some(at)).await? {
+                    tracing::warn!(delivery_id = %c.id, "webhook delivery lease lost; another claim settles it");
+                }
             }
             None => {
                 self.metrics.failed.inc();
@@ -208,10 +215,14 @@ impl Sender {
         );
         let disabled = conn
             .transaction::<_, diesel::result::Error, _>(async |conn: &mut AsyncPgConnection| {
-                outbox::mark_failed(conn, c.id, outcome, None).await?;
+                if !outbox::mark_failed(conn, c, outcome, None).await? {
+                    // The lease was lost: another claim decides this delivery's fate.
+                    return Ok(false);
+                }
                 let disabled =
                     outbox::disable_if_failing(conn, c.webhook_id, c.created_at, &reason).await?;
                 if disabled.is_some() {
+                    outbox::fail_pending(conn, c.webhook_id).await?;
                     for mail in &mails {
                         self.mail.enqueue(conn, mail).await?;
                     }

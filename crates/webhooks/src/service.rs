@@ -44,6 +44,7 @@ pub fn to_webhook(row: WebhookRow) -> Webhook {
         disabled_reason: row.disabled_reason,
         last_success_at: row.last_success_at,
         created_at: row.created_at,
+        created_by: row.created_by,
     }
 }
 
@@ -221,7 +222,17 @@ impl WebhooksService {
             secret: None,
             updated_by: Some(actor),
         };
-        let row = repo::update_webhook(&mut conn, id, &changes)
+        let disable = change.enabled == Some(false) && current.enabled;
+        let row = (*conn)
+            .transaction::<_, diesel::result::Error, _>(async |conn: &mut AsyncPgConnection| {
+                let row = repo::update_webhook(conn, id, &changes).await?;
+                if disable && row.is_some() {
+                    // Sent on re-enabling they would all go out at once: fail them now
+                    // (redeliverable one by one).
+                    crate::outbox::fail_pending(conn, id.0).await?;
+                }
+                Ok(row)
+            })
             .await?
             .ok_or(WebhookError::NotFound("webhook"))?;
         Ok(to_webhook(row))
