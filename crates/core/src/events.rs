@@ -111,32 +111,34 @@ pub struct EventRow {
     pub seq: Option<i64>,
     pub kind: String,
     pub actor_id: Option<uuid::Uuid>,
+    /// `None`: every member's event; `Some`: a notification for this user only.
+    pub recipient_id: Option<uuid::Uuid>,
     pub data: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
 
-/// The log's numbered events of `project` after `after` that `viewer` may see (every
-/// member's, and their own notifications; `None`: every member's only), at most `limit + 1`.
+impl EventRow {
+    /// Whether `viewer` may see this row: every member's events, and their own
+    /// notifications (`None`: every member's only).
+    pub fn visible_to(&self, viewer: Option<UserId>) -> bool {
+        match self.recipient_id {
+            None => true,
+            Some(recipient) => viewer.is_some_and(|v| v.0 == recipient),
+        }
+    }
+}
+
+/// The log's numbered events of `project` after `after`, visible or not (a reader's cursor
+/// moves past the rows it may not see, see [`EventRow::visible_to`]), at most `limit + 1`.
 pub async fn logged_after(
     conn: &mut AsyncPgConnection,
     project: ProjectId,
     after: i64,
-    viewer: Option<UserId>,
     limit: i64,
 ) -> Result<Vec<EventRow>, diesel::result::Error> {
-    let mut query = project_events::table
+    project_events::table
         .filter(project_events::project_id.eq(project.0))
         .filter(project_events::seq.gt(after))
-        .into_boxed();
-    query = match viewer {
-        Some(user) => query.filter(
-            project_events::recipient_id
-                .is_null()
-                .or(project_events::recipient_id.eq(user.0)),
-        ),
-        None => query.filter(project_events::recipient_id.is_null()),
-    };
-    query
         .order(project_events::seq.asc())
         .limit(limit + 1)
         .select(EventRow::as_select())
@@ -199,7 +201,8 @@ pub struct ProjectEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedPage {
     pub events: Vec<ProjectEvent>,
-    /// Where the next page starts (the last event's id, or the cursor asked with).
+    /// Where the next page starts: the last event's id, or the cursor asked with, moved past
+    /// the rows after it that the reader may not see.
     pub cursor: EventCursor,
     /// More events are waiting after this page.
     pub has_more: bool,
