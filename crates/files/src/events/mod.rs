@@ -24,7 +24,8 @@ pub use stream::PAGE;
 
 /// A comment line on every open stream this often, so proxies keep it open.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
-/// A stream reads the feeds this often even when no nudge came (one may be lost).
+/// While this node does not hear the bus, a stream reads the feeds this often (first after a
+/// random extra delay below it, so streams do not poll together).
 pub const POLL_EVERY: Duration = Duration::from_secs(10);
 
 /// What the live streams of this node may hold.
