@@ -253,13 +253,22 @@ async fn a_stream_resumed_on_another_replica_misses_nothing_and_repeats_nothing(
     assert_eq!(live.data["data"]["path"], "four.md");
     // The same id resumed from `?after=` on the first replica gives the same events.
     let after = first.id.clone().unwrap();
-    let (status, _) = a
+    let (status, problem) = a
         .get(
             &format!("/api/v1/projects/{}/events?after=bad", team.project),
             Some(&team.viewer.access),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "after", "{problem}");
+    let bad = open_events(&a, Some(&team.viewer.access), &team.project, Some("x")).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = bad.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "Last-Event-ID", "{problem}");
+    // An empty `Last-Event-ID` is no id: the stream starts at the present.
+    let mut empty = EventStream::open(&a, &team.viewer.access, &team.project, Some("")).await;
+    assert_eq!(empty.next().await.event, "ready");
+    drop(empty);
     let res = a
         .request(
             Method::GET,

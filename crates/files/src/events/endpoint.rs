@@ -19,6 +19,31 @@ pub fn project_routes(cfg: &mut ServiceConfig) {
     cfg.service(project_events);
 }
 
+/// Where the client asks to resume: `Last-Event-ID`, else `?after=` (an empty one is no
+/// id, as EventSource sends after a stream that gave none); a bad one is a 422 naming the
+/// field that was sent.
+fn resume_id(req: &HttpRequest, query: EventsQuery) -> Result<Option<EventCursor>, ApiError> {
+    let header = req
+        .headers()
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("?").trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .map(|id| ("Last-Event-ID", id));
+    let asked = header.or_else(|| {
+        query
+            .after
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .map(|id| ("after", id))
+    });
+    asked
+        .map(|(field, id)| {
+            id.parse::<EventCursor>()
+                .map_err(|e| ApiError::field(field, format!("{e}: send an id this stream gave")))
+        })
+        .transpose()
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
@@ -64,17 +89,7 @@ async fn project_events(
 ) -> Result<HttpResponse, ApiError> {
     let project = project.into_inner();
     access.require(user.user_id, project, Action::Read).await?;
-    let asked = req
-        .headers()
-        .get("last-event-id")
-        .map(|v| v.to_str().unwrap_or("?").to_owned())
-        .or_else(|| query.into_inner().after);
-    let asked = match asked {
-        Some(id) => Some(id.parse::<EventCursor>().map_err(|e| {
-            ApiError::field("Last-Event-ID", format!("{e}: send an id this stream gave"))
-        })?),
-        None => None,
-    };
+    let asked = resume_id(&req, query.into_inner())?;
     let feed = feed.into_inner();
     let max = feed.settings.max_per_user;
     let slot = feed.take_slot(user.user_id).ok_or_else(|| {
