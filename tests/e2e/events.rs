@@ -325,6 +325,25 @@ async fn a_cursor_below_the_horizon_gets_a_reset_then_the_present() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_ahead_of_the_feed_gets_a_reset_then_the_present() {
+    let app = TestApp::spawn().await;
+    let team = Team::new(&app).await;
+    team.document(&app, "one.md", TEXT).await;
+    for ahead in ["999-0", "0-999"] {
+        let mut stream =
+            EventStream::open(&app, &team.owner.access, &team.project, Some(ahead)).await;
+        assert_eq!(stream.next().await.event, "ready");
+        let reset = stream.next().await;
+        assert_eq!(reset.event, "reset", "{ahead}: {reset:?}");
+        assert_ne!(reset.id.as_deref(), Some(ahead));
+        team.document(&app, &format!("after-{ahead}.md"), TEXT)
+            .await;
+        let next = stream.until("file.created").await.pop().unwrap();
+        assert_eq!(next.data["data"]["path"], format!("after-{ahead}.md"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_ends_when_its_reader_loses_access() {
     let app = TestApp::spawn().await;
     let team = Team::new(&app).await;

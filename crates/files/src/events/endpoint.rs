@@ -59,7 +59,8 @@ pub struct EventsQuery {
 /// project_id, actor, at, data}`. Without `Last-Event-ID` (or `?after=`) the stream starts at
 /// the present; with one it first sends everything after it, so a reconnecting client misses
 /// nothing, on any replica. `ready` opens the stream with the position; `reset` says the
-/// asked position is older than the kept history (reload, then follow from the `reset`'s id).
+/// asked position is older than the kept history or ahead of the feed (reload, then follow
+/// from the `reset`'s id).
 /// A comment line every 15 s keeps it open. It ends when the caller's access ends (removed,
 /// project deleted, credential revoked).
 #[utoipa::path(
@@ -104,9 +105,24 @@ async fn project_events(
     })?;
     // Subscribe before reading where the feed stands, so no nudge falls in between.
     let nudges = feed.bus().subscribe();
+    let present = feed.present(project).await?;
+    let mut queue = VecDeque::new();
     let cursor = match asked {
-        Some(cursor) => cursor,
-        None => feed.present(project).await?,
+        // Ahead of the present in either feed (made up, another project's, or from before a
+        // restore): following it would be silence until the feed caught up.
+        Some(cursor) if cursor.files > present.files || cursor.events > present.events => {
+            queue.push_back(position_frame("ready", cursor));
+            queue.push_back(position_frame("reset", present));
+            present
+        }
+        Some(cursor) => {
+            queue.push_back(position_frame("ready", cursor));
+            cursor
+        }
+        None => {
+            queue.push_back(position_frame("ready", present));
+            present
+        }
     };
     let live = Live {
         feed: feed.clone(),
@@ -115,7 +131,7 @@ async fn project_events(
         user: user.user_id,
         cursor,
         nudges: Some(nudges),
-        queue: VecDeque::from([position_frame("ready", cursor)]),
+        queue,
         _slot: slot,
     };
     Ok(mdz_core::sse::response(&req, &user, live.into_stream()))
