@@ -109,7 +109,6 @@ fn invitation_view(i: InvitationRow) -> Result<Invitation, ProjectError> {
     })
 }
 
-/// May `actor` give someone `role`? Owners may give any role; others only roles below their own.
 /// A project event about a membership (who, and their role after the change).
 fn member_event(row: &MemberRow, kind: EventKind, actor: UserId) -> NewEvent {
     NewEvent {
@@ -121,6 +120,7 @@ fn member_event(row: &MemberRow, kind: EventKind, actor: UserId) -> NewEvent {
     }
 }
 
+/// May `actor` give someone `role`? Owners may give any role; others only roles below their own.
 fn may_assign(actor: Role, role: Role) -> bool {
     actor == Role::Owner || actor.rank() > role.rank()
 }
