@@ -165,6 +165,19 @@ async fn threads_replies_resolution_and_rights() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(resolved["resolved_by"], s.editor.id.as_str());
+    // Resolving it again changes nothing and records no second `comment.resolved`.
+    let (status, again) = s
+        .app
+        .patch(
+            &format!("/api/v1/comments/{root_id}"),
+            Some(&s.commenter.access),
+            json!({"resolved": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["resolved_by"], s.editor.id.as_str());
+    let logged = "UPDATE project_events SET kind = kind WHERE kind = 'comment.resolved'";
+    assert_eq!(s.app.sql(logged).await, 1);
     let (_, open) = s
         .app
         .get(

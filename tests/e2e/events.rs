@@ -246,19 +246,29 @@ async fn a_stream_resumed_on_another_replica_misses_nothing_and_repeats_nothing(
         }
     }
     assert_eq!(paths, ["two.md", "three.md"], "after one.md, each once");
-    // Live again: a change made on the other replica arrives through the bus.
+    // Live again: a change made on the other replica arrives through the bus (the poll
+    // does not run while the bus is up).
     team.document(&a, "four.md", TEXT).await;
     let live = on_b.until("file.created").await.pop().unwrap();
     assert_eq!(live.data["data"]["path"], "four.md");
     // The same id resumed from `?after=` on the first replica gives the same events.
     let after = first.id.clone().unwrap();
-    let (status, _) = a
+    let (status, problem) = a
         .get(
             &format!("/api/v1/projects/{}/events?after=bad", team.project),
             Some(&team.viewer.access),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "after", "{problem}");
+    let bad = open_events(&a, Some(&team.viewer.access), &team.project, Some("x")).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = bad.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "Last-Event-ID", "{problem}");
+    // An empty `Last-Event-ID` is no id: the stream starts at the present.
+    let mut empty = EventStream::open(&a, &team.viewer.access, &team.project, Some("")).await;
+    assert_eq!(empty.next().await.event, "ready");
+    drop(empty);
     let res = a
         .request(
             Method::GET,
@@ -268,7 +278,16 @@ async fn a_stream_resumed_on_another_replica_misses_nothing_and_repeats_nothing(
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    let mut resumed = EventStream::from_response(res);
+    assert_eq!(resumed.next().await.id, first.id, "ready at the id resumed");
+    let mut paths = Vec::new();
+    while paths.len() < 3 {
+        let event = resumed.next().await;
+        if event.kind() == "file.created" {
+            paths.push(event.data["data"]["path"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(paths, ["two.md", "three.md", "four.md"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,6 +322,25 @@ async fn a_cursor_below_the_horizon_gets_a_reset_then_the_present() {
         next.data["data"]["path"], "four.md",
         "three.md is not replayed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_ahead_of_the_feed_gets_a_reset_then_the_present() {
+    let app = TestApp::spawn().await;
+    let team = Team::new(&app).await;
+    team.document(&app, "one.md", TEXT).await;
+    for ahead in ["999-0", "0-999"] {
+        let mut stream =
+            EventStream::open(&app, &team.owner.access, &team.project, Some(ahead)).await;
+        assert_eq!(stream.next().await.event, "ready");
+        let reset = stream.next().await;
+        assert_eq!(reset.event, "reset", "{ahead}: {reset:?}");
+        assert_ne!(reset.id.as_deref(), Some(ahead));
+        team.document(&app, &format!("after-{ahead}.md"), TEXT)
+            .await;
+        let next = stream.until("file.created").await.pop().unwrap();
+        assert_eq!(next.data["data"]["path"], format!("after-{ahead}.md"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,7 +87,11 @@ impl EventStream {
         project: &str,
         last_event_id: Option<&str>,
     ) -> Self {
-        let response = open_events(app, Some(token), project, last_event_id).await;
+        Self::from_response(open_events(app, Some(token), project, last_event_id).await)
+    }
+
+    /// Read an event stream already requested; asserts 200.
+    pub fn from_response(response: reqwest::Response) -> Self {
         assert_eq!(response.status(), StatusCode::OK, "open the event stream");
         assert_eq!(
             response.headers()["content-type"],

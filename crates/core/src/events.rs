@@ -19,6 +19,7 @@ use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 diesel::table! {
@@ -111,32 +112,34 @@ pub struct EventRow {
     pub seq: Option<i64>,
     pub kind: String,
     pub actor_id: Option<uuid::Uuid>,
+    /// `None`: every member's event; `Some`: a notification for this user only.
+    pub recipient_id: Option<uuid::Uuid>,
     pub data: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
 
-/// The log's numbered events of `project` after `after` that `viewer` may see (every
-/// member's, and their own notifications; `None`: every member's only), at most `limit + 1`.
+impl EventRow {
+    /// Whether `viewer` may see this row: every member's events, and their own
+    /// notifications (`None`: every member's only).
+    pub fn visible_to(&self, viewer: Option<UserId>) -> bool {
+        match self.recipient_id {
+            None => true,
+            Some(recipient) => viewer.is_some_and(|v| v.0 == recipient),
+        }
+    }
+}
+
+/// The log's numbered events of `project` after `after`, visible or not (a reader's cursor
+/// moves past the rows it may not see, see [`EventRow::visible_to`]), at most `limit + 1`.
 pub async fn logged_after(
     conn: &mut AsyncPgConnection,
     project: ProjectId,
     after: i64,
-    viewer: Option<UserId>,
     limit: i64,
 ) -> Result<Vec<EventRow>, diesel::result::Error> {
-    let mut query = project_events::table
+    project_events::table
         .filter(project_events::project_id.eq(project.0))
         .filter(project_events::seq.gt(after))
-        .into_boxed();
-    query = match viewer {
-        Some(user) => query.filter(
-            project_events::recipient_id
-                .is_null()
-                .or(project_events::recipient_id.eq(user.0)),
-        ),
-        None => query.filter(project_events::recipient_id.is_null()),
-    };
-    query
         .order(project_events::seq.asc())
         .limit(limit + 1)
         .select(EventRow::as_select())
@@ -199,7 +202,8 @@ pub struct ProjectEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedPage {
     pub events: Vec<ProjectEvent>,
-    /// Where the next page starts (the last event's id, or the cursor asked with).
+    /// Where the next page starts: the last event's id, or the cursor asked with, moved past
+    /// the rows after it that the reader may not see.
     pub cursor: EventCursor,
     /// More events are waiting after this page.
     pub has_more: bool,
@@ -252,6 +256,13 @@ pub trait ProjectFeed: Send + Sync + 'static {
     ) -> Result<FeedPage, FeedError>;
 }
 
+/// A random delay below `period`, so the polls of many streams do not fall together.
+pub fn jitter(period: Duration) -> Duration {
+    let mut b = [0u8; 4];
+    let random = getrandom::fill(&mut b).map_or(0, |()| u32::from_le_bytes(b));
+    period.mul_f64(f64::from(random) / (f64::from(u32::MAX) + 1.0))
+}
+
 /// Bus topic of "this project has new events".
 const TOPIC: &str = "project.events";
 /// Nudges buffered for a slow listener before it lags (it then reads anyway).
@@ -287,12 +298,24 @@ impl EventBus {
         Arc::new(Self { kv, local })
     }
 
-    /// Tell every node (this one at once) that `project` has new events.
+    /// Tell every node that `project` has new events: through the bus, which brings it back
+    /// to this node too, or straight to this node's listeners while the bus is down.
     pub async fn announce(&self, project: ProjectId) {
-        drop(self.local.send(Nudge::Project(project)));
-        if let Err(e) = self.kv.publish(TOPIC, &project.to_string()).await {
-            tracing::debug!(error = %e, %project, "an event nudge was not published");
+        let published = match self.kv.publish(TOPIC, &project.to_string()).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, %project, "an event nudge was not published");
+                false
+            }
+        };
+        if !published || !self.kv.bus_connected() {
+            drop(self.local.send(Nudge::Project(project)));
         }
+    }
+
+    /// Is this node hearing the bus? While it is not, listeners must poll.
+    pub fn connected(&self) -> bool {
+        self.kv.bus_connected()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Nudge> {
@@ -344,5 +367,29 @@ mod tests {
         let project = ProjectId::new();
         bus.announce(project).await;
         assert_eq!(heard.recv().await.ok(), Some(Nudge::Project(project)));
+    }
+
+    #[tokio::test]
+    async fn a_nudge_is_heard_once() {
+        let kv: SharedKv = Arc::new(crate::kv::MemoryKv::new());
+        let bus = EventBus::start(kv);
+        let mut heard = bus.subscribe();
+        let project = ProjectId::new();
+        bus.announce(project).await;
+        assert_eq!(heard.recv().await.ok(), Some(Nudge::Project(project)));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            heard.try_recv().err(),
+            Some(broadcast::error::TryRecvError::Empty)
+        );
+    }
+
+    #[test]
+    fn jitter_stays_below_the_period() {
+        let period = Duration::from_secs(10);
+        assert!((0..100).all(|_| jitter(period) < period));
+        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
     }
 }

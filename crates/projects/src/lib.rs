@@ -4,6 +4,7 @@
 pub mod endpoint;
 pub mod error;
 pub mod interface;
+mod invitations;
 mod mails;
 pub mod repo;
 pub mod schema;

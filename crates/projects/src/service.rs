@@ -1,11 +1,8 @@
 //! The project rules: who may do what to a project, its members and its invitations.
 
 use crate::error::ProjectError;
-use crate::interface::{
-    CreateProjectRequest, CreatedInvitation, Invitation, Member, Membership, NewInvitation,
-    NewProject, Project, ProjectChanges,
-};
-use crate::repo::{self, InvitationRow, MemberRow, ProjectRow};
+use crate::interface::{CreateProjectRequest, Member, NewProject, Project, ProjectChanges};
+use crate::repo::{self, MemberRow, ProjectRow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -16,11 +13,10 @@ use mdz_core::access::{
 use mdz_core::cache::Cache;
 use mdz_core::db::{self, DbPool, is_unique_violation};
 use mdz_core::events::{self, EventKind, NewEvent};
-use mdz_core::ids::{InvitationId, ProjectId, UserId};
+use mdz_core::ids::{ProjectId, UserId};
 use mdz_core::kv::SharedKv;
 use mdz_core::pagination::{Page, PageRequest};
 use mdz_core::ports::UserDirectory;
-use mdz_core::secrets;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,24 +33,17 @@ pub struct ProjectSettings {
     pub retention: Duration,
     /// Where invitation mails are queued.
     pub outbox: mdz_core::mail::Outbox,
-    /// E-mail invitations in [`INVITATION_MAIL_WINDOW`]: per inviter, per inviter and
+    /// E-mail invitations in [`INVITATION_MAIL_WINDOW`](crate::invitations::INVITATION_MAIL_WINDOW): per inviter, per inviter and
     /// mailbox, and per mailbox from anyone.
     pub invitation_mails_per_inviter: u64,
     pub invitation_mails_per_pair: u64,
     pub invitation_mails_per_address: u64,
 }
 
-/// `Retry-After` when a mailbox received too many invitations from anyone: fixed, so it
-/// tells nothing of when others invited it.
-const ADDRESS_FULL_RETRY_SECS: u64 = 3600;
-
-/// The window the e-mail invitation limits count over.
-pub const INVITATION_MAIL_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(1);
-
 pub struct ProjectsService {
-    pool: DbPool,
-    users: Arc<dyn UserDirectory>,
-    settings: ProjectSettings,
+    pub(crate) pool: DbPool,
+    pub(crate) users: Arc<dyn UserDirectory>,
+    pub(crate) settings: ProjectSettings,
     /// `{project}:{user}` → role (or none): the hot path of every request in a project.
     roles: Arc<Cache<Option<Role>>>,
     /// `{project}` → the live project row.
@@ -76,7 +65,7 @@ fn project_key(project: ProjectId) -> String {
     project.0.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
-fn parse_role(stored: &str) -> Result<Role, ProjectError> {
+pub(crate) fn parse_role(stored: &str) -> Result<Role, ProjectError> {
     stored
         .parse()
         .map_err(|_| ProjectError::Internal(format!("unknown role {stored:?} in the database")))
@@ -97,21 +86,8 @@ fn project_view(p: ProjectRow, role: Role) -> Project {
     }
 }
 
-fn invitation_view(i: InvitationRow) -> Result<Invitation, ProjectError> {
-    Ok(Invitation {
-        role: parse_role(&i.role)?,
-        id: i.id,
-        project_id: i.project_id,
-        email: i.email,
-        expires_at: i.expires_at,
-        created_at: i.created_at,
-        created_by: i.created_by,
-    })
-}
-
-/// May `actor` give someone `role`? Owners may give any role; others only roles below their own.
 /// A project event about a membership (who, and their role after the change).
-fn member_event(row: &MemberRow, kind: EventKind, actor: UserId) -> NewEvent {
+pub(crate) fn member_event(row: &MemberRow, kind: EventKind, actor: UserId) -> NewEvent {
     NewEvent {
         project: row.project_id,
         kind,
@@ -121,7 +97,8 @@ fn member_event(row: &MemberRow, kind: EventKind, actor: UserId) -> NewEvent {
     }
 }
 
-fn may_assign(actor: Role, role: Role) -> bool {
+/// May `actor` give someone `role`? Owners may give any role; others only roles below their own.
+pub(crate) fn may_assign(actor: Role, role: Role) -> bool {
     actor == Role::Owner || actor.rank() > role.rank()
 }
 
@@ -131,7 +108,7 @@ fn may_manage(actor: Role, target: Role) -> bool {
     actor == Role::Owner || (actor.at_least(Role::Admin) && actor.rank() > target.rank())
 }
 
-fn needs(role: Role) -> ProjectError {
+pub(crate) fn needs(role: Role) -> ProjectError {
     ProjectError::Forbidden(format!("this needs the {role} role or higher"))
 }
 
@@ -188,13 +165,13 @@ impl ProjectsService {
     }
 
     /// After a write to a project's membership: drop the member's cached role everywhere.
-    async fn forget_role(&self, project: ProjectId, user: UserId) {
+    pub(crate) async fn forget_role(&self, project: ProjectId, user: UserId) {
         self.roles.invalidate(&role_key(project, user)).await;
     }
 
     /// After a write to the project row (or its deletion): drop it and, when it came or went,
     /// every cached role in it.
-    async fn forget_project(&self, project: ProjectId, roles_too: bool) {
+    pub(crate) async fn forget_project(&self, project: ProjectId, roles_too: bool) {
         self.projects.invalidate(&project_key(project)).await;
         if roles_too {
             self.roles.invalidate_prefix(&format!("{project}:")).await;
@@ -217,7 +194,7 @@ impl ProjectsService {
     }
 
     /// The caller's role when it allows `action`: 404 for non-members, 403 below the role.
-    async fn require(
+    pub(crate) async fn require(
         conn: &mut AsyncPgConnection,
         user: UserId,
         project: ProjectId,
@@ -636,253 +613,6 @@ impl ProjectsService {
             .await?
             .ok_or(AccessError::NotFound)?;
         Ok(project_view(project, Role::Admin))
-    }
-
-    // ---- invitations --------------------------------------------------------------------
-
-    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
-    pub async fn invite(
-        &self,
-        actor: UserId,
-        id: ProjectId,
-        new: NewInvitation,
-    ) -> Result<CreatedInvitation, ProjectError> {
-        // Before a connection is taken: the lookup needs one of its own, and requests holding
-        // one each while waiting for a second could empty the pool.
-        let inviter = self
-            .users
-            .by_ids(&[actor])
-            .await
-            .map_err(ProjectError::Directory)?
-            .pop();
-        let mut conn = db::conn(&self.pool).await?;
-        let actor_role = Self::require(&mut conn, actor, id, Action::ManageMembers).await?;
-        if !may_assign(actor_role, new.role) {
-            return Err(needs(Role::Owner));
-        }
-        let token = secrets::generate(INVITATION_PREFIX)
-            .map_err(|e| ProjectError::Internal(format!("randomness: {e}")))?;
-        let now = Utc::now();
-        let row = InvitationRow {
-            id: InvitationId::new(),
-            project_id: id,
-            email: new.email,
-            role: new.role.as_str().to_owned(),
-            token_hash: secrets::digest(&token),
-            expires_at: now + chrono::Duration::hours(new.expires_in_hours),
-            accepted_at: None,
-            accepted_by: None,
-            revoked_at: None,
-            created_at: now,
-            updated_at: now,
-            created_by: actor,
-            updated_by: actor,
-        };
-        if row.email.is_some() && !inviter.as_ref().is_some_and(|u| u.email_verified) {
-            return Err(ProjectError::UnverifiedInviter);
-        }
-        let inviter = inviter.map_or_else(|| "Someone".to_owned(), |u| u.display_name);
-        let outbox = &self.settings.outbox;
-        let row = (*conn)
-            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
-                if let Some(to) = &row.email {
-                    self.check_invitation_mails(conn, actor, to).await?;
-                }
-                let row = repo::insert_invitation(conn, &row).await?;
-                if let Some(to) = &row.email {
-                    let project = repo::project_by_id(conn, id)
-                        .await?
-                        .ok_or(ProjectError::NotFound("project"))?;
-                    let mail = crate::mails::invitation(
-                        outbox,
-                        to,
-                        &inviter,
-                        &project.name,
-                        &row.role,
-                        &token,
-                    );
-                    outbox.enqueue(conn, &mail).await?;
-                }
-                Ok(row)
-            })
-            .await?;
-        let accept_url = format!(
-            "{}/api/v1/invitations/{token}/accept",
-            self.settings.public_url.trim_end_matches('/')
-        );
-        Ok(CreatedInvitation {
-            invitation: invitation_view(row)?,
-            token,
-            accept_url,
-        })
-    }
-
-    /// 429 when `actor` sent too many e-mail invitations in the window, or too many to the
-    /// mailbox of `to`, or the mailbox received too many from anyone. The last one tells
-    /// nothing of others' invitations: the same message as the second, and a fixed wait.
-    async fn check_invitation_mails(
-        &self,
-        conn: &mut AsyncPgConnection,
-        actor: UserId,
-        to: &str,
-    ) -> Result<(), ProjectError> {
-        use repo::InvitationCount::{ByInviter, ByInviterTo, To};
-        let now = Utc::now();
-        repo::lock_invitation_mails(conn, actor, to).await?;
-        let settings = &self.settings;
-        for (which, limit, what) in [
-            (ByInviter, settings.invitation_mails_per_inviter, "from you"),
-            (
-                ByInviterTo,
-                settings.invitation_mails_per_pair,
-                "to this address",
-            ),
-            (To, settings.invitation_mails_per_address, "to this address"),
-        ] {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let sent = repo::count_invitation_mails(
-                conn,
-                which,
-                (actor, to),
-                now - INVITATION_MAIL_WINDOW,
-                limit,
-            )
-            .await?;
-            if sent.count < limit {
-                continue;
-            }
-            let wait = match (which, sent.pivot) {
-                (To, _) | (_, None) => ADDRESS_FULL_RETRY_SECS,
-                (_, Some(pivot)) => {
-                    let free_at = pivot + INVITATION_MAIL_WINDOW;
-                    u64::try_from((free_at - now).num_seconds())
-                        .unwrap_or(0)
-                        .max(1)
-                }
-            };
-            return Err(ProjectError::TooManyInvitations(what, wait));
-        }
-        Ok(())
-    }
-
-    #[instrument(skip_all, fields(user_id = %actor, project_id = %id))]
-    pub async fn invitations(
-        &self,
-        actor: UserId,
-        id: ProjectId,
-        page: PageRequest<InvitationId>,
-    ) -> Result<Page<Invitation>, ProjectError> {
-        let mut conn = db::conn(&self.pool).await?;
-        Self::require(&mut conn, actor, id, Action::ManageMembers).await?;
-        let rows = repo::pending_invitations(&mut conn, id, page.after, page.limit).await?;
-        let page = Page::from_rows(rows, page.limit, |i| i.id);
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(invitation_view)
-                .collect::<Result<_, _>>()?,
-            next_cursor: page.next_cursor,
-        })
-    }
-
-    #[instrument(skip_all, fields(user_id = %actor, project_id = %id, invitation = %invitation))]
-    pub async fn revoke_invitation(
-        &self,
-        actor: UserId,
-        id: ProjectId,
-        invitation: InvitationId,
-    ) -> Result<(), ProjectError> {
-        let mut conn = db::conn(&self.pool).await?;
-        Self::require(&mut conn, actor, id, Action::ManageMembers).await?;
-        if repo::revoke_invitation(&mut conn, id, invitation, actor).await? {
-            Ok(())
-        } else {
-            Err(ProjectError::NotFound("pending invitation"))
-        }
-    }
-
-    /// Accept an invitation as the signed-in user. Single use: of two concurrent accepts
-    /// exactly one succeeds.
-    #[instrument(skip_all, fields(user_id = %actor))]
-    pub async fn accept(&self, actor: UserId, token: &str) -> Result<Membership, ProjectError> {
-        let hash = secrets::digest(token);
-        let me = self
-            .users
-            .by_ids(&[actor])
-            .await
-            .map_err(ProjectError::Directory)?
-            .pop()
-            .ok_or(ProjectError::NotFound("user"))?;
-        let mut conn = db::conn(&self.pool).await?;
-        let claimed = (*conn)
-            .transaction::<_, ProjectError, _>(async |conn: &mut AsyncPgConnection| {
-                let Some(inv) = repo::claim_invitation(conn, &hash, actor).await? else {
-                    return Ok(None);
-                };
-                if inv.email.as_deref().is_some_and(|e| e != me.email) {
-                    // Rolled back: the invitation stays open for the right person.
-                    return Err(ProjectError::Forbidden(
-                        "this invitation was sent to another email address".into(),
-                    ));
-                }
-                if inv.email.is_some() && !me.email_verified {
-                    // Rolled back too: proving the address is what makes it the invitee.
-                    return Err(ProjectError::UnverifiedInvitee);
-                }
-                let project = repo::project_by_id(conn, inv.project_id).await?;
-                if project.is_none_or(|p| p.deleted_at.is_some()) {
-                    return Err(ProjectError::NotFound("invitation"));
-                }
-                let existing = repo::member_for_update(conn, inv.project_id, actor).await?;
-                let row = match existing {
-                    Some(row) => row,
-                    None => {
-                        let now = Utc::now();
-                        let row = repo::insert_member(
-                            conn,
-                            &MemberRow {
-                                project_id: inv.project_id,
-                                user_id: actor,
-                                role: inv.role.clone(),
-                                created_at: now,
-                                updated_at: now,
-                                created_by: inv.created_by,
-                                updated_by: actor,
-                            },
-                        )
-                        .await?;
-                        let event = member_event(&row, EventKind::MemberAdded, actor);
-                        events::record(conn, event).await?;
-                        row
-                    }
-                };
-                repo::touch_project(conn, inv.project_id).await?;
-                Ok(Some(row))
-            })
-            .await?;
-        if let Some(row) = claimed {
-            self.forget_role(row.project_id, actor).await;
-            self.forget_project(row.project_id, false).await;
-            tracing::info!(project_id = %row.project_id, "invitation accepted");
-            return Ok(Membership {
-                role: parse_role(&row.role)?,
-                project_id: row.project_id,
-                user_id: row.user_id,
-                joined_at: row.created_at,
-            });
-        }
-        // Say why it could not be claimed.
-        let inv = repo::invitation_by_hash(&mut conn, &hash)
-            .await?
-            .ok_or(ProjectError::NotFound("invitation"))?;
-        Err(if inv.revoked_at.is_some() {
-            ProjectError::InvitationGone("been revoked")
-        } else if inv.accepted_at.is_some() {
-            ProjectError::Conflict("this invitation has already been used".into())
-        } else {
-            ProjectError::InvitationGone("expired")
-        })
     }
 }
 

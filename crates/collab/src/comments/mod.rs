@@ -446,8 +446,14 @@ impl CommentsService {
                     let excerpt: String = body.chars().take(EXCERPT).collect();
                     repo::set_body(conn, id, body, &excerpt).await?;
                 }
-                if let Some(resolved) = change.resolved {
-                    repo::set_resolved(conn, id, resolved.then_some(actor)).await?;
+                let changed = match change.resolved {
+                    Some(resolved) => repo::set_resolved(conn, id, resolved.then_some(actor))
+                        .await?
+                        .then_some(resolved),
+                    None => None,
+                };
+                // Only a change of state is an event (resolving twice records one).
+                if let Some(resolved) = changed {
                     let kind = if resolved {
                         EventKind::CommentResolved
                     } else {

@@ -154,17 +154,27 @@ pub async fn set_body(
     .map(drop)
 }
 
+/// Resolve (`by` someone) or reopen (`None`) the comment, if it is not so already: whether
+/// its state changed (a resolved comment keeps who resolved it first, and when).
 pub async fn set_resolved(
     conn: &mut AsyncPgConnection,
     id: CommentId,
     by: Option<UserId>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let at = by.map(|_| Utc::now());
-    diesel::update(comments::table.find(id))
-        .set((comments::resolved_at.eq(at), comments::resolved_by.eq(by)))
-        .execute(conn)
-        .await
-        .map(drop)
+    let target = comments::table.find(id);
+    let changed = if by.is_some() {
+        diesel::update(target.filter(comments::resolved_at.is_null()))
+            .set((comments::resolved_at.eq(at), comments::resolved_by.eq(by)))
+            .execute(conn)
+            .await?
+    } else {
+        diesel::update(target.filter(comments::resolved_at.is_not_null()))
+            .set((comments::resolved_at.eq(at), comments::resolved_by.eq(by)))
+            .execute(conn)
+            .await?
+    };
+    Ok(changed > 0)
 }
 
 pub async fn delete(conn: &mut AsyncPgConnection, id: CommentId) -> Result<usize, Error> {

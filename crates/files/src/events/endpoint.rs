@@ -19,6 +19,31 @@ pub fn project_routes(cfg: &mut ServiceConfig) {
     cfg.service(project_events);
 }
 
+/// Where the client asks to resume: `Last-Event-ID`, else `?after=` (an empty one is no
+/// id, as EventSource sends after a stream that gave none); a bad one is a 422 naming the
+/// field that was sent.
+fn resume_id(req: &HttpRequest, query: EventsQuery) -> Result<Option<EventCursor>, ApiError> {
+    let header = req
+        .headers()
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("?").trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .map(|id| ("Last-Event-ID", id));
+    let asked = header.or_else(|| {
+        query
+            .after
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .map(|id| ("after", id))
+    });
+    asked
+        .map(|(field, id)| {
+            id.parse::<EventCursor>()
+                .map_err(|e| ApiError::field(field, format!("{e}: send an id this stream gave")))
+        })
+        .transpose()
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
@@ -34,7 +59,8 @@ pub struct EventsQuery {
 /// project_id, actor, at, data}`. Without `Last-Event-ID` (or `?after=`) the stream starts at
 /// the present; with one it first sends everything after it, so a reconnecting client misses
 /// nothing, on any replica. `ready` opens the stream with the position; `reset` says the
-/// asked position is older than the kept history (reload, then follow from the `reset`'s id).
+/// asked position is older than the kept history or ahead of the feed (reload, then follow
+/// from the `reset`'s id).
 /// A comment line every 15 s keeps it open. It ends when the caller's access ends (removed,
 /// project deleted, credential revoked).
 #[utoipa::path(
@@ -64,17 +90,7 @@ async fn project_events(
 ) -> Result<HttpResponse, ApiError> {
     let project = project.into_inner();
     access.require(user.user_id, project, Action::Read).await?;
-    let asked = req
-        .headers()
-        .get("last-event-id")
-        .map(|v| v.to_str().unwrap_or("?").to_owned())
-        .or_else(|| query.into_inner().after);
-    let asked = match asked {
-        Some(id) => Some(id.parse::<EventCursor>().map_err(|e| {
-            ApiError::field("Last-Event-ID", format!("{e}: send an id this stream gave"))
-        })?),
-        None => None,
-    };
+    let asked = resume_id(&req, query.into_inner())?;
     let feed = feed.into_inner();
     let max = feed.settings.max_per_user;
     let slot = feed.take_slot(user.user_id).ok_or_else(|| {
@@ -89,9 +105,24 @@ async fn project_events(
     })?;
     // Subscribe before reading where the feed stands, so no nudge falls in between.
     let nudges = feed.bus().subscribe();
+    let present = feed.present(project).await?;
+    let mut queue = VecDeque::new();
     let cursor = match asked {
-        Some(cursor) => cursor,
-        None => feed.present(project).await?,
+        // Ahead of the present in either feed (made up, another project's, or from before a
+        // restore): following it would be silence until the feed caught up.
+        Some(cursor) if cursor.files > present.files || cursor.events > present.events => {
+            queue.push_back(position_frame("ready", cursor));
+            queue.push_back(position_frame("reset", present));
+            present
+        }
+        Some(cursor) => {
+            queue.push_back(position_frame("ready", cursor));
+            cursor
+        }
+        None => {
+            queue.push_back(position_frame("ready", present));
+            present
+        }
     };
     let live = Live {
         feed: feed.clone(),
@@ -100,7 +131,7 @@ async fn project_events(
         user: user.user_id,
         cursor,
         nudges: Some(nudges),
-        queue: VecDeque::from([position_frame("ready", cursor)]),
+        queue,
         _slot: slot,
     };
     Ok(mdz_core::sse::response(&req, &user, live.into_stream()))

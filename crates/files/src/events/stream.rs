@@ -7,7 +7,7 @@ use super::EventFeed;
 use bytes::Bytes;
 use futures_util::Stream;
 use mdz_core::access::ProjectAccess;
-use mdz_core::events::{EventCursor, FeedError, Nudge, ProjectEvent, ProjectFeed};
+use mdz_core::events::{EventCursor, FeedError, Nudge, ProjectEvent, ProjectFeed, jitter};
 use mdz_core::ids::{ProjectId, UserId};
 use serde_json::json;
 use std::collections::VecDeque;
@@ -82,8 +82,9 @@ pub(super) fn position_frame(event: &str, cursor: EventCursor) -> Bytes {
     )
 }
 
-fn interval(every: Duration) -> Interval {
-    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+/// Ticks every `every`, the first after `first`.
+fn interval(first: Duration, every: Duration) -> Interval {
+    let mut tick = tokio::time::interval_at(Instant::now() + first, every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tick
 }
@@ -115,8 +116,8 @@ impl Live {
         let settings = self.feed.settings;
         let running = Running {
             live: self,
-            heartbeat: interval(settings.heartbeat),
-            poll: interval(settings.poll),
+            heartbeat: interval(settings.heartbeat, settings.heartbeat),
+            poll: interval(settings.poll + jitter(settings.poll), settings.poll),
             due: true,
             ended: false,
         };
@@ -161,7 +162,9 @@ impl Running {
                     Some(Nudge::MaybeMissed) => self.due = true,
                     None => {}
                 },
-                _ = self.poll.tick() => self.due = true,
+                // While the bus is up its nudges say when to read; the poll covers its
+                // outages (a reconnect also brings `MaybeMissed`).
+                _ = self.poll.tick() => self.due = !self.live.feed.bus.connected(),
                 _ = self.heartbeat.tick() => return Some(Bytes::from_static(HEARTBEAT)),
             }
         }
