@@ -387,7 +387,7 @@ fn compose_kubernetes_and_terraform_set_only_documented_keys() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let config = read("crates/core/src/config.rs");
+    let config = read("crates/core/src/config/mod.rs");
     let fields: BTreeSet<String> = config
         .split("pub struct Config {")
         .nth(1)
@@ -418,7 +418,7 @@ fn compose_kubernetes_and_terraform_set_only_documented_keys() {
             }
             if !documented.contains(&key) || !fields.contains(&key.to_lowercase()) {
                 unknown.push(format!(
-                    "{}: MDZ_{key} (README table: {}, config.rs: {})",
+                    "{}: MDZ_{key} (README table: {}, config/mod.rs: {})",
                     file.display(),
                     documented.contains(&key),
                     fields.contains(&key.to_lowercase())

@@ -60,45 +60,72 @@ pub(crate) fn live_frames(
     if has_text {
         first.push(frame("delta", &json!({"text": listener.backlog})));
     }
-    let state = (first, listener.events, has_text, false);
+    let state = (first, listener.events, (has_text, listener.skip), false);
     futures_util::stream::unfold(
         state,
-        |(mut queue, mut events, mut has_text, done)| async move {
+        |(mut queue, mut events, (mut has_text, mut skip), done)| async move {
             if !queue.is_empty() {
                 let next = queue.remove(0);
-                return Some((Ok(next), (queue, events, has_text, done)));
+                return Some((Ok(next), (queue, events, (has_text, skip), done)));
             }
             if done {
                 return None;
             }
-            let next = match events.recv().await {
-                Ok(Event::Delta(text)) => {
-                    has_text = true;
-                    (frame("delta", &json!({"text": text})), false)
+            let next = loop {
+                match events.recv().await {
+                    Ok(Event::Delta(text)) => {
+                        // A resume from an offset the answer had not reached yet: the text
+                        // before it is left out as it arrives.
+                        let text = skip_chars(text, &mut skip);
+                        if text.is_empty() {
+                            continue;
+                        }
+                        has_text = true;
+                        break (frame("delta", &json!({"text": text})), false);
+                    }
+                    Ok(Event::Usage { prompt, completion }) => {
+                        break (
+                            frame(
+                                "usage",
+                                &json!({"prompt_tokens": prompt, "completion_tokens": completion}),
+                            ),
+                            false,
+                        );
+                    }
+                    Ok(Event::Finished(ending, extra)) => {
+                        break (ending_frame(ending, has_text, &extra), true);
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        break (
+                            frame(
+                                "error",
+                                &json!({"status": "streaming", "type": "urn:mdz:problem:lagged",
+                                    "title": "Fell behind; resume with ?offset="}),
+                            ),
+                            true,
+                        );
+                    }
+                    Err(RecvError::Closed) => return None,
                 }
-                Ok(Event::Usage { prompt, completion }) => (
-                    frame(
-                        "usage",
-                        &json!({"prompt_tokens": prompt, "completion_tokens": completion}),
-                    ),
-                    false,
-                ),
-                Ok(Event::Finished(ending, extra)) => {
-                    (ending_frame(ending, has_text, &extra), true)
-                }
-                Err(RecvError::Lagged(_)) => (
-                    frame(
-                        "error",
-                        &json!({"status": "streaming", "type": "urn:mdz:problem:lagged",
-                            "title": "Fell behind; resume with ?offset="}),
-                    ),
-                    true,
-                ),
-                Err(RecvError::Closed) => return None,
             };
-            Some((Ok(next.0), (queue, events, has_text, next.1)))
+            Some((Ok(next.0), (queue, events, (has_text, skip), next.1)))
         },
     )
+}
+
+/// `text` without its first `skip` characters (fewer when it is shorter); `skip` is reduced
+/// by what was left out.
+fn skip_chars(text: String, skip: &mut usize) -> String {
+    if *skip == 0 {
+        return text;
+    }
+    let mut chars = text.chars();
+    let mut left_out = 0;
+    while left_out < *skip && chars.next().is_some() {
+        left_out += 1;
+    }
+    *skip -= left_out;
+    chars.collect()
 }
 
 /// A stored (ended) answer as SSE: its text in one `delta` (none when empty), then `done`.
@@ -331,4 +358,19 @@ async fn list_providers(svc: Svc, _user: AuthUser) -> HttpResponse {
         items,
         next_cursor: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skip_chars;
+
+    #[test]
+    fn skipping_counts_characters_across_deltas() {
+        let mut skip = 4;
+        assert_eq!(skip_chars("ab".into(), &mut skip), "");
+        assert_eq!(skip, 2);
+        assert_eq!(skip_chars("日本語x".into(), &mut skip), "語x");
+        assert_eq!(skip, 0);
+        assert_eq!(skip_chars("rest".into(), &mut skip), "rest");
+    }
 }

@@ -249,6 +249,9 @@ pub struct Answering<K> {
 pub struct Listener {
     pub backlog: String,
     pub events: broadcast::Receiver<Event>,
+    /// Characters of the coming deltas still before the offset listened from (a resume from
+    /// further than the answer had reached): left out as they arrive.
+    pub skip: usize,
 }
 
 /// What answers are keyed by (a chat message's id, an AI edit's).
@@ -286,6 +289,7 @@ impl<K: Key> Generations<K> {
         Some(Listener {
             backlog: after_chars(&text, offset),
             events: live.events.subscribe(),
+            skip: offset.saturating_sub(text.chars().count()),
         })
     }
 
@@ -368,6 +372,7 @@ impl<K: Key> Generations<K> {
         Listener {
             backlog: String::new(),
             events: first,
+            skip: 0,
         }
     }
 }
