@@ -14,6 +14,7 @@ mod bad_input;
 mod big_documents;
 mod change_feed;
 mod chat;
+mod chat_commit;
 mod chat_limits;
 mod collab;
 mod collab_abuse;

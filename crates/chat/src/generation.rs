@@ -30,6 +30,18 @@ pub enum Ending {
     Timeout,
     /// The provider failed (some text may have arrived).
     Failed,
+    /// The question and the answer's row were not stored (the answer, started while they
+    /// committed, is dropped: nothing of the exchange exists).
+    NotStored(Unstored),
+}
+
+/// Why an answer's row was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unstored {
+    /// Its session was deleted a moment before (by another node, behind a cache).
+    SessionGone,
+    /// The database failed or the post was dropped before knowing.
+    Failed,
 }
 
 impl Ending {
@@ -39,7 +51,7 @@ impl Ending {
             Ending::Complete => "complete",
             Ending::Cancelled => "cancelled",
             Ending::Timeout | Ending::Failed if has_text => "incomplete",
-            Ending::Timeout | Ending::Failed => "failed",
+            Ending::Timeout | Ending::Failed | Ending::NotStored(_) => "failed",
         }
     }
 
@@ -47,6 +59,10 @@ impl Ending {
         match self {
             Ending::Timeout => Some(ChatError::Timeout),
             Ending::Failed => Some(ChatError::BadUpstream),
+            Ending::NotStored(Unstored::SessionGone) => Some(ChatError::NotFound("session")),
+            Ending::NotStored(Unstored::Failed) => {
+                Some(ChatError::Unavailable("the question was not stored".into()))
+            }
             Ending::Complete | Ending::Cancelled => None,
         }
     }
@@ -78,32 +94,43 @@ pub trait Keeper: Send + Sync + 'static {
     async fn grow(&self, text: &str) -> Result<(), ChatError>;
     /// Store it for good (settling its hold); what the end event adds (`null`: nothing).
     async fn end(&self, ended: Ended<'_>) -> Result<Value, ChatError>;
+    /// Whether its row is stored (waiting for a commit under way): an answer whose row is
+    /// not ends [`Ending::NotStored`] whatever its stream did.
+    async fn kept(&self) -> Result<(), Unstored> {
+        Ok(())
+    }
 }
 
 /// Whether an answer's row is stored. A post starts the provider while the row's insert
 /// commits (so the commit does not add to the first byte); whatever writes to the row waits
 /// for it, and writes nothing when the insert failed (or the post was dropped before knowing).
 #[derive(Clone)]
-pub struct RowStored(watch::Receiver<Option<bool>>);
+pub struct RowStored(watch::Receiver<Option<Result<(), Unstored>>>);
 
 impl RowStored {
     /// A row stored before the answer started.
     pub fn already() -> Self {
-        Self(watch::channel(Some(true)).1)
+        Self(watch::channel(Some(Ok(()))).1)
     }
 
-    /// A row being stored: send `Some(true)` once it is committed, `Some(false)` if not.
-    pub fn pending() -> (watch::Sender<Option<bool>>, Self) {
+    /// A row being stored: send `Some(Ok(()))` once it is committed, `Some(Err(_))` if not
+    /// (dropping the sender unsent counts as not stored).
+    pub fn pending() -> (watch::Sender<Option<Result<(), Unstored>>>, Self) {
         let (tx, rx) = watch::channel(None);
         (tx, Self(rx))
     }
 
-    pub async fn is_stored(&self) -> bool {
+    /// Once known: stored, or why not.
+    pub async fn outcome(&self) -> Result<(), Unstored> {
         let mut rx = self.0.clone();
-        matches!(
-            rx.wait_for(Option::is_some).await.as_deref(),
-            Ok(Some(true))
-        )
+        match rx.wait_for(Option::is_some).await.as_deref() {
+            Ok(Some(outcome)) => *outcome,
+            Ok(None) | Err(_) => Err(Unstored::Failed),
+        }
+    }
+
+    pub async fn is_stored(&self) -> bool {
+        self.outcome().await.is_ok()
     }
 }
 
@@ -124,6 +151,10 @@ impl Keeper for MessageKeeper {
         let mut conn = db::conn(&self.pool).await?;
         repo::save_growing(&mut conn, self.id, text).await?;
         Ok(())
+    }
+
+    async fn kept(&self) -> Result<(), Unstored> {
+        self.stored.outcome().await
     }
 
     async fn end(&self, ended: Ended<'_>) -> Result<Value, ChatError> {
@@ -352,6 +383,11 @@ impl<K: Key> Generations<K> {
             )
             .await;
             let ending = live.finish(ending);
+            // An answer started while its row committed ends only once that is known.
+            let ending = match keeper.kept().await {
+                Ok(()) => ending,
+                Err(why) => Ending::NotStored(why),
+            };
             let text = live.text().clone();
             let usage = quota::charge(ending, usage, &text, answering.prompt_tokens);
             let label = crate::metrics::model_label(provider.as_ref(), &model);

@@ -7,18 +7,22 @@ use super::{
 };
 use crate::context::{self, Earlier};
 use crate::error::ChatError;
-use crate::generation::{Generations, Listener, RowStored};
+use crate::generation::{Listener, RowStored, Unstored};
 use crate::interface::{MAX_CONTENT, MAX_CONTEXT_FILES, PostMessage};
 use crate::provider::{Prompt, Provider, Speaker};
 use crate::quota;
 use crate::repo::{self, MessageRow};
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use mdz_core::FieldError;
 use mdz_core::db;
-use mdz_core::ids::{ChatMessageId, ChatSessionId, UserId};
+use mdz_core::ids::{ChatSessionId, UserId};
 use mdz_core::ports::ChatSessionInfo;
 use std::sync::Arc;
+use tokio::sync::oneshot;
 use tracing::instrument;
+
+/// The error stored on an answer whose question was stored but which never started.
+const NOT_STARTED: &str = "the answer did not start (its history could not be read)";
 
 /// How a prompt is assembled from the history before the question.
 type Assemble<'a> = &'a (dyn Fn(&[Earlier]) -> Vec<(Speaker, String)> + Sync);
@@ -34,31 +38,15 @@ struct Exchange<'a> {
     assemble: Assemble<'a>,
 }
 
-/// Cancels an answer started before its rows were stored, unless disarmed once they are
-/// (also when the post is dropped half-way, a client gone).
-struct CancelUnlessStored<'a> {
-    generations: &'a Generations<ChatMessageId>,
-    id: ChatMessageId,
-    armed: bool,
-}
-
-impl Drop for CancelUnlessStored<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            // Too late or gone: the answer ends on its own, nothing of it was shown.
-            let _ = self.generations.cancel(self.id);
-        }
-    }
-}
-
 impl ChatService {
-    /// The question is stored, then its answer streams. Round trips before the provider is
+    /// The question is stored and its answer streams. Round trips before the provider is
     /// called: the sources (only when there are any), then the history read; the session and
     /// the caller's role come from caches that every node drops on a change (one trip each
     /// when they miss). Without quotas both messages are stored in the same pipelined trip,
-    /// and the provider is called as soon as the history is in, while they commit: nothing
-    /// of the answer goes out (and nothing is written to its row) before they are committed,
-    /// and the answer is cancelled if they are not.
+    /// and the answer starts as soon as the history is in and streams while they commit: its
+    /// row is written and its end (`done`) reported only once they are committed, and when
+    /// they are not, the answer stops and ends with an error. With quotas the hold must admit
+    /// the answer first, so the rows commit before it starts.
     #[instrument(skip_all, fields(user_id = %actor, session_id = %session_id))]
     pub async fn post(
         &self,
@@ -97,7 +85,9 @@ impl ChatService {
             .clone()
             .unwrap_or_else(|| provider.default_model().to_owned());
         let citations = context::citations(&pinned, &found);
-        let now = Utc::now();
+        // Microseconds, as PostgreSQL keeps them: the rows are answered as built, before
+        // their insert is back.
+        let now = Utc::now().trunc_subsecs(6);
         let rows = [
             question_row(session_id, actor, &content, now),
             answer_row(session_id, actor, &model, &citations, now),
@@ -178,8 +168,11 @@ impl ChatService {
         Ok((stored, listener))
     }
 
-    /// Without quotas: the history read and the insert go in one pipelined trip, and the
-    /// answer starts as soon as the history is in, while the insert commits.
+    /// Without quotas: the history read and the insert go in one pipelined trip, run by a
+    /// task of their own (a client that drops does not cut the insert half-way); the answer
+    /// starts as soon as the history is in and streams while the insert commits. Its end
+    /// waits for the commit: when the rows were not stored, the answer is stopped and ends
+    /// [`crate::generation::Ending::NotStored`], and nothing of the exchange exists.
     async fn start_while_storing(
         &self,
         exchange: Exchange<'_>,
@@ -187,43 +180,71 @@ impl ChatService {
         let (session_id, question_id) = (exchange.session.id, exchange.rows[0].id);
         let answer_id = exchange.rows[1].id;
         let (committed, row_stored) = RowStored::pending();
-        let mut guard = CancelUnlessStored {
-            generations: &self.generations,
-            id: answer_id,
-            armed: true,
-        };
-        let conn = db::conn(&self.pool).await?;
-        let (mut reading, mut writing) = (&*conn, &*conn);
-        let start = async {
-            let history =
-                earlier(repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT).await)?;
-            let messages = (exchange.assemble)(&history);
-            Ok::<_, ChatError>(self.start_answer(
-                Answer {
-                    session: session_id,
-                    id: answer_id,
-                    first_message: history.is_empty().then(|| exchange.content.to_owned()),
-                    hold: None,
-                    stored: row_stored,
-                },
-                exchange.provider.clone(),
-                Prompt {
-                    model: exchange.model.clone(),
-                    messages,
-                    max_tokens: None,
-                },
-            ))
-        };
-        let (started, stored) = tokio::join!(
-            biased;
-            start,
-            repo::insert(&mut writing, &exchange.rows, None),
+        let mut conn = db::conn(&self.pool).await?;
+        let (read, history) = oneshot::channel();
+        let (started, answered) = oneshot::channel::<()>();
+        let rows = exchange.rows.clone();
+        tokio::spawn(async move {
+            let (mut reading, mut writing) = (&*conn, &*conn);
+            let history = async {
+                let rows = repo::recent(&mut reading, session_id, question_id, HISTORY_LIMIT);
+                drop(read.send(rows.await));
+            };
+            let ((), stored) =
+                tokio::join!(biased; history, repo::insert(&mut writing, &rows, None));
+            let outcome = stored.map(drop).map_err(|e| match session_gone(e) {
+                ChatError::NotFound(_) => Unstored::SessionGone,
+                e => {
+                    tracing::error!(error = %e, "storing a question failed");
+                    Unstored::Failed
+                }
+            });
+            committed.send_replace(Some(outcome));
+            // Stored, but the answer never started (the history read failed, or the post was
+            // dropped before): it ends now rather than waiting for the orphan sweeper.
+            if outcome.is_ok() && answered.await.is_err() {
+                let failed = repo::save_progress(
+                    &mut conn,
+                    answer_id,
+                    "",
+                    "failed",
+                    None,
+                    Some(NOT_STARTED),
+                );
+                if let Err(e) = failed.await {
+                    tracing::warn!(answer_id = %answer_id, error = %e, "ending an unstarted answer failed");
+                }
+            }
+        });
+        let history = history
+            .await
+            .map_err(|_| ChatError::Unavailable("the history read was dropped".into()))?;
+        let history = earlier(history)?;
+        let messages = (exchange.assemble)(&history);
+        let listener = self.start_answer(
+            Answer {
+                session: session_id,
+                id: answer_id,
+                first_message: history.is_empty().then(|| exchange.content.to_owned()),
+                hold: None,
+                stored: row_stored.clone(),
+            },
+            exchange.provider,
+            Prompt {
+                model: exchange.model,
+                messages,
+                max_tokens: None,
+            },
         );
-        drop(conn);
-        let stored = stored.map_err(session_gone);
-        committed.send_replace(Some(stored.is_ok()));
-        let (stored, listener) = (stored?, started?);
-        guard.armed = false;
-        Ok((stored, listener))
+        // The task waits for this only once the rows are in; it is gone only if they were not.
+        let _ = started.send(());
+        // Rows refused: the provider stops now rather than at the answer's end.
+        let generations = self.generations.clone();
+        tokio::spawn(async move {
+            if !row_stored.is_stored().await {
+                let _ = generations.cancel(answer_id);
+            }
+        });
+        Ok((exchange.rows.to_vec(), listener))
     }
 }
