@@ -238,23 +238,24 @@ impl Connection {
                         // keep the last text within the limit.
                         return Some(CLOSE_DOC_TOO_BIG);
                     };
+                    // Applied and relayed by the journal's writer once committed.
+                    let (room, user, id) = (self.room.clone(), self.user, self.id);
+                    let frame = protocol::update_frame(raw.clone());
                     let stored = self
                         .rooms
                         .journal
-                        .append(self.room.file, Some(self.user), Bytes::from(raw.clone()))
-                        .await;
-                    match stored {
-                        Ok(seq) => self.room.apply_stored(
-                            seq,
-                            update,
-                            protocol::update_frame(raw),
+                        .append(
+                            self.room.file,
                             Some(self.user),
-                            self.id,
-                        ),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "collab update not stored");
-                            return Some(CLOSE_STORAGE);
-                        }
+                            Bytes::from(raw),
+                            Box::new(move |seq| {
+                                room.apply_stored(seq, update, frame, Some(user), id);
+                            }),
+                        )
+                        .await;
+                    if let Err(e) = stored {
+                        tracing::warn!(error = %e, "collab update not stored");
+                        return Some(CLOSE_STORAGE);
                     }
                     // Applied: its growth is in the text now.
                     drop(admitted);

@@ -1,6 +1,10 @@
 //! The update journal: every accepted update is appended to PostgreSQL before anyone hears
-//! of it. One writer task commits whatever queued while the previous commit ran (group
-//! commit): many updates, one transaction, one fsync.
+//! of it. One writer commits whatever queued while the previous commit ran (group commit):
+//! many updates, one transaction, one fsync. The writer runs on a thread of its own with
+//! connections of its own (made on that thread, so their I/O is driven there too), and
+//! applies each committed update to its room itself ([`OnCommit`]): an update's way from its
+//! socket to the others' crosses threads twice (to the writer, to each reader), not five
+//! times (writer, connection driver and back, the sender's task, the readers).
 
 use crate::metrics::CollabMetrics;
 use crate::repo::{self, Appended, Reserve};
@@ -10,6 +14,10 @@ use mdz_core::ids::{FileId, UserId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+
+/// Connections of the journal's own pool (beside `DATABASE_POOL_SIZE`): one commits, one
+/// is spare while a broken one is replaced.
+pub const JOURNAL_CONNECTIONS: usize = 2;
 
 /// Most updates in one commit.
 const MAX_BATCH: usize = 1024;
@@ -32,10 +40,16 @@ pub struct Stored {
 #[error("the update journal is unavailable: {0}")]
 pub struct JournalError(String);
 
+/// What to do with an update once it is committed, given its sequence number: run on the
+/// writer, in commit order, before the appender hears back (applying it to its room and
+/// relaying it). Keep it short: the next batch waits for it.
+pub type OnCommit = Box<dyn FnOnce(i64) + Send>;
+
 struct Append {
     file: FileId,
     user: Option<UserId>,
     data: Bytes,
+    then: Option<OnCommit>,
     reply: oneshot::Sender<Result<i64, JournalError>>,
 }
 
@@ -46,24 +60,40 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Start the writer; `committed` hears every batch after its commit.
+    /// Start the writer on a thread of its own, committing through `pool` (a pool for the
+    /// journal alone: its connections are made, and driven, on that thread); `committed`
+    /// hears every batch after its commit. The thread ends when the last handle is dropped.
     pub fn start(
         pool: DbPool,
-        runtime: &tokio::runtime::Handle,
         committed: mpsc::UnboundedSender<Vec<Stored>>,
         metrics: Arc<CollabMetrics>,
     ) -> Self {
         let (queue, rx) = mpsc::channel(16 * MAX_BATCH);
-        runtime.spawn(write_loop(pool, rx, committed, metrics));
+        let writer = move || match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(write_loop(pool, rx, committed, metrics)),
+            // Appends then fail ("the writer has stopped") and connections close with 1013.
+            Err(e) => tracing::error!(error = %e, "the collab journal's runtime did not start"),
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("mdz-journal".into())
+            .spawn(writer)
+        {
+            tracing::error!(error = %e, "the collab journal's thread did not start");
+        }
         Self { queue }
     }
 
-    /// Store `data` as the next update of `file`; returns its sequence number once committed.
+    /// Store `data` as the next update of `file`; once committed, `then` runs on the writer
+    /// with its sequence number, and the number is returned.
     pub async fn append(
         &self,
         file: FileId,
         user: Option<UserId>,
         data: Bytes,
+        then: OnCommit,
     ) -> Result<i64, JournalError> {
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -71,6 +101,7 @@ impl Journal {
                 file,
                 user,
                 data,
+                then: Some(then),
                 reply,
             })
             .await
@@ -94,7 +125,10 @@ async fn write_loop(
         match commit(&pool, &batch).await {
             Ok(seqs) => {
                 let mut stored = Vec::with_capacity(size);
-                for (append, seq) in batch.drain(..).zip(seqs) {
+                for (mut append, seq) in batch.drain(..).zip(seqs) {
+                    if let Some(then) = append.then.take() {
+                        then(seq);
+                    }
                     stored.push(Stored {
                         file: append.file,
                         seq,
@@ -200,6 +234,7 @@ mod tests {
             file: FileId(uuid::Uuid::nil()),
             user: None,
             data: Bytes::from(vec![0; bytes]),
+            then: None,
             reply,
         }
     }

@@ -48,6 +48,7 @@ pub fn file_routes(cfg: &mut ServiceConfig) {
     suggestions::endpoint::file_routes(cfg);
 }
 pub use error::CollabError;
+pub use journal::JOURNAL_CONNECTIONS;
 
 /// The name of the shared `Y.Text` that holds a document's Markdown.
 pub const TEXT_NAME: &str = "content";
@@ -64,7 +65,7 @@ pub struct CollabModule {
 impl CollabModule {
     pub fn new(
         config: &Config,
-        pool: DbPool,
+        (pool, journal_pool): (DbPool, DbPool),
         kv: SharedKv,
         access: Arc<dyn ProjectAccess>,
         documents: Arc<dyn DocumentStore>,
@@ -91,7 +92,7 @@ impl CollabModule {
             users.clone(),
         ));
         let rooms = Rooms::start(
-            pool.clone(),
+            (pool.clone(), journal_pool),
             documents.clone(),
             access.clone(),
             kv,

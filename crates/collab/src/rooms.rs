@@ -94,7 +94,7 @@ pub struct Rooms {
 
 impl Rooms {
     pub fn start(
-        pool: DbPool,
+        (pool, journal_pool): (DbPool, DbPool),
         documents: Arc<dyn DocumentStore>,
         access: Arc<dyn ProjectAccess>,
         kv: SharedKv,
@@ -103,7 +103,7 @@ impl Rooms {
     ) -> Arc<Self> {
         let runtime = tokio::runtime::Handle::current();
         let (committed, stored) = mpsc::unbounded_channel();
-        let journal = Journal::start(pool.clone(), &runtime, committed.clone(), metrics.clone());
+        let journal = Journal::start(journal_pool, committed.clone(), metrics.clone());
         let multi_node = kv.backend() == "redis";
         let rooms = Arc::new(Self {
             rooms: Mutex::new(HashMap::new()),

@@ -116,6 +116,13 @@ impl Application {
             Duration::from_secs(config.database_timeout_secs),
         )
         .map_err(anyhow::Error::msg)?;
+        // The collab journal's own connections, made and driven on its writer's thread.
+        let journal_pool = db::build_pool(
+            db_url,
+            mdz_collab::JOURNAL_CONNECTIONS,
+            Duration::from_secs(config.database_timeout_secs),
+        )
+        .map_err(anyhow::Error::msg)?;
 
         let kv: SharedKv = match &config.redis_url {
             Some(url) => {
@@ -188,7 +195,7 @@ impl Application {
         files.spawn_sequencer(mdz_files::changes::NUMBER_EVERY);
         let collab = CollabModule::new(
             &config,
-            pool.clone(),
+            (pool.clone(), journal_pool),
             kv.clone(),
             projects.access(),
             files.documents(),
