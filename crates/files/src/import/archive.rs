@@ -4,6 +4,7 @@
 //! given what it becomes. Any refusal here leaves nothing behind: nothing was written yet.
 
 use super::ImportError;
+use super::history::{self, Histories, VersionEntry};
 use super::names;
 use crate::paths::DocPath;
 use mdz_core::ids::AttachmentId;
@@ -71,6 +72,8 @@ pub struct Item {
     /// Attachments: the type, and the id it had in the project it was exported from.
     pub content_type: String,
     pub old_id: Option<AttachmentId>,
+    /// Documents of an mdz export: their versions, oldest first (empty: no history).
+    pub versions: Vec<VersionEntry>,
 }
 
 /// Everything the import will make, checked.
@@ -312,10 +315,12 @@ pub fn plan(zip: &mut ZipArchive<File>, limits: &Limits) -> Result<Plan, ImportE
         attachments: Vec::new(),
         skipped: Vec::new(),
         skipped_count: 0,
+        histories: Histories::default(),
     };
     for e in &listed {
         planner.entry(zip, e)?;
     }
+    std::mem::take(&mut planner.histories).attach(&mut planner.documents)?;
     let (name, description) = match manifest.as_ref().and_then(|m| m.project.as_ref()) {
         Some(p) => (Some(p.name.clone()), p.description.clone()),
         None => (
@@ -384,6 +389,7 @@ struct Planner<'a> {
     attachments: Vec<Item>,
     skipped: Vec<String>,
     skipped_count: usize,
+    histories: Histories,
 }
 
 impl Planner<'_> {
@@ -395,6 +401,11 @@ impl Planner<'_> {
     }
 
     fn entry(&mut self, zip: &mut ZipArchive<File>, e: &Listed) -> Result<(), ImportError> {
+        if self.format == Format::Mdz
+            && let Some(kind) = history::kind(&e.name)
+        {
+            return self.history(zip, e, kind.map_err(|why| ImportError::bad_entry(&e.name, why))?);
+        }
         if names::is_ignored(&e.name, self.format) {
             return Ok(());
         }
@@ -421,7 +432,8 @@ impl Planner<'_> {
         }
     }
 
-    fn document(&mut self, zip: &mut ZipArchive<File>, e: &Listed) -> Result<(), ImportError> {
+    /// Inflate a Markdown entry (counted) and check it is text a document can hold; its size.
+    fn markdown(&mut self, zip: &mut ZipArchive<File>, e: &Listed) -> Result<u64, ImportError> {
         let mut entry = zip.by_index(e.index).map_err(ImportError::BrokenZip)?;
         let mut bytes = Vec::new();
         let size = self.budget.read(
@@ -433,6 +445,42 @@ impl Planner<'_> {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| ImportError::bad_entry(&e.name, "is not UTF-8 text"))?;
         mdz_core::text::check(text).map_err(|why| ImportError::bad_entry(&e.name, why))?;
+        Ok(size)
+    }
+
+    /// A version's text or a document's `versions.json`, checked and kept for
+    /// [`Histories::attach`].
+    fn history(
+        &mut self,
+        zip: &mut ZipArchive<File>,
+        e: &Listed,
+        kind: history::Kind<'_>,
+    ) -> Result<(), ImportError> {
+        match kind {
+            history::Kind::Text(document, n) => {
+                self.markdown(zip, e)?;
+                let entry = VersionEntry {
+                    index: e.index,
+                    name: e.name.clone(),
+                    meta: None,
+                };
+                self.histories.text(document, n, entry);
+            }
+            history::Kind::Meta(document) => {
+                let mut entry = zip.by_index(e.index).map_err(ImportError::BrokenZip)?;
+                let mut bytes = Vec::new();
+                let cap = history::MAX_VERSIONS_FILE_BYTES;
+                self.budget
+                    .read(&mut entry, &e.name, cap, Some(&mut bytes))?;
+                let versions = history::parse_meta(&e.name, &bytes)?;
+                self.histories.meta(document, &e.name, versions);
+            }
+        }
+        Ok(())
+    }
+
+    fn document(&mut self, zip: &mut ZipArchive<File>, e: &Listed) -> Result<(), ImportError> {
+        let size = self.markdown(zip, e)?;
         let wanted = match self.format {
             Format::Notion => self.renames.notion_path(&e.name),
             _ => e.name.clone(),
@@ -451,6 +499,7 @@ impl Planner<'_> {
             size,
             content_type: String::new(),
             old_id: None,
+            versions: Vec::new(),
         });
         Ok(())
     }
@@ -493,6 +542,7 @@ impl Planner<'_> {
             size,
             content_type,
             old_id,
+            versions: Vec::new(),
         });
         Ok(())
     }
