@@ -404,7 +404,11 @@ impl Planner<'_> {
         if self.format == Format::Mdz
             && let Some(kind) = history::kind(&e.name)
         {
-            return self.history(zip, e, kind.map_err(|why| ImportError::bad_entry(&e.name, why))?);
+            return self.history(
+                zip,
+                e,
+                kind.map_err(|why| ImportError::bad_entry(&e.name, why))?,
+            );
         }
         if names::is_ignored(&e.name, self.format) {
             return Ok(());

@@ -134,7 +134,10 @@ mod tests {
         let (rows, head) = chain.finish();
         assert_eq!(rows.len(), 41);
         assert!(rows.iter().enumerate().all(|(i, r)| r.n == i as i32 + 1));
-        assert!(rows.last().unwrap().body.is_empty(), "the head is files.content");
+        assert!(
+            rows.last().unwrap().body.is_empty(),
+            "the head is files.content"
+        );
         assert!(rows.iter().any(|r| r.snapshot), "rewrites make full copies");
         assert!(rows.iter().any(|r| !r.snapshot && !r.body.is_empty()));
         assert_eq!(rebuild(&rows, &head.unwrap()), texts);

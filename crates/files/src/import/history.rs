@@ -49,9 +49,9 @@ pub fn kind(name: &str) -> Option<Result<Kind<'_>, &'static str>> {
     if last == VERSIONS_FILE {
         return Some(Ok(Kind::Meta(document)));
     }
-    let number = last.strip_suffix(".md").filter(|n| {
-        !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
-    });
+    let number = last
+        .strip_suffix(".md")
+        .filter(|n| !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()));
     Some(
         number
             .and_then(|n| n.parse::<i32>().ok())
@@ -63,9 +63,8 @@ pub fn kind(name: &str) -> Option<Result<Kind<'_>, &'static str>> {
 /// Parse and check a `versions.json`: labels as `PATCH /files/{id}/versions/{n}` takes them,
 /// times PostgreSQL can store.
 pub fn parse_meta(name: &str, bytes: &[u8]) -> Result<Vec<VersionMeta>, ImportError> {
-    let file: VersionsFile = serde_json::from_slice(bytes).map_err(|e| {
-        ImportError::bad_entry(name, format!("is not a list of versions: {e}"))
-    })?;
+    let file: VersionsFile = serde_json::from_slice(bytes)
+        .map_err(|e| ImportError::bad_entry(name, format!("is not a list of versions: {e}")))?;
     file.versions
         .into_iter()
         .map(|mut v| {
@@ -148,9 +147,16 @@ fn numbered(
     if let Some((name, metas)) = meta {
         let listed = metas.iter().map(|m| m.n);
         if metas.len() != k || !listed.eq((1..).take(k)) {
+            let held = if k == 0 {
+                "none".to_owned()
+            } else {
+                format!("1 to {k}")
+            };
             return Err(ImportError::bad_entry(
                 &name,
-                format!("does not list versions 1 to {k}, the texts the archive holds"),
+                format!(
+                    "does not list exactly the versions whose texts the archive holds ({held})"
+                ),
             ));
         }
         for (v, m) in versions.iter_mut().zip(metas) {
@@ -200,7 +206,11 @@ mod tests {
 
     #[test]
     fn versions_must_be_numbered_from_one_without_gaps() {
-        let of = |ns: &[i32]| ns.iter().map(|&n| (n, entry(n))).collect::<BTreeMap<_, _>>();
+        let of = |ns: &[i32]| {
+            ns.iter()
+                .map(|&n| (n, entry(n)))
+                .collect::<BTreeMap<_, _>>()
+        };
         assert_eq!(numbered("a.md", of(&[1, 2, 3]), None).unwrap().len(), 3);
         assert!(numbered("a.md", of(&[]), None).unwrap().is_empty());
         assert!(numbered("a.md", of(&[2, 3]), None).is_err());
