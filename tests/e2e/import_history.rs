@@ -238,6 +238,23 @@ async fn an_older_export_and_an_edited_one_keep_their_versions() {
         texts(versions(&app, &owner, &docs["c.md"]).await),
         ["no history\n"]
     );
+    // A versions.json over its 4 MiB is refused before it is parsed.
+    let mut padded = br#"{"versions": []}"#.to_vec();
+    padded.resize(4 * 1024 * 1024 + 1, b' ');
+    let zip = zip_of(&[
+        ("mdz-export.json", manifest),
+        ("a.md", b"a"),
+        (".mdz/history/a.md/versions.json", &padded),
+    ]);
+    let (status, _, body) = import(&app, Some(&owner), "?name=Padded", zip).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("versions.json is larger than 4194304 bytes"),
+        "{body}"
+    );
     let a = versions(&app, &owner, &docs["a.md"]).await;
     assert_eq!(
         (
