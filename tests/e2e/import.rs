@@ -51,8 +51,8 @@ pub(crate) fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-/// Every document of a project: path → content.
-async fn documents(app: &TestApp, user: &TestUser, project: &str) -> BTreeMap<String, String> {
+/// path → id of a project's documents.
+pub(crate) async fn ids(app: &TestApp, user: &TestUser, project: &str) -> BTreeMap<String, String> {
     let (status, page) = app
         .get(
             &format!("/api/v1/projects/{project}/files?limit=100"),
@@ -60,19 +60,26 @@ async fn documents(app: &TestApp, user: &TestUser, project: &str) -> BTreeMap<St
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap().to_owned();
+            (path, f["id"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// Every document of a project: path → content.
+async fn documents(app: &TestApp, user: &TestUser, project: &str) -> BTreeMap<String, String> {
     let mut docs = BTreeMap::new();
-    for item in page["items"].as_array().unwrap() {
+    for (path, id) in ids(app, user, project).await {
         let (status, file) = app
-            .get(
-                &format!("/api/v1/files/{}", item["id"].as_str().unwrap()),
-                Some(&user.access),
-            )
+            .get(&format!("/api/v1/files/{id}"), Some(&user.access))
             .await;
         assert_eq!(status, StatusCode::OK);
-        docs.insert(
-            file["path"].as_str().unwrap().to_owned(),
-            file["content"].as_str().unwrap().to_owned(),
-        );
+        docs.insert(path, file["content"].as_str().unwrap().to_owned());
     }
     docs
 }

@@ -4,7 +4,7 @@
 
 use crate::attachments::setup;
 use crate::export::{attach, export};
-use crate::import::{attachment_ids, import, nothing_left, zip_of};
+use crate::import::{attachment_ids, ids, import, nothing_left, zip_of};
 use mdz_tests::{Options, TestApp, TestUser};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -34,26 +34,6 @@ async fn versions(app: &TestApp, user: &TestUser, file: &str) -> Vec<(Value, Str
         out.push((v.clone(), read["content"].as_str().unwrap().to_owned()));
     }
     out
-}
-
-/// path → id of a project's documents.
-async fn ids(app: &TestApp, user: &TestUser, project: &str) -> BTreeMap<String, String> {
-    let (status, page) = app
-        .get(
-            &format!("/api/v1/projects/{project}/files?limit=100"),
-            Some(&user.access),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let path = f["path"].as_str().unwrap().to_owned();
-            (path, f["id"].as_str().unwrap().to_owned())
-        })
-        .collect()
 }
 
 async fn save(app: &TestApp, user: &TestUser, file: &str, content: &str) {
