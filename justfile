@@ -15,8 +15,8 @@ lint:
 
 # Benchmarks: `just bench` (HTTP, documents, chat), `just bench collab` (live editing),
 # `just bench chat` (chat first byte only), `just bench ai` (AI edit and completion first
-# byte, accept to visible), `just bench web` (the web app in chromium),
-# `just bench all`
+# byte, accept to visible), `just bench web` (the web app in chromium), `just bench data`
+# (export, import, backup, restore, folder sync), `just bench all`
 bench WHAT="http":
     #!/usr/bin/env bash
     set -euo pipefail
@@ -26,8 +26,9 @@ bench WHAT="http":
       chat) scripts/bench-chat.sh ;;
       ai) BENCH_CHAT_WHAT="edit complete" scripts/bench-chat.sh && BENCH_ONLY=accept scripts/bench-collab.sh ;;
       web) scripts/bench-web.sh ;;
-      all) scripts/bench.sh && scripts/bench-collab.sh && scripts/bench-web.sh ;;
-      *) echo "just bench [http|collab|chat|ai|web|all]" >&2; exit 2 ;;
+      data) scripts/bench-data.sh ;;
+      all) scripts/bench.sh && scripts/bench-collab.sh && scripts/bench-web.sh && scripts/bench-data.sh ;;
+      *) echo "just bench [http|collab|chat|ai|web|data|all]" >&2; exit 2 ;;
     esac
 
 # What CI runs

@@ -67,7 +67,6 @@ base="http://127.0.0.1:$MDZ_PORT"
 for _ in $(seq 100); do curl -fs "$base/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$REF_PORT") 2>/dev/null && break; sleep 0.1; done
 
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 token=$(curl -fs -X POST "$base/api/v1/auth/register" -H 'content-type: application/json' \
   -d '{"email":"bench@example.com","password":"violet-harbour-42","display_name":"Bench"}' | json access_token)
 # A personal access token for everything after this: the runs outlast an access token (15 min).

@@ -45,21 +45,6 @@ PG_DURABLE=1 PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements" start_s
 export DATABASE_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
 psql "$DATABASE_URL" -q -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 
-wait_ready() { for _ in $(seq 300); do curl -fs "$1/health/ready" >/dev/null 2>&1 && return; sleep 0.1; done; }
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
-# A user (the email names it) and a project on the server at $1; prints "token project".
-user_project() {
-  local token project
-  token=$(curl -fs -X POST "$1/api/v1/auth/register" -H 'content-type: application/json' \
-    -d "{\"email\":\"$2@example.com\",\"password\":\"violet-harbour-42\",\"display_name\":\"Bench\"}" | json access_token)
-  # A personal access token: the benchmark outlasts an access token (15 min).
-  token=$(curl -fs -X POST "$1/api/v1/auth/tokens" -H 'content-type: application/json' \
-    -H "Authorization: Bearer $token" -d '{"name":"bench","expires_in_days":1}' | json token)
-  project=$(curl -fs -X POST "$1/api/v1/projects" -H 'content-type: application/json' \
-    -H "Authorization: Bearer $token" -d "{\"name\":\"$2\"}" | json id)
-  echo "$token $project"
-}
-
 # A fresh access token (a signed JWT, valid 15 minutes) of the user the email names, on the
 # server at $1: each paced section takes one, as the web app and the editors authenticate.
 jwt_of() {

@@ -1,4 +1,4 @@
-# Shared by scripts/test.sh and scripts/bench.sh: tools and throwaway services.
+# Shared by scripts/test.sh and the benchmark scripts: tools and throwaway services.
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -214,4 +214,21 @@ pg_floor() { # url, seconds, scratch dir
   (cd "$dir" && "$bin/pgbench" -n -c 16 -j 2 -R 160 -T "$seconds" -f update.sql -l \
     --log-prefix=floor "$url" >pgbench.out 2>&1) || { cat "$dir/pgbench.out" >&2; return 1; }
   python3 "$(dirname "${BASH_SOURCE[0]}")/bench/stats.py" pgbench "$dir"/floor.*
+}
+
+# ---- benchmark helpers (scripts/bench*.sh) ----
+
+wait_ready() { for _ in $(seq 300); do curl -fs "$1/health/ready" >/dev/null 2>&1 && return; sleep 0.1; done; }
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+# A user (the email names it) and a project on the server at $1; prints "token project".
+user_project() {
+  local token project
+  token=$(curl -fs -X POST "$1/api/v1/auth/register" -H 'content-type: application/json' \
+    -d "{\"email\":\"$2@example.com\",\"password\":\"violet-harbour-42\",\"display_name\":\"Bench\"}" | json access_token)
+  # A personal access token: the benchmark outlasts an access token (15 min).
+  token=$(curl -fs -X POST "$1/api/v1/auth/tokens" -H 'content-type: application/json' \
+    -H "Authorization: Bearer $token" -d '{"name":"bench","expires_in_days":1}' | json token)
+  project=$(curl -fs -X POST "$1/api/v1/projects" -H 'content-type: application/json' \
+    -H "Authorization: Bearer $token" -d "{\"name\":\"$2\"}" | json id)
+  echo "$token $project"
 }

@@ -13,7 +13,7 @@ use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
 /// POST `zip` to the import as `user` (no token: anonymous).
-async fn import(
+pub(crate) async fn import(
     app: &TestApp,
     user: Option<&TestUser>,
     query: &str,
@@ -42,7 +42,7 @@ async fn import(
 }
 
 /// A zip of `entries`, deflated.
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     for (name, bytes) in entries {
         zip.start_file(*name, SimpleFileOptions::default()).unwrap();
@@ -51,8 +51,8 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-/// Every document of a project: path → content.
-async fn documents(app: &TestApp, user: &TestUser, project: &str) -> BTreeMap<String, String> {
+/// path → id of a project's documents.
+pub(crate) async fn ids(app: &TestApp, user: &TestUser, project: &str) -> BTreeMap<String, String> {
     let (status, page) = app
         .get(
             &format!("/api/v1/projects/{project}/files?limit=100"),
@@ -60,25 +60,32 @@ async fn documents(app: &TestApp, user: &TestUser, project: &str) -> BTreeMap<St
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap().to_owned();
+            (path, f["id"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// Every document of a project: path → content.
+async fn documents(app: &TestApp, user: &TestUser, project: &str) -> BTreeMap<String, String> {
     let mut docs = BTreeMap::new();
-    for item in page["items"].as_array().unwrap() {
+    for (path, id) in ids(app, user, project).await {
         let (status, file) = app
-            .get(
-                &format!("/api/v1/files/{}", item["id"].as_str().unwrap()),
-                Some(&user.access),
-            )
+            .get(&format!("/api/v1/files/{id}"), Some(&user.access))
             .await;
         assert_eq!(status, StatusCode::OK);
-        docs.insert(
-            file["path"].as_str().unwrap().to_owned(),
-            file["content"].as_str().unwrap().to_owned(),
-        );
+        docs.insert(path, file["content"].as_str().unwrap().to_owned());
     }
     docs
 }
 
 /// The attachment ids a text links to, in order.
-fn attachment_ids(text: &str) -> Vec<String> {
+pub(crate) fn attachment_ids(text: &str) -> Vec<String> {
     text.split("/api/v1/attachments/")
         .skip(1)
         .map(|rest| rest[..36].to_owned())
@@ -326,7 +333,7 @@ fn lying_zip(real: usize, claimed: u32) -> Vec<u8> {
 }
 
 /// Nothing of a refused import is left: no project, no attachment row, no object.
-async fn nothing_left(app: &TestApp, owner: &TestUser) {
+pub(crate) async fn nothing_left(app: &TestApp, owner: &TestUser) {
     let (status, list) = app.get("/api/v1/projects", Some(&owner.access)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["items"], json!([]), "{list}");

@@ -31,6 +31,7 @@ mod export;
 mod faults;
 mod files;
 mod import;
+mod import_history;
 mod mail;
 mod mail_limits;
 mod mcp;

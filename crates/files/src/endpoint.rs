@@ -3,7 +3,7 @@
 use crate::interface::{
     Changes, ChangesQuery, CreateFileRequest, File, FileMeta, Folders, FoldersQuery, LabelRequest,
     ListQuery, MoveFileRequest, SaveFileRequest, SearchParams, SearchResult, Version,
-    VersionOrDiff, VersionQuery,
+    VersionOrDiff, VersionQuery, parse_label,
 };
 use crate::paths::{DocPath, parse_prefix};
 use crate::search::SearchQuery;
@@ -534,14 +534,8 @@ async fn label_version(
     let label = body
         .into_inner()
         .label
-        .map(|l| l.trim().to_owned())
         .map(|l| {
-            let len = l.chars().count();
-            if (1..=100).contains(&len) && !l.chars().any(char::is_control) {
-                Ok(l)
-            } else {
-                Err(ApiError::field("label", "must be 1 to 100 characters"))
-            }
+            parse_label(&l).ok_or_else(|| ApiError::field("label", "must be 1 to 100 characters"))
         })
         .transpose()?;
     Ok(web::Json(svc.label(user.user_id, id, n, label).await?))

@@ -15,7 +15,7 @@ use futures_util::{Stream, StreamExt};
 use mdz_core::access::{Action, ProjectAccess, ProjectSummary};
 use mdz_core::db::{self, DbPool};
 use mdz_core::ids::{AttachmentId, FileId, ProjectId, UserId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
@@ -24,9 +24,15 @@ use tokio::sync::mpsc;
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
-/// The export format's name and version, in `mdz-export.json`.
+/// The export format's name and version, in `mdz-export.json`. A reader refuses another
+/// major `version`; a `minor` only adds (entries, fields) that older readers skip, so a
+/// reader takes every minor of its major (a manifest without one is minor 0).
+/// 1.1: `.mdz/history/<path>/versions.json` (each version's times, label, AI flag).
 pub const FORMAT: &str = "mdz-export";
 pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_MINOR: u32 = 1;
+/// Next to a document's `.mdz/history/<path>/<n>.md` texts: what else its versions carry.
+pub const VERSIONS_FILE: &str = "versions.json";
 /// Documents (or attachments) read per query.
 const PAGE: i64 = 100;
 /// Bytes of zip handed to the response at a time, and how many such chunks may wait.
@@ -37,6 +43,7 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 struct Manifest {
     format: &'static str,
     version: u32,
+    minor: u32,
     project: ManifestProject,
     files: Vec<ManifestFile>,
     attachments: Vec<ManifestAttachment>,
@@ -66,6 +73,25 @@ struct ManifestAttachment {
     path: String,
     content_type: String,
     size: i64,
+}
+
+/// `.mdz/history/<path>/versions.json`: the versions of one document, oldest first.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionsFile {
+    pub versions: Vec<VersionMeta>,
+}
+
+/// What a version carries besides its text (its author does not travel: user ids mean
+/// nothing on another server).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionMeta {
+    pub n: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub label: Option<String>,
+    pub ai_assisted: bool,
 }
 
 /// Builds exports (the files domain: documents, their history, attachments).
@@ -164,6 +190,7 @@ impl Job {
         let manifest = Manifest {
             format: FORMAT,
             version: FORMAT_VERSION,
+            minor: FORMAT_MINOR,
             project: ManifestProject {
                 name: summary.name,
                 description: summary.description,
@@ -216,7 +243,8 @@ impl Job {
     }
 
     /// Every version of `file` as `.mdz/history/<path>/<n>.md`, newest first, rebuilt from
-    /// the current text down through the reverse scripts (one text in memory at a time).
+    /// the current text down through the reverse scripts (one text in memory at a time),
+    /// then [`VERSIONS_FILE`] beside them.
     fn versions(
         &self,
         zip: &mut Zip,
@@ -229,6 +257,7 @@ impl Job {
             Ok::<_, FileError>(rows)
         })?;
         let mut text: Option<String> = None;
+        let mut metas = Vec::with_capacity(rows.len());
         for row in rows {
             let current = match (&text, row.snapshot) {
                 (None, _) => file.content.clone(),
@@ -241,7 +270,18 @@ impl Job {
             zip.start_file(unique(names, &name), options())?;
             zip.write_all(current.as_bytes())?;
             text = Some(current);
+            metas.push(VersionMeta {
+                n: row.n,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                label: row.label,
+                ai_assisted: row.ai_assisted,
+            });
         }
+        metas.reverse();
+        let name = format!(".mdz/history/{}/{VERSIONS_FILE}", file.path);
+        zip.start_file(unique(names, &name), options())?;
+        serde_json::to_writer(&mut *zip, &VersionsFile { versions: metas })?;
         Ok(())
     }
 

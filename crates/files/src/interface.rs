@@ -34,6 +34,18 @@ pub struct LabelRequest {
     pub label: Option<String>,
 }
 
+/// Most characters of a version's label.
+pub const MAX_LABEL_CHARS: usize = 100;
+
+/// A version's label as stored: trimmed, 1 to [`MAX_LABEL_CHARS`] characters, no control
+/// characters.
+pub fn parse_label(raw: &str) -> Option<String> {
+    let label = raw.trim();
+    let len = label.chars().count();
+    ((1..=MAX_LABEL_CHARS).contains(&len) && !label.chars().any(char::is_control))
+        .then(|| label.to_owned())
+}
+
 /// A document without its content.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FileMeta {

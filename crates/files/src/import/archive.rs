@@ -4,6 +4,7 @@
 //! given what it becomes. Any refusal here leaves nothing behind: nothing was written yet.
 
 use super::ImportError;
+use super::history::{self, Histories, VersionEntry};
 use super::names;
 use crate::paths::DocPath;
 use mdz_core::ids::AttachmentId;
@@ -71,6 +72,8 @@ pub struct Item {
     /// Attachments: the type, and the id it had in the project it was exported from.
     pub content_type: String,
     pub old_id: Option<AttachmentId>,
+    /// Documents of an mdz export: their versions, oldest first (empty: no history).
+    pub versions: Vec<VersionEntry>,
 }
 
 /// Everything the import will make, checked.
@@ -312,10 +315,12 @@ pub fn plan(zip: &mut ZipArchive<File>, limits: &Limits) -> Result<Plan, ImportE
         attachments: Vec::new(),
         skipped: Vec::new(),
         skipped_count: 0,
+        histories: Histories::default(),
     };
     for e in &listed {
         planner.entry(zip, e)?;
     }
+    std::mem::take(&mut planner.histories).attach(&mut planner.documents)?;
     let (name, description) = match manifest.as_ref().and_then(|m| m.project.as_ref()) {
         Some(p) => (Some(p.name.clone()), p.description.clone()),
         None => (
@@ -384,6 +389,7 @@ struct Planner<'a> {
     attachments: Vec<Item>,
     skipped: Vec<String>,
     skipped_count: usize,
+    histories: Histories,
 }
 
 impl Planner<'_> {
@@ -395,6 +401,15 @@ impl Planner<'_> {
     }
 
     fn entry(&mut self, zip: &mut ZipArchive<File>, e: &Listed) -> Result<(), ImportError> {
+        if self.format == Format::Mdz
+            && let Some(kind) = history::kind(&e.name)
+        {
+            return self.history(
+                zip,
+                e,
+                kind.map_err(|why| ImportError::bad_entry(&e.name, why))?,
+            );
+        }
         if names::is_ignored(&e.name, self.format) {
             return Ok(());
         }
@@ -421,7 +436,8 @@ impl Planner<'_> {
         }
     }
 
-    fn document(&mut self, zip: &mut ZipArchive<File>, e: &Listed) -> Result<(), ImportError> {
+    /// Inflate a Markdown entry (counted) and check it is text a document can hold; its size.
+    fn markdown(&mut self, zip: &mut ZipArchive<File>, e: &Listed) -> Result<u64, ImportError> {
         let mut entry = zip.by_index(e.index).map_err(ImportError::BrokenZip)?;
         let mut bytes = Vec::new();
         let size = self.budget.read(
@@ -433,6 +449,42 @@ impl Planner<'_> {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| ImportError::bad_entry(&e.name, "is not UTF-8 text"))?;
         mdz_core::text::check(text).map_err(|why| ImportError::bad_entry(&e.name, why))?;
+        Ok(size)
+    }
+
+    /// A version's text or a document's `versions.json`, checked and kept for
+    /// [`Histories::attach`].
+    fn history(
+        &mut self,
+        zip: &mut ZipArchive<File>,
+        e: &Listed,
+        kind: history::Kind<'_>,
+    ) -> Result<(), ImportError> {
+        match kind {
+            history::Kind::Text(document, n) => {
+                self.markdown(zip, e)?;
+                let entry = VersionEntry {
+                    index: e.index,
+                    name: e.name.clone(),
+                    meta: None,
+                };
+                self.histories.text(document, n, entry);
+            }
+            history::Kind::Meta(document) => {
+                let mut entry = zip.by_index(e.index).map_err(ImportError::BrokenZip)?;
+                let mut bytes = Vec::new();
+                let cap = history::MAX_VERSIONS_FILE_BYTES;
+                self.budget
+                    .read(&mut entry, &e.name, cap, Some(&mut bytes))?;
+                let versions = history::parse_meta(&e.name, &bytes)?;
+                self.histories.meta(document, &e.name, versions);
+            }
+        }
+        Ok(())
+    }
+
+    fn document(&mut self, zip: &mut ZipArchive<File>, e: &Listed) -> Result<(), ImportError> {
+        let size = self.markdown(zip, e)?;
         let wanted = match self.format {
             Format::Notion => self.renames.notion_path(&e.name),
             _ => e.name.clone(),
@@ -451,6 +503,7 @@ impl Planner<'_> {
             size,
             content_type: String::new(),
             old_id: None,
+            versions: Vec::new(),
         });
         Ok(())
     }
@@ -493,102 +546,11 @@ impl Planner<'_> {
             size,
             content_type,
             old_id,
+            versions: Vec::new(),
         });
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    /// A zip of `n` entries (`0.md`…) whose directory is declared in a zip64 end record,
-    /// while the classic end record says 1 entry and defers with the offset `0xFFFFFFFF`.
-    fn zip64_of(n: usize) -> Vec<u8> {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        for i in 0..n {
-            zip.start_file(format!("{i}.md"), zip::write::SimpleFileOptions::default())
-                .unwrap();
-            zip.write_all(b"x").unwrap();
-        }
-        let mut bytes = zip.finish().unwrap().into_inner();
-        let end = bytes.len() - 22;
-        let size = u64::from(u32::from_le_bytes(
-            bytes[end + 12..end + 16].try_into().unwrap(),
-        ));
-        let offset = u64::from(u32::from_le_bytes(
-            bytes[end + 16..end + 20].try_into().unwrap(),
-        ));
-        bytes.truncate(end);
-        let record_at = bytes.len() as u64;
-        bytes.extend_from_slice(b"PK\x06\x06");
-        bytes.extend_from_slice(&44u64.to_le_bytes());
-        bytes.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        bytes.extend_from_slice(&(n as u64).to_le_bytes());
-        bytes.extend_from_slice(&(n as u64).to_le_bytes());
-        bytes.extend_from_slice(&size.to_le_bytes());
-        bytes.extend_from_slice(&offset.to_le_bytes());
-        bytes.extend_from_slice(b"PK\x06\x07");
-        bytes.extend_from_slice(&0u32.to_le_bytes());
-        bytes.extend_from_slice(&record_at.to_le_bytes());
-        bytes.extend_from_slice(&1u32.to_le_bytes());
-        bytes.extend_from_slice(b"PK\x05\x06\0\0\0\0\x01\0\x01\0");
-        bytes.extend_from_slice(&(size as u32).to_le_bytes());
-        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
-        bytes.extend_from_slice(&0u16.to_le_bytes());
-        bytes
-    }
-
-    fn temp_zip(bytes: &[u8]) -> std::path::PathBuf {
-        let name = format!("mdz-import-{}.zip", uuid::Uuid::new_v4().simple());
-        let path = std::env::temp_dir().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-
-    fn declared(bytes: &[u8]) -> Result<u64, ImportError> {
-        let path = temp_zip(bytes);
-        let declared = declared_entries(&mut File::open(&path).unwrap());
-        std::fs::remove_file(&path).unwrap();
-        declared
-    }
-
-    #[test]
-    fn a_zip64_count_behind_a_deferring_offset_is_the_one_checked() {
-        let bytes = zip64_of(11);
-        assert_eq!(declared(&bytes).unwrap(), 11);
-        // The zip library reads the same count.
-        let path = temp_zip(&bytes);
-        assert_eq!(
-            ZipArchive::new(File::open(&path).unwrap()).unwrap().len(),
-            11
-        );
-        assert!(matches!(
-            open(&path, 10),
-            Err(ImportError::TooManyEntries { limit: 10 })
-        ));
-        std::fs::remove_file(&path).unwrap();
-    }
-
-    #[test]
-    fn a_directory_that_does_not_end_at_its_record_is_refused() {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        zip.start_file("a.md", zip::write::SimpleFileOptions::default())
-            .unwrap();
-        let mut bytes = zip.finish().unwrap().into_inner();
-        assert_eq!(declared(&bytes).unwrap(), 1);
-        // Junk between the directory and its end record.
-        let end = bytes.len() - 22;
-        bytes.splice(end..end, *b"junk");
-        assert!(matches!(
-            declared(&bytes),
-            Err(ImportError::BadDirectory(_))
-        ));
-        // No end record at all.
-        assert!(matches!(
-            declared(b"PK\x03\x04 nothing"),
-            Err(ImportError::BadDirectory(_))
-        ));
-    }
-}
+mod tests;

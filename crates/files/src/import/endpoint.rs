@@ -39,10 +39,13 @@ pub struct ImportedProject {
 pub struct ImportSummary {
     /// Documents made.
     pub documents: usize,
+    /// Versions made: every version of an mdz export written with `?history=true`, else
+    /// one per document.
+    pub versions: usize,
     /// Attachments made (images and PDFs; an mdz export's attachments).
     pub attachments: usize,
     /// Entries left out and why (the first 100; `.obsidian/`, `.trash/` and an export's
-    /// manifest and history are left out without a word).
+    /// manifest are left out without a word).
     pub skipped: Vec<String>,
     pub skipped_count: usize,
 }
@@ -61,6 +64,7 @@ fn view(imported: Imported, actor: UserId) -> ImportedProject {
         updated_by: actor,
         import: ImportSummary {
             documents: imported.documents,
+            versions: imported.versions,
             attachments: imported.attachments,
             skipped: imported.skipped,
             skipped_count: imported.skipped_count,

@@ -10,10 +10,13 @@
 //! Statuses: 413 for anything over a limit (body, entries, inflated bytes, a document over
 //! `MAX_FILE_BYTES`), 400 for a zip that cannot be read, 415 for a body that is not a zip,
 //! 422 for an entry the import refuses (escaping the root, a symlink, encrypted, non-UTF-8
-//! Markdown, a path documents cannot have, a manifest of another format).
+//! Markdown, a path documents cannot have, a manifest of another format, a version history
+//! that is not whole: [`history`]).
 
 mod archive;
+mod chain;
 pub mod endpoint;
+mod history;
 pub(crate) mod links;
 mod names;
 mod repo;
@@ -194,6 +197,8 @@ impl From<ImportError> for ApiError {
 pub struct Imported {
     pub project: CreatedProject,
     pub documents: usize,
+    /// Versions made: an mdz export's history, else one per document.
+    pub versions: usize,
     pub attachments: usize,
     /// Entries left out, with why (the first 100).
     pub skipped: Vec<String>,
@@ -392,6 +397,7 @@ impl ImportService {
         tracing::info!(
             project_id = %imported.project.id,
             documents = imported.documents,
+            versions = imported.versions,
             attachments = imported.attachments,
             skipped = imported.skipped_count,
             "project imported"

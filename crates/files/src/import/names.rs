@@ -63,7 +63,8 @@ pub fn single_root<'a>(mut names: impl Iterator<Item = &'a str>) -> Option<Strin
 }
 
 /// Entries an import leaves out without a word: an Obsidian vault's settings and trash, an
-/// mdz export's manifest and history.
+/// mdz export's manifest and whatever else it keeps under `.mdz/` (its history, under
+/// `.mdz/history/`, is taken before this is asked: `super::history`).
 pub fn is_ignored(name: &str, format: Format) -> bool {
     if name
         .split('/')

@@ -4,6 +4,7 @@
 //! leaves them queued, and the cleanup task removes them once their time comes.
 
 use super::archive::{Item, Plan};
+use super::chain::Chain;
 use super::links::Links;
 use super::repo::{self as import_repo, ChangeRow};
 use super::{ImportError, Imported};
@@ -171,7 +172,8 @@ impl Job {
                     let mut seq = 0;
                     self.insert_attachments(conn, project, attachments, &mut seq)
                         .await?;
-                    self.insert_documents(conn, zip, plan, project, &links, &mut seq)
+                    let versions = self
+                        .insert_documents(conn, zip, plan, project, &links, &mut seq)
                         .await?;
                     if seq > 0 {
                         import_repo::set_change_counter(conn, project, seq).await?;
@@ -181,6 +183,7 @@ impl Job {
                     Ok(Imported {
                         project: created,
                         documents: plan.documents.len(),
+                        versions,
                         attachments: attachments.len(),
                         skipped: plan.skipped.clone(),
                         skipped_count: plan.skipped_count,
@@ -229,6 +232,7 @@ impl Job {
         Ok(())
     }
 
+    /// Insert every document with its versions; how many versions were made.
     async fn insert_documents(
         &self,
         conn: &mut AsyncPgConnection,
@@ -237,106 +241,117 @@ impl Job {
         project: ProjectId,
         links: &Links,
         seq: &mut i64,
-    ) -> Result<(), ImportError> {
-        let mut batch: Vec<FileRow> = Vec::new();
-        let mut bytes = 0usize;
+    ) -> Result<usize, ImportError> {
+        let mut batch = Batch::default();
+        let mut made = 0;
         for item in &plan.documents {
-            let text = self.document_text(zip, item, links)?;
-            bytes += text.len();
-            batch.push(self.file_row(project, &item.target, text));
-            if batch.len() >= ROWS_PER_INSERT || bytes >= BYTES_PER_INSERT {
+            let (file, versions) = self.document(zip, item, project, links)?;
+            made += versions.len();
+            batch.add(file, versions);
+            if batch.rows() >= ROWS_PER_INSERT || batch.bytes >= BYTES_PER_INSERT {
                 self.flush(conn, project, &mut batch, seq).await?;
-                bytes = 0;
             }
         }
-        self.flush(conn, project, &mut batch, seq).await
+        self.flush(conn, project, &mut batch, seq).await?;
+        Ok(made)
     }
 
-    /// The document's text from the zip (checked by the plan already), links rewritten.
-    fn document_text(
+    /// One document and its versions: those of its history (if the archive holds one),
+    /// then its text when that differs from the newest (an archive edited after export).
+    fn document(
         &self,
         zip: &mut ZipArchive<File>,
         item: &Item,
+        project: ProjectId,
+        links: &Links,
+    ) -> Result<(FileRow, Vec<VersionRow>), ImportError> {
+        let id = FileId::new();
+        let now = Utc::now();
+        let mut chain = Chain::new(id, self.actor, now);
+        for v in &item.versions {
+            let text = self.entry_text(zip, v.index, &v.name, item, links)?;
+            chain.push(text, v.meta.as_ref());
+        }
+        let text = self.entry_text(zip, item.index, &item.source, item, links)?;
+        if chain.head() != Some(text.as_str()) {
+            chain.push(text, None);
+        }
+        let (versions, content) = chain.finish();
+        let (Some(first), Some(last)) = (versions.first(), versions.last()) else {
+            return Err(ImportError::bad_entry(&item.source, "has no text"));
+        };
+        let file = FileRow {
+            id,
+            project_id: project,
+            path: item.target.clone(),
+            title: history::title(content.as_deref().unwrap_or_default()),
+            size: last.size,
+            revision: i64::from(last.n),
+            content: content.unwrap_or_default(),
+            deleted_at: None,
+            deleted_by: None,
+            created_at: first.created_at,
+            updated_at: last.updated_at,
+            created_by: self.actor,
+            updated_by: self.actor,
+        };
+        Ok((file, versions))
+    }
+
+    /// An entry's text from the zip (checked by the plan already), written as `item`'s
+    /// (links rewritten from its place in the archive to its place in the project).
+    fn entry_text(
+        &self,
+        zip: &mut ZipArchive<File>,
+        index: usize,
+        name: &str,
+        item: &Item,
         links: &Links,
     ) -> Result<String, ImportError> {
-        let mut entry = zip.by_index(item.index).map_err(ImportError::BrokenZip)?;
-        let mut text = String::with_capacity(usize::try_from(item.size).unwrap_or(0));
+        let mut entry = zip.by_index(index).map_err(ImportError::BrokenZip)?;
+        let mut text = String::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
         entry
             .read_to_string(&mut text)
             .map_err(|source| ImportError::BrokenEntry {
-                name: item.source.clone(),
+                name: name.to_owned(),
                 source,
             })?;
         let text = links.rewrite(&item.source, &item.target, &text);
         if text.len() > self.max_file_bytes {
             // Rewritten links can make a document a little longer than it was.
             return Err(ImportError::EntryTooLarge {
-                name: item.source.clone(),
+                name: name.to_owned(),
                 limit: self.max_file_bytes as u64,
             });
         }
         Ok(text)
     }
 
-    fn file_row(&self, project: ProjectId, path: &str, content: String) -> FileRow {
-        let now = Utc::now();
-        FileRow {
-            id: FileId::new(),
-            project_id: project,
-            path: path.to_owned(),
-            title: history::title(&content),
-            size: i32::try_from(content.len()).unwrap_or(i32::MAX),
-            revision: 1,
-            content,
-            deleted_at: None,
-            deleted_by: None,
-            created_at: now,
-            updated_at: now,
-            created_by: self.actor,
-            updated_by: self.actor,
-        }
-    }
-
-    /// Insert the batch's documents, their first versions and their feed entries.
+    /// Insert the batch's documents, their versions and their feed entries.
     async fn flush(
         &self,
         conn: &mut AsyncPgConnection,
         project: ProjectId,
-        batch: &mut Vec<FileRow>,
+        batch: &mut Batch,
         seq: &mut i64,
     ) -> Result<(), ImportError> {
-        if batch.is_empty() {
+        if batch.files.is_empty() {
             return Ok(());
         }
-        import_repo::insert_files(conn, batch).await?;
-        let versions: Vec<VersionRow> = batch
-            .iter()
-            .map(|f| VersionRow {
-                file_id: f.id,
-                n: 1,
-                snapshot: false,
-                body: Vec::new(),
-                size: f.size,
-                lines_added: history::line_count(&f.content),
-                lines_removed: 0,
-                label: None,
-                created_at: f.created_at,
-                updated_at: f.created_at,
-                created_by: self.actor,
-                updated_by: self.actor,
-                ai_assisted: false,
-            })
-            .collect();
-        import_repo::insert_versions(conn, &versions).await?;
+        import_repo::insert_files(conn, &batch.files).await?;
+        for chunk in batch.versions.chunks(ROWS_PER_INSERT) {
+            import_repo::insert_versions(conn, chunk).await?;
+        }
         let changes: Vec<ChangeRow> = batch
+            .files
             .iter()
             .map(|f| {
                 *seq += 1;
-                self.change(project, *seq, f.id.0, "created", &f.path, 1)
+                self.change(project, *seq, f.id.0, "created", &f.path, f.revision)
             })
             .collect();
         import_repo::insert_changes(conn, &changes).await?;
-        batch.clear();
+        *batch = Batch::default();
         Ok(())
     }
 
@@ -362,5 +377,26 @@ impl Job {
             created_by: self.actor,
             updated_by: self.actor,
         }
+    }
+}
+
+/// Documents and versions waiting for their inserts.
+#[derive(Default)]
+struct Batch {
+    files: Vec<FileRow>,
+    versions: Vec<VersionRow>,
+    /// Text and version bodies held.
+    bytes: usize,
+}
+
+impl Batch {
+    fn add(&mut self, file: FileRow, versions: Vec<VersionRow>) {
+        self.bytes += file.content.len() + versions.iter().map(|v| v.body.len()).sum::<usize>();
+        self.files.push(file);
+        self.versions.extend(versions);
+    }
+
+    fn rows(&self) -> usize {
+        self.files.len() + self.versions.len()
     }
 }
